@@ -1,0 +1,105 @@
+"""Running the ``matlab/`` functions in MATLAB or GNU Octave.
+
+Arguments reach the function as a job file (a MAT-file written with
+SciPy), so the command line only carries two quoted paths.
+"""
+
+from dataclasses import dataclass
+from pathlib import Path
+import shutil
+import subprocess
+
+from scipy.io import savemat
+
+MATLAB_DIR = Path(__file__).resolve().parent.parent / "matlab"
+
+INSTALL_HINT = ("Neither MATLAB nor Octave found: install GNU Octave "
+                "(sudo apt-get install octave, or ./setup.sh) or put matlab on PATH")
+
+
+class EngineNotFound(Exception):
+    """No MATLAB or Octave of the requested kind on PATH (one-line message)."""
+
+
+@dataclass(frozen=True)
+class Engine:
+    """A MATLAB or Octave executable."""
+
+    kind: str  # 'matlab' or 'octave'
+    executable: str
+
+    def command(self, function, job_file):
+        """Argument list that runs ``function('job_file')`` and exits non-zero on error."""
+        call = f"addpath({_quote(MATLAB_DIR)}); {function}({_quote(job_file)});"
+        if self.kind == "matlab":
+            return [self.executable, "-batch", call]
+        return [self.executable, "--no-gui", "--quiet", "--norc", "--no-history", "--eval", call]
+
+    def version(self):
+        """One line naming the engine and its version."""
+        args = [self.executable, "--version"] if self.kind == "octave" else [
+            self.executable, "-batch", "disp(version)"]
+        try:
+            out = subprocess.run(args, capture_output=True, text=True, timeout=120).stdout
+        except (OSError, subprocess.TimeoutExpired):
+            return self.kind
+        first = out.strip().splitlines()[0] if out.strip() else ""
+        return first if self.kind == "octave" else f"MATLAB {first}"
+
+
+def _quote(path):
+    """A path as a MATLAB single-quoted string literal."""
+    return "'" + str(path).replace("'", "''") + "'"
+
+
+def find_engine(choice="auto"):
+    """The MATLAB or Octave to use.
+
+    Parameters
+    ----------
+    choice : {'auto', 'matlab', 'octave'}
+        ``auto`` prefers MATLAB when ``matlab`` is on PATH, else Octave.
+
+    Raises
+    ------
+    EngineNotFound
+    """
+    matlab = shutil.which("matlab")
+    octave = shutil.which("octave-cli") or shutil.which("octave")
+    if choice in ("auto", "matlab") and matlab:
+        return Engine("matlab", matlab)
+    if choice in ("auto", "octave") and octave:
+        return Engine("octave", octave)
+    if choice == "matlab":
+        raise EngineNotFound("MATLAB not found: put matlab on PATH or use --matlab octave")
+    raise EngineNotFound(INSTALL_HINT)
+
+
+def write_job(path, **fields):
+    """Write the arguments of a ``matlab/`` function to a job file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    savemat(str(path), {k: (str(v) if isinstance(v, Path) else v) for k, v in fields.items()})
+    return path
+
+
+def run_function(engine, function, job_file, log_path, timeout=None):
+    """Run a ``matlab/`` function, appending its output to ``log_path``.
+
+    Returns
+    -------
+    int
+        The exit status (non-zero when the function raised an error);
+        ``-1`` when it was stopped after ``timeout`` seconds.
+    """
+    log_path = Path(log_path)
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(log_path, "a") as log:
+        log.write(f"$ {' '.join(engine.command(function, job_file))}\n")
+        log.flush()
+        try:
+            return subprocess.run(engine.command(function, job_file), stdout=log, stderr=subprocess.STDOUT,
+                                  stdin=subprocess.DEVNULL, timeout=timeout).returncode
+        except subprocess.TimeoutExpired:
+            log.write(f"stopped after {timeout} s\n")
+            return -1

@@ -1,0 +1,296 @@
+#!/usr/bin/env python3
+"""Step 1: simulate the neural mass network with one region made excitable (TVB).
+
+For each source region and mean iteration, a Jansen-Rit network on the
+template's connectivity is integrated with tvb-library and ``y1 - y2`` is
+written in raw pieces ``raw_nmm/a{r}/mean_iter_{m}_a_iter_{r}_{k}.mat``
+(``time``, ``data`` (n_times, n_connectivity) float32, ``A``, ``seed``).
+Pieces that are already complete are kept; a mean iteration whose pieces
+are all complete is not simulated again.
+
+Usable on its own with DeepSIF's arguments::
+
+    python generate_tvb_data.py --a_start 0 --a_end 2 --anatomy ANATOMY --output OUT
+"""
+
+import argparse
+from pathlib import Path
+import sys
+import time
+import warnings
+
+import numpy as np
+from scipy.io import whosmat, loadmat
+
+from deepsif_pipeline import science
+from deepsif_pipeline.anatomy import AnatomyError, DEFAULT_LEADFIELD, load_template, write_mat_atomic
+from deepsif_pipeline.layout import Layout, resolve_locations
+
+
+def build_simulator(connectivity, excitable, a_value, mean_iteration, seed):
+    """A configured TVB simulator for one region and mean iteration.
+
+    Parameters
+    ----------
+    connectivity : tvb.datatypes.connectivity.Connectivity
+        Configured connectivity.
+    excitable : int
+        0-based connectivity index of the source region.
+    a_value : float
+        Its excitatory gain A (mV).
+    mean_iteration : int
+        Index into ``science.MEAN_INPUT`` and ``science.NOISE_FACTOR``.
+    seed : int
+        Seed of the noise and of the random initial history.
+
+    Returns
+    -------
+    tvb.simulator.simulator.Simulator
+    """
+    from tvb.simulator.lab import coupling, integrators, models, monitors, noise, simulator
+
+    n = connectivity.number_of_regions
+    gains = np.full(n, science.A_NORMAL)
+    gains[excitable] = a_value
+    model = models.JansenRit(A=gains, mu=np.array([science.MEAN_INPUT[mean_iteration]]),
+                             v0=np.array([science.V0]), p_max=np.array([science.P_MAX]),
+                             p_min=np.array([science.P_MIN]))
+    nsig = np.zeros(6)
+    nsig[science.NOISY_STATE_VARIABLE] = science.noise_sigma(
+        science.NOISE_FACTOR[mean_iteration], a=np.asarray(model.a).item())
+    integrator = integrators.HeunStochastic(dt=science.DT_MS, noise=noise.Additive(nsig=nsig, noise_seed=int(seed)))
+    return simulator.Simulator(model=model, connectivity=connectivity,
+                               coupling=coupling.SigmoidalJansenRit(a=np.array([science.COUPLING_A])),
+                               integrator=integrator, monitors=(monitors.Raw(),)).configure()
+
+
+def run_piece(sim, length_ms, progress):
+    """Advance the simulator by one piece and return its output.
+
+    Returns
+    -------
+    time : numpy.ndarray
+        ``(n_times,)`` in ms.
+    data : numpy.ndarray
+        ``(n_times, n_connectivity)`` float32, ``y1 - y2`` (mV).
+    """
+    voi = list(sim.model.variables_of_interest)
+    i1, i2 = voi.index("y1"), voi.index("y2")
+    n_steps = int(round(length_ms / sim.integrator.dt))
+    t = np.empty(n_steps)
+    data = np.empty((n_steps, sim.connectivity.number_of_regions), dtype=np.float32)
+    i = 0
+    with warnings.catch_warnings(), np.errstate(over="ignore", invalid="ignore"):
+        # The first 500 ms are a transient with huge values: exp overflows harmlessly.
+        warnings.simplefilter("ignore", RuntimeWarning)
+        for (ti, yi), in sim(simulation_length=length_ms):
+            t[i] = ti
+            data[i] = yi[i1, :, 0] - yi[i2, :, 0]
+            i += 1
+            if i % 200 == 0:
+                progress.advance(200)
+    progress.advance(i % 200)
+    return t[:i], data[:i]
+
+
+def piece_is_complete(path, n_times, n_columns, seed):
+    """True when a raw piece on disk is whole and made with the expected seed."""
+    try:
+        shapes = {name: shape for name, shape, _ in whosmat(str(path))}
+        if shapes.get("data") != (n_times, n_columns):
+            return False
+        return int(loadmat(str(path), variable_names=["seed"])["seed"].ravel()[0]) == int(seed)
+    except Exception:
+        return False
+
+
+class Progress:
+    """Progress of a region's simulation: a tqdm bar on a terminal, plain lines otherwise.
+
+    Plain lines (every ``interval`` seconds and at the end of each piece)
+    keep a ``nohup`` log free of carriage returns.
+    """
+
+    def __init__(self, total_steps, label, mode="auto", interval=60.0, stream=sys.stderr):
+        self.total, self.label, self.stream, self.interval = total_steps, label, stream, interval
+        self.done, self.start, self.last = 0, time.time(), time.time()
+        if mode == "auto":
+            mode = "bar" if stream.isatty() else "lines"
+        self.bar = None
+        if mode == "bar":
+            from tqdm import tqdm
+            self.bar = tqdm(total=total_steps, desc=label, unit="step", file=stream, dynamic_ncols=True)
+        self.quiet = mode == "none"
+
+    def advance(self, steps):
+        self.done += steps
+        if self.bar is not None:
+            self.bar.update(steps)
+        elif not self.quiet and time.time() - self.last >= self.interval:
+            self.line()
+
+    def line(self, note=""):
+        if self.bar is not None or self.quiet:
+            if note and self.bar is not None:
+                self.bar.write(f"{self.label}: {note}", file=self.stream)
+            return
+        elapsed = time.time() - self.start
+        rate = self.done / elapsed if elapsed > 0 else 0.0
+        eta = (self.total - self.done) / rate if rate > 0 else float("nan")
+        sim_s = self.done * science.DT_MS / 1000.0
+        self.stream.write(f"{self.label}: {100.0 * self.done / self.total:5.1f}% "
+                          f"({sim_s:.1f} simulated s in {elapsed:.0f} s, ETA {eta:.0f} s) {note}\n")
+        self.stream.flush()
+        self.last = time.time()
+
+    def close(self):
+        if self.bar is not None:
+            self.bar.close()
+
+
+def simulate_region(template, layout, region, sim_length_s, piece_length_s, a_value, run_seed,
+                    iterations=science.MEAN_ITERATIONS, progress_mode="auto"):
+    """Write the raw pieces of one region for the given mean iterations.
+
+    Parameters
+    ----------
+    template : deepsif_pipeline.anatomy.Template
+    layout : deepsif_pipeline.layout.Layout
+    region : int
+        0-based template region made excitable.
+    sim_length_s, piece_length_s : float
+        Simulated seconds per mean iteration and per raw file.
+    a_value : float
+        Excitatory gain of the source region.
+    run_seed : int
+        Seed of the run; each mean iteration derives its own.
+    iterations : sequence of int
+        Mean iterations to simulate.
+
+    Returns
+    -------
+    dict
+        ``{mean_iteration: 'kept' or 'simulated'}``.
+    """
+    tvb_connectivity = _import_tvb()
+
+    lengths = science.piece_lengths_ms(sim_length_s, piece_length_s)
+    steps = [int(round(length / science.DT_MS)) for length in lengths]
+    n_conn = template.n_connectivity
+    excitable = int(template.columns[region])
+    out_dir = layout.raw_dir(region)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    gains = np.full(n_conn, science.A_NORMAL)
+    gains[excitable] = a_value
+
+    todo, result = [], {}
+    for m in iterations:
+        seed = science.simulation_seed(run_seed, region, m)
+        paths = [out_dir / Layout.piece_name(region, m, k, len(lengths)) for k in range(len(lengths))]
+        missing = [k for k, p in enumerate(paths) if not piece_is_complete(p, steps[k], n_conn, seed)]
+        if missing:
+            todo.append((m, seed, paths, missing))
+            result[m] = "simulated"
+        else:
+            result[m] = "kept"
+            print(f"region {region} mean iteration {m}: all {len(paths)} raw pieces already complete", flush=True)
+    if not todo:
+        return result
+
+    conn = tvb_connectivity.Connectivity.from_file(str(template.connectivity))
+    conn.configure()
+    progress = Progress(sum(steps) * len(todo), f"region {region}", progress_mode)
+    try:
+        for m, seed, paths, missing in todo:
+            sim = build_simulator(conn, excitable, a_value, m, seed)
+            last_needed = max(missing)
+            for k, length in enumerate(lengths[:last_needed + 1]):
+                t, data = run_piece(sim, length, progress)
+                if k in missing:
+                    write_mat_atomic(paths[k], {"time": t, "data": data, "A": gains, "seed": seed,
+                                                "mean_iter": m, "dt": science.DT_MS})
+                progress.line(f"mean iteration {m} piece {k + 1}/{len(lengths)} "
+                              f"{'written' if k in missing else 'already complete'}")
+            progress.advance(sum(steps[last_needed + 1:]))
+    finally:
+        progress.close()
+    return result
+
+
+def _import_tvb():
+    """Import tvb-library quietly (its import warns about optional modules)."""
+    import logging
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from tvb.simulator.lab import connectivity
+    logging.getLogger("tvb").setLevel(logging.ERROR)
+    return connectivity
+
+
+def build_parser():
+    p = argparse.ArgumentParser(
+        description="Step 1 of the DeepSIF pipeline: TVB simulation of source regions a_start..a_end-1.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--a_start", type=int, default=0, help="first source region (0-based, inclusive)")
+    p.add_argument("--a_end", type=int, default=1, help="last source region (exclusive)")
+    p.add_argument("--anatomy", default=None,
+                   help="template folder in DeepSIF's anatomy/ layout (default: ../anatomy when present)")
+    p.add_argument("--output", default=None, help="folder holding raw_nmm/ (default: ../source with ../anatomy, "
+                                                  "else ./source)")
+    p.add_argument("--leadfield", default=DEFAULT_LEADFIELD, help="lead field file of the template")
+    p.add_argument("--sim-length", type=float, default=science.SIM_LENGTH_S,
+                   help="simulated seconds per mean iteration")
+    p.add_argument("--piece-length", type=float, default=science.PIECE_LENGTH_S,
+                   help="simulated seconds per raw file")
+    p.add_argument("--a-range", type=float, default=science.A_EXCITABLE,
+                   help="excitatory gain A (mV) of the source region")
+    p.add_argument("--seed", type=int, default=science.DEFAULT_SEED, help="run seed")
+    p.add_argument("--iterations", type=int, nargs="+", default=list(science.MEAN_ITERATIONS),
+                   choices=list(science.MEAN_ITERATIONS), help="mean iterations to simulate")
+    p.add_argument("--progress", choices=["auto", "bar", "lines", "none"], default="auto",
+                   help="progress display (auto: a bar on a terminal, plain lines otherwise)")
+    return p
+
+
+def check_lengths(sim_length_s, piece_length_s):
+    """An error message for unusable lengths, or None."""
+    if not sim_length_s >= science.MIN_SIM_LENGTH_S:
+        return (f"--sim-length {sim_length_s} is too short: step 2 drops a 0.5 s transient and needs "
+                f"1 s clips; use at least {science.MIN_SIM_LENGTH_S}")
+    if not piece_length_s > 0:
+        return f"--piece-length must be positive, got {piece_length_s}"
+    return None
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    anatomy, output = resolve_locations(args.anatomy, args.output)
+    if anatomy is None:
+        return fail("no anatomy folder: pass --anatomy DIR (DeepSIF's anatomy/ folder)")
+    try:
+        template = load_template(anatomy, args.leadfield)
+    except AnatomyError as exc:
+        return fail(str(exc))
+    error = check_lengths(args.sim_length, args.piece_length)
+    if error:
+        return fail(error)
+    if not 0 <= args.a_start < args.a_end <= template.n_regions:
+        return fail(f"regions {args.a_start}..{args.a_end - 1} are outside the template's "
+                    f"0..{template.n_regions - 1} (or --a_end <= --a_start)")
+    layout = Layout(output)
+    for region in range(args.a_start, args.a_end):
+        start = time.time()
+        print(f"------ Generate data of region_id {region} ----------", flush=True)
+        simulate_region(template, layout, region, args.sim_length, args.piece_length, args.a_range,
+                        args.seed, args.iterations, args.progress)
+        print(f"Time for {region}: {time.time() - start:.1f} s", flush=True)
+    return 0
+
+
+def fail(message):
+    print(f"error: {message}", file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

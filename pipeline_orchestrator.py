@@ -1,0 +1,342 @@
+#!/usr/bin/env python3
+"""DeepSIF data generation, one command: regions start..end-1, then the synthetic sources.
+
+For each region:
+
+1. simulate the network with that region excitable (``generate_tvb_data.py``, TVB);
+2. extract, scale and save its isolated spikes (``matlab/process_region_nmm.m``);
+3. delete its raw simulation output once its clips and markers are on disk;
+
+and once every region of the template is done:
+
+4. generate the synthetic source parameters (``matlab/generate_synthetic_source.m``).
+
+A region whose ``clip_info`` markers exist for every mean iteration is
+skipped, so re-running the same command resumes. See README.md.
+"""
+
+import argparse
+import os
+from pathlib import Path
+import shutil
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+from deepsif_pipeline import science
+from deepsif_pipeline.anatomy import AnatomyError, DEFAULT_LEADFIELD, distance_file, load_template
+from deepsif_pipeline.engine import EngineNotFound, find_engine, run_function, write_job
+from deepsif_pipeline.layout import (Layout, MarkerError, clip_counts, compact_ranges, marker_counts,
+                                     missing_clips, resolve_locations)
+
+HERE = Path(__file__).resolve().parent
+RULE_REGION = "#" * 80
+RULE_STEP = "=" * 80
+OK, FAIL = "\u2713", "\u2717"
+
+
+class UsageError(Exception):
+    """Bad input: reported as one line, exit status 2, nothing created or deleted."""
+
+
+def build_parser():
+    p = argparse.ArgumentParser(
+        description="DeepSIF data generation: for each region start..end-1 simulate (TVB), extract spikes "
+                    "(MATLAB/Octave) and delete the raw data; then generate the synthetic source file.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--start_region", type=int, help="first region (0-based, inclusive); required unless "
+                                                    "--synthesis-only")
+    p.add_argument("--end_region", type=int, help="last region (exclusive); required unless --synthesis-only")
+    p.add_argument("--filename", default="spikes", help="clips go to OUTPUT/nmm_{filename}/")
+    p.add_argument("--leadfield", default=DEFAULT_LEADFIELD, help="lead field file in the anatomy folder")
+    p.add_argument("--anatomy", default=None,
+                   help="template folder in DeepSIF's anatomy/ layout (default: ../anatomy when present)")
+    p.add_argument("--output", default=None,
+                   help="folder for raw_nmm/, nmm_{filename}/ and the synthetic source file "
+                        "(default: ../source with ../anatomy, else ./source)")
+    p.add_argument("--matlab", choices=["auto", "matlab", "octave"], default="auto",
+                   help="engine for steps 2 and 4 (auto: MATLAB when on PATH, else Octave)")
+    p.add_argument("--seed", type=int, default=science.DEFAULT_SEED,
+                   help="run seed; every region, mean iteration and the synthesis derive theirs from it")
+    p.add_argument("--sim-length", type=float, default=science.SIM_LENGTH_S,
+                   help="simulated seconds per mean iteration")
+    p.add_argument("--piece-length", type=float, default=science.PIECE_LENGTH_S,
+                   help="simulated seconds per raw file")
+    p.add_argument("--a-range", type=float, default=science.A_EXCITABLE,
+                   help="excitatory gain A (mV) of the source region")
+    p.add_argument("--target-snr", type=float, default=science.TARGET_SNR_DB,
+                   help="SNR (dB) of a region's spikes over the background at the sensors (step 2)")
+    p.add_argument("--dataset", choices=["train", "test"], default="train",
+                   help="step 4 mode (train: nper 100, n_iter 48; test: nper 10, n_iter 3)")
+    p.add_argument("--skip-synthesis", action="store_true", help="do not run step 4")
+    p.add_argument("--synthesis-only", action="store_true", help="run step 4 alone (no region range)")
+    p.add_argument("--keep-raw", action="store_true", help="do not delete raw_nmm/a{r} (step 3)")
+    p.add_argument("--progress", choices=["auto", "bar", "lines", "none"], default="auto",
+                   help="step 1 progress: a bar on a terminal, plain lines in a log")
+    return p
+
+
+def say(text=""):
+    print(text, flush=True)
+
+
+def banner(rule, title):
+    say()
+    say(rule)
+    say(f"{rule[0]} {title}" if rule[0] == "#" else title)
+    say(rule)
+
+
+def check_writable(folder):
+    """Raise UsageError unless ``folder`` exists writable, or can be created."""
+    probe = Path(folder)
+    while not probe.exists():
+        if probe.parent == probe:
+            break
+        probe = probe.parent
+    if not probe.is_dir() or not os.access(probe, os.W_OK | os.X_OK):
+        raise UsageError(f"output folder {folder} is not writable ({probe} does not allow writing); "
+                         "choose another with --output")
+
+
+def check_args(args):
+    """Validate everything before anything is created; return (template, layout, engine)."""
+    if args.synthesis_only and args.skip_synthesis:
+        raise UsageError("--synthesis-only and --skip-synthesis exclude each other")
+    if not args.synthesis_only:
+        if args.start_region is None or args.end_region is None:
+            raise UsageError("--start_region and --end_region are required (or use --synthesis-only)")
+        if args.end_region <= args.start_region:
+            raise UsageError(f"--end_region ({args.end_region}) must be greater than --start_region "
+                             f"({args.start_region}); the end is exclusive")
+        from generate_tvb_data import check_lengths
+        error = check_lengths(args.sim_length, args.piece_length)
+        if error:
+            raise UsageError(error)
+    if "/" in args.filename or not args.filename:
+        raise UsageError(f"--filename must be a plain name, got {args.filename!r}")
+    anatomy, output = resolve_locations(args.anatomy, args.output)
+    if anatomy is None:
+        raise UsageError("no anatomy folder: pass --anatomy DIR (DeepSIF's anatomy/ folder), or run from a "
+                         "DeepSIF checkout's forward/ folder where ../anatomy exists")
+    try:
+        template = load_template(anatomy, args.leadfield)
+    except AnatomyError as exc:
+        raise UsageError(str(exc)) from None
+    if not args.synthesis_only and not (0 <= args.start_region and args.end_region <= template.n_regions):
+        raise UsageError(f"regions {args.start_region}..{args.end_region - 1} are outside the template: "
+                         f"it has regions 0..{template.n_regions - 1}")
+    check_writable(output)
+    try:
+        engine = find_engine(args.matlab)
+    except EngineNotFound as exc:
+        raise UsageError(str(exc)) from None
+    return template, Layout(output, args.filename), engine
+
+
+def step1(args, template, layout, region, iterations):
+    """Run generate_tvb_data.py for one region as a child process; True on success."""
+    cmd = [sys.executable, str(HERE / "generate_tvb_data.py"), "--a_start", str(region),
+           "--a_end", str(region + 1), "--anatomy", str(template.folder), "--output", str(layout.output),
+           "--leadfield", template.leadfield.name, "--sim-length", repr(args.sim_length),
+           "--piece-length", repr(args.piece_length), "--a-range", repr(args.a_range),
+           "--seed", str(args.seed), "--progress", args.progress,
+           "--iterations", *[str(m) for m in iterations]]
+    return subprocess.run(cmd, stdin=subprocess.DEVNULL).returncode == 0
+
+
+def step2(args, template, layout, engine, region):
+    """Run matlab/process_region_nmm.m for one region; True on success."""
+    log = layout.region_log(region)
+    job = write_job(layout.log_dir / f"region_{region}_step2_job.mat",
+                    raw_dir=layout.raw_dir(region), clip_dir=layout.clip_root, region=region,
+                    columns=(template.columns + 1).astype(float), leadfield=template.leadfield,
+                    target_snr=args.target_snr, iterations=np.array(science.MEAN_ITERATIONS, dtype=float),
+                    seeds=np.array([science.simulation_seed(args.seed, region, m)
+                                    for m in science.MEAN_ITERATIONS], dtype=float))
+    status = run_function(engine, "process_region_nmm", job, log)
+    if status != 0:
+        say(f"{engine.kind} failed (exit {status}); its output is in {log}:")
+        for line in _tail(log, 8):
+            say(f"    {line}")
+        return False
+    job.unlink()
+    return True
+
+
+def _tail(path, n):
+    try:
+        return Path(path).read_text(errors="replace").splitlines()[-n:]
+    except OSError:
+        return []
+
+
+def step3(args, layout, region):
+    """Delete the region's raw data once its clips and markers are complete; True on success."""
+    raw = layout.raw_dir(region)
+    problems = missing_clips(layout, region)
+    if problems:
+        say(f"{FAIL} Keeping raw data of region {region} ({raw}): step 2 output incomplete: "
+            + "; ".join(problems))
+        return False
+    if args.keep_raw:
+        say(f"{OK} Keeping raw data of region {region} (--keep-raw): {raw}")
+        return True
+    if raw.exists():
+        size = sum(p.stat().st_size for p in raw.glob("*") if p.is_file())
+        shutil.rmtree(raw)
+        say(f"Deleted {raw} ({size / 1e6:.1f} MB)")
+    else:
+        say(f"No raw data left for region {region}")
+    return True
+
+
+def process_region(args, template, layout, engine, region):
+    """Steps 1-3 for one region. Returns 'done', 'skipped' or an error text."""
+    try:
+        counts = marker_counts(layout, region)
+    except MarkerError as exc:
+        return str(exc)
+    todo = [m for m, c in counts.items() if c is None]
+    if not todo:
+        say(f"{OK} Region {region} already processed (markers for mean iterations "
+            f"{', '.join(map(str, counts))}: {counts[science.MEAN_ITERATIONS[-1]]} clips); skipping")
+        if layout.raw_dir(region).exists() and not args.keep_raw:
+            banner(RULE_STEP, f"STEP 3: Deleting raw data for region {region}")
+            step3(args, layout, region)
+        return "skipped"
+
+    banner(RULE_STEP, f"STEP 1: Generating TVB data for region {region}")
+    if len(todo) < len(counts):
+        say(f"mean iterations {', '.join(map(str, sorted(set(counts) - set(todo))))} already have markers; "
+            f"simulating {', '.join(map(str, todo))}")
+    if not step1(args, template, layout, region, todo):
+        say(f"{FAIL} TVB simulation failed for region {region}")
+        return "step 1 (TVB simulation) failed"
+    say(f"{OK} Successfully generated TVB data for region {region}")
+
+    banner(RULE_STEP, f"STEP 2: Processing raw NMM data for region {region}")
+    if not step2(args, template, layout, engine, region):
+        say(f"{FAIL} Processing raw NMM data failed for region {region}")
+        return f"step 2 ({engine.kind}) failed, log {layout.region_log(region)}"
+    for line in _tail(layout.region_log(region), 50):
+        if line.startswith("iter "):
+            say(line)
+    say(f"{OK} Successfully processed raw NMM data for region {region}")
+
+    banner(RULE_STEP, f"STEP 3: Deleting raw data for region {region}")
+    if not step3(args, layout, region):
+        return "step 3: raw data kept, clips incomplete"
+    say(f"{OK} Successfully deleted raw data for region {region}")
+    return "done"
+
+
+def step4(args, template, layout, engine):
+    """Synthetic source parameters once every template region is done.
+
+    Returns
+    -------
+    str
+        'done', 'waiting' (regions missing: not a failure) or an error text.
+    """
+    banner(RULE_STEP, f"STEP 4: Generating synthetic source ({args.dataset}_sample_source1.mat)")
+    try:
+        counts = clip_counts(layout, template.n_regions)
+    except MarkerError as exc:
+        return str(exc)
+    missing = np.flatnonzero(counts < 0)
+    if missing.size:
+        say(f"Step 4 needs every region of the template: {missing.size} of {template.n_regions} regions have "
+            f"no markers yet ({compact_ranges(missing)}). Skipping; run the remaining regions, then "
+            "re-run or use --synthesis-only.")
+        return "waiting"
+    empty = np.flatnonzero(counts == 0)
+    if empty.size == counts.size:
+        return "no region has any clip: nothing to synthesise (longer --sim-length?)"
+    if empty.size:
+        say(f"{empty.size} regions have no clip and cannot be source centres: {compact_ranges(empty)}")
+    distances = distance_file(template, layout.derived_dir, log=say)
+    out = layout.synthesis_file(args.dataset)
+    job = write_job(layout.log_dir / f"synthesis_{args.dataset}_job.mat",
+                    inflated=template.path("fs_cortex_20k_inflated.mat"),
+                    region_mapping=template.path("fs_cortex_20k_region_mapping.mat"),
+                    distances=distances, leadfield=template.leadfield, clip_dir=layout.clip_root,
+                    clip_counts=counts.astype(float), mode=args.dataset,
+                    seed=float(science.synthesis_seed(args.seed)), output=out)
+    log = layout.log_dir / f"synthesis_{args.dataset}.log"
+    start = time.time()
+    status = run_function(engine, "generate_synthetic_source", job, log)
+    if status != 0:
+        say(f"{engine.kind} failed (exit {status}); its output is in {log}:")
+        for line in _tail(log, 8):
+            say(f"    {line}")
+        return f"step 4 failed, log {log}"
+    job.unlink()
+    say(f"{OK} Wrote {out} in {time.time() - start:.1f} s")
+    return "done"
+
+
+def run(args):
+    template, layout, engine = check_args(args)
+    start = time.time()
+    say(f"DeepSIF data generation: anatomy {template.folder} ({template.n_regions} regions, "
+        f"{template.connectivity.name}, {template.leadfield.name})")
+    say(f"output {layout.output}, clips nmm_{args.filename}/, engine {engine.kind} ({engine.executable}), "
+        f"seed {args.seed}")
+    if not args.synthesis_only:
+        say(f"simulation {args.sim_length:g} s x {len(science.MEAN_ITERATIONS)} mean iterations per region "
+            f"in {args.piece_length:g} s pieces, A = {args.a_range:g}, target SNR {args.target_snr:g} dB")
+    layout.output.mkdir(parents=True, exist_ok=True)
+
+    results = {}
+    if not args.synthesis_only:
+        regions = range(args.start_region, args.end_region)
+        for i, region in enumerate(regions):
+            banner(RULE_REGION, f"Processing Region {region} ({i + 1}/{len(regions)})")
+            t0 = time.time()
+            results[region] = process_region(args, template, layout, engine, region)
+            if results[region] in ("done", "skipped"):
+                say(f"\n{OK} Completed region {region} in {time.time() - t0:.2f} seconds")
+            else:
+                say(f"\n{FAIL} Region {region} failed after {time.time() - t0:.2f} seconds: {results[region]}")
+
+    synthesis = None
+    if not args.skip_synthesis:
+        synthesis = step4(args, template, layout, engine)
+
+    failed = {r: why for r, why in results.items() if why not in ("done", "skipped")}
+    banner(RULE_REGION, "Summary")
+    if results:
+        ok = [r for r, why in results.items() if why == "done"]
+        skipped = [r for r, why in results.items() if why == "skipped"]
+        say(f"Successful regions: {len(ok)}" + (f" ({compact_ranges(ok)})" if ok else ""))
+        if skipped:
+            say(f"Already done, skipped: {len(skipped)} ({compact_ranges(skipped)})")
+        say(f"Failed regions: {len(failed)}" + (f" ({compact_ranges(failed)})" if failed else ""))
+        for r, why in failed.items():
+            say(f"  region {r}: {why}")
+    if synthesis is not None:
+        say(f"Synthetic source: {synthesis}")
+    say(f"Total time: {time.time() - start:.2f} seconds")
+    if failed:
+        say("Re-run the same command to retry the failed regions; finished ones are skipped.")
+    bad_synthesis = synthesis not in (None, "done", "waiting")
+    return 1 if failed or bad_synthesis else 0
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    try:
+        return run(args)
+    except UsageError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("\ninterrupted: finished regions are kept; re-run the same command to resume", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,94 @@
+"""Step 1 with real tvb-library: on the 76-region connectivity (fast) and the real template."""
+
+import numpy as np
+import pytest
+from scipy.io import loadmat
+
+import generate_tvb_data as gen
+from deepsif_pipeline import science
+from deepsif_pipeline.anatomy import Template
+from deepsif_pipeline.layout import Layout
+
+from conftest import run_cli
+
+
+@pytest.fixture(scope="session")
+def template76(anatomy_dir):
+    """A step-1-only template on TVB's 76-region connectivity (from the shared folder)."""
+    return Template(folder=anatomy_dir, connectivity=anatomy_dir / "connectivity_76.zip",
+                    leadfield=anatomy_dir / "leadfield_75_20k.mat", n_regions=76, n_sensors=75,
+                    columns=np.arange(76))
+
+
+@pytest.fixture(scope="session")
+def raw76(template76, tmp_path_factory):
+    """Region 5, mean iteration 1, 1.5 s in 3 pieces, simulated once."""
+    out = tmp_path_factory.mktemp("raw76")
+    gen.simulate_region(template76, Layout(out), 5, 1.5, 0.5, 3.5, 11, iterations=[1], progress_mode="none")
+    return out
+
+
+def test_pieces_have_the_published_content(raw76, template76):
+    files = sorted((raw76 / "raw_nmm" / "a5").glob("*.mat"))
+    assert [f.name for f in files] == [f"mean_iter_1_a_iter_5_{k}.mat" for k in range(3)]
+    pieces = [loadmat(f) for f in files]
+    for k, p in enumerate(pieces):
+        assert p["data"].dtype == np.float32 and p["data"].shape == (1000, 76)
+        assert np.all(np.isfinite(p["data"]))
+        t = p["time"].ravel()
+        assert np.allclose(np.diff(t), science.DT_MS) and np.isclose(t[0], 500.0 * k + science.DT_MS)
+        assert int(p["seed"].ravel()[0]) == science.simulation_seed(11, 5, 1)
+    gains = pieces[0]["A"].ravel()
+    assert gains[5] == 3.5 and np.all(np.delete(gains, 5) == 3.25)
+    # the random initial history gives a transient of hundreds to thousands of mV
+    assert np.abs(pieces[0]["data"][:200]).max() > 100
+
+
+def test_same_seed_same_data_and_complete_pieces_are_kept(raw76, template76, tmp_path):
+    raw = raw76 / "raw_nmm" / "a5"
+    before = {p.name: (p.stat().st_mtime_ns, p.read_bytes()) for p in raw.glob("*.mat")}
+    result = gen.simulate_region(template76, Layout(raw76), 5, 1.5, 0.5, 3.5, 11, iterations=[1],
+                                 progress_mode="none")
+    assert result == {1: "kept"}
+    assert {p.name: (p.stat().st_mtime_ns, p.read_bytes()) for p in raw.glob("*.mat")} == before
+    # a missing middle piece is simulated again and comes out identical
+    middle = raw / "mean_iter_1_a_iter_5_1.mat"
+    expected = loadmat(middle)["data"]
+    middle.unlink()
+    gen.simulate_region(template76, Layout(raw76), 5, 1.5, 0.5, 3.5, 11, iterations=[1], progress_mode="none")
+    assert np.array_equal(loadmat(middle)["data"], expected)
+    assert (raw / "mean_iter_1_a_iter_5_0.mat").stat().st_mtime_ns == before["mean_iter_1_a_iter_5_0.mat"][0]
+    # another seed gives other data
+    gen.simulate_region(template76, Layout(tmp_path), 5, 1.5, 0.5, 3.5, 12, iterations=[1], progress_mode="none")
+    assert not np.array_equal(loadmat(tmp_path / "raw_nmm" / "a5" / middle.name)["data"], expected)
+
+
+def test_piece_from_another_seed_is_not_trusted(raw76, template76):
+    path = raw76 / "raw_nmm" / "a5" / "mean_iter_1_a_iter_5_2.mat"
+    assert gen.piece_is_complete(path, 1000, 76, science.simulation_seed(11, 5, 1))
+    assert not gen.piece_is_complete(path, 1000, 76, 12345)
+    assert not gen.piece_is_complete(path, 999, 76, science.simulation_seed(11, 5, 1))
+    truncated = path.with_name("cut.mat")
+    truncated.write_bytes(path.read_bytes()[:5000])
+    assert not gen.piece_is_complete(truncated, 1000, 76, science.simulation_seed(11, 5, 1))
+
+
+def test_plain_progress_lines_have_no_carriage_returns(anatomy_dir, tmp_path):
+    res = run_cli("generate_tvb_data.py", "--a_start", 0, "--a_end", 1, "--anatomy", anatomy_dir,
+                  "--output", tmp_path, "--leadfield", "leadfield_75_20k.mat", "--sim-length", 1.5,
+                  "--piece-length", 1.5, "--iterations", 0, "--progress", "lines", timeout=600)
+    assert res.returncode == 0, res.stderr
+    assert "\r" not in res.stdout + res.stderr
+    assert "piece 1/1 written" in res.stderr
+    data = loadmat(tmp_path / "raw_nmm" / "a0" / "mean_iter_0_a_iter_0_0.mat")["data"]
+    assert data.shape == (3000, 998)  # the 998-region connectivity of the real template
+    # method doc: a transient in the thousands of mV, then a background within a few mV
+    assert np.abs(data[:1000]).max() > 1000
+    assert np.percentile(np.abs(data[1000:]), 99) < 5
+
+
+def test_standalone_rejects_bad_range(anatomy_dir, tmp_path):
+    res = run_cli("generate_tvb_data.py", "--a_start", 990, "--a_end", 1000, "--anatomy", anatomy_dir,
+                  "--output", tmp_path)
+    assert res.returncode == 2 and "outside the template" in res.stderr and "Traceback" not in res.stderr
+    assert not any(tmp_path.iterdir())
