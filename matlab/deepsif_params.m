@@ -20,7 +20,7 @@ p.rescale_threshold_step = 0.05; % raised by this until an onset/end is found
 p.rescale_search = [50 450];   % window positions searched for onset/end
 p.rescale_centre = 250;        % window position of the peak
 p.rescale_trough = [301 400];  % window positions searched for the after-spike trough
-p.target_snr_db = 15;           % default SNR (dB) of the source over the background at the sensors
+p.target_snr_db = 15;          % default SNR (dB) of the source over the background at the sensors
 p.mean_iterations = 0:2;       % TVB mean iterations (mu, noise) simulated per region
 
 % ---- Step 4: synthetic source parameters --------------------------------

@@ -1,0 +1,49 @@
+function [data, time] = load_raw_iteration(raw_dir, mean_iter, region, p)
+%LOAD_RAW_ITERATION Join, trim and downsample the raw pieces of one mean iteration.
+%   [DATA, TIME] = LOAD_RAW_ITERATION(RAW_DIR, MEAN_ITER, REGION, P)
+%   follows step 2, items 1-2: the pieces listed by RAW_PIECE_FILES are
+%   joined in numeric order of k, the first P.transient_samples raw
+%   samples are dropped, and every P.downsample_factor-th sample is kept
+%   starting with the first one left (DOWNSAMPLE(x, 4) without the signal
+%   package). The selection is done piece by piece on the global sample
+%   index, so memory holds only the downsampled signal.
+%
+%   Inputs
+%       RAW_DIR   : char, folder of the region's raw pieces.
+%       MEAN_ITER : scalar, mean iteration m.
+%       REGION    : scalar, 0-based region r.
+%       P         : struct from DEEPSIF_PARAMS.
+%   Outputs
+%       DATA : T x C double, y1 - y2 (mV), time x connectivity columns.
+%       TIME : T x 1 double, the matching entries of the pieces' `time`
+%              (empty when the pieces have no `time`).
+files = raw_piece_files(raw_dir, mean_iter, region);
+parts = cell(numel(files), 1);
+times = cell(numel(files), 1);
+offset = 0;
+for i = 1:numel(files)
+    piece = load(files{i});
+    if ~isfield(piece, 'data')
+        error('load_raw_iteration:noData', 'raw piece %s has no variable data', files{i});
+    end
+    if i > 1 && size(piece.data, 2) ~= size(parts{1}, 2)
+        error('load_raw_iteration:columns', 'raw piece %s has %d columns, the first has %d', ...
+              files{i}, size(piece.data, 2), size(parts{1}, 2));
+    end
+    g = offset + (1:size(piece.data, 1))';
+    take = g > p.transient_samples & ...
+        mod(g - p.transient_samples - 1, p.downsample_factor) == 0;
+    parts{i} = double(piece.data(take, :));
+    if isfield(piece, 'time') && numel(piece.time) == size(piece.data, 1)
+        t = double(piece.time(:));
+        times{i} = t(take);
+    end
+    offset = offset + size(piece.data, 1);
+end
+data = vertcat(parts{:});
+time = vertcat(times{:});
+if isempty(data)
+    error('load_raw_iteration:short', 'raw pieces in %s hold only %d samples (transient %d)', ...
+          raw_dir, offset, p.transient_samples);
+end
+end

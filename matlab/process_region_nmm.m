@@ -1,0 +1,127 @@
+function counts = process_region_nmm(job_file)
+%PROCESS_REGION_NMM Step 2 for one region: isolated, scaled spike clips from raw TVB output.
+%   COUNTS = PROCESS_REGION_NMM(JOB_FILE) loads the job (a MAT-file) with
+%   fields raw_dir, clip_dir (char), region (0-based r), columns (1 x N,
+%   1-based connectivity columns to keep, template order), leadfield
+%   (char, a MAT-file with fwd, sensors x N), target_snr (dB; default
+%   DEEPSIF_PARAMS target_snr_db when absent), iterations (1 x M mean
+%   iterations) and seeds (1 x M, stored in the markers).
+%   For each mean iteration m, in order: when its marker
+%   clip_dir/clip_info/iter{m}/iter_{m}_i_{r}.mat exists, its num_spike
+%   is read and m is skipped. Otherwise the raw pieces are loaded
+%   (LOAD_RAW_ITERATION), the columns selected, the isolated spikes of
+%   column r + 1 found (FIND_SPIKE_PEAKS, ISOLATED_SPIKES), the source
+%   rescaled (SNR_SCALE_FACTOR, RESCALE_SPIKES), the clips saved as
+%   clip_dir/a{r}/nmm_{n}.mat (data, 500 x N double), n numbered on from
+%   the previous iteration's num_spike, and LAST the marker written with
+%   num_spike (total so far), spike_time (1 x K), seed, target_snr and
+%   alpha (NaN without spike). Every file goes through SAVE_MAT_ATOMIC.
+%
+%   Outputs
+%       COUNTS : 1 x M double, the region's clip total after each
+%                iteration.
+p = deepsif_params();
+job = load(job_file);
+check_job(job, job_file);
+r = double(job.region);
+col = r + 1;
+columns = double(job.columns(:)');
+iterations = double(job.iterations(:)');
+seeds = double(job.seeds(:)');
+target_snr = p.target_snr_db;
+if isfield(job, 'target_snr')
+    target_snr = double(job.target_snr);
+end
+clip_folder = fullfile(job.clip_dir, sprintf('a%d', r));
+fwd = [];
+prev = 0;
+counts = zeros(1, numel(iterations));
+for i = 1:numel(iterations)
+    m = iterations(i);
+    marker = marker_path(job.clip_dir, m, r);
+    if exist(marker, 'file') == 2
+        done = load(marker, 'num_spike');
+        prev = double(done.num_spike);
+        counts(i) = prev;
+        fprintf('iter %d region %d: done before (total %d)\n', m, r, prev);
+        continue
+    end
+    if isempty(fwd)
+        fwd = load_leadfield(job.leadfield, numel(columns));
+    end
+    nmm = load_raw_iteration(job.raw_dir, m, r, p);
+    if max(columns) > size(nmm, 2)
+        error('process_region_nmm:columns', 'columns reach %d but the raw data has %d', ...
+              max(columns), size(nmm, 2));
+    end
+    nmm = nmm(:, columns);
+    [spike_time, spike_chan] = find_spike_peaks(nmm, p);
+    kept = isolated_spikes(spike_time, spike_chan, col, size(nmm, 1), p);
+    alpha = NaN;
+    if ~isempty(kept)
+        alpha = snr_scale_factor(nmm, fwd, col, kept, target_snr, p);
+        nmm(:, col) = rescale_spikes(nmm(:, col), kept, alpha, p);
+        save_clips(nmm, kept, clip_folder, prev, p);
+    end
+    total = prev + numel(kept);
+    info = struct('num_spike', total, 'spike_time', reshape(kept, 1, []), ...
+                  'seed', seeds(i), 'target_snr', target_snr, 'alpha', alpha);
+    ensure_dir(fileparts(marker));
+    save_mat_atomic(marker, info);
+    fprintf('iter %d region %d: %d clips (total %d)\n', m, r, numel(kept), total);
+    prev = total;
+    counts(i) = total;
+end
+end
+
+function check_job(job, job_file)
+% Error naming the first missing job field.
+needed = {'raw_dir', 'clip_dir', 'region', 'columns', 'leadfield', 'iterations', 'seeds'};
+for i = 1:numel(needed)
+    if ~isfield(job, needed{i})
+        error('process_region_nmm:job', 'job file %s has no field %s', job_file, needed{i});
+    end
+end
+if numel(job.seeds) ~= numel(job.iterations)
+    error('process_region_nmm:job', 'job file %s: %d seeds for %d iterations', ...
+          job_file, numel(job.seeds), numel(job.iterations));
+end
+end
+
+function path = marker_path(clip_dir, m, r)
+% The marker that mean iteration M of region R is done.
+path = fullfile(clip_dir, 'clip_info', sprintf('iter%d', m), sprintf('iter_%d_i_%d.mat', m, r));
+end
+
+function fwd = load_leadfield(path, n_regions)
+% Lead field fwd (sensors x regions) as double, checked against the region count.
+lf = load(path, 'fwd');
+if ~isfield(lf, 'fwd')
+    error('process_region_nmm:leadfield', 'lead field file %s has no variable fwd', path);
+end
+fwd = double(lf.fwd);
+if size(fwd, 2) ~= n_regions
+    error('process_region_nmm:leadfield', 'lead field %s has %d regions, columns give %d', ...
+          path, size(fwd, 2), n_regions);
+end
+end
+
+function save_clips(nmm, kept, folder, prev, p)
+% Save clip j of the kept spikes as FOLDER/nmm_{PREV + j}.mat (data: L x regions).
+ensure_dir(folder);
+starts = clip_start(kept, p.clip_length);
+for j = 1:numel(kept)
+    clip = struct('data', nmm(starts(j):starts(j) + p.clip_length - 1, :));
+    save_mat_atomic(fullfile(folder, sprintf('nmm_%d.mat', prev + j)), clip);
+end
+end
+
+function ensure_dir(folder)
+% Create FOLDER (and its parents) when missing.
+if exist(folder, 'dir') ~= 7
+    [ok, msg] = mkdir(folder);
+    if ~ok
+        error('process_region_nmm:mkdir', 'could not create %s: %s', folder, msg);
+    end
+end
+end

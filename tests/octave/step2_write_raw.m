@@ -1,0 +1,24 @@
+function step2_write_raw(raw_dir, mean_iter, region, ds, n_pieces)
+%STEP2_WRITE_RAW Write raw pieces whose step-2 downsampling gives back DS.
+%   STEP2_WRITE_RAW(RAW_DIR, MEAN_ITER, REGION, DS, N_PIECES) builds the
+%   raw signal [transient; each row of DS repeated downsample_factor
+%   times] (the transient swings far above the spike threshold, so
+%   keeping any of it would show), splits it into N_PIECES pieces of
+%   unequal length and saves mean_iter_{m}_a_iter_{r}_{k}.mat, k = 0..,
+%   with data (single) and time (1 x n, ms at 2 kHz).
+p = deepsif_params();
+n = size(ds, 2);
+tt = (1:p.transient_samples)';
+junk = 500 + 400 * sin(tt / 30) * ones(1, n);
+raw = single([junk; kron(ds, ones(p.downsample_factor, 1))]);
+edges = round(linspace(0, size(raw, 1), n_pieces + 1)) + [0, 3 * ones(1, n_pieces - 1), 0];
+if exist(raw_dir, 'dir') ~= 7
+    mkdir(raw_dir);
+end
+for k = 1:n_pieces
+    rows = edges(k) + 1:edges(k + 1);
+    piece = struct('data', raw(rows, :), 'time', (rows - 1) * 0.5);
+    name = sprintf('mean_iter_%d_a_iter_%d_%d.mat', mean_iter, region, k - 1);
+    save_mat_atomic(fullfile(raw_dir, name), piece);
+end
+end

@@ -1,0 +1,115 @@
+"""The orchestrator's command line: help, and one clear line for every bad input."""
+
+import numpy as np
+import pytest
+from scipy.io import savemat
+
+from conftest import run_cli
+
+
+def test_help_lists_every_option_with_defaults():
+    res = run_cli("pipeline_orchestrator.py", "--help")
+    assert res.returncode == 0
+    text = " ".join(res.stdout.split())
+    for option in ("--start_region", "--end_region", "--filename", "--leadfield", "--anatomy", "--output",
+                   "--matlab", "--seed", "--sim-length", "--piece-length", "--a-range", "--target-snr",
+                   "--dataset", "--skip-synthesis", "--synthesis-only", "--keep-raw"):
+        assert option in text
+    for default in ("(default: spikes)", "(default: leadfield_75_20k.mat)", "(default: 200.0)",
+                    "(default: 10.0)", "(default: 3.5)", "(default: 15.0)", "(default: train)",
+                    "(default: auto)", "(default: 20220425)"):
+        assert default in text
+
+
+def _bad(tmp_path, *args, env=None):
+    out = tmp_path / "out"
+    import os
+    import subprocess
+    import sys
+    from conftest import REPO
+    res = subprocess.run([sys.executable, str(REPO / "pipeline_orchestrator.py"), *map(str, args),
+                          "--output", str(out)], capture_output=True, text=True, cwd=tmp_path,
+                         env=env if env is not None else dict(os.environ), stdin=subprocess.DEVNULL)
+    assert res.returncode == 2, res.stdout + res.stderr
+    assert "Traceback" not in res.stderr
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), res.stderr
+    assert not out.exists(), "a bad input must not create the output folder"
+    return lines[0]
+
+
+def test_missing_anatomy_folder(tmp_path):
+    line = _bad(tmp_path, "--start_region", 0, "--end_region", 1, "--anatomy", tmp_path / "nowhere")
+    assert "anatomy folder not found" in line and "nowhere" in line
+
+
+def test_no_anatomy_given_and_no_deepsif_checkout(tmp_path):
+    line = _bad(tmp_path, "--start_region", 0, "--end_region", 1)
+    assert "--anatomy" in line
+
+
+def test_missing_anatomy_file_named_with_folder(tmp_path, anatomy_copy):
+    (anatomy_copy / "fs_cortex_20k_region_mapping.mat").unlink()
+    line = _bad(tmp_path, "--start_region", 0, "--end_region", 1, "--anatomy", anatomy_copy)
+    assert "fs_cortex_20k_region_mapping.mat" in line and str(anatomy_copy) in line
+
+
+def test_missing_leadfield(tmp_path, anatomy_copy):
+    line = _bad(tmp_path, "--start_region", 0, "--end_region", 1, "--anatomy", anatomy_copy,
+                "--leadfield", "leadfield_32_20k.mat")
+    assert "leadfield_32_20k.mat" in line and "missing" in line
+
+
+def test_leadfield_of_another_template(tmp_path, anatomy_copy):
+    savemat(anatomy_copy / "leadfield_65_76.mat", {"fwd": np.ones((65, 76))})
+    line = _bad(tmp_path, "--start_region", 0, "--end_region", 1, "--anatomy", anatomy_copy,
+                "--leadfield", "leadfield_65_76.mat")
+    assert "76 columns" in line and "994 regions" in line
+
+
+@pytest.mark.parametrize("start,end,needle", [(990, 995, "outside the template"),
+                                              (-1, 2, "outside the template"),
+                                              (5, 5, "must be greater"), (6, 3, "must be greater")])
+def test_bad_region_range(tmp_path, anatomy_dir, start, end, needle):
+    line = _bad(tmp_path, "--start_region", start, "--end_region", end, "--anatomy", anatomy_dir)
+    assert needle in line
+
+
+def test_range_required_unless_synthesis_only(tmp_path, anatomy_dir):
+    line = _bad(tmp_path, "--anatomy", anatomy_dir)
+    assert "--start_region and --end_region are required" in line
+
+
+def test_output_not_writable(tmp_path, anatomy_dir):
+    blocker = tmp_path / "a_file"
+    blocker.write_text("x")
+    res = run_cli("pipeline_orchestrator.py", "--start_region", 0, "--end_region", 1, "--anatomy", anatomy_dir,
+                  "--output", blocker / "out")
+    assert res.returncode == 2 and "not writable" in res.stderr and "Traceback" not in res.stderr
+
+
+def test_no_matlab_or_octave(tmp_path, anatomy_dir):
+    import os
+    empty = tmp_path / "bin"
+    empty.mkdir()
+    env = dict(os.environ, PATH=str(empty))
+    line = _bad(tmp_path, "--start_region", 0, "--end_region", 1, "--anatomy", anatomy_dir, env=env)
+    assert "Neither MATLAB nor Octave found" in line and "apt-get install octave" in line
+
+
+def test_matlab_requested_but_absent(tmp_path, anatomy_dir):
+    line = _bad(tmp_path, "--start_region", 0, "--end_region", 1, "--anatomy", anatomy_dir, "--matlab", "matlab")
+    assert "MATLAB not found" in line
+
+
+def test_too_short_simulation(tmp_path, anatomy_dir):
+    line = _bad(tmp_path, "--start_region", 0, "--end_region", 1, "--anatomy", anatomy_dir, "--sim-length", 1)
+    assert "--sim-length" in line
+
+
+def test_synthesis_only_waits_for_missing_regions(tmp_path, anatomy_dir):
+    res = run_cli("pipeline_orchestrator.py", "--synthesis-only", "--anatomy", anatomy_dir,
+                  "--output", tmp_path / "out")
+    assert res.returncode == 0, res.stderr
+    assert "994 of 994 regions have no markers yet (0-993)" in res.stdout
+    assert not (tmp_path / "out" / "train_sample_source1.mat").exists()
