@@ -1,0 +1,109 @@
+#!/usr/bin/env python3
+"""Benchmark one region of the 998-region DeepSIF template through steps 1-3.
+
+Prints the wall time of each step, simulated seconds per wall second of
+step 1, the peak disk use of ``raw_nmm/`` and the peak memory of each
+step's process tree. Real tvb-library and real MATLAB/Octave, as the
+pipeline runs them.
+
+    python bench/bench_region.py --anatomy ../shared/anatomy/deepsif --sim-length 10
+"""
+
+import argparse
+from pathlib import Path
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from deepsif_pipeline import science  # noqa: E402
+from deepsif_pipeline.anatomy import load_template  # noqa: E402
+from deepsif_pipeline.engine import find_engine, write_job  # noqa: E402
+from deepsif_pipeline.layout import Layout, marker_counts, missing_clips  # noqa: E402
+
+# Runs a command and prints the peak resident memory (KiB) of its process tree's largest process.
+MEASURE = ("import resource, subprocess, sys; rc = subprocess.run(sys.argv[1:]).returncode; "
+           "print('MAXRSS_KB', resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, file=sys.stderr); "
+           "sys.exit(rc)")
+
+
+def measured(cmd, log):
+    """Run ``cmd``; return (wall seconds, peak RSS in MB)."""
+    start = time.time()
+    res = subprocess.run([sys.executable, "-c", MEASURE, *map(str, cmd)], stdout=log, stderr=subprocess.PIPE,
+                         text=True)
+    wall = time.time() - start
+    rss = [int(line.split()[1]) for line in res.stderr.splitlines() if line.startswith("MAXRSS_KB")]
+    if res.returncode != 0:
+        sys.exit(f"step failed ({res.returncode}): {' '.join(map(str, cmd))}\n{res.stderr[-2000:]}")
+    return wall, (rss[0] / 1024 if rss else float("nan"))
+
+
+def folder_bytes(path):
+    return sum(p.stat().st_size for p in Path(path).rglob("*") if p.is_file())
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--anatomy", default=str(REPO.parent / "shared" / "anatomy" / "deepsif"))
+    ap.add_argument("--region", type=int, default=0)
+    ap.add_argument("--sim-length", type=float, default=10.0, help="simulated seconds per mean iteration")
+    ap.add_argument("--piece-length", type=float, default=10.0)
+    ap.add_argument("--seed", type=int, default=science.DEFAULT_SEED)
+    ap.add_argument("--matlab", default="auto")
+    ap.add_argument("--keep", action="store_true", help="keep the output folder")
+    args = ap.parse_args()
+
+    template = load_template(args.anatomy)
+    engine = find_engine(args.matlab)
+    out = Path(tempfile.mkdtemp(prefix="bench_region_"))
+    layout = Layout(out)
+    r = args.region
+    log = open(out / "bench.log", "w")
+    print(f"template {template.folder.name}: {template.n_connectivity} connectivity regions, "
+          f"{template.n_regions} template regions; region {r}; {args.sim_length:g} s x "
+          f"{len(science.MEAN_ITERATIONS)} mean iterations; engine {engine.version()}")
+
+    t1, m1 = measured([sys.executable, REPO / "generate_tvb_data.py", "--a_start", r, "--a_end", r + 1,
+                       "--anatomy", template.folder, "--output", out, "--sim-length", args.sim_length,
+                       "--piece-length", args.piece_length, "--seed", args.seed, "--progress", "lines"], log)
+    raw_bytes = folder_bytes(layout.raw_dir(r))  # step 1 is the only writer of raw_nmm: its size now is the peak
+    simulated = args.sim_length * len(science.MEAN_ITERATIONS)
+
+    job = write_job(out / "job.mat", raw_dir=layout.raw_dir(r), clip_dir=layout.clip_root, region=r,
+                    columns=(template.columns + 1).astype(float), leadfield=template.leadfield,
+                    target_snr=science.TARGET_SNR_DB, iterations=np.array(science.MEAN_ITERATIONS, float),
+                    seeds=np.array([science.simulation_seed(args.seed, r, m) for m in science.MEAN_ITERATIONS],
+                                   float))
+    t2, m2 = measured(engine.command("process_region_nmm", job), log)
+    clips = marker_counts(layout, r)[science.MEAN_ITERATIONS[-1]]
+
+    start = time.time()
+    assert not missing_clips(layout, r)
+    shutil.rmtree(layout.raw_dir(r))
+    t3 = time.time() - start
+
+    print(f"{'step':<34}{'wall s':>10}{'peak MB':>10}")
+    print(f"{'1 TVB simulation':<34}{t1:>10.1f}{m1:>10.0f}")
+    print(f"{'2 spikes (' + engine.kind + ')':<34}{t2:>10.1f}{m2:>10.0f}")
+    print(f"{'3 delete raw':<34}{t3:>10.2f}{'':>10}")
+    print(f"step 1: {simulated / t1:.4f} simulated s per wall s ({t1 / simulated:.1f} wall s per simulated s)")
+    print(f"peak disk of raw_nmm/: {raw_bytes / 1e6:.1f} MB for {simulated:g} simulated s "
+          f"({raw_bytes / simulated / 1e6:.1f} MB per simulated s; published 600 s: "
+          f"{raw_bytes / simulated * 600 / 1e9:.2f} GB)")
+    print(f"clips: {clips}")
+    log.close()
+    if args.keep:
+        print(f"output kept in {out}")
+    else:
+        shutil.rmtree(out)
+
+
+if __name__ == "__main__":
+    main()
