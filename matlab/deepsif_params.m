@@ -20,7 +20,6 @@ p.rescale_threshold_step = 0.05; % raised by this until an onset/end is found
 p.rescale_search = [50 450];   % window positions searched for onset/end
 p.rescale_centre = 250;        % window position of the peak
 p.rescale_trough = [301 400];  % window positions searched for the after-spike trough
-p.target_snr_db = 15;          % default SNR (dB) of the source over the background at the sensors
 p.mean_iterations = 0:2;       % TVB mean iterations (mu, noise) simulated per region
 
 % ---- Step 4: synthetic source parameters --------------------------------
@@ -33,6 +32,7 @@ p.layer2_bias = 0;             % selection bias for layer 2 in 2-layer patches
 p.layer2_bias_3 = 0.1;         % selection bias for layer 2 in 3-layer patches
 p.layer3_bias = -0.15;         % selection bias for layer 3 in 3-layer patches
 p.direction_ratio = 1;         % scale of the direction-alignment probability
+p.direction_fraction = 0.5;    % grow along ceil(this x n) of the n layer-1 directions
 p.half_magnitude_mm = [40 60]; % distance (mm) where the patch magnitude falls to half, drawn once
 p.sigma_factor = 0.8493;       % sigma = 0.8493 * half distance (exp(-d^2/2s^2) = 0.5 at d)
 p.scale_window = [-50 50];     % reach around the clip peak for the SNR powers (clamped, see step 4)

@@ -3,8 +3,7 @@ function counts = process_region_nmm(job_file)
 %   COUNTS = PROCESS_REGION_NMM(JOB_FILE) loads the job (a MAT-file) with
 %   fields raw_dir, clip_dir (char), region (0-based r), columns (1 x N,
 %   1-based connectivity columns to keep, template order), leadfield
-%   (char, a MAT-file with fwd, sensors x N), target_snr (dB; default
-%   DEEPSIF_PARAMS target_snr_db when absent), iterations (1 x M mean
+%   (char, a MAT-file with fwd, sensors x N), target_snr (dB), iterations (1 x M mean
 %   iterations) and seeds (1 x M, stored in the markers).
 %   For each mean iteration m, in order: when its marker
 %   clip_dir/clip_info/iter{m}/iter_{m}_i_{r}.mat exists, its num_spike
@@ -28,10 +27,7 @@ col = r + 1;
 columns = double(job.columns(:)');
 iterations = double(job.iterations(:)');
 seeds = double(job.seeds(:)');
-target_snr = p.target_snr_db;
-if isfield(job, 'target_snr')
-    target_snr = double(job.target_snr);
-end
+target_snr = double(job.target_snr);
 clip_folder = fullfile(job.clip_dir, sprintf('a%d', r));
 fwd = [];
 prev = 0;
@@ -76,7 +72,8 @@ end
 
 function check_job(job, job_file)
 % Error naming the first missing job field.
-needed = {'raw_dir', 'clip_dir', 'region', 'columns', 'leadfield', 'iterations', 'seeds'};
+needed = {'raw_dir', 'clip_dir', 'region', 'columns', 'leadfield', 'target_snr', 'iterations', ...
+          'seeds'};
 for i = 1:numel(needed)
     if ~isfield(job, needed{i})
         error('process_region_nmm:job', 'job file %s has no field %s', job_file, needed{i});

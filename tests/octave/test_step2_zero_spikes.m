@@ -1,8 +1,6 @@
 function test_step2_zero_spikes()
 %TEST_STEP2_ZERO_SPIKES A mean iteration without a clean spike writes its marker, no clip.
-% Region r = 0 of 2; only region 1 (column 2) spikes. The job gives no
-% target_snr, so the default of DEEPSIF_PARAMS is recorded.
-p = deepsif_params();
+% Region r = 0 of 2; only region 1 (column 2) spikes.
 root = step2_tmpdir();
 try
     raw = fullfile(root, 'raw', 'a0');
@@ -12,7 +10,8 @@ try
     clips = fullfile(root, 'nmm_zero');
     job_file = fullfile(root, 'job.mat');
     save_mat_atomic(job_file, struct('raw_dir', raw, 'clip_dir', clips, 'region', 0, ...
-                                     'columns', [1 2], 'leadfield', lf, 'iterations', 0, ...
+                                     'columns', [1 2], 'leadfield', lf, 'target_snr', 12, ...
+                                     'iterations', 0, ...
                                      'seeds', 5));
     counts = process_region_nmm(job_file);
     assert(isequal(counts, 0));
@@ -21,7 +20,7 @@ try
     info = load(path);
     assert(info.num_spike == 0);
     assert(isequal(size(info.spike_time), [1 0]));
-    assert(isnan(info.alpha) && info.seed == 5 && info.target_snr == p.target_snr_db);
+    assert(isnan(info.alpha) && info.seed == 5 && info.target_snr == 12);
     assert(isempty(dir(fullfile(clips, 'a0', 'nmm_*.mat'))));
 catch err
     step2_rmtree(root);
