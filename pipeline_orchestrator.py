@@ -24,6 +24,7 @@ import sys
 import time
 
 import numpy as np
+from scipy.io import loadmat
 
 from deepsif_pipeline import science
 from deepsif_pipeline.anatomy import AnatomyError, DEFAULT_LEADFIELD, distance_file, load_template
@@ -257,14 +258,20 @@ def step4(args, template, layout, engine):
         return "no region has any clip: nothing to synthesise (longer --sim-length?)"
     if empty.size:
         say(f"{empty.size} regions have no clip and cannot be source centres: {compact_ranges(empty)}")
-    distances = distance_file(template, layout.derived_dir, log=say)
     out = layout.synthesis_file(args.dataset)
+    seed = science.synthesis_seed(args.seed)
+    if synthesis_up_to_date(out, counts, seed, args.dataset):
+        say(f"{OK} {out} is up to date (made from these clip counts, seed and dataset); not regenerated")
+        return "done"
+    if out.exists():
+        say(f"{out} was made from other clips or settings: generating it again")
+    distances = distance_file(template, layout.derived_dir, log=say)
     job = write_job(layout.log_dir / f"synthesis_{args.dataset}_job.mat",
                     inflated=template.path("fs_cortex_20k_inflated.mat"),
                     region_mapping=template.path("fs_cortex_20k_region_mapping.mat"),
                     distances=distances, leadfield=template.leadfield, clip_dir=layout.clip_root,
                     clip_counts=counts.astype(float), mode=args.dataset,
-                    seed=float(science.synthesis_seed(args.seed)), output=out)
+                    seed=float(seed), output=out)
     log = layout.log_dir / f"synthesis_{args.dataset}.log"
     start = time.time()
     status = run_function(engine, "generate_synthetic_source", job, log)
@@ -276,6 +283,18 @@ def step4(args, template, layout, engine):
     job.unlink()
     say(f"{OK} Wrote {out} in {time.time() - start:.1f} s")
     return "done"
+
+
+def synthesis_up_to_date(path, counts, seed, dataset):
+    """True when ``path`` is a step-4 file made from these clip counts, seed and dataset."""
+    if not path.is_file():
+        return False
+    try:
+        made = loadmat(str(path), variable_names=["seed", "clip_counts", "dataset"])
+        return (int(made["seed"].ravel()[0]) == int(seed) and str(made["dataset"][0]) == dataset
+                and np.array_equal(made["clip_counts"].ravel().astype(int), np.asarray(counts)))
+    except Exception:
+        return False
 
 
 def run(args):

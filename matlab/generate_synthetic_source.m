@@ -24,6 +24,7 @@ function generate_synthetic_source(job_file)
 %     scale_ratio     (E x S x target SNRs) source scaling factors
 %     mag_change      (E x S x 70) Gaussian magnitude decay in the patch,
 %                     padded with 15213
+%     seed, clip_counts, dataset: the inputs that produced the file
 %   Example order is the published script's actual output order: for each
 %   centre region, for each variation, the 4 sensor-SNR levels.
 job = load(job_file);
@@ -185,6 +186,9 @@ out.current_snr = current_snr;
 out.sensor_snr = current_snr;    % the name DeepSIF's trainer reads
 out.scale_ratio = reshape(ratio, n_ex, n_src, n_target);
 out.mag_change = reshape(mag, n_ex, n_src, max_size);
+out.seed = double(job.seed);     % what produced the file, so a re-run can tell it is up to date
+out.clip_counts = counts;
+out.dataset = run_mode;
 [out_dir, ~, ~] = fileparts(char(job.output));
 if ~isempty(out_dir) && ~exist(out_dir, 'dir')
     mkdir(out_dir);

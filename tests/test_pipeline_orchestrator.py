@@ -113,3 +113,34 @@ def test_synthesis_only_waits_for_missing_regions(tmp_path, anatomy_dir):
     assert res.returncode == 0, res.stderr
     assert "994 of 994 regions have no markers yet (0-993)" in res.stdout
     assert not (tmp_path / "out" / "train_sample_source1.mat").exists()
+
+
+@pytest.mark.slow
+def test_synthesis_only_on_real_template(real_step4_inputs, anatomy_dir, tmp_path):
+    """Step 4 through the orchestrator: markers of all 994 regions, 5 of them without clips."""
+    from scipy.io import loadmat
+    from deepsif_pipeline.science import synthesis_seed
+    counts = real_step4_inputs["counts"]
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "nmm_test").symlink_to(real_step4_inputs["clip_dir"])
+    args = ("--synthesis-only", "--dataset", "test", "--filename", "test", "--anatomy", anatomy_dir,
+            "--output", out, "--seed", 7)
+    res = run_cli("pipeline_orchestrator.py", *args)
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+    assert "5 regions have no clip and cannot be source centres: 0, 7, 100, 500, 993" in res.stdout
+    assert "derived the distances between the 994 region centres" in res.stdout
+    assert (out / "derived" / "dis_matrix_fs_20k.mat").is_file()
+    made = out / "test_sample_source1.mat"
+    d = loadmat(made)
+    n_ex = 3 * int((counts > 0).sum()) * 4
+    assert d["selected_region"].shape == (n_ex, 2, 70) and d["sensor_snr"].shape == (n_ex, 1)
+    assert np.all(counts[d["selected_region"][:, :, 0].astype(int)] > 0)
+    assert int(d["seed"].ravel()[0]) == synthesis_seed(7)
+    assert not list(out.glob("logs/*job*")), "the job file is removed after a successful step 4"
+
+    # the same command again: the file is up to date and left alone
+    stamp = made.stat().st_mtime_ns
+    res = run_cli("pipeline_orchestrator.py", *args)
+    assert res.returncode == 0 and "is up to date" in res.stdout
+    assert made.stat().st_mtime_ns == stamp
