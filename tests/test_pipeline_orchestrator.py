@@ -144,3 +144,82 @@ def test_synthesis_only_on_real_template(real_step4_inputs, anatomy_dir, tmp_pat
     res = run_cli("pipeline_orchestrator.py", *args)
     assert res.returncode == 0 and "is up to date" in res.stdout
     assert made.stat().st_mtime_ns == stamp
+
+
+def _complete_raw(out, region, seed, n_samples=3000, n_conn=998):
+    """Raw pieces step 1 accepts as complete (right shape and seed): no simulation needed."""
+    from deepsif_pipeline.anatomy import write_mat_atomic
+    from deepsif_pipeline.layout import Layout
+    from deepsif_pipeline.science import simulation_seed
+    raw = Layout(out).raw_dir(region)
+    raw.mkdir(parents=True, exist_ok=True)
+    for m in (0, 1, 2):
+        write_mat_atomic(raw / Layout.piece_name(region, m, 0, 1),
+                         {"data": np.zeros((n_samples, n_conn), np.float32), "time": np.arange(n_samples) * 0.5,
+                          "seed": simulation_seed(seed, region, m)})
+    return raw
+
+
+def test_failing_region_is_reported_and_the_run_goes_on(tmp_path, anatomy_dir):
+    """Step 2 failing (a MATLAB that errors) for two regions: both reported, raw kept, exit 1."""
+    import os
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    fake = bin_dir / "matlab"
+    fake.write_text("#!/bin/sh\necho \"Undefined function 'process_region_nmm'\"\nexit 1\n")
+    fake.chmod(0o755)
+    out = tmp_path / "out"
+    raws = [_complete_raw(out, r, 3) for r in (0, 1)]
+    import subprocess
+    import sys
+    from conftest import REPO
+    res = subprocess.run([sys.executable, str(REPO / "pipeline_orchestrator.py"), "--anatomy", anatomy_dir,
+                          "--output", out, "--start_region", "0", "--end_region", "2", "--sim-length", "1.5",
+                          "--piece-length", "1.5", "--seed", "3", "--matlab", "matlab", "--skip-synthesis"],
+                         capture_output=True, text=True, env=dict(os.environ, PATH=f"{bin_dir}:{os.environ['PATH']}"))
+    assert res.returncode == 1, res.stdout + res.stderr
+    for r in (0, 1):
+        assert "all 1 raw pieces already complete" in res.stdout
+        assert f"\u2717 Processing raw NMM data failed for region {r}" in res.stdout
+        assert str(out / "logs" / f"region_{r}.log") in res.stdout
+        assert "Undefined function" in (out / "logs" / f"region_{r}.log").read_text()
+    assert "Failed regions: 2 (0-1)" in res.stdout and "Successful regions: 0" in res.stdout
+    assert all(raw.is_dir() and len(list(raw.glob("*.mat"))) == 3 for raw in raws)
+    assert "Traceback" not in res.stderr
+
+
+def test_unreadable_marker_fails_its_region_only(tmp_path, anatomy_dir):
+    from scipy.io import savemat
+    from deepsif_pipeline.layout import Layout
+    lay = Layout(tmp_path / "out")
+    for m in (0, 1, 2):
+        lay.marker(m, 1).parent.mkdir(parents=True, exist_ok=True)
+        savemat(lay.marker(m, 1), {"num_spike": 0.0, "spike_time": np.zeros((1, 0))})
+    lay.marker(0, 0).write_bytes(b"not a mat file")
+    res = run_cli("pipeline_orchestrator.py", "--anatomy", anatomy_dir, "--output", lay.output,
+                  "--start_region", 0, "--end_region", 2, "--skip-synthesis")
+    assert res.returncode == 1
+    assert f"marker {lay.marker(0, 0)} is unreadable" in res.stdout and "delete it" in res.stdout
+    assert "\u2713 Region 1 already processed" in res.stdout
+    assert "Failed regions: 1 (0)" in res.stdout
+
+
+def test_raw_kept_when_clips_are_incomplete(tmp_path):
+    import argparse
+    from scipy.io import savemat
+    import pipeline_orchestrator as po
+    from deepsif_pipeline.layout import Layout
+    lay = Layout(tmp_path)
+    for m, n in ((0, 1), (1, 2), (2, 2)):
+        lay.marker(m, 4).parent.mkdir(parents=True, exist_ok=True)
+        savemat(lay.marker(m, 4), {"num_spike": float(n)})
+    lay.clip_dir(4).mkdir(parents=True)
+    savemat(lay.clip(4, 1), {"data": np.zeros((500, 3))})
+    lay.raw_dir(4).mkdir(parents=True)
+    (lay.raw_dir(4) / "piece.mat").write_bytes(b"x")
+    args = argparse.Namespace(keep_raw=False)
+    assert po.step3(args, lay, 4) is False
+    assert (lay.raw_dir(4) / "piece.mat").exists()
+    savemat(lay.clip(4, 2), {"data": np.zeros((500, 3))})
+    assert po.step3(args, lay, 4) is True
+    assert not lay.raw_dir(4).exists()
