@@ -52,7 +52,7 @@ def test_output_tree_markers_and_raw_deleted(first_run):
         totals = []
         for m in (0, 1, 2):
             marker = out / "nmm_spikes" / "clip_info" / f"iter{m}" / f"iter_{m}_i_{r}.mat"
-            assert _mat_header(marker) == b"MATLAB 5.0 MAT-fil"[:19]
+            assert _mat_header(marker) == b"MATLAB 5.0 MAT-file"
             info = loadmat(marker)
             totals.append(int(info["num_spike"].ravel()[0]))
             assert info["spike_time"].size == totals[-1] - (totals[-2] if m else 0)
@@ -68,7 +68,7 @@ def test_real_clips_carry_the_source_spike(first_run):
     assert clips, "region 700 must give clips with the default seed (see module docstring)"
     spike_times = loadmat(out / "nmm_spikes" / "clip_info" / "iter0" / "iter_0_i_700.mat")["spike_time"].ravel()
     for clip, t in zip(clips, spike_times):
-        assert _mat_header(clip) == b"MATLAB 5.0 MAT-fil"[:19]
+        assert _mat_header(clip) == b"MATLAB 5.0 MAT-file"
         data = loadmat(clip)["data"]
         assert data.shape == (500, 994) and np.all(np.isfinite(data))
         peak_within = int(t) - (int(t) // 500) * 500  # 1-based position of the peak in its clip
