@@ -14,7 +14,6 @@ Usable on its own with DeepSIF's arguments::
 """
 
 import argparse
-from pathlib import Path
 import sys
 import time
 import warnings
@@ -227,28 +226,44 @@ def _import_tvb():
     return connectivity
 
 
-def build_parser():
-    p = argparse.ArgumentParser(
-        description="Step 1 of the DeepSIF pipeline: TVB simulation of source regions a_start..a_end-1.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("--a_start", type=int, default=0, help="first source region (0-based, inclusive)")
-    p.add_argument("--a_end", type=int, default=1, help="last source region (exclusive)")
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows each option's default, unless it is None or the help already says it."""
+
+    def _get_help_string(self, action):
+        if action.default is None or "(default" in (action.help or ""):
+            return action.help
+        return super()._get_help_string(action)
+
+
+def add_common_options(p):
+    """Options shared by this script and the orchestrator (which passes them on)."""
+    p.add_argument("--leadfield", default=DEFAULT_LEADFIELD, help="lead field file in the anatomy folder")
     p.add_argument("--anatomy", default=None,
                    help="template folder in DeepSIF's anatomy/ layout (default: ../anatomy when present)")
-    p.add_argument("--output", default=None, help="folder holding raw_nmm/ (default: ../source with ../anatomy, "
-                                                  "else ./source)")
-    p.add_argument("--leadfield", default=DEFAULT_LEADFIELD, help="lead field file of the template")
+    p.add_argument("--output", default=None,
+                   help="folder for raw_nmm/, nmm_{filename}/ and the synthetic source file "
+                        "(default: ../source with ../anatomy, else ./source)")
+    p.add_argument("--seed", type=int, default=science.DEFAULT_SEED,
+                   help="run seed; every region, mean iteration and the synthesis derive theirs from it")
     p.add_argument("--sim-length", type=float, default=science.SIM_LENGTH_S,
                    help="simulated seconds per mean iteration")
     p.add_argument("--piece-length", type=float, default=science.PIECE_LENGTH_S,
                    help="simulated seconds per raw file")
     p.add_argument("--a-range", type=float, default=science.A_EXCITABLE,
                    help="excitatory gain A (mV) of the source region")
-    p.add_argument("--seed", type=int, default=science.DEFAULT_SEED, help="run seed")
+    p.add_argument("--progress", choices=["auto", "bar", "lines", "none"], default="auto",
+                   help="step 1 progress: a bar on a terminal, plain lines otherwise (a nohup log)")
+
+
+def build_parser():
+    p = argparse.ArgumentParser(
+        description="Step 1 of the DeepSIF pipeline: TVB simulation of source regions a_start..a_end-1.",
+        formatter_class=HelpFormatter)
+    p.add_argument("--a_start", type=int, default=0, help="first source region (0-based, inclusive)")
+    p.add_argument("--a_end", type=int, default=1, help="last source region (exclusive)")
+    add_common_options(p)
     p.add_argument("--iterations", type=int, nargs="+", default=list(science.MEAN_ITERATIONS),
                    choices=list(science.MEAN_ITERATIONS), help="mean iterations to simulate")
-    p.add_argument("--progress", choices=["auto", "bar", "lines", "none"], default="auto",
-                   help="progress display (auto: a bar on a terminal, plain lines otherwise)")
     return p
 
 

@@ -27,7 +27,8 @@ import numpy as np
 from scipy.io import loadmat
 
 from deepsif_pipeline import science
-from deepsif_pipeline.anatomy import AnatomyError, DEFAULT_LEADFIELD, distance_file, load_template
+from generate_tvb_data import HelpFormatter, add_common_options, check_lengths
+from deepsif_pipeline.anatomy import AnatomyError, distance_file, load_template
 from deepsif_pipeline.engine import EngineNotFound, find_engine, run_function, write_job
 from deepsif_pipeline.layout import (Layout, MarkerError, clip_counts, compact_ranges, marker_counts,
                                      missing_clips, resolve_locations)
@@ -46,27 +47,14 @@ def build_parser():
     p = argparse.ArgumentParser(
         description="DeepSIF data generation: for each region start..end-1 simulate (TVB), extract spikes "
                     "(MATLAB/Octave) and delete the raw data; then generate the synthetic source file.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+        formatter_class=HelpFormatter)
     p.add_argument("--start_region", type=int, help="first region (0-based, inclusive); required unless "
                                                     "--synthesis-only")
     p.add_argument("--end_region", type=int, help="last region (exclusive); required unless --synthesis-only")
     p.add_argument("--filename", default="spikes", help="clips go to OUTPUT/nmm_{filename}/")
-    p.add_argument("--leadfield", default=DEFAULT_LEADFIELD, help="lead field file in the anatomy folder")
-    p.add_argument("--anatomy", default=None,
-                   help="template folder in DeepSIF's anatomy/ layout (default: ../anatomy when present)")
-    p.add_argument("--output", default=None,
-                   help="folder for raw_nmm/, nmm_{filename}/ and the synthetic source file "
-                        "(default: ../source with ../anatomy, else ./source)")
+    add_common_options(p)
     p.add_argument("--matlab", choices=["auto", "matlab", "octave"], default="auto",
                    help="engine for steps 2 and 4 (auto: MATLAB when on PATH, else Octave)")
-    p.add_argument("--seed", type=int, default=science.DEFAULT_SEED,
-                   help="run seed; every region, mean iteration and the synthesis derive theirs from it")
-    p.add_argument("--sim-length", type=float, default=science.SIM_LENGTH_S,
-                   help="simulated seconds per mean iteration")
-    p.add_argument("--piece-length", type=float, default=science.PIECE_LENGTH_S,
-                   help="simulated seconds per raw file")
-    p.add_argument("--a-range", type=float, default=science.A_EXCITABLE,
-                   help="excitatory gain A (mV) of the source region")
     p.add_argument("--target-snr", type=float, default=science.TARGET_SNR_DB,
                    help="SNR (dB) of a region's spikes over the background at the sensors (step 2)")
     p.add_argument("--dataset", choices=["train", "test"], default="train",
@@ -74,8 +62,6 @@ def build_parser():
     p.add_argument("--skip-synthesis", action="store_true", help="do not run step 4")
     p.add_argument("--synthesis-only", action="store_true", help="run step 4 alone (no region range)")
     p.add_argument("--keep-raw", action="store_true", help="do not delete raw_nmm/a{r} (step 3)")
-    p.add_argument("--progress", choices=["auto", "bar", "lines", "none"], default="auto",
-                   help="step 1 progress: a bar on a terminal, plain lines in a log")
     return p
 
 
@@ -112,7 +98,6 @@ def check_args(args):
         if args.end_region <= args.start_region:
             raise UsageError(f"--end_region ({args.end_region}) must be greater than --start_region "
                              f"({args.start_region}); the end is exclusive")
-        from generate_tvb_data import check_lengths
         error = check_lengths(args.sim_length, args.piece_length)
         if error:
             raise UsageError(error)

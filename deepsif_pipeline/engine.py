@@ -30,7 +30,7 @@ class Engine:
 
     def command(self, function, job_file):
         """Argument list that runs ``function('job_file')`` and exits non-zero on error."""
-        call = f"addpath({_quote(MATLAB_DIR)}); {function}({_quote(job_file)});"
+        call = f"addpath({matlab_string(MATLAB_DIR)}); {function}({matlab_string(job_file)});"
         if self.kind == "matlab":
             return [self.executable, "-batch", call]
         return [self.executable, "--no-gui", "--quiet", "--norc", "--no-history", "--eval", call]
@@ -47,7 +47,7 @@ class Engine:
         return first if self.kind == "octave" else f"MATLAB {first}"
 
 
-def _quote(path):
+def matlab_string(path):
     """A path as a MATLAB single-quoted string literal."""
     return "'" + str(path).replace("'", "''") + "'"
 

@@ -1,7 +1,6 @@
 """Shared fixtures: the real DeepSIF template from ../shared, small real inputs built once."""
 
 from pathlib import Path
-import shutil
 import subprocess
 import sys
 
@@ -85,6 +84,19 @@ def real_step4_inputs(anatomy_dir, tmp_path_factory):
                     {"num_spike": float(np.floor(counts[r] * share)), "spike_time": np.zeros((1, 0))})
     return {"folder": folder, "distances": distances, "clip_dir": clip_dir, "counts": counts,
             "n": n}
+
+
+def run_octave(octave, code, cwd, timeout=600):
+    """Run Octave ``code`` with matlab/ and tests/octave/ on the path; return the CompletedProcess.
+
+    Octave 7 here prints a harmless "error: ignoring const execution_exception&
+    while preparing to exit" when it quits: judge by the return code.
+    """
+    from deepsif_pipeline.engine import MATLAB_DIR, matlab_string
+    call = (f"addpath({matlab_string(MATLAB_DIR)}); addpath({matlab_string(REPO / 'tests' / 'octave')}); "
+            f"{code}")
+    return subprocess.run([octave.executable, "--no-gui", "--quiet", "--norc", "--eval", call], cwd=cwd,
+                          capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL)
 
 
 def run_cli(script, *args, cwd=None, timeout=3600):

@@ -7,32 +7,21 @@ outputs with SciPy.
 """
 
 from pathlib import Path
-import subprocess
 
 import numpy as np
 import pytest
 from scipy.io import loadmat, savemat
 
+from conftest import run_octave
+from deepsif_pipeline.engine import matlab_string
+
 REPO = Path(__file__).resolve().parent.parent
-MATLAB_DIR = REPO / "matlab"
 OCTAVE_TESTS = REPO / "tests" / "octave"
 OCTAVE_TEST_NAMES = sorted(p.stem for p in OCTAVE_TESTS.glob("test_step2_*.m"))
 
 # step-2 constants the synthetic data is built around (matlab/deepsif_params.m)
 TRANSIENT = 1000
 FACTOR = 4
-
-
-def _quote(path):
-    return "'" + str(path).replace("'", "''") + "'"
-
-
-def run_octave(octave, code, cwd, timeout=600):
-    """Run ``code`` after adding matlab/ and tests/octave/ to the path."""
-    call = f"addpath({_quote(MATLAB_DIR)}); addpath({_quote(OCTAVE_TESTS)}); {code}"
-    return subprocess.run([octave.executable, "--no-gui", "--quiet", "--norc", "--eval", call],
-                          cwd=cwd, capture_output=True, text=True, timeout=timeout,
-                          stdin=subprocess.DEVNULL)
 
 
 def test_octave_tests_found():
@@ -102,7 +91,7 @@ def test_process_region_from_python(octave, tmp_path):
                        "target_snr": 15.0, "iterations": np.array([[0.0, 1.0, 2.0]]),
                        "seeds": seeds[None, :]})
 
-    res = run_octave(octave, f"process_region_nmm({_quote(job)});", tmp_path)
+    res = run_octave(octave, f"process_region_nmm({matlab_string(job)});", tmp_path)
     assert res.returncode == 0, f"process_region_nmm failed:\n{res.stdout}\n{res.stderr}"
     assert "iter 0 region 1: 1 clips (total 1)" in res.stdout, res.stdout
 

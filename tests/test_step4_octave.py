@@ -1,16 +1,17 @@
 """Step 4 (generate_synthetic_source.m): Octave unit tests and one run on the real template."""
 
 from pathlib import Path
-import subprocess
 import time
 
 import numpy as np
 import pytest
 from scipy.io import loadmat, savemat
 
+from conftest import run_octave
+from deepsif_pipeline.engine import matlab_string
+
 
 REPO = Path(__file__).resolve().parent.parent
-MATLAB_DIR = REPO / "matlab"
 OCTAVE_TESTS = REPO / "tests" / "octave"
 UNIT_TESTS = sorted(p.stem for p in OCTAVE_TESTS.glob("test_step4_*.m"))
 PAD = 15213
@@ -19,24 +20,16 @@ SNR_LEVELS = (5, 10, 15, 20)
 TEST_MODE = {"nper": 10, "n_iter": 3, "target_snr": (10, 15)}  # deepsif_params.m, mode 'test'
 
 
-def _quote(path):
-    return "'" + str(path).replace("'", "''") + "'"
-
-
 def _run_octave(octave, code, cwd, timeout):
     """Run Octave code; return (returncode, combined output, seconds)."""
-    args = [octave.executable, "--no-gui", "--quiet", "--norc", "--eval", code]
     start = time.monotonic()
-    proc = subprocess.run(args, cwd=cwd, capture_output=True, text=True, timeout=timeout,
-                          stdin=subprocess.DEVNULL)
-    # Octave 7 here prints a harmless "error: ignoring const execution_exception&
-    # while preparing to exit" when it quits: judge by the return code only.
+    proc = run_octave(octave, code, cwd, timeout)
     return proc.returncode, proc.stdout + proc.stderr, time.monotonic() - start
 
 
 @pytest.mark.parametrize("name", UNIT_TESTS)
 def test_octave_unit(octave, tmp_path, name):
-    code = f"addpath({_quote(MATLAB_DIR)}); addpath({_quote(OCTAVE_TESTS)}); {name}"
+    code = name
     rc, output, _ = _run_octave(octave, code, tmp_path, timeout=600)
     assert rc == 0, f"{name} failed (exit {rc}):\n{output}"
 
@@ -66,7 +59,7 @@ def real_step4_run(octave, anatomy_dir, real_step4_inputs):
         "seed": 12345.0,
         "output": str(output),
     })
-    code = f"addpath({_quote(MATLAB_DIR)}); generate_synthetic_source({_quote(job)});"
+    code = f"generate_synthetic_source({matlab_string(job)});"
     rc, log, seconds = _run_octave(octave, code, folder, timeout=1800)
     assert rc == 0, f"generate_synthetic_source failed (exit {rc}):\n{log}"
     print(f"\nstep 4 on the real template (test mode): {seconds:.1f} s\n{log}")
