@@ -22,7 +22,8 @@ import numpy as np
 from scipy.io import whosmat, loadmat
 
 from deepsif_pipeline import science
-from deepsif_pipeline.anatomy import AnatomyError, DEFAULT_LEADFIELD, load_template, write_mat_atomic
+from deepsif_pipeline.anatomy import AnatomyError, DEFAULT_LEADFIELD, write_mat_atomic
+from deepsif_pipeline.builtin import resolve_template
 from deepsif_pipeline.layout import Layout, resolve_locations
 
 
@@ -237,9 +238,12 @@ class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
 
 def add_common_options(p):
     """Options shared by this script and the orchestrator (which passes them on)."""
-    p.add_argument("--leadfield", default=DEFAULT_LEADFIELD, help="lead field file in the anatomy folder")
+    p.add_argument("--leadfield", default=None,
+                   help=f"lead field file in the anatomy folder (default: {DEFAULT_LEADFIELD}, or the built-in "
+                        "template's own)")
     p.add_argument("--anatomy", default=None,
-                   help="template folder in DeepSIF's anatomy/ layout (default: ../anatomy when present)")
+                   help="template folder in DeepSIF's anatomy/ layout, or the built-in template tvb76 "
+                        "(default: ../anatomy when present, else tvb76)")
     p.add_argument("--output", default=None,
                    help="folder for raw_nmm/, nmm_{filename}/ and the synthetic source file "
                         "(default: ../source with ../anatomy, else ./source)")
@@ -280,10 +284,8 @@ def check_lengths(sim_length_s, piece_length_s):
 def main(argv=None):
     args = build_parser().parse_args(argv)
     anatomy, output = resolve_locations(args.anatomy, args.output)
-    if anatomy is None:
-        return fail("no anatomy folder: pass --anatomy DIR (DeepSIF's anatomy/ folder)")
     try:
-        template = load_template(anatomy, args.leadfield)
+        template = resolve_template(anatomy, args.leadfield)
     except AnatomyError as exc:
         return fail(str(exc))
     error = check_lengths(args.sim_length, args.piece_length)

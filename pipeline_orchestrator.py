@@ -28,7 +28,8 @@ from scipy.io import loadmat
 
 from deepsif_pipeline import science
 from generate_tvb_data import HelpFormatter, add_common_options, check_lengths
-from deepsif_pipeline.anatomy import AnatomyError, distance_file, load_template
+from deepsif_pipeline.anatomy import AnatomyError, distance_file, template_info
+from deepsif_pipeline.builtin import resolve_template
 from deepsif_pipeline.engine import EngineNotFound, find_engine, run_function, write_job
 from deepsif_pipeline.layout import (Layout, MarkerError, clip_counts, compact_ranges, marker_counts,
                                      missing_clips, resolve_locations)
@@ -104,11 +105,8 @@ def check_args(args):
     if "/" in args.filename or not args.filename:
         raise UsageError(f"--filename must be a plain name, got {args.filename!r}")
     anatomy, output = resolve_locations(args.anatomy, args.output)
-    if anatomy is None:
-        raise UsageError("no anatomy folder: pass --anatomy DIR (DeepSIF's anatomy/ folder), or run from a "
-                         "DeepSIF checkout's forward/ folder where ../anatomy exists")
     try:
-        template = load_template(anatomy, args.leadfield)
+        template = resolve_template(anatomy, args.leadfield, log=say)
     except AnatomyError as exc:
         raise UsageError(str(exc)) from None
     if not args.synthesis_only and not (0 <= args.start_region and args.end_region <= template.n_regions):
@@ -285,8 +283,9 @@ def synthesis_up_to_date(path, counts, seed, dataset):
 def run(args):
     template, layout, engine = check_args(args)
     start = time.time()
-    say(f"DeepSIF data generation: anatomy {template.folder} ({template.n_regions} regions, "
-        f"{template.connectivity.name}, {template.leadfield.name})")
+    name = template_info(template.folder).get("name")
+    say(f"DeepSIF data generation: anatomy {f'{name} (built-in, ' if name else '('}{template.folder}), "
+        f"{template.n_regions} regions, {template.connectivity.name}, {template.leadfield.name}")
     say(f"output {layout.output}, clips nmm_{args.filename}/, engine {engine.kind} ({engine.executable}), "
         f"seed {args.seed}")
     if not args.synthesis_only:

@@ -16,6 +16,7 @@ every problem is an :class:`AnatomyError` with a one-line message.
 
 from dataclasses import dataclass
 from pathlib import Path
+import json
 import os
 import re
 import zipfile
@@ -28,6 +29,7 @@ INFLATED = "fs_cortex_20k_inflated.mat"
 REGION_MAPPING = "fs_cortex_20k_region_mapping.mat"
 DISTANCES = "dis_matrix_fs_20k.mat"
 DEFAULT_LEADFIELD = "leadfield_75_20k.mat"
+INFO_FILE = "template.json"  # a built-in template's facts (deepsif_pipeline.builtin), written last
 
 # DeepSIF's 998-region connectivity has four regions without vertices in the
 # fsaverage5 parcellation (0-based 7, 325, 921, 949); their places are taken
@@ -157,15 +159,22 @@ def _pick_connectivity(folder, n_regions):
         f"no connectivity in {folder} fits the {n_regions} regions of {REGION_MAPPING}: {listed}")
 
 
-def load_template(folder, leadfield_name=DEFAULT_LEADFIELD):
+def template_info(folder):
+    """The ``template.json`` of a built template, or an empty dict for other folders."""
+    path = Path(folder) / INFO_FILE
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
+def load_template(folder, leadfield_name=None):
     """Check a template folder and describe it.
 
     Parameters
     ----------
     folder : str or Path
         Anatomy folder in DeepSIF's layout.
-    leadfield_name : str
-        File name of the lead field inside the folder.
+    leadfield_name : str, optional
+        File name of the lead field inside the folder; by default the
+        built-in template's own, else ``leadfield_75_20k.mat``.
 
     Returns
     -------
@@ -178,7 +187,10 @@ def load_template(folder, leadfield_name=DEFAULT_LEADFIELD):
     """
     folder = Path(folder).expanduser().resolve()
     if not folder.is_dir():
-        raise AnatomyError(f"anatomy folder not found: {folder}")
+        raise AnatomyError(f"anatomy folder not found: {folder} (--anatomy takes a folder in DeepSIF's "
+                           "anatomy/ layout or the built-in template tvb76)")
+    if leadfield_name is None:
+        leadfield_name = template_info(folder).get("leadfield", DEFAULT_LEADFIELD)
     mapping_path = _require_file(folder, REGION_MAPPING, "region mapping and neighbours")
     _require_file(folder, INFLATED, "inflated cortex with region centres")
     _require_file(folder, CORTEX, "cortex surface")

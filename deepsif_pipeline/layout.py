@@ -20,6 +20,8 @@ from scipy.io import loadmat
 
 from .science import MEAN_ITERATIONS
 
+DEFAULT_TEMPLATE = "tvb76"  # built-in template used when no anatomy folder is given or found
+
 
 class MarkerError(Exception):
     """A marker file exists but cannot be read (one-line message)."""
@@ -173,17 +175,23 @@ def resolve_locations(anatomy=None, output=None, cwd=None):
 
     With neither given and a ``../anatomy`` folder present (the script sits
     in a DeepSIF checkout's ``forward/`` folder), DeepSIF's own
-    ``../anatomy`` and ``../source`` are used. Otherwise the output
-    defaults to ``./source``.
+    ``../anatomy`` and ``../source`` are used. Otherwise the anatomy
+    defaults to the built-in template and the output to ``./source``.
 
     Returns
     -------
-    anatomy, output : Path or None
-        ``anatomy`` is None when none was given and none was found.
+    anatomy : Path or str
+        A folder, or the name of a built-in template (kept as given when
+        it is not an existing folder).
+    output : Path
     """
     cwd = Path.cwd() if cwd is None else Path(cwd)
     deepsif = cwd.parent / "anatomy"
     if anatomy is None and deepsif.is_dir():
         return deepsif.resolve(), (Path(output) if output else cwd.parent / "source").resolve()
-    out = Path(output) if output else cwd / "source"
-    return (Path(anatomy).expanduser().resolve() if anatomy else None), out.expanduser().resolve()
+    out = (Path(output) if output else cwd / "source").expanduser().resolve()
+    if anatomy is None:
+        return DEFAULT_TEMPLATE, out
+    if not Path(anatomy).expanduser().exists() and "/" not in str(anatomy):
+        return str(anatomy), out  # a template name (or a missing folder: load_template says so)
+    return Path(anatomy).expanduser().resolve(), out

@@ -30,6 +30,21 @@ def deepsif_template(anatomy_dir):
 
 
 @pytest.fixture(scope="session")
+def tvb76_cache(tmp_path_factory):
+    """A cache folder holding the built-in tvb76 template, built once from tvb-data."""
+    from deepsif_pipeline.builtin import BUILD_VERSION, build_tvb76
+    cache = tmp_path_factory.mktemp("cache")
+    build_tvb76(cache / f"tvb76-v{BUILD_VERSION}")
+    return cache
+
+
+@pytest.fixture(scope="session")
+def tvb76_dir(tvb76_cache):
+    from deepsif_pipeline.builtin import BUILD_VERSION
+    return tvb76_cache / f"tvb76-v{BUILD_VERSION}"
+
+
+@pytest.fixture(scope="session")
 def octave():
     """The GNU Octave the project's setup installed (never a stand-in)."""
     from deepsif_pipeline.engine import find_engine

@@ -58,7 +58,8 @@ def test_default_locations_follow_deepsif_checkout(tmp_path):
     (tmp_path / "forward").mkdir()
     anatomy, out = resolve_locations(cwd=tmp_path / "forward")
     assert (anatomy, out) == (tmp_path / "anatomy", tmp_path / "source")
-    anatomy, out = resolve_locations(cwd=tmp_path)  # no ../anatomy there
-    assert anatomy is None and out == tmp_path / "source"
-    anatomy, out = resolve_locations("x", "y", cwd=tmp_path)
-    assert anatomy.name == "x" and out.name == "y"
+    anatomy, out = resolve_locations(cwd=tmp_path)  # no ../anatomy there: the built-in template
+    assert anatomy == "tvb76" and out == tmp_path / "source"
+    assert resolve_locations("tvb76", cwd=tmp_path)[0] == "tvb76"
+    anatomy, out = resolve_locations(str(tmp_path / "x"), "y", cwd=tmp_path)
+    assert anatomy == tmp_path / "x" and out.name == "y"

@@ -15,7 +15,7 @@ def test_help_lists_every_option_with_defaults():
                    "--matlab", "--seed", "--sim-length", "--piece-length", "--a-range", "--target-snr",
                    "--dataset", "--skip-synthesis", "--synthesis-only", "--keep-raw"):
         assert option in text
-    for default in ("(default: spikes)", "(default: leadfield_75_20k.mat)", "(default: 200.0)",
+    for default in ("(default: spikes)", "(default: leadfield_75_20k.mat", "(default: 200.0)",
                     "(default: 10.0)", "(default: 3.5)", "(default: 15.0)", "(default: train)",
                     "(default: auto)", "(default: 20220425)"):
         assert default in text
@@ -43,9 +43,11 @@ def test_missing_anatomy_folder(tmp_path):
     assert "anatomy folder not found" in line and "nowhere" in line
 
 
-def test_no_anatomy_given_and_no_deepsif_checkout(tmp_path):
-    line = _bad(tmp_path, "--start_region", 0, "--end_region", 1)
-    assert "--anatomy" in line
+def test_no_anatomy_given_means_the_builtin_template(tmp_path, tvb76_cache):
+    import os
+    env = dict(os.environ, DEEPSIF_PIPELINE_CACHE=str(tvb76_cache))
+    line = _bad(tmp_path, "--start_region", 70, "--end_region", 80, env=env)
+    assert "regions 70..79 are outside the template: it has regions 0..75" in line
 
 
 def test_missing_anatomy_file_named_with_folder(tmp_path, anatomy_copy):

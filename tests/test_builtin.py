@@ -1,0 +1,100 @@
+"""The built-in tvb76 template, built from tvb-data in DeepSIF's layout."""
+
+import json
+import shutil
+import zipfile
+
+import numpy as np
+import pytest
+from scipy.io import loadmat
+
+from deepsif_pipeline.anatomy import AnatomyError, load_template
+from deepsif_pipeline.builtin import (TARGET_MEAN_IN_STRENGTH, mean_in_strength, region_leadfield,
+                                      region_neighbours, resolve_template)
+
+
+def _weights(zip_path):
+    with zipfile.ZipFile(zip_path) as zf:
+        return np.loadtxt(zf.open("weights.txt"))
+
+
+def test_template_loads_like_deepsif(tvb76_dir):
+    t = load_template(tvb76_dir)  # the template's own lead field by default
+    assert t.n_regions == 76 and t.connectivity.name == "connectivity_76.zip"
+    assert t.leadfield.name == "leadfield_63_16k.mat" and t.n_sensors == 63
+    assert np.array_equal(t.columns, np.arange(76))
+
+
+def test_files_shapes_and_values(tvb76_dir):
+    fwd = loadmat(tvb76_dir / "leadfield_63_16k.mat")["fwd"]
+    assert fwd.shape == (63, 76) and np.all(np.isfinite(fwd)) and np.all(np.abs(fwd).sum(axis=0) > 0)
+    cortex = loadmat(tvb76_dir / "fs_cortex_20k.mat")
+    assert cortex["pos"].shape == (16384, 3) and cortex["ori"].shape == (16384, 3)
+    assert cortex["tri"].min() == 1 and cortex["tri"].max() == 16384  # 1-based, as DeepSIF's
+    rmap = loadmat(tvb76_dir / "fs_cortex_20k_region_mapping.mat")
+    rm = rmap["rm"].ravel()
+    assert rmap["rm"].shape == (1, 16384) and rm.min() == 0 and rm.max() == 75
+    centre = loadmat(tvb76_dir / "fs_cortex_20k_inflated.mat")["centre"]
+    assert centre.shape == (76, 3) and np.all(np.isfinite(centre))
+    d = loadmat(tvb76_dir / "dis_matrix_fs_20k.mat")["all_dis"]
+    assert d.shape == (76, 76) and np.allclose(d, d.T) and np.all(np.diag(d) == 0)
+    assert np.all(d[~np.eye(76, dtype=bool)] > 0)
+
+
+def test_neighbours_are_symmetric_and_one_based(tvb76_dir):
+    nbs = loadmat(tvb76_dir / "fs_cortex_20k_region_mapping.mat")["nbs"]
+    assert nbs.shape == (1, 76)
+    lists = [set(np.asarray(nbs[0, r]).ravel().astype(int) - 1) for r in range(76)]
+    assert all(lists), "every region shares an edge with another"
+    for r, nb in enumerate(lists):
+        assert r not in nb and all(0 <= j < 76 for j in nb)
+        assert all(r in lists[j] for j in nb)
+
+
+def test_connectivity_scaled_to_the_998_template_strength(tvb76_dir):
+    import tvb_data
+    from pathlib import Path
+    shipped = _weights(Path(tvb_data.__file__).parent / "connectivity" / "connectivity_76.zip")
+    scaled = _weights(tvb76_dir / "connectivity_76.zip")
+    info = json.loads((tvb76_dir / "template.json").read_text())
+    assert np.isclose(mean_in_strength(shipped), 39.33, atol=0.01)
+    assert np.isclose(mean_in_strength(scaled), TARGET_MEAN_IN_STRENGTH, rtol=1e-9)
+    assert np.isclose(info["weight_scale"], TARGET_MEAN_IN_STRENGTH / mean_in_strength(shipped))
+    assert np.allclose(scaled, shipped * info["weight_scale"], rtol=1e-9)
+    with zipfile.ZipFile(tvb76_dir / "connectivity_76.zip") as zf:
+        assert "tract_lengths.txt" in zf.namelist() and "centres.txt" in zf.namelist()
+
+
+def test_matches_deepsif_strength(anatomy_dir):
+    """The target is the mean in-strength of DeepSIF's own 998-region connectivity."""
+    assert np.isclose(mean_in_strength(_weights(anatomy_dir / "connectivity_998.zip")),
+                      TARGET_MEAN_IN_STRENGTH, atol=0.01)
+
+
+def test_region_leadfield_sums_vertices():
+    vertex = np.array([[1.0, 2.0, 3.0, 4.0], [0.5, 0.5, -1.0, 2.0]])
+    assert np.array_equal(region_leadfield(vertex, [1, 0, 1, 1], 2), [[2.0, 8.0], [0.5, 1.5]])
+
+
+def test_region_neighbours_from_shared_edges():
+    # two triangles sharing edge (1, 2); regions 0 | 1 | 2 on vertices 0, 1-2, 3
+    nbs = region_neighbours(np.array([[0, 1, 2], [1, 3, 2]]), np.array([0, 1, 1, 2]), 3)
+    assert [n.tolist() for n in nbs] == [[1], [0, 2], [1]]
+
+
+def test_resolve_builds_once_into_the_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("DEEPSIF_PIPELINE_CACHE", str(tmp_path))
+    lines = []
+    t = resolve_template("tvb76", log=lines.append)
+    assert t.folder.parent == tmp_path and "building the built-in template tvb76" in lines[0]
+    lines.clear()
+    assert resolve_template("tvb76", log=lines.append).folder == t.folder and lines == []
+    assert not list(tmp_path.glob(".*tmp*"))
+
+
+def test_leadfield_of_another_template_fails_with_both_sizes(tvb76_dir, anatomy_dir, tmp_path):
+    folder = tmp_path / "mixed"
+    shutil.copytree(tvb76_dir, folder)
+    (folder / "leadfield_75_20k.mat").symlink_to(anatomy_dir / "leadfield_75_20k.mat")
+    with pytest.raises(AnatomyError, match="has 994 columns but the template has 76 regions"):
+        load_template(folder, "leadfield_75_20k.mat")
