@@ -290,7 +290,7 @@ def run(args):
         f"seed {args.seed}")
     if not args.synthesis_only:
         say(f"simulation {args.sim_length:g} s x {len(science.MEAN_ITERATIONS)} mean iterations per region "
-            f"in {args.piece_length:g} s pieces, A = {args.a_range:g}, target SNR {args.target_snr:g} dB")
+            f"in {min(args.piece_length, args.sim_length):g} s pieces, A = {args.a_range:g}, target SNR {args.target_snr:g} dB")
     layout.output.mkdir(parents=True, exist_ok=True)
 
     results = {}
