@@ -31,6 +31,7 @@ from generate_tvb_data import HelpFormatter, add_common_options, check_lengths
 from deepsif_pipeline.anatomy import AnatomyError, distance_file, template_info
 from deepsif_pipeline.builtin import resolve_template
 from deepsif_pipeline.engine import EngineNotFound, find_engine, run_function, write_job
+from deepsif_pipeline.pack import PackError, pack_clips, pack_path
 from deepsif_pipeline.layout import (Layout, MarkerError, clip_counts, compact_ranges, marker_counts,
                                      missing_clips, resolve_locations)
 
@@ -63,6 +64,9 @@ def build_parser():
     p.add_argument("--skip-synthesis", action="store_true", help="do not run step 4")
     p.add_argument("--synthesis-only", action="store_true", help="run step 4 alone (no region range)")
     p.add_argument("--keep-raw", action="store_true", help="do not delete raw_nmm/a{r} (step 3)")
+    p.add_argument("--pack", action="store_true",
+                   help="only pack the clips of the existing step-4 file into {dataset}_sample_nmm.h5 "
+                        "(done after step 4 anyway)")
     return p
 
 
@@ -93,7 +97,9 @@ def check_args(args):
     """Validate everything before anything is created; return (template, layout, engine)."""
     if args.synthesis_only and args.skip_synthesis:
         raise UsageError("--synthesis-only and --skip-synthesis exclude each other")
-    if not args.synthesis_only:
+    if args.pack and (args.synthesis_only or args.skip_synthesis):
+        raise UsageError("--pack runs the packing alone; it excludes --synthesis-only and --skip-synthesis")
+    if not (args.synthesis_only or args.pack):
         if args.start_region is None or args.end_region is None:
             raise UsageError("--start_region and --end_region are required (or use --synthesis-only)")
         if args.end_region <= args.start_region:
@@ -109,7 +115,7 @@ def check_args(args):
         template = resolve_template(anatomy, args.leadfield, log=say)
     except AnatomyError as exc:
         raise UsageError(str(exc)) from None
-    if not args.synthesis_only and not (0 <= args.start_region and args.end_region <= template.n_regions):
+    if not (args.synthesis_only or args.pack) and not (0 <= args.start_region and args.end_region <= template.n_regions):
         raise UsageError(f"regions {args.start_region}..{args.end_region - 1} are outside the template: "
                          f"it has regions 0..{template.n_regions - 1}")
     check_writable(output)
@@ -268,13 +274,26 @@ def step4(args, template, layout, engine):
     return "done"
 
 
+def step_pack(args, layout):
+    """Pack the clips of the step-4 file for DeepSIF's trainer. Returns 'done' or an error text."""
+    synthesis = layout.synthesis_file(args.dataset)
+    banner(RULE_STEP, f"PACK: Writing {pack_path(synthesis).name} for the trainer")
+    if not synthesis.is_file():
+        return f"no {synthesis.name} in {layout.output}: run step 4 first (--synthesis-only)"
+    try:
+        pack_clips(synthesis, layout.clip_root, log=say)
+    except PackError as exc:
+        return str(exc)
+    return "done"
+
+
 def synthesis_up_to_date(path, counts, seed, dataset):
     """True when ``path`` is a step-4 file made from these clip counts, seed and dataset."""
     if not path.is_file():
         return False
     try:
-        made = loadmat(str(path), variable_names=["seed", "clip_counts", "dataset"])
-        return (int(made["seed"].ravel()[0]) == int(seed) and str(made["dataset"][0]) == dataset
+        made = loadmat(str(path), variable_names=["seed", "clip_counts", "dataset", "clip_rows"])
+        return ("clip_rows" in made and int(made["seed"].ravel()[0]) == int(seed) and str(made["dataset"][0]) == dataset
                 and np.array_equal(made["clip_counts"].ravel().astype(int), np.asarray(counts)))
     except Exception:
         return False
@@ -294,7 +313,7 @@ def run(args):
     layout.output.mkdir(parents=True, exist_ok=True)
 
     results = {}
-    if not args.synthesis_only:
+    if not (args.synthesis_only or args.pack):
         regions = range(args.start_region, args.end_region)
         for i, region in enumerate(regions):
             banner(RULE_REGION, f"Processing Region {region} ({i + 1}/{len(regions)})")
@@ -305,9 +324,11 @@ def run(args):
             else:
                 say(f"\n{FAIL} Region {region} failed after {time.time() - t0:.2f} seconds: {results[region]}")
 
-    synthesis = None
-    if not args.skip_synthesis:
+    synthesis = packing = None
+    if not (args.skip_synthesis or args.pack):
         synthesis = step4(args, template, layout, engine)
+    if args.pack or synthesis == "done":
+        packing = step_pack(args, layout)
 
     failed = {r: why for r, why in results.items() if why not in ("done", "skipped")}
     banner(RULE_REGION, "Summary")
@@ -322,10 +343,12 @@ def run(args):
             say(f"  region {r}: {why}")
     if synthesis is not None:
         say(f"Synthetic source: {synthesis}")
+    if packing is not None:
+        say(f"Clip pack: {packing}")
     say(f"Total time: {time.time() - start:.2f} seconds")
     if failed:
         say("Re-run the same command to retry the failed regions; finished ones are skipped.")
-    bad_synthesis = synthesis not in (None, "done", "waiting")
+    bad_synthesis = synthesis not in (None, "done", "waiting") or packing not in (None, "done")
     return 1 if failed or bad_synthesis else 0
 
 

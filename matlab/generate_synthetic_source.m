@@ -24,6 +24,8 @@ function generate_synthetic_source(job_file)
 %     scale_ratio     (E x S x target SNRs) source scaling factors
 %     mag_change      (E x S x 70) Gaussian magnitude decay in the patch,
 %                     padded with 15213
+%     clip_rows       (rows x 2) [region 0-based, clip number] of every row
+%                     of the packed clip file, in row order (CLIP_ROW_INDEX)
 %     seed, clip_counts, dataset: the inputs that produced the file
 %   Example order is the published script's actual output order: for each
 %   centre region, for each variation, the 4 sensor-SNR levels.
@@ -122,7 +124,7 @@ current_snr = repmat(snr_levels, n_base, 1);
 cen0 = reshape(sr(:, 1), n_ex, n_src);   % centre regions, 0-based
 n_avail = reshape(used(cen0(:) + 1), n_ex, n_src);
 random_samples = min(floor(rand(n_ex, n_src) .* n_avail) + 1, n_avail);
-nmm_idx = clip_row_index(cen0, random_samples, counts, md.nper);
+[nmm_idx, ~, clip_rows] = clip_row_index(cen0, random_samples, counts, md.nper);
 
 % ---- scale ratios: each clip file read once -------------------------------------
 % The (example, source) pairs are grouped by clip. Within a clip, pairs of
@@ -186,6 +188,7 @@ out.current_snr = current_snr;
 out.sensor_snr = current_snr;    % the name DeepSIF's trainer reads
 out.scale_ratio = reshape(ratio, n_ex, n_src, n_target);
 out.mag_change = reshape(mag, n_ex, n_src, max_size);
+out.clip_rows = clip_rows;      % [region, clip number] of every packed row (the HDF5 order)
 out.seed = double(job.seed);     % what produced the file, so a re-run can tell it is up to date
 out.clip_counts = counts;
 out.dataset = run_mode;

@@ -10,7 +10,6 @@ import numpy as np
 import pytest
 from scipy.io import loadmat
 
-from conftest import run_cli
 
 pytestmark = pytest.mark.slow
 
@@ -59,3 +58,73 @@ def test_synthetic_source_uses_only_regions_with_clips(tvb76_run):
     patches = d["selected_region"]
     assert np.all((patches < 76) | (patches == 15213))
     assert np.allclose(d["mag_change"][:, :, 0], 1.0)
+
+
+PAD = 15213
+
+
+def build_example(meta, clips, fwd, index, sources=None, ratio=0):
+    """One training example built exactly as DeepSIF's loaders.SpikeEEGBuild does (reference, not product).
+
+    The pack row ``nmm_idx[index, k]`` is the source's clip; its centre waveform
+    is normalised to its peak, scaled by a scale ratio, copied over the patch
+    with ``mag_change``, the sources are summed and projected with the lead
+    field. The trainer then adds white noise at ``sensor_snr``; the noise-free
+    EEG is returned here. Returns (eeg (500, n_sensors), nmm (500, n_regions)).
+    """
+    raw_lb = meta["selected_region"][index].astype(int)
+    raw_nmm = np.zeros((500, fwd.shape[1]))
+    for kk in range(raw_lb.shape[0]) if sources is None else sources:
+        curr_lb = raw_lb[kk, raw_lb[kk] != PAD]
+        current_nmm = np.array(clips[meta["nmm_idx"][index][kk]], dtype=float)
+        ssig = current_nmm[:, [curr_lb[0]]]
+        ssig = ssig / np.max(ssig) * meta["scale_ratio"][index][kk][ratio]
+        weight_decay = meta["mag_change"][index][kk]
+        weight_decay = weight_decay[weight_decay != PAD]
+        current_nmm[:, curr_lb] = ssig.reshape(-1, 1) * weight_decay
+        raw_nmm = raw_nmm + current_nmm
+    return (fwd @ raw_nmm.T).T, raw_nmm
+
+
+def test_pack_rows_are_the_clips_step4_names(tvb76_run):
+    import h5py
+    out, res = tvb76_run
+    assert "Clip pack: done" in res.stdout
+    meta = loadmat(out / "test_sample_source1.mat")
+    with h5py.File(out / "test_sample_nmm.h5", "r") as f:
+        data = f["data"]
+        assert data.dtype == np.float32 and data.shape[1:] == (500, 76) and data.chunks == (1, 500, 76)
+        seen = {}
+        for i in range(meta["nmm_idx"].shape[0]):
+            for k in range(2):
+                row = int(meta["nmm_idx"][i, k])
+                clip = (int(meta["selected_region"][i, k, 0]), int(meta["random_samples"][i, k]))
+                assert seen.setdefault(row, clip) == clip, "one row, one clip"
+        assert len(seen) <= data.shape[0]
+        for row, (region, n) in seen.items():
+            expected = loadmat(out / "nmm_spikes" / f"a{region}" / f"nmm_{n}.mat")["data"]
+            assert np.array_equal(data[row], expected.astype(np.float32)), (row, region, n)
+
+
+def test_trainer_reference_builds_examples(tvb76_run, tvb76_dir):
+    import h5py
+    out, _ = tvb76_run
+    meta = loadmat(out / "test_sample_source1.mat")
+    fwd = loadmat(tvb76_dir / "leadfield_63_16k.mat")["fwd"]
+    with h5py.File(out / "test_sample_nmm.h5", "r") as f:
+        clips = f["data"]
+        for index in range(0, meta["nmm_idx"].shape[0], 7):
+            eeg, nmm = build_example(meta, clips, fwd, index)
+            assert eeg.shape == (500, 63) and np.all(np.isfinite(eeg)) and np.abs(eeg).max() > 0
+            # The first source alone, at its highest scale ratio (20 dB over the clip's background):
+            # after the trainer's removal of the time mean, the scalp map at the source's peak is
+            # the lead field's prediction for its patch, and so are its largest sensors.
+            eeg1, nmm1 = build_example(meta, clips, fwd, index, sources=[0], ratio=-1)
+            eeg1 = eeg1 - eeg1.mean(axis=0)
+            patch = meta["selected_region"][index, 0]
+            patch = patch[patch != PAD].astype(int)
+            predicted = fwd[:, patch] @ meta["mag_change"][index, 0][: len(patch)]
+            topo = eeg1[int(np.argmax(nmm1[:, patch[0]]))]
+            assert np.corrcoef(topo, predicted)[0, 1] > 0.95, index
+            largest = set(np.argsort(np.abs(topo))[-5:])
+            assert len(largest & set(np.argsort(np.abs(predicted))[-5:])) >= 3, index

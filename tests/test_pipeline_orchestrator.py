@@ -269,3 +269,10 @@ def test_partial_region_redoes_only_missing_iterations(tvb76_cache, tmp_path):
     for name, variables in done.items():  # MAT headers carry a time stamp: compare the arrays
         assert all(np.array_equal(redone[name][v], a, equal_nan=True) for v, a in variables.items()), name
     assert not (out / "raw_nmm" / "a0").exists()
+
+
+def test_pack_alone_needs_the_step4_file(tmp_path, anatomy_dir):
+    res = run_cli("pipeline_orchestrator.py", "--pack", "--dataset", "test", "--anatomy", anatomy_dir,
+                  "--output", tmp_path)
+    assert res.returncode == 1 and "Traceback" not in res.stderr
+    assert "no test_sample_source1.mat" in res.stdout and "run step 4 first" in res.stdout
