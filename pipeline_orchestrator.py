@@ -32,6 +32,7 @@ from deepsif_pipeline.anatomy import AnatomyError, distance_file, template_info
 from deepsif_pipeline.builtin import resolve_template
 from deepsif_pipeline.engine import EngineNotFound, find_engine, run_function, write_job
 from deepsif_pipeline.pack import PackError, pack_clips, pack_path
+from deepsif_pipeline.verify import verify
 from deepsif_pipeline.layout import (Layout, MarkerError, clip_counts, compact_ranges, marker_counts,
                                      missing_clips, resolve_locations)
 
@@ -64,6 +65,10 @@ def build_parser():
     p.add_argument("--skip-synthesis", action="store_true", help="do not run step 4")
     p.add_argument("--synthesis-only", action="store_true", help="run step 4 alone (no region range)")
     p.add_argument("--keep-raw", action="store_true", help="do not delete raw_nmm/a{r} (step 3)")
+    p.add_argument("--verify", action="store_true",
+                   help="check a finished output folder (markers, clips, step-4 file, pack) and print a table; "
+                        "exit 1 on any mismatch")
+    p.add_argument("--qc", action="store_true", help="with --verify: also write a QC figure (PNG)")
     p.add_argument("--pack", action="store_true",
                    help="only pack the clips of the existing step-4 file into {dataset}_sample_nmm.h5 "
                         "(done after step 4 anyway)")
@@ -99,7 +104,10 @@ def check_args(args):
         raise UsageError("--synthesis-only and --skip-synthesis exclude each other")
     if args.pack and (args.synthesis_only or args.skip_synthesis):
         raise UsageError("--pack runs the packing alone; it excludes --synthesis-only and --skip-synthesis")
-    if not (args.synthesis_only or args.pack):
+    if args.qc and not args.verify:
+        raise UsageError("--qc goes with --verify")
+    no_regions = args.synthesis_only or args.pack or args.verify
+    if not no_regions:
         if args.start_region is None or args.end_region is None:
             raise UsageError("--start_region and --end_region are required (or use --synthesis-only)")
         if args.end_region <= args.start_region:
@@ -115,14 +123,16 @@ def check_args(args):
         template = resolve_template(anatomy, args.leadfield, log=say)
     except AnatomyError as exc:
         raise UsageError(str(exc)) from None
-    if not (args.synthesis_only or args.pack) and not (0 <= args.start_region and args.end_region <= template.n_regions):
+    if not no_regions and not (0 <= args.start_region and args.end_region <= template.n_regions):
         raise UsageError(f"regions {args.start_region}..{args.end_region - 1} are outside the template: "
                          f"it has regions 0..{template.n_regions - 1}")
     check_writable(output)
-    try:
-        engine = find_engine(args.matlab)
-    except EngineNotFound as exc:
-        raise UsageError(str(exc)) from None
+    engine = None
+    if not (args.pack or args.verify):
+        try:
+            engine = find_engine(args.matlab)
+        except EngineNotFound as exc:
+            raise UsageError(str(exc)) from None
     return template, Layout(output, args.filename), engine
 
 
@@ -299,14 +309,34 @@ def synthesis_up_to_date(path, counts, seed, dataset):
         return False
 
 
+def run_verify(args, template, layout):
+    """--verify (and --qc): check the output folder, print a table; 0 when everything holds."""
+    if not layout.output.is_dir():
+        raise UsageError(f"no output folder {layout.output} to verify")
+    all_dis = loadmat(str(distance_file(template, layout.derived_dir, log=say)))["all_dis"]
+    rows = verify(layout, template, args.dataset, all_dis)
+    width = max(len(name) for name, _, _ in rows)
+    say(f"Verifying {layout.output} ({args.dataset}, nmm_{args.filename}/, {template.n_regions} regions)")
+    for name, ok, detail in rows:
+        say(f"{OK if ok else FAIL} {name:<{width}}  {detail}")
+    if args.qc:
+        from deepsif_pipeline.qc import qc_figure
+        say(f"QC figure: {qc_figure(layout, template, args.dataset)}")
+    failed = [name for name, ok, _ in rows if not ok]
+    say(f"{len(rows) - len(failed)} of {len(rows)} checks passed" + (f"; failed: {', '.join(failed)}" if failed else ""))
+    return 1 if failed else 0
+
+
 def run(args):
     template, layout, engine = check_args(args)
+    if args.verify:
+        return run_verify(args, template, layout)
     start = time.time()
     name = template_info(template.folder).get("name")
     say(f"DeepSIF data generation: anatomy {f'{name} (built-in, ' if name else '('}{template.folder}), "
         f"{template.n_regions} regions, {template.connectivity.name}, {template.leadfield.name}")
-    say(f"output {layout.output}, clips nmm_{args.filename}/, engine {engine.kind} ({engine.executable}), "
-        f"seed {args.seed}")
+    say(f"output {layout.output}, clips nmm_{args.filename}/, "
+        + (f"engine {engine.kind} ({engine.executable}), " if engine else "") + f"seed {args.seed}")
     if not args.synthesis_only:
         say(f"simulation {args.sim_length:g} s x {len(science.MEAN_ITERATIONS)} mean iterations per region "
             f"in {min(args.piece_length, args.sim_length):g} s pieces, A = {args.a_range:g}, target SNR {args.target_snr:g} dB")

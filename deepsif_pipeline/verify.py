@@ -1,0 +1,184 @@
+"""Check a finished output folder against the contract DeepSIF's trainer relies on.
+
+Each check returns a list of problems (empty when it passes); ``verify``
+runs them all and returns rows for a table: (check, status, detail).
+"""
+
+from pathlib import Path
+
+import numpy as np
+from scipy.io import loadmat
+
+from .engine import matlab_param
+from .layout import MarkerError, clip_counts
+from .pack import pack_path
+
+PAD = int(matlab_param("pad_value"))            # padding of selected_region and mag_change
+CLIP_LENGTH = int(matlab_param("clip_length"))  # samples per clip
+
+
+def check_markers(layout, n_regions):
+    """Every region has its markers and exactly the clip files the last one counts.
+
+    Returns
+    -------
+    problems : list of str
+    counts : numpy.ndarray
+        ``(n_regions,)`` clip counts, -1 where a region is not done.
+    """
+    try:
+        counts = clip_counts(layout, n_regions)
+    except MarkerError as exc:
+        return [str(exc)], np.full(n_regions, -1)
+    problems = []
+    missing = np.flatnonzero(counts < 0)
+    if missing.size:
+        problems.append(f"{missing.size} regions have no complete markers (first: region {missing[0]})")
+    for r in np.flatnonzero(counts >= 0):
+        on_disk = {p.name for p in layout.clip_dir(r).glob("nmm_*.mat")} if layout.clip_dir(r).is_dir() else set()
+        expected = {f"nmm_{n}.mat" for n in range(1, counts[r] + 1)}
+        if on_disk != expected:
+            lost, extra = sorted(expected - on_disk), sorted(on_disk - expected)
+            problems.append(f"region {r}: marker counts {counts[r]} clips but "
+                            + (f"{layout.clip_dir(r) / lost[0]} is missing" if lost else
+                               f"{layout.clip_dir(r) / extra[0]} is not counted by any marker"))
+    return problems, counts
+
+
+def load_clip(path, n_regions):
+    """A clip's data, or raise ValueError saying what is wrong with the file."""
+    try:
+        data = loadmat(str(path), variable_names=["data"])["data"]
+    except Exception as exc:
+        raise ValueError(f"clip {path} is unreadable ({type(exc).__name__}); delete the region's markers "
+                         "and clips and re-run it") from None
+    if data.shape != (CLIP_LENGTH, n_regions):
+        raise ValueError(f"clip {path} is {data.shape[0]} x {data.shape[1]}, expected {CLIP_LENGTH} x {n_regions}")
+    if not np.all(np.isfinite(data)):
+        raise ValueError(f"clip {path} has non-finite values")
+    return data
+
+
+def check_clips(layout, counts, n_regions):
+    """Every counted clip is a readable 500 x regions array of finite values."""
+    problems = []
+    for r in np.flatnonzero(counts > 0):
+        for n in range(1, counts[r] + 1):
+            path = layout.clip(r, n)
+            if path.is_file():
+                try:
+                    load_clip(path, n_regions)
+                except ValueError as exc:
+                    problems.append(str(exc))
+    return problems
+
+
+def check_synthesis(meta, counts, all_dis):
+    """Sizes, padding, clip choices and magnitudes of a step-4 file."""
+    problems = []
+    sr, mag = meta["selected_region"], meta["mag_change"]
+    n_ex, n_src = sr.shape[:2]
+    for name in ("nmm_idx", "random_samples"):
+        if meta[name].shape != (n_ex, n_src):
+            problems.append(f"{name} is {meta[name].shape}, expected {(n_ex, n_src)}")
+    for name in ("sensor_snr", "current_snr"):
+        if meta[name].shape != (n_ex, 1):
+            problems.append(f"{name} is {meta[name].shape}, expected {(n_ex, 1)}")
+    if mag.shape != sr.shape or meta["scale_ratio"].shape[:2] != (n_ex, n_src):
+        problems.append(f"mag_change {mag.shape} / scale_ratio {meta['scale_ratio'].shape} do not match "
+                        f"selected_region {sr.shape}")
+        return problems
+    pad = sr == PAD
+    n_real = (~pad).sum(axis=2)
+    if np.any(pad != (np.arange(sr.shape[2]) >= n_real[..., None])) or np.any(n_real == 0):
+        problems.append("selected_region: padding 15213 must follow the patch regions, centre first")
+    if np.any((mag == PAD) != pad):
+        problems.append("mag_change is padded where selected_region is not (or the reverse)")
+    centres = sr[:, :, 0].astype(int)
+    if np.any(counts[centres] <= 0):
+        problems.append("a source centre is a region without clips")
+    elif np.any(meta["random_samples"] < 1) or np.any(meta["random_samples"] > counts[centres]):
+        problems.append("random_samples names a clip its region does not have")
+    if not np.allclose(mag[:, :, 0], 1.0):
+        problems.append("mag_change is not 1 at the centre")
+    else:
+        flat_sr, flat_mag = sr.reshape(-1, sr.shape[2]), mag.reshape(-1, sr.shape[2])
+        for row in range(flat_sr.shape[0]):
+            ids = flat_sr[row][flat_sr[row] != PAD].astype(int)
+            order = np.argsort(all_dis[ids[0], ids], kind="stable")
+            if np.any(np.diff(flat_mag[row][: len(ids)][order]) > 1e-12):
+                problems.append(f"mag_change increases with distance (example {row // n_src}, "
+                                f"source {row % n_src})")
+                break
+    if not np.all(np.isfinite(meta["scale_ratio"])) or np.any(meta["scale_ratio"] <= 0):
+        problems.append("scale_ratio has non-finite or non-positive values")
+    return problems
+
+
+def check_pack(meta, layout, h5_path, n_regions):
+    """Every nmm_idx row of the pack exists and equals the clip step 4 names."""
+    import h5py
+    if not Path(h5_path).is_file():
+        return [f"no pack {h5_path}: run --pack"]
+    problems = []
+    rows = {}
+    for (i, k), row in np.ndenumerate(meta["nmm_idx"]):
+        clip = (int(meta["selected_region"][i, k, 0]), int(meta["random_samples"][i, k]))
+        if rows.setdefault(int(row), clip) != clip:
+            problems.append(f"pack row {row} is used for two different clips")
+            return problems
+    with h5py.File(h5_path, "r") as f:
+        data = f["data"]
+        if data.shape[1:] != (CLIP_LENGTH, n_regions):
+            return [f"{h5_path}: data is {data.shape}, expected (clips, {CLIP_LENGTH}, {n_regions})"]
+        for row, (region, n) in sorted(rows.items()):
+            if not 0 <= row < data.shape[0]:
+                problems.append(f"nmm_idx row {row} is outside the pack ({data.shape[0]} rows)")
+                continue
+            try:
+                expected = load_clip(layout.clip(region, n), n_regions).astype(np.float32)
+            except ValueError as exc:
+                problems.append(str(exc))
+                continue
+            if not np.array_equal(data[row], expected):
+                problems.append(f"pack row {row} differs from {layout.clip(region, n)} "
+                                f"(nmm_idx of region {region} clip {n})")
+    return problems
+
+
+def verify(layout, template, dataset, all_dis):
+    """Run every check on an output folder.
+
+    Returns
+    -------
+    list of tuple
+        ``(check, ok, detail)`` rows; ``ok`` is False when a check failed and
+        ``detail`` names the first problems.
+    """
+    rows = []
+
+    def add(name, problems, passed_detail):
+        rows.append((name, not problems, passed_detail if not problems else "; ".join(problems[:3])
+                     + (f" (+{len(problems) - 3} more)" if len(problems) > 3 else "")))
+
+    problems, counts = check_markers(layout, template.n_regions)
+    done = counts >= 0
+    add("markers match clip files", problems, f"{int(done.sum())} regions, {int(counts[done].sum())} clips")
+    add("clips are 500 x regions, finite", check_clips(layout, counts, template.n_regions),
+        f"{int(counts[done].sum())} clips read")
+    synthesis = layout.synthesis_file(dataset)
+    if not synthesis.is_file():
+        rows.append(("synthetic source file", False, f"no {synthesis}"))
+        return rows
+    meta = loadmat(str(synthesis))
+    needed = ("selected_region", "nmm_idx", "random_samples", "scale_ratio", "mag_change", "sensor_snr",
+              "current_snr")
+    absent = [v for v in needed if v not in meta]
+    if absent:
+        rows.append(("synthetic source file", False, f"{synthesis.name} lacks {', '.join(absent)}"))
+        return rows
+    add("synthetic source fields", check_synthesis(meta, counts, all_dis),
+        f"{meta['selected_region'].shape[0]} examples x {meta['selected_region'].shape[1]} sources")
+    add("pack rows equal their clips", check_pack(meta, layout, pack_path(synthesis), template.n_regions),
+        f"{len(np.unique(meta['nmm_idx']))} rows checked")
+    return rows

@@ -1,0 +1,87 @@
+"""--verify and --qc on a small finished output folder (tvb76 geometry, real Octave step 4 and pack)."""
+
+import shutil
+
+import numpy as np
+import pytest
+from scipy.io import loadmat, savemat
+
+from conftest import run_cli
+
+
+@pytest.fixture(scope="module")
+def finished(tvb76_dir, tmp_path_factory):
+    """Markers and clips for all 76 regions (0-3 clips each), then step 4 (test) and the pack."""
+    out = tmp_path_factory.mktemp("verify") / "source"
+    clips = out / "nmm_spikes"
+    rng = np.random.default_rng(5)
+    counts = rng.integers(0, 4, size=76)
+    t = np.arange(500)
+    for r in range(76):
+        (clips / f"a{r}").mkdir(parents=True)
+        for n in range(1, counts[r] + 1):
+            data = 0.3 * np.sin(2 * np.pi * np.outer(t, np.arange(1, 77)) / 500 + r + n)
+            data[:, r] += 40 * np.exp(-((t - 100 - 50 * n) / 8.0) ** 2)
+            savemat(clips / f"a{r}" / f"nmm_{n}.mat", {"data": data})
+        for m in (0, 1, 2):
+            (clips / "clip_info" / f"iter{m}").mkdir(parents=True, exist_ok=True)
+            savemat(clips / "clip_info" / f"iter{m}" / f"iter_{m}_i_{r}.mat",
+                    {"num_spike": float(counts[r] if m == 2 else 0), "spike_time": np.zeros((1, 0))})
+    res = run_cli("pipeline_orchestrator.py", "--synthesis-only", "--dataset", "test", "--anatomy", tvb76_dir,
+                  "--output", out)
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+    assert (out / "test_sample_nmm.h5").is_file()
+    return out
+
+
+def _verify(out, tvb76_dir, *extra):
+    return run_cli("pipeline_orchestrator.py", "--verify", "--dataset", "test", "--anatomy", tvb76_dir,
+                   "--output", out, *extra)
+
+
+@pytest.fixture
+def copy(finished, tmp_path):
+    dst = tmp_path / "source"
+    shutil.copytree(finished, dst)
+    return dst
+
+
+def test_finished_folder_passes_and_qc_figure(copy, tvb76_dir):
+    res = _verify(copy, tvb76_dir, "--qc")
+    assert res.returncode == 0, res.stdout
+    assert "4 of 4 checks passed" in res.stdout
+    png = copy / "qc_test.png"
+    assert f"QC figure: {png}" in res.stdout
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 20000
+
+
+def _failed_line(res, check):
+    lines = [ln for ln in res.stdout.splitlines() if check in ln]
+    assert res.returncode == 1, res.stdout
+    assert lines and lines[0].startswith("\u2717"), res.stdout
+    return lines[0]
+
+
+def test_deleted_clip(copy, tvb76_dir):
+    victim = next(copy.glob("nmm_spikes/a*/nmm_1.mat"))
+    victim.unlink()
+    line = _failed_line(_verify(copy, tvb76_dir), "markers match clip files")
+    assert f"{victim} is missing" in line
+
+
+def test_truncated_clip(copy, tvb76_dir):
+    victim = next(copy.glob("nmm_spikes/a*/nmm_1.mat"))
+    victim.write_bytes(victim.read_bytes()[:3000])
+    line = _failed_line(_verify(copy, tvb76_dir), "clips are 500 x regions, finite")
+    assert f"clip {victim} is unreadable" in line
+
+
+def test_wrong_nmm_idx_row(copy, tvb76_dir):
+    path = copy / "test_sample_source1.mat"
+    meta = {k: v for k, v in loadmat(path).items() if not k.startswith("__")}
+    rows = np.unique(meta["nmm_idx"])
+    first = meta["nmm_idx"][0, 0]
+    meta["nmm_idx"][0, 0] = rows[rows != first][0]  # point example 0, source 0 at another clip's row
+    savemat(path, meta)
+    line = _failed_line(_verify(copy, tvb76_dir), "pack rows equal their clips")
+    assert "pack row" in line and ("differs from" in line or "two different clips" in line)
