@@ -303,7 +303,8 @@ def synthesis_up_to_date(path, counts, seed, dataset):
         return False
     try:
         made = loadmat(str(path), variable_names=["seed", "clip_counts", "dataset", "clip_rows"])
-        return ("clip_rows" in made and int(made["seed"].ravel()[0]) == int(seed) and str(made["dataset"][0]) == dataset
+        return ("clip_rows" in made and int(made["seed"].ravel()[0]) == int(seed)
+                and str(made["dataset"][0]) == dataset
                 and np.array_equal(made["clip_counts"].ravel().astype(int), np.asarray(counts)))
     except Exception:
         return False
@@ -323,7 +324,8 @@ def run_verify(args, template, layout):
         from deepsif_pipeline.qc import qc_figure
         say(f"QC figure: {qc_figure(layout, template, args.dataset)}")
     failed = [name for name, ok, _ in rows if not ok]
-    say(f"{len(rows) - len(failed)} of {len(rows)} checks passed" + (f"; failed: {', '.join(failed)}" if failed else ""))
+    say(f"{len(rows) - len(failed)} of {len(rows)} checks passed"
+        + (f"; failed: {', '.join(failed)}" if failed else ""))
     return 1 if failed else 0
 
 
@@ -337,9 +339,10 @@ def run(args):
         f"{template.n_regions} regions, {template.connectivity.name}, {template.leadfield.name}")
     say(f"output {layout.output}, clips nmm_{args.filename}/, "
         + (f"engine {engine.kind} ({engine.executable}), " if engine else "") + f"seed {args.seed}")
-    if not args.synthesis_only:
+    if not (args.synthesis_only or args.pack):
         say(f"simulation {args.sim_length:g} s x {len(science.MEAN_ITERATIONS)} mean iterations per region "
-            f"in {min(args.piece_length, args.sim_length):g} s pieces, A = {args.a_range:g}, target SNR {args.target_snr:g} dB")
+            f"in {min(args.piece_length, args.sim_length):g} s pieces, A = {args.a_range:g}, "
+            f"target SNR {args.target_snr:g} dB")
     layout.output.mkdir(parents=True, exist_ok=True)
 
     results = {}
