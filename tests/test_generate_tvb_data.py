@@ -92,3 +92,15 @@ def test_standalone_rejects_bad_range(anatomy_dir, tmp_path):
                   "--output", tmp_path)
     assert res.returncode == 2 and "outside the template" in res.stderr and "Traceback" not in res.stderr
     assert not any(tmp_path.iterdir())
+
+
+def test_piece_boundaries_do_not_change_the_signal(template76, tmp_path):
+    """The simulator carries its state across pieces: 3 pieces join into the same signal as 1."""
+    import glob
+    for name, piece in (("three", 0.5), ("one", 1.5)):
+        gen.simulate_region(template76, Layout(tmp_path / name), 2, 1.5, piece, 3.5, 4, iterations=[0],
+                            progress_mode="none")
+    joined = [np.concatenate([loadmat(f)["data"] for f in sorted(glob.glob(str(tmp_path / name / "raw_nmm"
+                                                                               / "a2" / "*.mat")))])
+              for name in ("three", "one")]
+    assert joined[0].shape == (3000, 76) and np.array_equal(joined[0], joined[1])
