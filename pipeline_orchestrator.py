@@ -233,6 +233,14 @@ def process_region(args, template, layout, engine, region):
     return "done"
 
 
+def synthesis_job(path, template, layout, counts, dataset, seed, distances, out):
+    """Write the job file of matlab/generate_synthetic_source.m; return its path."""
+    return write_job(path, inflated=template.path("fs_cortex_20k_inflated.mat"),
+                     region_mapping=template.path("fs_cortex_20k_region_mapping.mat"),
+                     distances=distances, leadfield=template.leadfield, clip_dir=layout.clip_root,
+                     clip_counts=np.asarray(counts).astype(float), mode=dataset, seed=float(seed), output=out)
+
+
 def step4(args, template, layout, engine):
     """Synthetic source parameters once every template region is done.
 
@@ -265,12 +273,8 @@ def step4(args, template, layout, engine):
     if out.exists():
         say(f"{out} was made from other clips or settings: generating it again")
     distances = distance_file(template, layout.derived_dir, log=say)
-    job = write_job(layout.log_dir / f"synthesis_{args.dataset}_job.mat",
-                    inflated=template.path("fs_cortex_20k_inflated.mat"),
-                    region_mapping=template.path("fs_cortex_20k_region_mapping.mat"),
-                    distances=distances, leadfield=template.leadfield, clip_dir=layout.clip_root,
-                    clip_counts=counts.astype(float), mode=args.dataset,
-                    seed=float(seed), output=out)
+    job = synthesis_job(layout.log_dir / f"synthesis_{args.dataset}_job.mat", template, layout, counts,
+                        args.dataset, seed, distances, out)
     log = layout.log_dir / f"synthesis_{args.dataset}.log"
     start = time.time()
     status = run_function(engine, "generate_synthetic_source", job, log)

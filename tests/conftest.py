@@ -12,6 +12,7 @@ REPO = Path(__file__).resolve().parent.parent
 ANATOMY = (REPO.parent / "shared" / "anatomy" / "deepsif").resolve()
 sys.path.insert(0, str(REPO))
 
+from bench.clip_fixture import write_spike_clips  # noqa: E402
 from deepsif_pipeline.anatomy import distance_file, load_template  # noqa: E402
 
 
@@ -65,10 +66,8 @@ def anatomy_copy(anatomy_dir, tmp_path):
 def real_step4_inputs(anatomy_dir, tmp_path_factory):
     """Inputs of step 4 on the real template: derived distances and small synthetic clips.
 
-    Every region gets 1 to 3 clips (a few get none), and its markers. A clip is 500 x 994
-    float32 with a 12 mV spike-like bump in the region's own column and a
-    background only in 5 columns far from the region (so that no patch
-    swallows it), which keeps each compressed file at a few tens of KB.
+    Every region gets 1 to 3 clips (a few get none, see bench/clip_fixture.py),
+    and its markers.
     """
     folder = tmp_path_factory.mktemp("step4_real")
     template = load_template(anatomy_dir)
@@ -80,18 +79,7 @@ def real_step4_inputs(anatomy_dir, tmp_path_factory):
     counts = rng.integers(1, 4, size=n)
     counts[[0, 7, 100, 500, 993]] = 0
     clip_dir = folder / "nmm_test"
-    t = np.arange(1, 501, dtype=float)
-    far = np.argsort(all_dis, axis=1)[:, -5:]
-    for r in range(n):
-        (clip_dir / f"a{r}").mkdir(parents=True)
-        for k in range(1, counts[r] + 1):
-            peak = 20 + (37 * r + 101 * k) % 460  # some peaks in the first 50 samples
-            data = np.zeros((500, n), dtype=np.float32)
-            data[:, r] = (12 * np.exp(-((t - peak) / 6) ** 2)
-                          - 3 * np.exp(-((t - peak - 40) / 20) ** 2))
-            waves = np.sin(2 * np.pi * np.outer(t, [2, 3, 5, 7, 11]) / 500 + r)
-            data[:, far[r]] = waves * np.array([1.0, 0.8, 0.6, 0.4, 0.2])
-            savemat(clip_dir / f"a{r}" / f"nmm_{k}.mat", {"data": data}, do_compression=True)
+    write_spike_clips(clip_dir, counts, all_dis)
     for m, share in zip((0, 1, 2), (0, 0.5, 1)):  # markers as step 2 writes them (cumulative counts)
         (clip_dir / "clip_info" / f"iter{m}").mkdir(parents=True)
         for r in range(n):
