@@ -1,0 +1,81 @@
+#!/usr/bin/env python3
+"""Benchmark step 4 (generate_synthetic_source.m) on the real 994-region template.
+
+Writes a fixture of N synthetic clips for every region (bench/clip_fixture.py:
+sparse background, so files are small; real clips are dense, about 4 MB
+each, which this does not measure), then runs step 4 once in MATLAB/Octave
+exactly as the pipeline does and prints its wall time and peak memory.
+
+    python bench/bench_step4.py --clips-per-region 100 --dataset train
+"""
+
+import argparse
+from pathlib import Path
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+from scipy.io import loadmat
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from bench.clip_fixture import write_spike_clips  # noqa: E402
+from deepsif_pipeline import science  # noqa: E402
+from deepsif_pipeline.anatomy import distance_file, load_template  # noqa: E402
+from deepsif_pipeline.engine import find_engine  # noqa: E402
+from deepsif_pipeline.layout import Layout  # noqa: E402
+from pipeline_orchestrator import synthesis_job  # noqa: E402
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--anatomy", default=str(REPO.parent / "shared" / "anatomy" / "deepsif"))
+    ap.add_argument("--clips-per-region", type=int, default=100)
+    ap.add_argument("--dataset", choices=["train", "test"], default="train")
+    ap.add_argument("--matlab", default="auto")
+    ap.add_argument("--workdir", default=None, help="keep the fixture here (reused when it is complete)")
+    args = ap.parse_args()
+
+    template = load_template(args.anatomy)
+    engine = find_engine(args.matlab)
+    work = Path(args.workdir) if args.workdir else Path(tempfile.mkdtemp(prefix="bench_step4_"))
+    layout = Layout(work)
+    distances = distance_file(template, layout.derived_dir, log=lambda *_: None)
+    counts = np.full(template.n_regions, args.clips_per_region)
+    done = work / f".fixture_{args.clips_per_region}"
+    start = time.time()
+    if not done.exists():
+        write_spike_clips(layout.clip_root, counts, loadmat(str(distances))["all_dis"])
+        done.touch()
+    fixture_s = time.time() - start
+
+    out = layout.synthesis_file(args.dataset)
+    job = synthesis_job(work / "job.mat", template, layout, counts, args.dataset,
+                        science.synthesis_seed(science.DEFAULT_SEED), distances, out)
+    log = work / "step4.log"
+    start = time.time()
+    with open(log, "w") as fh:
+        status = subprocess.run(engine.command("generate_synthetic_source", job), stdout=fh,
+                                stderr=subprocess.STDOUT).returncode
+    wall = time.time() - start
+    peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    if status != 0:
+        sys.exit(f"step 4 failed, see {log}")
+    meta = loadmat(str(out), variable_names=["selected_region", "scale_ratio"])
+    n_ex, n_src = meta["selected_region"].shape[:2]
+    print(f"template {template.n_regions} regions, {args.clips_per_region} clips per region "
+          f"({int(counts.sum())} clips; fixture written in {fixture_s:.0f} s), {args.dataset} mode, "
+          f"{engine.version()}")
+    print(f"step 4: {wall:.1f} s wall, {peak_mb:.0f} MB peak; {n_ex} examples x {n_src} sources x "
+          f"{meta['scale_ratio'].shape[2]} target SNRs")
+    if not args.workdir:
+        shutil.rmtree(work)
+
+
+if __name__ == "__main__":
+    main()
