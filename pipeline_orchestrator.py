@@ -147,15 +147,20 @@ def step1(args, template, layout, region, iterations):
     return subprocess.run(cmd, stdin=subprocess.DEVNULL).returncode == 0
 
 
+def region_job(path, template, layout, region, target_snr, run_seed):
+    """Write the job file of matlab/process_region_nmm.m for one region; return its path."""
+    return write_job(path, raw_dir=layout.raw_dir(region), clip_dir=layout.clip_root, region=region,
+                     columns=(template.columns + 1).astype(float), leadfield=template.leadfield,
+                     target_snr=target_snr, iterations=np.array(science.MEAN_ITERATIONS, dtype=float),
+                     seeds=np.array([science.simulation_seed(run_seed, region, m)
+                                     for m in science.MEAN_ITERATIONS], dtype=float))
+
+
 def step2(args, template, layout, engine, region):
     """Run matlab/process_region_nmm.m for one region; True on success."""
     log = layout.region_log(region)
-    job = write_job(layout.log_dir / f"region_{region}_step2_job.mat",
-                    raw_dir=layout.raw_dir(region), clip_dir=layout.clip_root, region=region,
-                    columns=(template.columns + 1).astype(float), leadfield=template.leadfield,
-                    target_snr=args.target_snr, iterations=np.array(science.MEAN_ITERATIONS, dtype=float),
-                    seeds=np.array([science.simulation_seed(args.seed, region, m)
-                                    for m in science.MEAN_ITERATIONS], dtype=float))
+    job = region_job(layout.log_dir / f"region_{region}_step2_job.mat", template, layout, region,
+                     args.target_snr, args.seed)
     status = run_function(engine, "process_region_nmm", job, log)
     if status != 0:
         say(f"{engine.kind} failed (exit {status}); its output is in {log}:")

@@ -17,15 +17,15 @@ import sys
 import tempfile
 import time
 
-import numpy as np
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from deepsif_pipeline import science  # noqa: E402
 from deepsif_pipeline.anatomy import load_template  # noqa: E402
-from deepsif_pipeline.engine import find_engine, write_job  # noqa: E402
+from deepsif_pipeline.engine import find_engine  # noqa: E402
 from deepsif_pipeline.layout import Layout, marker_counts, missing_clips  # noqa: E402
+from pipeline_orchestrator import region_job  # noqa: E402
 
 # Runs a command and prints the peak resident memory (KiB) of its process tree's largest process.
 MEASURE = ("import resource, subprocess, sys; rc = subprocess.run(sys.argv[1:]).returncode; "
@@ -76,11 +76,7 @@ def main():
     raw_bytes = folder_bytes(layout.raw_dir(r))  # step 1 is the only writer of raw_nmm: its size now is the peak
     simulated = args.sim_length * len(science.MEAN_ITERATIONS)
 
-    job = write_job(out / "job.mat", raw_dir=layout.raw_dir(r), clip_dir=layout.clip_root, region=r,
-                    columns=(template.columns + 1).astype(float), leadfield=template.leadfield,
-                    target_snr=science.TARGET_SNR_DB, iterations=np.array(science.MEAN_ITERATIONS, float),
-                    seeds=np.array([science.simulation_seed(args.seed, r, m) for m in science.MEAN_ITERATIONS],
-                                   float))
+    job = region_job(out / "job.mat", template, layout, r, science.TARGET_SNR_DB, args.seed)
     t2, m2 = measured(engine.command("process_region_nmm", job), log)
     clips = marker_counts(layout, r)[science.MEAN_ITERATIONS[-1]]
 
