@@ -30,7 +30,7 @@ from deepsif_pipeline import science
 from generate_tvb_data import HelpFormatter, add_common_options, check_lengths
 from deepsif_pipeline.anatomy import AnatomyError, distance_file, template_info
 from deepsif_pipeline.builtin import resolve_template
-from deepsif_pipeline.engine import EngineNotFound, find_engine, run_function, write_job
+from deepsif_pipeline.engine import EngineNotFound, find_engine, run_function, run_functions, write_job
 from deepsif_pipeline.pack import PackError, pack_clips, pack_path
 from deepsif_pipeline.verify import verify
 from deepsif_pipeline.layout import (Layout, MarkerError, clip_counts, compact_ranges, marker_counts,
@@ -246,6 +246,67 @@ def synthesis_job(path, template, layout, counts, dataset, seed, distances, out)
                      clip_counts=np.asarray(counts).astype(float), mode=dataset, seed=float(seed), output=out)
 
 
+def synthesis_processes():
+    """Processes step 4 splits its scale ratios over: one per usable core (it runs alone)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def run_synthesis(engine, job, log, n_parts):
+    """Run step 4 from its job file, its scale ratios split over ``n_parts`` processes.
+
+    With one part, ``generate_synthetic_source`` runs everything in one
+    process. Otherwise it runs in stages (see its help): the plan, then
+    ``n_parts`` ratio processes at once (one BLAS thread each), then the
+    finish; the stage files live beside the job file and are removed on
+    success. The output is the same either way.
+
+    Returns
+    -------
+    int
+        0 on success, else the first non-zero exit status.
+    """
+    if n_parts <= 1:
+        return run_function(engine, "generate_synthetic_source", job, log)
+    fields = {k: v for k, v in loadmat(str(job), squeeze_me=True).items() if not k.startswith("__")}
+    stem = job.with_name(job.stem)
+    plan = stem.with_name(stem.name + "_plan.mat")
+    parts = [stem.with_name(f"{stem.name}_part{k}of{n_parts}.mat") for k in range(1, n_parts + 1)]
+    stage_jobs = [stem.with_name(f"{stem.name}_{name}.mat") for name in
+                  ["plan"] + [f"ratios{k}" for k in range(1, n_parts + 1)] + ["finish"]]
+    write_job(stage_jobs[0], **fields, stage="plan", plan_file=plan)
+    for k, part in enumerate(parts, start=1):
+        write_job(stage_jobs[k], **fields, stage="ratios", plan_file=plan, part=float(k),
+                  n_parts=float(n_parts), part_file=part)
+    write_job(stage_jobs[-1], **fields, stage="finish", plan_file=plan,
+              part_files=np.array([str(p) for p in parts], dtype=object))
+    part_logs = [log.with_name(f"{log.stem}_part{k}{log.suffix}") for k in range(1, n_parts + 1)]
+    status = 1
+    try:
+        status = run_function(engine, "generate_synthetic_source", stage_jobs[0], log)
+        if status == 0:
+            with open(log, "a") as fh:
+                fh.write(f"scale ratios in {n_parts} processes: logs {', '.join(map(str, part_logs))}\n")
+            failed = [(k, st) for k, st in enumerate(
+                run_functions(engine, "generate_synthetic_source", stage_jobs[1:-1], part_logs,
+                              single_threaded=True), start=1) if st != 0]
+            if failed:
+                k, status = failed[0]
+                with open(log, "a") as fh, open(part_logs[k - 1]) as part_log:
+                    fh.write(f"ratio part {k} failed (exit {status}):\n{part_log.read()}")
+        if status == 0:
+            status = run_function(engine, "generate_synthetic_source", stage_jobs[-1], log)
+        return status
+    finally:
+        for path in [plan, *parts, *stage_jobs]:
+            path.unlink(missing_ok=True)
+        if status == 0:
+            for path in part_logs:
+                path.unlink(missing_ok=True)
+
+
 def step4(args, template, layout, engine):
     """Synthetic source parameters once every template region is done.
 
@@ -282,7 +343,7 @@ def step4(args, template, layout, engine):
                         args.dataset, seed, distances, out)
     log = layout.log_dir / f"synthesis_{args.dataset}.log"
     start = time.time()
-    status = run_function(engine, "generate_synthetic_source", job, log)
+    status = run_synthesis(engine, job, log, synthesis_processes())
     if status != 0:
         say(f"{engine.kind} failed (exit {status}); its output is in {log}:")
         for line in _tail(log, 8):

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Install what the pipeline needs on Debian/Ubuntu: GNU Octave from the
-# distribution's packages, and a Python virtual environment (.venv) with
+# Install what the pipeline needs on Debian/Ubuntu: GNU Octave and OpenBLAS
+# from the distribution's packages, and a Python virtual environment (.venv) with
 # requirements.txt (plus requirements-test.txt with --test).
 # Usage: ./setup.sh [--test]      (root, or a user with sudo)
 set -euo pipefail
@@ -14,6 +14,12 @@ if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 
 packages=()
 command -v octave-cli >/dev/null 2>&1 || command -v octave >/dev/null 2>&1 || packages+=(octave)
+# An optimised BLAS for Octave (Debian's alternatives switch to it on install):
+# step 4 projects every clip on the sensors, ~5x faster than the reference BLAS.
+if command -v dpkg-query >/dev/null 2>&1 && \
+   ! dpkg-query -W -f='${Status}' libopenblas0-pthread 2>/dev/null | grep -q "install ok installed"; then
+  packages+=(libopenblas0-pthread)
+fi
 if ! "$PYTHON" -c "import ensurepip, venv" >/dev/null 2>&1; then
   packages+=("python3-venv")
 fi

@@ -4,9 +4,10 @@
 Writes a fixture of N synthetic clips for every region (bench/clip_fixture.py:
 sparse background, so files are small; real clips are dense, about 4 MB
 each, which this does not measure), then runs step 4 once in MATLAB/Octave
-exactly as the pipeline does and prints its wall time and peak memory.
+exactly as the pipeline does (its scale ratios split over 1 or more
+processes, --processes) and prints its wall time and peak memory.
 
-    python bench/bench_step4.py --clips-per-region 100 --dataset train
+    python bench/bench_step4.py --clips-per-region 100 --dataset train --processes 1 2
 """
 
 import argparse
@@ -29,7 +30,21 @@ from deepsif_pipeline import science  # noqa: E402
 from deepsif_pipeline.anatomy import distance_file, load_template  # noqa: E402
 from deepsif_pipeline.engine import find_engine  # noqa: E402
 from deepsif_pipeline.layout import Layout  # noqa: E402
-from pipeline_orchestrator import synthesis_job  # noqa: E402
+from pipeline_orchestrator import run_synthesis, synthesis_job, synthesis_processes  # noqa: E402
+
+
+def measure(function, *args):
+    """Run ``function(*args)`` in a fresh process: (wall s, peak MB of its largest child, result)."""
+    import multiprocessing as mp
+    with mp.get_context("fork").Pool(1) as pool:
+        return pool.apply(_measured, (function, args))
+
+
+def _measured(function, args):
+    start = time.time()
+    result = function(*args)
+    wall = time.time() - start
+    return wall, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024, result
 
 
 def main():
@@ -38,6 +53,8 @@ def main():
     ap.add_argument("--clips-per-region", type=int, default=100)
     ap.add_argument("--dataset", choices=["train", "test"], default="train")
     ap.add_argument("--matlab", default="auto")
+    ap.add_argument("--processes", type=int, nargs="+", default=[synthesis_processes()],
+                    help="run step 4 once per value, its scale ratios split over that many processes")
     ap.add_argument("--workdir", default=None, help="keep the fixture here (reused when it is complete)")
     args = ap.parse_args()
 
@@ -55,24 +72,28 @@ def main():
     fixture_s = time.time() - start
 
     out = layout.synthesis_file(args.dataset)
-    job = synthesis_job(work / "job.mat", template, layout, counts, args.dataset,
-                        science.synthesis_seed(science.DEFAULT_SEED), distances, out)
-    log = work / "step4.log"
-    start = time.time()
-    with open(log, "w") as fh:
-        status = subprocess.run(engine.command("generate_synthetic_source", job), stdout=fh,
-                                stderr=subprocess.STDOUT).returncode
-    wall = time.time() - start
-    peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-    if status != 0:
-        sys.exit(f"step 4 failed, see {log}")
-    meta = loadmat(str(out), variable_names=["selected_region", "scale_ratio"])
-    n_ex, n_src = meta["selected_region"].shape[:2]
     print(f"template {template.n_regions} regions, {args.clips_per_region} clips per region "
           f"({int(counts.sum())} clips; fixture written in {fixture_s:.0f} s), {args.dataset} mode, "
-          f"{engine.version()}")
-    print(f"step 4: {wall:.1f} s wall, {peak_mb:.0f} MB peak; {n_ex} examples x {n_src} sources x "
-          f"{meta['scale_ratio'].shape[2]} target SNRs")
+          f"{engine.version()}", flush=True)
+    results = []
+    for n_parts in args.processes:
+        job = synthesis_job(work / "job.mat", template, layout, counts, args.dataset,
+                            science.synthesis_seed(science.DEFAULT_SEED), distances, out)
+        log = work / f"step4_{n_parts}.log"
+        log.unlink(missing_ok=True)
+        wall, peak_mb, status = measure(run_synthesis, engine, job, log, n_parts)
+        if status != 0:
+            sys.exit(f"step 4 failed, see {log}")
+        meta = loadmat(str(out), variable_names=["selected_region", "scale_ratio"])
+        results.append((n_parts, wall, peak_mb, meta["scale_ratio"]))
+        n_ex, n_src = meta["selected_region"].shape[:2]
+        print(f"step 4, {n_parts} process(es): {wall:.1f} s wall, {peak_mb:.0f} MB peak (largest process); "
+              f"{n_ex} examples x {n_src} sources x {meta['scale_ratio'].shape[2]} target SNRs", flush=True)
+    base = results[0]
+    for n_parts, wall, _, ratio in results[1:]:
+        same = np.allclose(ratio, base[3], rtol=1e-12, atol=0)
+        print(f"{n_parts} vs {base[0]} process(es): {base[1] / wall:.2f}x faster; scale ratios "
+              f"{'identical' if same else 'DIFFERENT'}")
     if not args.workdir:
         shutil.rmtree(work)
 

@@ -6,9 +6,11 @@ SciPy), so the command line only carries two quoted paths.
 
 from dataclasses import dataclass
 from pathlib import Path
+import os
 import re
 import shutil
 import subprocess
+import time
 
 from scipy.io import savemat
 
@@ -102,14 +104,57 @@ def run_function(engine, function, job_file, log_path, timeout=None):
         The exit status (non-zero when the function raised an error);
         ``-1`` when it was stopped after ``timeout`` seconds.
     """
-    log_path = Path(log_path)
-    log_path.parent.mkdir(parents=True, exist_ok=True)
-    with open(log_path, "a") as log:
-        log.write(f"$ {' '.join(engine.command(function, job_file))}\n")
-        log.flush()
-        try:
-            return subprocess.run(engine.command(function, job_file), stdout=log, stderr=subprocess.STDOUT,
-                                  stdin=subprocess.DEVNULL, timeout=timeout).returncode
-        except subprocess.TimeoutExpired:
-            log.write(f"stopped after {timeout} s\n")
-            return -1
+    return run_functions(engine, function, [job_file], [log_path], timeout=timeout)[0]
+
+
+def run_functions(engine, function, job_files, log_paths, timeout=None, single_threaded=False):
+    """Run ``function`` once per job file, all at the same time, and wait for all.
+
+    Parameters
+    ----------
+    job_files, log_paths : sequence of Path
+        One job file and one log (appended to) per process.
+    timeout : float or None
+        Seconds after which the processes still running are stopped.
+    single_threaded : bool
+        Limit each process's BLAS to one thread (for one process per core).
+
+    Returns
+    -------
+    list of int
+        Exit status of each process; ``-1`` for one stopped after ``timeout``.
+    """
+    env = None
+    if single_threaded:
+        env = dict(os.environ, OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
+    procs, logs = [], []
+    try:
+        for job_file, log_path in zip(job_files, log_paths):
+            log_path = Path(log_path)
+            log_path.parent.mkdir(parents=True, exist_ok=True)
+            log = open(log_path, "a")
+            logs.append(log)
+            command = engine.command(function, job_file)
+            log.write(f"$ {' '.join(command)}\n")
+            log.flush()
+            procs.append(subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT,
+                                          stdin=subprocess.DEVNULL, env=env))
+        deadline = None if timeout is None else time.monotonic() + timeout
+        status = []
+        for proc, log in zip(procs, logs):
+            try:
+                left = None if deadline is None else max(deadline - time.monotonic(), 0)
+                status.append(proc.wait(timeout=left))
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+                log.write(f"stopped after {timeout} s\n")
+                status.append(-1)
+        return status
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+        for log in logs:
+            log.close()

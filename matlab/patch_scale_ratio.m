@@ -14,9 +14,11 @@ function alpha = patch_scale_ratio(clip, fwd, patch, target_snr)
 %   sum(FWD(:, PATCH), 2) * shape', so Ps = |g|^2 * shape_energy / n_win;
 %   the noise projection is the whole clip's projection minus the patch's.
 patch = patch(:)';
-g = sum(fwd(:, patch), 2);
+fp = fwd(:, patch);
+g = sum(fp, 2);
 ps = (g' * g) * clip.shape_energy / clip.n_win;
-noise = clip.ncw - fwd(:, patch) * clip.dcw(:, patch)';
+dp = bsxfun(@minus, clip.window(:, patch), clip.mu(patch));   % n_win x patch
+noise = clip.ncw - fp * dp';
 pn = sum(noise(:).^2) / clip.n_win;
 alpha = sqrt(10.^(target_snr(:)' / 10) * pn / ps);
 end

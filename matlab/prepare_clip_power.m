@@ -10,9 +10,10 @@ function clip = prepare_clip_power(data, fwd, c, prm)
 %     clip.n_win   - its length
 %     clip.shape_energy - sum over the window of the squared, time-mean
 %                    removed centre waveform normalised to a peak of 1
-%     clip.dcw     - DATA(rows, :) minus the time mean over all T samples
-%     clip.ncw     - FWD * clip.dcw' (sensors x window): the whole clip
-%                    projected, mean removed, on the window
+%     clip.window  - DATA(rows, :), n_win x N
+%     clip.mu      - 1 x N time mean of DATA over all T samples
+%     clip.ncw     - FWD * (DATA(rows, :) - mu)' (sensors x n_win): the
+%                    whole clip projected, mean removed, on the window
 %   Window: the published script uses max(peak-50, 0) : max(peak+50, 500).
 %   Its end is always the end of the 500-sample clip and its start is an
 %   invalid index 0 when the peak is in the first 50 samples. The published
@@ -32,6 +33,8 @@ shape_c = shape - mean(shape);
 clip.rows = rows;
 clip.n_win = numel(rows);
 clip.shape_energy = sum(shape_c(rows).^2);
-clip.dcw = bsxfun(@minus, data(rows, :), mean(data, 1));
-clip.ncw = fwd * clip.dcw';
+clip.window = data(rows, :);
+clip.mu = mean(data, 1);
+% The mean is removed after projecting (sensors x 1 instead of n_win x N).
+clip.ncw = bsxfun(@minus, fwd * clip.window', fwd * clip.mu');
 end

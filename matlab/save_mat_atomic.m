@@ -1,15 +1,24 @@
-function save_mat_atomic(path, s)
-%SAVE_MAT_ATOMIC Save the fields of struct S as variables of a MATLAB v7 file.
-%   SAVE_MAT_ATOMIC(PATH, S) writes a MAT-file (readable by MATLAB and
-%   SciPy, also when run in GNU Octave) under a temporary name in the
-%   same folder, then renames it to PATH, so that PATH only ever holds a
-%   complete file.
+function save_mat_atomic(path, s, fmt)
+%SAVE_MAT_ATOMIC Save the fields of struct S as variables of a MAT-file.
+%   SAVE_MAT_ATOMIC(PATH, S) writes a MATLAB v7 file (compressed; readable
+%   by MATLAB and SciPy, also when run in GNU Octave) under a temporary
+%   name in the same folder, then renames it to PATH, so that PATH only
+%   ever holds a complete file.
+%   SAVE_MAT_ATOMIC(PATH, S, FMT) uses FMT instead of '-v7': '-v6' is the
+%   uncompressed MATLAB format, several times faster to read back for
+%   data that does not compress (clips of noisy signals).
+if nargin < 3
+    fmt = '-v7';
+end
+if ~any(strcmp(fmt, {'-v7', '-v6'}))
+    error('save_mat_atomic:format', 'format must be -v7 or -v6, not %s', fmt);
+end
 [folder, name, ext] = fileparts(path);
 if isempty(folder)
     folder = '.';
 end
 tmp = fullfile(folder, ['.tmp_' name '_' int2str(getpid_safe()) ext]);
-save('-v7', tmp, '-struct', 's');
+save(fmt, tmp, '-struct', 's');
 [ok, msg] = movefile(tmp, path, 'f');
 if ~ok
     error('save_mat_atomic:rename', 'could not rename %s to %s: %s', tmp, path, msg);

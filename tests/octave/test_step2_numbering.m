@@ -59,6 +59,11 @@ try
     for i = 1:numel(written)
         assert(strcmp(step2_mat_header(written{i}), 'MATLAB 5.0 MAT-file'));
     end
+    % clips are stored uncompressed (-v6): read fast by step 4 and the pack
+    for i = 1:3
+        listing = dir(written{i});
+        assert(listing.bytes >= 500 * 3 * 8, 'clip %s is compressed', written{i});
+    end
 
     % rerun: nothing to do, no file changes
     before = snapshot(written);

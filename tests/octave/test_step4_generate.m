@@ -94,6 +94,8 @@ end
 % same seed -> same variables; another seed -> different draws
 again = run_job(job, 'test', 3, fullfile(folder, 'out_b.mat'));
 assert(isequal(again, out), 'same seed must give the same file');
+split = run_split(job, 'test', 3, fullfile(folder, 'out_split.mat'), 3);
+assert(isequal(split, out), 'plan + 3 ratio parts + finish must give the same file as one process');
 other = run_job(job, 'test', 4, fullfile(folder, 'out_c.mat'));
 assert(~isequal(other.selected_region, out.selected_region));
 assert(~isequal(other.random_samples, out.random_samples));
@@ -137,6 +139,41 @@ job.mode = mode;
 job.seed = seed;
 job.output = output;
 job_file = [output(1:end - 4) '_job.mat'];
+save(job_file, '-struct', 'job', '-v7');
+generate_synthetic_source(job_file);
+out = load(output);
+end
+
+function out = run_split(job, mode, seed, output, n_parts)
+% The same job in stages: plan, N_PARTS ratio parts (in reverse order), finish.
+job.mode = mode;
+job.seed = seed;
+job.output = output;
+job.plan_file = [output(1:end - 4) '_plan.mat'];
+job.stage = 'plan';
+job_file = [output(1:end - 4) '_job.mat'];
+save(job_file, '-struct', 'job', '-v7');
+generate_synthetic_source(job_file);
+parts = cell(1, n_parts);
+for k = n_parts:-1:1
+    parts{k} = sprintf('%s_part%d.mat', output(1:end - 4), k);
+    job.stage = 'ratios';
+    job.part = k;
+    job.n_parts = n_parts;
+    job.part_file = parts{k};
+    save(job_file, '-struct', 'job', '-v7');
+    generate_synthetic_source(job_file);
+end
+job.stage = 'finish';
+job.part_files = parts(1:end - 1);
+save(job_file, '-struct', 'job', '-v7');
+try
+    generate_synthetic_source(job_file);
+    error('test:missed', 'finish must refuse an incomplete set of parts');
+catch err
+    assert(strcmp(err.identifier, 'generate_synthetic_source:parts'), err.message);
+end
+job.part_files = parts;
 save(job_file, '-struct', 'job', '-v7');
 generate_synthetic_source(job_file);
 out = load(output);
