@@ -28,7 +28,7 @@ from scipy.io import loadmat
 
 from deepsif_pipeline import science
 from generate_tvb_data import HelpFormatter, add_common_options, check_lengths
-from deepsif_pipeline.anatomy import AnatomyError, distance_file, template_info
+from deepsif_pipeline.anatomy import AnatomyError, distance_file, leadfield_id, template_info
 from deepsif_pipeline.builtin import resolve_template
 from deepsif_pipeline.engine import EngineNotFound, find_engine, run_function, run_functions, write_job
 from deepsif_pipeline.pack import PackError, pack_clips, pack_path
@@ -151,7 +151,8 @@ def region_job(path, template, layout, region, target_snr, run_seed):
     """Write the job file of matlab/process_region_nmm.m for one region; return its path."""
     return write_job(path, raw_dir=layout.raw_dir(region), clip_dir=layout.clip_root, region=region,
                      columns=(template.columns + 1).astype(float), leadfield=template.leadfield,
-                     target_snr=target_snr, iterations=np.array(science.MEAN_ITERATIONS, dtype=float),
+                     leadfield_id=leadfield_id(template.leadfield), target_snr=target_snr,
+                     iterations=np.array(science.MEAN_ITERATIONS, dtype=float),
                      seeds=np.array([science.simulation_seed(run_seed, region, m)
                                      for m in science.MEAN_ITERATIONS], dtype=float))
 
@@ -242,7 +243,8 @@ def synthesis_job(path, template, layout, counts, dataset, seed, distances, out)
     """Write the job file of matlab/generate_synthetic_source.m; return its path."""
     return write_job(path, inflated=template.path("fs_cortex_20k_inflated.mat"),
                      region_mapping=template.path("fs_cortex_20k_region_mapping.mat"),
-                     distances=distances, leadfield=template.leadfield, clip_dir=layout.clip_root,
+                     distances=distances, leadfield=template.leadfield,
+                     leadfield_id=leadfield_id(template.leadfield), clip_dir=layout.clip_root,
                      clip_counts=np.asarray(counts).astype(float), mode=dataset, seed=float(seed), output=out)
 
 

@@ -16,6 +16,7 @@ every problem is an :class:`AnatomyError` with a one-line message.
 
 from dataclasses import dataclass
 from pathlib import Path
+import hashlib
 import json
 import os
 import re
@@ -314,6 +315,19 @@ def distance_file(template, cache_dir, log=print):
         f"{template.n_regions} region centres (mean vertex of each region on {CORTEX}, "
         f"Euclidean, mm) into {cached}")
     return cached
+
+
+def leadfield_id(path):
+    """Identity of a lead field file: ``'sha256:'`` and the hex digest of its bytes.
+
+    Step 2 stores it beside each clip's sensor projection; step 4 reuses a
+    stored projection only when its id equals the one of its own lead field.
+    """
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return "sha256:" + digest.hexdigest()
 
 
 def write_mat_atomic(path, variables):

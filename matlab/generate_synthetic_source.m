@@ -6,6 +6,8 @@ function generate_synthetic_source(job_file)
 %     region_mapping - path of a file with `nbs` (1 x N cell, 1-based lists)
 %     distances      - path of a file with `all_dis` (N x N, mm)
 %     leadfield      - path of a file with `fwd` (sensors x N)
+%     leadfield_id   - optional: identity of that file; a clip's stored
+%                      projection (step 2) is used when made with it
 %     clip_dir       - the nmm_{name} folder: clip n of region r (0-based) is
 %                      clip_dir/a{r}/nmm_{n}.mat with `data` (T x N)
 %     clip_counts    - 1 x N, clips available per region (may be 0)
@@ -56,7 +58,7 @@ switch stage
         save_mat_atomic(char(job.plan_file), plan, '-v6');   % temporary: speed over size
     case 'ratios'
         plan = load(char(job.plan_file), 'head_row', 'head_patch', 'clip_rows', 'clip_counts', ...
-                    'target_snr');
+                    'target_snr', 'leadfield_id');
         heads = part_heads(plan.head_row, double(job.part), double(job.n_parts));
         part.heads = heads;
         part.head_ratio = clip_scale_ratios(plan, heads, load_fwd(job), char(job.clip_dir), prm);

@@ -4,14 +4,17 @@ function counts = process_region_nmm(job_file)
 %   fields raw_dir, clip_dir (char), region (0-based r), columns (1 x N,
 %   1-based connectivity columns to keep, template order), leadfield
 %   (char, a MAT-file with fwd, sensors x N), target_snr (dB), iterations (1 x M mean
-%   iterations) and seeds (1 x M, stored in the markers).
+%   iterations) and seeds (1 x M, stored in the markers), and optionally
+%   leadfield_id (char, identity of the lead field file, '' if absent).
 %   For each mean iteration m, in order: when its marker
 %   clip_dir/clip_info/iter{m}/iter_{m}_i_{r}.mat exists, its num_spike
 %   is read and m is skipped. Otherwise the raw pieces are loaded
 %   (LOAD_RAW_ITERATION), the columns selected, the isolated spikes of
 %   column r + 1 found (FIND_SPIKE_PEAKS, ISOLATED_SPIKES), the source
 %   rescaled (SNR_SCALE_FACTOR, RESCALE_SPIKES), the clips saved as
-%   clip_dir/a{r}/nmm_{n}.mat (data, 500 x N double), n numbered on from
+%   clip_dir/a{r}/nmm_{n}.mat (data, 500 x N double; proj = fwd * data',
+%   sensors x 500, the clip at the sensors, for step 4; proj_leadfield =
+%   leadfield_id, which lead field made proj), n numbered on from
 %   the previous iteration's num_spike, and LAST the marker written with
 %   num_spike (total so far), spike_time (1 x K), seed, target_snr and
 %   alpha (NaN without spike). Every file goes through SAVE_MAT_ATOMIC.
@@ -28,6 +31,10 @@ columns = double(job.columns(:)');
 iterations = double(job.iterations(:)');
 seeds = double(job.seeds(:)');
 target_snr = double(job.target_snr);
+lf_id = '';
+if isfield(job, 'leadfield_id')
+    lf_id = char(job.leadfield_id);
+end
 clip_folder = fullfile(job.clip_dir, sprintf('a%d', r));
 fwd = [];
 prev = 0;
@@ -57,7 +64,7 @@ for i = 1:numel(iterations)
     if ~isempty(kept)
         alpha = snr_scale_factor(nmm, fwd, col, kept, target_snr, p);
         nmm(:, col) = rescale_spikes(nmm(:, col), kept, alpha, p);
-        save_clips(nmm, kept, clip_folder, prev, p);
+        save_clips(nmm, kept, clip_folder, prev, p, fwd, lf_id);
     end
     total = prev + numel(kept);
     info = struct('num_spike', total, 'spike_time', reshape(kept, 1, []), ...
@@ -103,14 +110,18 @@ if size(fwd, 2) ~= n_regions
 end
 end
 
-function save_clips(nmm, kept, folder, prev, p)
-% Save clip j of the kept spikes as FOLDER/nmm_{PREV + j}.mat (data: L x regions).
+function save_clips(nmm, kept, folder, prev, p, fwd, lf_id)
+% Save clip j of the kept spikes as FOLDER/nmm_{PREV + j}.mat (data: L x
+% regions), with its projection on the sensors (proj = FWD * data') that
+% step 4 would otherwise compute again, and the lead field it was made with.
 % Uncompressed (-v6): the noisy background does not compress, and step 4
 % and the pack read every clip, compressed ones about 40x slower.
 ensure_dir(folder);
 starts = clip_start(kept, p.clip_length);
 for j = 1:numel(kept)
     clip = struct('data', nmm(starts(j):starts(j) + p.clip_length - 1, :));
+    clip.proj = fwd * clip.data';
+    clip.proj_leadfield = lf_id;
     save_mat_atomic(fullfile(folder, sprintf('nmm_%d.mat', prev + j)), clip, '-v6');
 end
 end

@@ -10,6 +10,8 @@ function plan = synthesis_plan(job, prm)
 %     head_patch (H x 70) its patch, 0-based, padded with pad_value
 %     pair_head  (E*S x 1) head of (example e, source k), at e + (k-1)*E
 %     target_snr (1 x K) the target SNRs of the mode (dB)
+%     leadfield_id the job's leadfield_id ('' when absent): clips whose
+%                stored projection was made with it are not projected again
 %   The scale ratios use no randomness, so computing them apart (CLIP_SCALE_RATIOS,
 %   in one or several processes) gives the same file for the same seed.
 run_mode = char(job.mode);
@@ -137,6 +139,10 @@ plan.head_row = double(nmm_idx(first(:)));
 plan.head_patch = sr(first(:), :);
 plan.pair_head = pair_head(:);
 plan.target_snr = md.target_snr;
+plan.leadfield_id = '';
+if isfield(job, 'leadfield_id')
+    plan.leadfield_id = char(job.leadfield_id);
+end
 fprintf('  plan: %d (example, source) pairs, %d distinct (clip, patch) (%.1f s)\n', ...
         n_pairs, numel(first), toc(t_start));
 end

@@ -67,3 +67,15 @@ def test_leadfield_without_fwd(anatomy_copy):
     savemat(anatomy_copy / "lf_bad.mat", {"L": np.ones((65, 994))})
     with pytest.raises(AnatomyError, match="no variable 'fwd'"):
         load_template(anatomy_copy, "lf_bad.mat")
+
+
+def test_leadfield_id_follows_the_file_bytes(tmp_path):
+    from scipy.io import savemat
+    from deepsif_pipeline.anatomy import leadfield_id
+    a, b = tmp_path / "a.mat", tmp_path / "b.mat"
+    savemat(a, {"fwd": np.eye(3)})
+    b.write_bytes(a.read_bytes())
+    assert leadfield_id(a) == leadfield_id(b)
+    assert leadfield_id(a).startswith("sha256:") and len(leadfield_id(a)) == 7 + 64
+    savemat(b, {"fwd": 2 * np.eye(3)})
+    assert leadfield_id(a) != leadfield_id(b)

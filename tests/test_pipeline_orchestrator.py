@@ -267,7 +267,8 @@ def test_partial_region_redoes_only_missing_iterations(tvb76_cache, tmp_path):
     redone = _arrays(out / "nmm_spikes")
     assert redone.keys() == done.keys()
     for name, variables in done.items():  # MAT headers carry a time stamp: compare the arrays
-        assert all(np.array_equal(redone[name][v], a, equal_nan=True) for v, a in variables.items()), name
+        assert all(np.array_equal(redone[name][v], a, equal_nan=a.dtype.kind == "f")
+                   for v, a in variables.items()), name
     assert not (out / "raw_nmm" / "a0").exists()
 
 

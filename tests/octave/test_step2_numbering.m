@@ -21,7 +21,7 @@ try
     save_mat_atomic(lf, struct('fwd', [1 0.5 0.2; 0.3 1 0.4]));
     job = struct('raw_dir', raw, 'clip_dir', clips, 'region', 1, 'columns', [1 2 3], ...
                  'leadfield', lf, 'target_snr', 15, 'iterations', [0 1 2], ...
-                 'seeds', [11 12 13]);
+                 'seeds', [11 12 13], 'leadfield_id', 'sha256:toy');
     job_file = fullfile(root, 'job.mat');
     save_mat_atomic(job_file, job);
 
@@ -50,6 +50,9 @@ try
     assert(isequal(clip.data(:, [1 3]), ds{1}(1501:2000, [1 3])));
     [~, at] = max(clip.data(:, 2));
     assert(at == 250);
+    % with step 4's input: the clip at the sensors, and which lead field made it
+    assert(max(max(abs(clip.proj - [1 0.5 0.2; 0.3 1 0.4] * clip.data'))) < 1e-12);
+    assert(strcmp(clip.proj_leadfield, 'sha256:toy'));
     info = load(marker(clips, 0));
     x = ds{1}(:, 2);
     assert(abs(clip.data(250, 2) - ((x(1750) - mean(x)) * info.alpha + mean(x))) < 1e-9);

@@ -94,6 +94,7 @@ end
 % same seed -> same variables; another seed -> different draws
 again = run_job(job, 'test', 3, fullfile(folder, 'out_b.mat'));
 assert(isequal(again, out), 'same seed must give the same file');
+check_stored_projections(job, out, folder);
 split = run_split(job, 'test', 3, fullfile(folder, 'out_split.mat'), 3);
 assert(isequal(split, out), 'plan + 3 ratio parts + finish must give the same file as one process');
 other = run_job(job, 'test', 4, fullfile(folder, 'out_c.mat'));
@@ -142,6 +143,46 @@ job_file = [output(1:end - 4) '_job.mat'];
 save(job_file, '-struct', 'job', '-v7');
 generate_synthetic_source(job_file);
 out = load(output);
+end
+
+function check_stored_projections(job, out, folder)
+% Clips carrying step 2's projection: used when made with the job's lead
+% field (same ratios when right, other ratios when deliberately wrong),
+% ignored when made with another lead field.
+lf = load(job.leadfield);
+centres = out.selected_region(:, :, 1);
+used = unique([centres(:), out.random_samples(:)], 'rows');
+job.leadfield_id = 'sha256:toy';
+for i = 1:size(used, 1)
+    path = fullfile(job.clip_dir, sprintf('a%d', used(i, 1)), sprintf('nmm_%d.mat', used(i, 2)));
+    clip = load(path);
+    clip.proj = lf.fwd * clip.data';
+    clip.proj_leadfield = job.leadfield_id;
+    save(path, '-struct', 'clip', '-v7');
+end
+stored = run_job(job, 'test', 3, fullfile(folder, 'out_stored.mat'));
+rel = abs(stored.scale_ratio - out.scale_ratio) ./ out.scale_ratio;
+assert(max(rel(:)) < 1e-10, 'stored projections give the same ratios');
+% a wrong projection of one clip, marked as made with this lead field
+target = used(1, :);
+path = fullfile(job.clip_dir, sprintf('a%d', target(1)), sprintf('nmm_%d.mat', target(2)));
+clip = load(path);
+clip.proj = 3 * clip.proj;
+save(path, '-struct', 'clip', '-v7');
+hit = out.selected_region(:, :, 1) == target(1) & out.random_samples == target(2);
+wrong = run_job(job, 'test', 3, fullfile(folder, 'out_wrong.mat'));
+rel = abs(wrong.scale_ratio - out.scale_ratio) ./ out.scale_ratio;
+rel = max(rel, [], 3);
+assert(all(rel(hit) > 1e-3) && max(rel(~hit)) < 1e-10, 'the stored projection is used');
+% the same clip, marked as made with another lead field: ignored
+clip.proj_leadfield = 'sha256:other';
+save(path, '-struct', 'clip', '-v7');
+again = run_job(job, 'test', 3, fullfile(folder, 'out_other.mat'));
+rel = abs(again.scale_ratio - out.scale_ratio) ./ out.scale_ratio;
+assert(max(rel(:)) < 1e-10, 'a projection from another lead field is not used');
+delete(path);   % leave the clip as it was, without a projection
+data = clip.data;
+save(path, 'data', '-v7');
 end
 
 function out = run_split(job, mode, seed, output, n_parts)

@@ -39,6 +39,20 @@ clip = prepare_clip_power(single(data), fwd, 1, prm);
 got = patch_scale_ratio(clip, fwd, [1 2], snr);
 ref = published_alpha(double(single(data)), fwd, [1 2], snr);
 assert(max(abs(got - ref) ./ ref) < 1e-10);
+% a stored projection (step 2's proj = fwd * data') gives the same ratios
+ref = published_alpha(data, fwd, [1 2], snr);
+stored = prepare_clip_power(data, fwd, 1, prm, fwd * data');
+assert(max(abs(patch_scale_ratio(stored, fwd, [1 2], snr) - ref) ./ ref) < 1e-10);
+% and is really used: a projection of other data gives other ratios
+other = prepare_clip_power(data, fwd, 1, prm, 2 * fwd * data');
+assert(all(abs(patch_scale_ratio(other, fwd, [1 2], snr) - ref) ./ ref > 1e-3));
+try
+    prepare_clip_power(data, fwd, 1, prm, fwd * data(1:400, :)');
+    ok = false;
+catch err
+    ok = strcmp(err.identifier, 'prepare_clip_power:size');
+end
+assert(ok, 'a projection of the wrong size is refused');
 disp('test_step4_scale_ratio passed');
 end
 
