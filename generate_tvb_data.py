@@ -1,12 +1,16 @@
 #!/usr/bin/env python3
-"""Step 1: simulate the neural mass network with one region made excitable (TVB).
+"""Step 1: simulate the neural mass network with one region made excitable (TVB or fast engine).
 
 For each source region and mean iteration, a Jansen-Rit network on the
-template's connectivity is integrated with tvb-library and ``y1 - y2`` is
-written in raw pieces ``raw_nmm/a{r}/mean_iter_{m}_a_iter_{r}_{k}.mat``
-(``time``, ``data`` (n_times, n_connectivity) float32, ``A``, ``seed``).
-Pieces that are already complete are kept; a mean iteration whose pieces
-are all complete is not simulated again.
+template's connectivity is integrated and ``y1 - y2`` is written in raw
+pieces ``raw_nmm/a{r}/mean_iter_{m}_a_iter_{r}_{k}.mat`` (``time``,
+``data`` (n_times, n_connectivity) float32, ``A``, ``seed``, ``mean_iter``,
+``dt``, ``engine``). ``--engine tvb`` integrates with tvb-library;
+``--engine fast`` with ``deepsif_pipeline.fast_engine``, the same equations,
+parameters, delays and initial history (taken from the configured TVB
+simulator) in numba, with its own noise samples. Pieces that are already
+complete (same size, seed and engine) are kept; a mean iteration whose
+pieces are all complete is not simulated again.
 
 Usable on its own with DeepSIF's arguments::
 
@@ -25,6 +29,11 @@ from deepsif_pipeline import science
 from deepsif_pipeline.anatomy import AnatomyError, DEFAULT_LEADFIELD, write_mat_atomic
 from deepsif_pipeline.builtin import resolve_template
 from deepsif_pipeline.layout import Layout, resolve_locations
+
+
+# Step 1's simulator unless --engine says otherwise: the numba engine, shown
+# equivalent to tvb-library in tests/test_fast_engine.py; tvb stays the reference.
+DEFAULT_ENGINE = "fast"
 
 
 def build_simulator(connectivity, excitable, a_value, mean_iteration, seed):
@@ -93,15 +102,83 @@ def run_piece(sim, length_ms, progress):
     return t[:i], data[:i]
 
 
-def piece_is_complete(path, n_times, n_columns, seed):
-    """True when a raw piece on disk is whole and made with the expected seed."""
+def run_fast_piece(fast, length_ms, progress):
+    """Advance a :class:`deepsif_pipeline.fast_engine.FastSimulator` by one piece.
+
+    Returns
+    -------
+    time : numpy.ndarray
+        ``(n_times,)`` in ms.
+    data : numpy.ndarray
+        ``(n_times, n_connectivity)`` float32, ``y1 - y2`` (mV).
+    """
+    return fast.run_piece(length_ms, progress=progress.advance)
+
+
+def make_simulator(connectivity, excitable, a_value, mean_iteration, seed, engine):
+    """The simulator of one region and mean iteration, and the function that runs a piece of it.
+
+    Both engines start from the same configured TVB simulator (parameters,
+    delays, random initial history drawn with ``seed``); the fast engine
+    draws its noise from a PCG64 generator seeded with ``seed``.
+
+    Returns
+    -------
+    sim : tvb Simulator or FastSimulator
+    run : callable
+        ``run(sim, length_ms, progress) -> (time, data)``.
+    """
+    sim = build_simulator(connectivity, excitable, a_value, mean_iteration, seed)
+    if engine == "tvb":
+        return sim, run_piece
+    if engine == "fast":
+        from deepsif_pipeline.fast_engine import FastSimulator
+        return FastSimulator.from_tvb(sim, seed), run_fast_piece
+    raise ValueError(f"unknown engine {engine!r}")
+
+
+def piece_is_complete(path, n_times, n_columns, seed, engine="tvb", raw_rate="full"):
+    """True when a raw piece on disk is whole and made with the expected seed, engine and rate.
+
+    ``n_times`` is the number of rows expected (already decimated for
+    ``raw_rate='decimated'``). A piece without an ``engine`` variable was
+    made by tvb-library, one without ``raw_rate`` at the full rate (both
+    from before these options existed).
+    """
     try:
         shapes = {name: shape for name, shape, _ in whosmat(str(path))}
         if shapes.get("data") != (n_times, n_columns):
             return False
-        return int(loadmat(str(path), variable_names=["seed"])["seed"].ravel()[0]) == int(seed)
+        saved = loadmat(str(path), variable_names=["seed", "engine", "raw_rate"])
+        made_by = str(saved["engine"].ravel()[0]).strip() if "engine" in saved else "tvb"
+        rate = str(saved["raw_rate"].ravel()[0]).strip() if "raw_rate" in saved else "full"
+        return int(saved["seed"].ravel()[0]) == int(seed) and made_by == engine and rate == raw_rate
     except Exception:
         return False
+
+
+def kept_samples(first, n_steps):
+    """Which raw samples of a piece step 2 uses (after the transient, every 4th).
+
+    Parameters
+    ----------
+    first : int
+        1-based global index (within the mean iteration) of the piece's first raw sample.
+    n_steps : int
+        Raw samples in the piece.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(n_kept,)`` 0-based rows of the piece; the rule is the one of
+        ``matlab/load_raw_iteration.m``, with ``transient_samples`` and
+        ``downsample_factor`` from ``matlab/deepsif_params.m``.
+    """
+    from deepsif_pipeline.engine import matlab_param
+    transient = int(matlab_param("transient_samples"))
+    factor = int(matlab_param("downsample_factor"))
+    g = first + np.arange(n_steps)
+    return np.flatnonzero((g > transient) & ((g - transient - 1) % factor == 0))
 
 
 class Progress:
@@ -149,7 +226,8 @@ class Progress:
 
 
 def simulate_region(template, layout, region, sim_length_s, piece_length_s, a_value, run_seed,
-                    iterations=science.MEAN_ITERATIONS, progress_mode="auto"):
+                    iterations=science.MEAN_ITERATIONS, progress_mode="auto", engine=DEFAULT_ENGINE,
+                    raw_rate="full"):
     """Write the raw pieces of one region for the given mean iterations.
 
     Parameters
@@ -166,6 +244,13 @@ def simulate_region(template, layout, region, sim_length_s, piece_length_s, a_va
         Seed of the run; each mean iteration derives its own.
     iterations : sequence of int
         Mean iterations to simulate.
+    progress_mode : {'auto', 'bar', 'lines', 'none'}
+    engine : {'tvb', 'fast'}
+        tvb-library, or ``deepsif_pipeline.fast_engine``.
+    raw_rate : {'full', 'decimated'}
+        Write every integration step, or only the samples step 2 uses
+        (``kept_samples``: a quarter of the disk), with their 1-based
+        ``sample_index`` and the piece's ``raw_steps``.
 
     Returns
     -------
@@ -183,11 +268,14 @@ def simulate_region(template, layout, region, sim_length_s, piece_length_s, a_va
     gains = np.full(n_conn, science.A_NORMAL)
     gains[excitable] = a_value
 
+    first = np.cumsum([1] + steps[:-1])  # 1-based global index of each piece's first sample
+    keep = [kept_samples(f, n) if raw_rate == "decimated" else np.arange(n) for f, n in zip(first, steps)]
     todo, result = [], {}
     for m in iterations:
         seed = science.simulation_seed(run_seed, region, m)
         paths = [out_dir / Layout.piece_name(region, m, k, len(lengths)) for k in range(len(lengths))]
-        missing = [k for k, p in enumerate(paths) if not piece_is_complete(p, steps[k], n_conn, seed)]
+        missing = [k for k, p in enumerate(paths)
+                   if not piece_is_complete(p, len(keep[k]), n_conn, seed, engine, raw_rate)]
         if missing:
             todo.append((m, seed, paths, missing))
             result[m] = "simulated"
@@ -202,13 +290,16 @@ def simulate_region(template, layout, region, sim_length_s, piece_length_s, a_va
     progress = Progress(sum(steps) * len(todo), f"region {region}", progress_mode)
     try:
         for m, seed, paths, missing in todo:
-            sim = build_simulator(conn, excitable, a_value, m, seed)
+            sim, run = make_simulator(conn, excitable, a_value, m, seed, engine)
             last_needed = max(missing)
             for k, length in enumerate(lengths[:last_needed + 1]):
-                t, data = run_piece(sim, length, progress)
+                t, data = run(sim, length, progress)
                 if k in missing:
-                    write_mat_atomic(paths[k], {"time": t, "data": data, "A": gains, "seed": seed,
-                                                "mean_iter": m, "dt": science.DT_MS})
+                    piece = {"time": t[keep[k]], "data": data[keep[k]], "A": gains, "seed": seed,
+                             "mean_iter": m, "dt": science.DT_MS, "engine": engine, "raw_rate": raw_rate}
+                    if raw_rate == "decimated":
+                        piece.update(sample_index=(first[k] + keep[k]).astype(float), raw_steps=float(steps[k]))
+                    write_mat_atomic(paths[k], piece)
                 progress.line(f"mean iteration {m} piece {k + 1}/{len(lengths)} "
                               f"{'written' if k in missing else 'already complete'}")
             progress.advance(sum(steps[last_needed + 1:]))
@@ -257,6 +348,12 @@ def add_common_options(p):
                    help="excitatory gain A (mV) of the source region")
     p.add_argument("--progress", choices=["auto", "bar", "lines", "none"], default="auto",
                    help="step 1 progress: a bar on a terminal, plain lines otherwise (a nohup log)")
+    p.add_argument("--engine", choices=["tvb", "fast"], default=DEFAULT_ENGINE,
+                   help="step 1 simulator: tvb-library, or fast (the same network in numba, about 100x "
+                        "faster; same initial history, its own noise samples)")
+    p.add_argument("--raw-rate", choices=["full", "decimated"], default="full",
+                   help="raw pieces with every 2 kHz step, or only the samples step 2 uses (after the "
+                        "0.5 s transient, every 4th: a quarter of the disk, the same clips)")
 
 
 def build_parser():
@@ -299,7 +396,7 @@ def main(argv=None):
         start = time.time()
         print(f"------ Generate data of region_id {region} ----------", flush=True)
         simulate_region(template, layout, region, args.sim_length, args.piece_length, args.a_range,
-                        args.seed, args.iterations, args.progress)
+                        args.seed, args.iterations, args.progress, args.engine, args.raw_rate)
         print(f"Time for {region}: {time.time() - start:.1f} s", flush=True)
     return 0
 

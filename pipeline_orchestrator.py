@@ -142,7 +142,8 @@ def step1(args, template, layout, region, iterations):
            "--a_end", str(region + 1), "--anatomy", str(template.folder), "--output", str(layout.output),
            "--leadfield", template.leadfield.name, "--sim-length", repr(args.sim_length),
            "--piece-length", repr(args.piece_length), "--a-range", repr(args.a_range),
-           "--seed", str(args.seed), "--progress", args.progress,
+           "--seed", str(args.seed), "--progress", args.progress, "--engine", args.engine,
+           "--raw-rate", args.raw_rate,
            "--iterations", *[str(m) for m in iterations]]
     return subprocess.run(cmd, stdin=subprocess.DEVNULL).returncode == 0
 

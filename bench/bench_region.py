@@ -3,8 +3,9 @@
 
 Prints the wall time of each step, simulated seconds per wall second of
 step 1, the peak disk use of ``raw_nmm/`` and the peak memory of each
-step's process tree. Real tvb-library and real MATLAB/Octave, as the
-pipeline runs them.
+step's process tree, once per --raw-rate (checking that the clips are
+identical). The step-1 engine (fast or tvb-library) and real MATLAB/Octave,
+as the pipeline runs them.
 
     python bench/bench_region.py --anatomy ../shared/anatomy/deepsif --sim-length 10
 """
@@ -17,6 +18,8 @@ import sys
 import tempfile
 import time
 
+import numpy as np
+from scipy.io import loadmat
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
@@ -57,48 +60,56 @@ def main():
     ap.add_argument("--piece-length", type=float, default=10.0)
     ap.add_argument("--seed", type=int, default=science.DEFAULT_SEED)
     ap.add_argument("--matlab", default="auto")
-    ap.add_argument("--keep", action="store_true", help="keep the output folder")
+    ap.add_argument("--engine", choices=["tvb", "fast"], default="fast", help="step 1 engine")
+    ap.add_argument("--raw-rate", nargs="+", choices=["full", "decimated"], default=["full", "decimated"],
+                    help="run steps 1-3 once per raw rate and compare their clips")
+    ap.add_argument("--keep", action="store_true", help="keep the output folders")
     args = ap.parse_args()
 
     template = load_template(args.anatomy)
     engine = find_engine(args.matlab)
-    out = Path(tempfile.mkdtemp(prefix="bench_region_"))
-    layout = Layout(out)
     r = args.region
-    log = open(out / "bench.log", "w")
+    simulated = args.sim_length * len(science.MEAN_ITERATIONS)
     print(f"template {template.folder.name}: {template.n_connectivity} connectivity regions, "
           f"{template.n_regions} template regions; region {r}; {args.sim_length:g} s x "
-          f"{len(science.MEAN_ITERATIONS)} mean iterations; engine {engine.version()}")
+          f"{len(science.MEAN_ITERATIONS)} mean iterations; step 1 engine {args.engine}; {engine.version()}")
+    print(f"{'raw rate':<10}{'step 1 s':>10}{'MB':>8}{'step 2 s':>10}{'MB':>8}{'step 3 s':>10}"
+          f"{'raw_nmm peak MB':>17}{'per 600 s GB':>14}{'clips':>7}")
+    clip_arrays = {}
+    for rate in args.raw_rate:
+        out = Path(tempfile.mkdtemp(prefix="bench_region_"))
+        layout = Layout(out)
+        log = open(out / "bench.log", "w")
+        t1, m1 = measured([sys.executable, REPO / "generate_tvb_data.py", "--a_start", r, "--a_end", r + 1,
+                           "--anatomy", template.folder, "--output", out, "--sim-length", args.sim_length,
+                           "--piece-length", args.piece_length, "--seed", args.seed, "--progress", "lines",
+                           "--engine", args.engine, "--raw-rate", rate], log)
+        raw_bytes = folder_bytes(layout.raw_dir(r))  # step 1 is the only writer of raw_nmm: now is the peak
 
-    t1, m1 = measured([sys.executable, REPO / "generate_tvb_data.py", "--a_start", r, "--a_end", r + 1,
-                       "--anatomy", template.folder, "--output", out, "--sim-length", args.sim_length,
-                       "--piece-length", args.piece_length, "--seed", args.seed, "--progress", "lines"], log)
-    raw_bytes = folder_bytes(layout.raw_dir(r))  # step 1 is the only writer of raw_nmm: its size now is the peak
-    simulated = args.sim_length * len(science.MEAN_ITERATIONS)
+        job = region_job(out / "job.mat", template, layout, r, science.TARGET_SNR_DB, args.seed)
+        t2, m2 = measured(engine.command("process_region_nmm", job), log)
+        clips = marker_counts(layout, r)[science.MEAN_ITERATIONS[-1]]
+        clip_arrays[rate] = [loadmat(str(p))["data"] for p in
+                             sorted((layout.clip_root / f"a{r}").glob("nmm_*.mat"))]
 
-    job = region_job(out / "job.mat", template, layout, r, science.TARGET_SNR_DB, args.seed)
-    t2, m2 = measured(engine.command("process_region_nmm", job), log)
-    clips = marker_counts(layout, r)[science.MEAN_ITERATIONS[-1]]
-
-    start = time.time()
-    assert not missing_clips(layout, r)
-    shutil.rmtree(layout.raw_dir(r))
-    t3 = time.time() - start
-
-    print(f"{'step':<34}{'wall s':>10}{'peak MB':>10}")
-    print(f"{'1 TVB simulation':<34}{t1:>10.1f}{m1:>10.0f}")
-    print(f"{'2 spikes (' + engine.kind + ')':<34}{t2:>10.1f}{m2:>10.0f}")
-    print(f"{'3 delete raw':<34}{t3:>10.2f}{'':>10}")
-    print(f"step 1: {simulated / t1:.4f} simulated s per wall s ({t1 / simulated:.1f} wall s per simulated s)")
-    print(f"peak disk of raw_nmm/: {raw_bytes / 1e6:.1f} MB for {simulated:g} simulated s "
-          f"({raw_bytes / simulated / 1e6:.1f} MB per simulated s; published 600 s: "
-          f"{raw_bytes / simulated * 600 / 1e9:.2f} GB)")
-    print(f"clips: {clips}")
-    log.close()
-    if args.keep:
-        print(f"output kept in {out}")
-    else:
-        shutil.rmtree(out)
+        start = time.time()
+        assert not missing_clips(layout, r)
+        shutil.rmtree(layout.raw_dir(r))
+        t3 = time.time() - start
+        print(f"{rate:<10}{t1:>10.1f}{m1:>8.0f}{t2:>10.1f}{m2:>8.0f}{t3:>10.2f}{raw_bytes / 1e6:>17.1f}"
+              f"{raw_bytes / simulated * 600 / 1e9:>14.2f}{clips:>7}")
+        print(f"  step 1: {simulated / t1:.3f} simulated s per wall s ({t1 / simulated:.2f} wall s per "
+              f"simulated s, including start-up)", flush=True)
+        log.close()
+        if args.keep:
+            print(f"  output kept in {out}")
+        else:
+            shutil.rmtree(out)
+    if len(clip_arrays) > 1:
+        first, *others = clip_arrays.values()
+        same = all(len(o) == len(first) and all(np.array_equal(a, b) for a, b in zip(o, first))
+                   for o in others)
+        print(f"clips identical across raw rates: {same}")
 
 
 if __name__ == "__main__":

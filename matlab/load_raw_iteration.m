@@ -6,7 +6,10 @@ function [data, time] = load_raw_iteration(raw_dir, mean_iter, region, p)
 %   samples are dropped, and every P.downsample_factor-th sample is kept
 %   starting with the first one left (DOWNSAMPLE(x, 4) without the signal
 %   package). The selection is done piece by piece on the global sample
-%   index, so memory holds only the downsampled signal.
+%   index, so memory holds only the downsampled signal. A piece written
+%   with step 1's --raw-rate decimated holds only the samples kept here:
+%   its `sample_index` gives their global indices and `raw_steps` the
+%   samples it covers, and the same rule selects all of its rows.
 %
 %   Inputs
 %       RAW_DIR   : char, folder of the region's raw pieces.
@@ -30,7 +33,24 @@ for i = 1:numel(files)
         error('load_raw_iteration:columns', 'raw piece %s has %d columns, the first has %d', ...
               files{i}, size(piece.data, 2), size(parts{1}, 2));
     end
-    g = offset + (1:size(piece.data, 1))';
+    n_rows = size(piece.data, 1);
+    if isfield(piece, 'sample_index')
+        g = double(piece.sample_index(:));
+        if numel(g) ~= n_rows || ~isfield(piece, 'raw_steps')
+            error('load_raw_iteration:index', ...
+                  'raw piece %s: sample_index has %d entries for %d rows, or no raw_steps', ...
+                  files{i}, numel(g), n_rows);
+        end
+        n_covered = double(piece.raw_steps);
+        if any(g <= offset | g > offset + n_covered)
+            error('load_raw_iteration:index', ...
+                  'raw piece %s: sample_index outside its samples %d..%d (a piece missing?)', ...
+                  files{i}, offset + 1, offset + n_covered);
+        end
+    else
+        g = offset + (1:n_rows)';
+        n_covered = n_rows;
+    end
     take = g > p.transient_samples & ...
         mod(g - p.transient_samples - 1, p.downsample_factor) == 0;
     parts{i} = double(piece.data(take, :));
@@ -38,7 +58,7 @@ for i = 1:numel(files)
         t = double(piece.time(:));
         times{i} = t(take);
     end
-    offset = offset + size(piece.data, 1);
+    offset = offset + n_covered;
 end
 data = vertcat(parts{:});
 time = vertcat(times{:});

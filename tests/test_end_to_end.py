@@ -1,6 +1,7 @@
-"""The whole pipeline on the real 994-region DeepSIF template: real tvb-library, real GNU Octave.
+"""The whole pipeline on the real 994-region DeepSIF template: the default step-1 engine (fast,
+set up from tvb-library's configured simulator), real GNU Octave.
 
-Regions 700 and 701 with 2.5 s per mean iteration (about 6 minutes here):
+Regions 700 and 701 with 2.5 s per mean iteration (under a minute here):
 with the default seed, region 700 yields real clips in mean iteration 0.
 """
 
@@ -64,16 +65,19 @@ def test_output_tree_markers_and_raw_deleted(first_run):
 
 def test_real_clips_carry_the_source_spike(first_run):
     out, _ = first_run
-    clips = sorted((out / "nmm_spikes" / "a700").glob("nmm_*.mat"))
-    assert clips, "region 700 must give clips with the default seed (see module docstring)"
     spike_times = loadmat(out / "nmm_spikes" / "clip_info" / "iter0" / "iter_0_i_700.mat")["spike_time"].ravel()
-    for clip, t in zip(clips, spike_times):
+    assert spike_times.size, "region 700 must give clips in mean iteration 0 with the default seed"
+    clips = [out / "nmm_spikes" / "a700" / f"nmm_{n}.mat" for n in range(1, spike_times.size + 1)]
+    for clip, t in zip(clips, spike_times):  # clips 1..K of mean iteration 0, in spike order
         assert _mat_header(clip) == b"MATLAB 5.0 MAT-file"
         data = loadmat(clip)["data"]
         assert data.shape == (500, 994) and np.all(np.isfinite(data))
         peak_within = int(t) - (int(t) // 500) * 500  # 1-based position of the peak in its clip
         source = data[:, 700]
-        assert np.argmax(source) + 1 == peak_within
+        # the spike peaks where the marker says (a local maximum: two spikes of the source
+        # 100+ samples apart can share a clip of the published fixed 500-sample grid)
+        lo = max(peak_within - 51, 0)
+        assert lo + np.argmax(source[lo:peak_within + 50]) + 1 == peak_within
         # the scaled source spike stands far above every other region in the clip
         assert source.max() > 8 and source.max() > 5 * np.abs(np.delete(data, 700, axis=1)).max()
 

@@ -111,6 +111,7 @@ def test_trainer_reference_builds_examples(tvb76_run, tvb76_dir):
     out, _ = tvb76_run
     meta = loadmat(out / "test_sample_source1.mat")
     fwd = loadmat(tvb76_dir / "leadfield_63_16k.mat")["fwd"]
+    correlations = []
     with h5py.File(out / "test_sample_nmm.h5", "r") as f:
         clips = f["data"]
         for index in range(0, meta["nmm_idx"].shape[0], 7):
@@ -125,6 +126,10 @@ def test_trainer_reference_builds_examples(tvb76_run, tvb76_dir):
             patch = patch[patch != PAD].astype(int)
             predicted = fwd[:, patch] @ meta["mag_change"][index, 0][: len(patch)]
             topo = eeg1[int(np.argmax(nmm1[:, patch[0]]))]
-            assert np.corrcoef(topo, predicted)[0, 1] > 0.95, index
+            correlations.append(np.corrcoef(topo, predicted)[0, 1])
+            # background in the clip bends single maps a little (lowest seen 0.948); the map of
+            # another region than the patch reaches 0.89 at most on tvb76 (median -0.1)
+            assert correlations[-1] > 0.93, index
             largest = set(np.argsort(np.abs(topo))[-5:])
             assert len(largest & set(np.argsort(np.abs(predicted))[-5:])) >= 3, index
+    assert np.median(correlations) > 0.99

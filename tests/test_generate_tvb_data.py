@@ -24,7 +24,8 @@ def template76(anatomy_dir):
 def raw76(template76, tmp_path_factory):
     """Region 5, mean iteration 1, 1.5 s in 3 pieces, simulated once."""
     out = tmp_path_factory.mktemp("raw76")
-    gen.simulate_region(template76, Layout(out), 5, 1.5, 0.5, 3.5, 11, iterations=[1], progress_mode="none")
+    gen.simulate_region(template76, Layout(out), 5, 1.5, 0.5, 3.5, 11, iterations=[1], progress_mode="none",
+                        engine="tvb")
     return out
 
 
@@ -48,24 +49,28 @@ def test_same_seed_same_data_and_complete_pieces_are_kept(raw76, template76, tmp
     raw = raw76 / "raw_nmm" / "a5"
     before = {p.name: (p.stat().st_mtime_ns, p.read_bytes()) for p in raw.glob("*.mat")}
     result = gen.simulate_region(template76, Layout(raw76), 5, 1.5, 0.5, 3.5, 11, iterations=[1],
-                                 progress_mode="none")
+                                 progress_mode="none", engine="tvb")
     assert result == {1: "kept"}
     assert {p.name: (p.stat().st_mtime_ns, p.read_bytes()) for p in raw.glob("*.mat")} == before
     # a missing middle piece is simulated again and comes out identical
     middle = raw / "mean_iter_1_a_iter_5_1.mat"
     expected = loadmat(middle)["data"]
     middle.unlink()
-    gen.simulate_region(template76, Layout(raw76), 5, 1.5, 0.5, 3.5, 11, iterations=[1], progress_mode="none")
+    gen.simulate_region(template76, Layout(raw76), 5, 1.5, 0.5, 3.5, 11, iterations=[1], progress_mode="none",
+                        engine="tvb")
     assert np.array_equal(loadmat(middle)["data"], expected)
     assert (raw / "mean_iter_1_a_iter_5_0.mat").stat().st_mtime_ns == before["mean_iter_1_a_iter_5_0.mat"][0]
     # another seed gives other data
-    gen.simulate_region(template76, Layout(tmp_path), 5, 1.5, 0.5, 3.5, 12, iterations=[1], progress_mode="none")
+    gen.simulate_region(template76, Layout(tmp_path), 5, 1.5, 0.5, 3.5, 12, iterations=[1], progress_mode="none",
+                        engine="tvb")
     assert not np.array_equal(loadmat(tmp_path / "raw_nmm" / "a5" / middle.name)["data"], expected)
 
 
 def test_piece_from_another_seed_is_not_trusted(raw76, template76):
     path = raw76 / "raw_nmm" / "a5" / "mean_iter_1_a_iter_5_2.mat"
     assert gen.piece_is_complete(path, 1000, 76, science.simulation_seed(11, 5, 1))
+    assert not gen.piece_is_complete(path, 1000, 76, science.simulation_seed(11, 5, 1), engine="fast")
+    assert not gen.piece_is_complete(path, 1000, 76, science.simulation_seed(11, 5, 1), raw_rate="decimated")
     assert not gen.piece_is_complete(path, 1000, 76, 12345)
     assert not gen.piece_is_complete(path, 999, 76, science.simulation_seed(11, 5, 1))
     truncated = path.with_name("cut.mat")
@@ -94,12 +99,13 @@ def test_standalone_rejects_bad_range(anatomy_dir, tmp_path):
     assert not any(tmp_path.iterdir())
 
 
-def test_piece_boundaries_do_not_change_the_signal(template76, tmp_path):
+@pytest.mark.parametrize("engine", ["tvb", "fast"])
+def test_piece_boundaries_do_not_change_the_signal(template76, tmp_path, engine):
     """The simulator carries its state across pieces: 3 pieces join into the same signal as 1."""
     import glob
     for name, piece in (("three", 0.5), ("one", 1.5)):
         gen.simulate_region(template76, Layout(tmp_path / name), 2, 1.5, piece, 3.5, 4, iterations=[0],
-                            progress_mode="none")
+                            progress_mode="none", engine=engine)
     joined = [np.concatenate([loadmat(f)["data"] for f in sorted(glob.glob(str(tmp_path / name / "raw_nmm"
                                                                                / "a2" / "*.mat")))])
               for name in ("three", "one")]

@@ -158,7 +158,7 @@ def _complete_raw(out, region, seed, n_samples=3000, n_conn=998):
     for m in (0, 1, 2):
         write_mat_atomic(raw / Layout.piece_name(region, m, 0, 1),
                          {"data": np.zeros((n_samples, n_conn), np.float32), "time": np.arange(n_samples) * 0.5,
-                          "seed": simulation_seed(seed, region, m)})
+                          "seed": simulation_seed(seed, region, m), "engine": "fast", "raw_rate": "full"})
     return raw
 
 
@@ -235,7 +235,7 @@ def _arrays(root):
 
 
 def test_partial_region_redoes_only_missing_iterations(tvb76_cache, tmp_path):
-    """tvb76 region 0: drop the last mean iteration's marker and clips; a re-run redoes just that."""
+    """tvb76 region 3: drop the last mean iteration's marker and clips; a re-run redoes just that."""
     import os
     import subprocess
     import sys
@@ -243,25 +243,25 @@ def test_partial_region_redoes_only_missing_iterations(tvb76_cache, tmp_path):
     from conftest import REPO, tree_snapshot
     out = tmp_path / "out"
     cmd = [sys.executable, str(REPO / "pipeline_orchestrator.py"), "--anatomy", "tvb76", "--output", str(out),
-           "--start_region", "0", "--end_region", "1", "--sim-length", "3", "--piece-length", "1.5",
+           "--start_region", "3", "--end_region", "4", "--sim-length", "3", "--piece-length", "1.5",
            "--skip-synthesis", "--progress", "none"]
     env = dict(os.environ, DEEPSIF_PIPELINE_CACHE=str(tvb76_cache))
     first = subprocess.run(cmd, env=env, capture_output=True, text=True)
     assert first.returncode == 0, first.stdout[-2000:] + first.stderr[-2000:]
     clip_info = out / "nmm_spikes" / "clip_info"
-    before_last = int(loadmat(clip_info / "iter1" / "iter_1_i_0.mat")["num_spike"].ravel()[0])
-    total = int(loadmat(clip_info / "iter2" / "iter_2_i_0.mat")["num_spike"].ravel()[0])
-    assert total > before_last, "region 0 of tvb76 spikes in mean iteration 2 with the default seed"
+    before_last = int(loadmat(clip_info / "iter1" / "iter_1_i_3.mat")["num_spike"].ravel()[0])
+    total = int(loadmat(clip_info / "iter2" / "iter_2_i_3.mat")["num_spike"].ravel()[0])
+    assert total > before_last, "region 3 of tvb76 spikes in mean iteration 2 with the default seed"
     done = _arrays(out / "nmm_spikes")
-    (clip_info / "iter2" / "iter_2_i_0.mat").unlink()
+    (clip_info / "iter2" / "iter_2_i_3.mat").unlink()
     for n in range(before_last + 1, total + 1):
-        (out / "nmm_spikes" / "a0" / f"nmm_{n}.mat").unlink()
+        (out / "nmm_spikes" / "a3" / f"nmm_{n}.mat").unlink()
     kept = tree_snapshot(out / "nmm_spikes")
 
     again = subprocess.run(cmd, env=env, capture_output=True, text=True)
     assert again.returncode == 0, again.stdout[-2000:]
     assert "mean iterations 0, 1 already have markers; simulating 2" in again.stdout
-    assert "iter 0 region 0: done before" in again.stdout
+    assert "iter 0 region 3: done before" in again.stdout
     after = tree_snapshot(out / "nmm_spikes")
     assert all(after[k] == v for k, v in kept.items()), "earlier clips and markers are left alone"
     redone = _arrays(out / "nmm_spikes")
@@ -269,7 +269,7 @@ def test_partial_region_redoes_only_missing_iterations(tvb76_cache, tmp_path):
     for name, variables in done.items():  # MAT headers carry a time stamp: compare the arrays
         assert all(np.array_equal(redone[name][v], a, equal_nan=a.dtype.kind == "f")
                    for v, a in variables.items()), name
-    assert not (out / "raw_nmm" / "a0").exists()
+    assert not (out / "raw_nmm" / "a3").exists()
 
 
 def test_pack_alone_needs_the_step4_file(tmp_path, anatomy_dir):
@@ -277,3 +277,44 @@ def test_pack_alone_needs_the_step4_file(tmp_path, anatomy_dir):
                   "--output", tmp_path)
     assert res.returncode == 1 and "Traceback" not in res.stderr
     assert "no test_sample_source1.mat" in res.stdout and "run step 4 first" in res.stdout
+
+
+def test_decimated_raw_rate_gives_the_same_clips(tvb76_cache, octave, tmp_path):
+    """tvb76 region 10, fast engine: --raw-rate decimated writes a quarter of the bytes, and step 2's
+    input and clips are identical to those from full-rate pieces (pieces of 1201 steps, so the
+    transient and the every-4th selection cross piece boundaries)."""
+    import os
+    import subprocess
+    import sys
+    from conftest import REPO, run_octave
+    from deepsif_pipeline.engine import matlab_string
+    env = dict(os.environ, DEEPSIF_PIPELINE_CACHE=str(tvb76_cache))
+    outs = {}
+    for rate in ("full", "decimated"):
+        outs[rate] = tmp_path / rate
+        res = subprocess.run([sys.executable, str(REPO / "pipeline_orchestrator.py"), "--anatomy", "tvb76",
+                              "--output", str(outs[rate]), "--start_region", "10", "--end_region", "11",
+                              "--sim-length", "4", "--piece-length", "0.6005", "--engine", "fast",
+                              "--raw-rate", rate, "--keep-raw", "--skip-synthesis", "--progress", "none"],
+                             env=env, capture_output=True, text=True)
+        assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-2000:]
+    raw = {rate: sorted((out / "raw_nmm" / "a10").glob("*.mat")) for rate, out in outs.items()}
+    assert [p.name for p in raw["full"]] == [p.name for p in raw["decimated"]]
+    size = {rate: sum(p.stat().st_size for p in paths) for rate, paths in raw.items()}
+    assert 0.2 < size["decimated"] / size["full"] < 0.3
+    # step 2's input, read by matlab/load_raw_iteration.m from each folder
+    code = "p = deepsif_params(); "
+    for rate, out in outs.items():
+        code += (f"[d_{rate}, t_{rate}] = load_raw_iteration({matlab_string(out / 'raw_nmm' / 'a10')}, 0, 10, p); ")
+    code += ("assert(isequal(d_full, d_decimated) && isequal(t_full, t_decimated)); "
+             "printf('rows %d\\n', size(d_full, 1));")
+    res = run_octave(octave, code, tmp_path)
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert "rows 1750" in res.stdout  # (8000 - 1000) / 4
+    # the clips and markers: same arrays
+    full, decimated = _arrays(outs["full"] / "nmm_spikes"), _arrays(outs["decimated"] / "nmm_spikes")
+    assert full.keys() == decimated.keys()
+    assert any(name.startswith("a10/") for name in full), "region 10 spikes within 3 x 4 s"
+    for name, variables in full.items():
+        assert all(np.array_equal(decimated[name][v], a, equal_nan=a.dtype.kind == "f")
+                   for v, a in variables.items()), name

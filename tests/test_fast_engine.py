@@ -1,0 +1,398 @@
+"""The fast step-1 engine (deepsif_pipeline.fast_engine) against tvb-library 2.10.
+
+Deterministic tests switch the noise off in both engines (``nsig = 0`` in
+TVB, ``noise=False`` in the fast engine), hand both the same initial state
+and history (the fast engine copies them from the configured TVB simulator)
+and require the fast ``y1 - y2`` to match TVB's within 1e-6 of the signal's
+range (with tvb-library 2.10 and numpy 2.4 the output is in fact identical
+bit for bit; the tolerance leaves room for a different exp or summation
+order); a test on a hand-built network shows that a delay off by one step
+or a history off by one slot would break that match. The stochastic test
+compares statistics over several seeds (the noise samples differ by design).
+"""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from scipy.io import loadmat
+from scipy.signal import find_peaks
+from scipy.stats import ks_2samp
+
+import generate_tvb_data as gen
+from deepsif_pipeline import science
+from deepsif_pipeline.fast_engine import FastSimulator, ring_index, sparse_by_source
+from deepsif_pipeline.layout import Layout
+
+from conftest import run_cli
+
+TOLERANCE = 1e-6  # of the signal's range
+TRANSIENT = 1000  # raw samples (500 ms) dropped by step 2
+SPIKE_MV = 8.0  # step 2's spike threshold
+SPIKE_GAP = 400  # raw samples between peaks (100 samples at step 2's 500 Hz)
+
+
+class NoProgress:
+    def advance(self, steps):
+        pass
+
+
+def load_connectivity(path):
+    """A configured TVB connectivity from a zip."""
+    tvb_connectivity = gen._import_tvb()
+    conn = tvb_connectivity.Connectivity.from_file(str(path))
+    conn.configure()
+    return conn
+
+
+def deterministic_pair(conn, region, mean_iteration, seed):
+    """A TVB simulator without noise and a fast engine copied from it (same history)."""
+    sim = gen.build_simulator(conn, region, science.A_EXCITABLE, mean_iteration, seed)
+    sim.integrator.noise.nsig = np.zeros_like(sim.integrator.noise.nsig)
+    return sim, FastSimulator.from_tvb(sim, seed, noise=False)
+
+
+def relative_error(fast, tvb):
+    """``max |fast - tvb|`` over the range of ``tvb``."""
+    return float(np.abs(fast.astype(np.float64) - tvb).max() / np.ptp(tvb))
+
+
+def assert_match(fast, tvb, region):
+    """Within TOLERANCE over the whole signal and over the part after the transient, with a spike."""
+    assert relative_error(fast, tvb) <= TOLERANCE
+    if tvb.shape[0] > TRANSIENT:
+        assert relative_error(fast[TRANSIENT:], tvb[TRANSIENT:]) <= TOLERANCE
+        assert tvb[TRANSIENT:, region].max() > SPIKE_MV  # the nonlinear regime is exercised
+
+
+@pytest.fixture(scope="module")
+def conn76(tvb76_dir):
+    return load_connectivity(tvb76_dir / "connectivity_76.zip")
+
+
+# --------------------------------------------------------------------------- deterministic
+
+
+@pytest.mark.slow
+def test_deterministic_998_template_region_700(deepsif_template):
+    """1 simulated s on DeepSIF's 998-region connectivity (TVB ~25 wall s), region 700 spiking."""
+    conn = load_connectivity(deepsif_template.connectivity)
+    region = int(deepsif_template.columns[700])
+    sim, fast = deterministic_pair(conn, region, 0, 7)
+    t_fast, y_fast = fast.run_piece(1000.0)
+    t_tvb, y_tvb = gen.run_piece(sim, 1000.0, NoProgress())
+    assert y_fast.shape == y_tvb.shape == (2000, 998) and y_fast.dtype == np.float32
+    assert np.array_equal(t_fast, t_tvb)
+    assert_match(y_fast, y_tvb, region)
+
+
+def test_deterministic_tvb76(conn76):
+    """500 ms transient + 2 s on tvb76, region 10 (without noise it spikes at mean iteration 0 only)."""
+    region = 10
+    sim, fast = deterministic_pair(conn76, region, 0, 3)
+    t_fast, y_fast = fast.run_piece(2500.0)
+    t_tvb, y_tvb = gen.run_piece(sim, 2500.0, NoProgress())
+    assert np.array_equal(t_fast, t_tvb) and t_fast[0] == science.DT_MS
+    assert_match(y_fast, y_tvb, region)
+
+
+def test_continues_a_tvb_simulator_that_has_run(conn76):
+    """From a simulator at step 300 (history slot != 0), in chunks, as TVB's next piece."""
+    sim, _ = deterministic_pair(conn76, 10, 0, 5)
+    gen.run_piece(sim, 150.0, NoProgress())
+    fast = FastSimulator.from_tvb(sim, 5, noise=False)
+    assert fast.step == sim.current_step == 300
+    chunks = []
+    t_fast, y_fast = fast.run_piece(250.0, progress=chunks.append, chunk_steps=7)
+    assert sum(chunks) == 500 and max(chunks) == 7
+    t_tvb, y_tvb = gen.run_piece(sim, 250.0, NoProgress())
+    assert np.array_equal(t_fast, t_tvb) and t_fast[0] == 150.0 + science.DT_MS
+    assert relative_error(y_fast, y_tvb) <= TOLERANCE
+
+
+def test_pieces_and_chunks_do_not_change_the_noisy_signal(conn76):
+    """With noise: one call, three calls and chunked calls give the same samples."""
+    def fresh():
+        return FastSimulator.from_tvb(gen.build_simulator(conn76, 10, 3.5, 2, 9), 9)
+    _, whole = fresh().run_piece(600.0)
+    fast = fresh()
+    parts = np.concatenate([fast.run_piece(length)[1] for length in (100.0, 350.0, 150.0)])
+    _, chunked = fresh().run_piece(600.0, progress=lambda k: None, chunk_steps=33)
+    assert np.array_equal(whole, parts) and np.array_equal(whole, chunked)
+    _, other_seed = FastSimulator.from_tvb(gen.build_simulator(conn76, 10, 3.5, 2, 9), 10).run_piece(600.0)
+    assert not np.array_equal(whole, other_seed)
+
+
+# --------------------------------------------------------------------------- delays and history
+
+
+def tiny_simulator(history):
+    """Four regions with long tracts (delays 8 to 70 steps, one of 0) and strong weights.
+
+    ``history``: None for TVB's random initial history (current step 0), or
+    ``(n_time, 6, 4, 1)`` initial conditions (current step n_time - 1).
+    """
+    gen._import_tvb()
+    from tvb.simulator.lab import connectivity, coupling, integrators, models, monitors, noise, simulator
+    weights = np.array([[0, 30, 0, 20], [25, 0, 15, 0], [0, 40, 8, 0], [10, 0, 30, 0]], dtype=float)
+    tracts = np.array([[0, 45, 0, 90], [60, 0, 12, 0], [0, 75, 0, 0], [30, 0, 105, 0]], dtype=float)  # mm
+    conn = connectivity.Connectivity(weights=weights, tract_lengths=tracts, speed=np.array([3.0]),
+                                     centres=np.eye(4, 3), region_labels=np.array(["a", "b", "c", "d"]))
+    conn.configure()
+    model = models.JansenRit(A=np.array([3.25, 3.5, 3.25, 3.25]), mu=np.array([0.09]))
+    integrator = integrators.HeunStochastic(dt=0.5, noise=noise.Additive(nsig=np.zeros(6), noise_seed=3))
+    return simulator.Simulator(model=model, connectivity=conn, coupling=coupling.SigmoidalJansenRit(),
+                               integrator=integrator, monitors=(monitors.Raw(),),
+                               initial_conditions=history).configure()
+
+
+@pytest.fixture
+def history_near_rest(monkeypatch):
+    """TVB's random initial history, drawn by TVB, mapped from its default ranges to ranges near rest.
+
+    With the defaults the transient reaches thousands of mV and hides the
+    coupling; here ``y1 - y2`` spans the coupling sigmoid's midpoint (6 mV).
+    """
+    gen._import_tvb()
+    from tvb.simulator.models import JansenRit
+    near_rest = {"y0": (0.0, 0.2), "y1": (8.0, 28.0), "y2": (10.0, 16.0), "y3": (-0.2, 0.2), "y4": (-1.0, 1.0),
+                 "y5": (-1.0, 1.0)}
+    drawn_by_tvb = JansenRit.initial
+
+    def initial(self, dt, history_shape, rng=np.random):
+        history = drawn_by_tvb(self, dt, history_shape, rng)
+        for i, name in enumerate(self.state_variables):
+            lo, hi = self.state_variable_range[name]
+            history[:, i] = near_rest[name][0] + (history[:, i] - lo) / (hi - lo) * np.ptp(near_rest[name])
+        return history
+    monkeypatch.setattr(JansenRit, "initial", initial)
+
+
+def oscillating_history():
+    """71 steps of history with y1 swinging through the coupling sigmoid, different per region."""
+    n_time = 71  # the tiny network's horizon
+    history = np.zeros((n_time, 6, 4, 1))
+    history[:, 0] = 0.1
+    history[:, 2] = 15.0
+    steps = np.arange(n_time)[:, None]
+    history[:, 1, :, 0] = 20.0 + 12.0 * np.sin(2 * np.pi * steps / 23.0 + np.arange(4))
+    return history
+
+
+def shifted_delays(fast, sim, shift):
+    """Make ``fast`` read every delay ``shift`` steps off (kept inside the history)."""
+    source, target, weight, delay = sparse_by_source(sim.history.weights, sim.connectivity.idelays)
+    n_time = fast.ring.shape[1] // 2
+    fast.connections = (ring_index(source, np.clip(delay + shift, 0, n_time - 1), n_time), target, weight)
+
+
+def rolled_history(fast, slots):
+    """Make ``fast`` read its history ``slots`` slots off."""
+    n_time = fast.ring.shape[1] // 2
+    ring = np.roll(fast.ring[:, :n_time], slots, axis=1)
+    fast.ring = np.concatenate([ring, ring], axis=1)
+
+
+@pytest.mark.parametrize("given_history", [False, True], ids=["random_history", "given_history"])
+def test_delays_and_history_convention(given_history, history_near_rest):
+    """Match on a network where a delay or history slot off by one is a large error.
+
+    Each wrong convention (every delay one step shorter or longer, the ring
+    buffer one slot off either way, the current state taken from the other
+    end of the history) is shown to miss TVB by more than 1000 times the
+    tolerance, so the match cannot be a coincidence of a wrong convention.
+    """
+    history = oscillating_history() if given_history else None
+    sim = tiny_simulator(history)
+    assert sorted(set(sim.connectivity.idelays[sim.connectivity.weights > 0])) == [0, 8, 20, 30, 40, 50, 60, 70]
+    assert sim.current_step == (70 if given_history else 0)
+    fast = FastSimulator.from_tvb(sim, 0, noise=False)
+    wrong = {name: FastSimulator.from_tvb(sim, 0, noise=False)
+             for name in ("delay-1", "delay+1", "ring-1", "ring+1", "oldest state")}
+    shifted_delays(wrong["delay-1"], sim, -1)
+    shifted_delays(wrong["delay+1"], sim, +1)
+    rolled_history(wrong["ring-1"], -1)
+    rolled_history(wrong["ring+1"], +1)
+    oldest = (sim.current_step + 1) % sim.history.n_time  # the slot of the earliest history step
+    wrong["oldest state"].state[[1, 2]] = sim.history.buffer[oldest, :, :, 0]  # its y1, y2
+
+    _, y_tvb = gen.run_piece(sim, 100.0, NoProgress())
+    assert relative_error(fast.run_piece(100.0)[1], y_tvb) <= TOLERANCE
+    errors = {name: relative_error(f.run_piece(100.0)[1], y_tvb) for name, f in wrong.items()}
+    assert min(errors.values()) > 1000 * TOLERANCE, errors
+
+
+def test_refuses_what_it_does_not_reproduce(conn76):
+    gen._import_tvb()
+    from tvb.simulator.lab import coupling
+    sim = gen.build_simulator(conn76, 0, 3.5, 0, 1)
+    sim.coupling = coupling.Linear()
+    with pytest.raises(ValueError, match="coupling Linear"):
+        FastSimulator.from_tvb(sim, 1)
+
+
+# --------------------------------------------------------------------------- statistics with noise
+
+N_SEEDS = 8
+STOCHASTIC_MS = 8000.0
+
+
+def seed_statistics(y, region):
+    """Spikes of the excitable region and the other regions' mean and std, after the transient.
+
+    Returns
+    -------
+    dict
+        ``n_spikes``, ``seconds``, ``amplitudes`` (peak heights, mV),
+        ``mean`` and ``std`` ``(n_regions - 1,)`` of the other regions.
+    """
+    y = y[TRANSIENT:].astype(np.float64)
+    peaks, props = find_peaks(y[:, region], height=SPIKE_MV, distance=SPIKE_GAP)
+    background = np.delete(y, region, axis=1)
+    return {"n_spikes": peaks.size, "seconds": y.shape[0] * science.DT_MS / 1000.0,
+            "amplitudes": props["peak_heights"], "mean": background.mean(0), "std": background.std(0)}
+
+
+def engine_statistics(runs):
+    """Statistics of one engine over its seeds.
+
+    Returns
+    -------
+    dict
+        ``rate`` (spikes per s), ``amplitudes`` (all peaks), ``mean`` and
+        ``std`` (averaged over seeds and regions), ``region_mean`` and
+        ``region_std`` ``(n_regions - 1,)``: the median over seeds, robust to
+        a seed in which a region happens to follow the spikes.
+    """
+    return {"rate": sum(r["n_spikes"] for r in runs) / sum(r["seconds"] for r in runs),
+            "amplitudes": np.concatenate([r["amplitudes"] for r in runs]),
+            "mean": np.mean([r["mean"] for r in runs]), "std": np.mean([r["std"] for r in runs]),
+            "region_mean": np.median([r["mean"] for r in runs], axis=0),
+            "region_std": np.median([r["std"] for r in runs], axis=0)}
+
+
+@pytest.mark.slow
+def test_noise_statistics_match_tvb(conn76):
+    """8 seeds x 8 s on tvb76, region 10, mean iteration 0, noise on: TVB vs fast.
+
+    Tolerances come from 24 seeds x 8 s per engine (statistics over the 7.5 s
+    after the transient; "spread" is the standard deviation between seeds,
+    "SE" the standard error of the difference of two 8-seed averages), and
+    from the same runs with the fast engine's noise amplitude 10 % too high:
+
+    - spike rate (peaks > 8 mV, >= 400 raw samples apart): ~1.7/s, spread
+      0.19/s, SE 0.095/s; tolerance 0.4/s (4 SE). Measured differences on
+      three disjoint 8-seed sets: 0.07, 0.12, 0.13/s.
+    - peak amplitudes: ~11.77 mV, spread 0.28 mV per peak, ~100 peaks per
+      engine, SE 0.04 mV; means within 0.2 mV (5 SE; measured <= 0.06), and
+      a two-sample Kolmogorov-Smirnov test must not reject (p > 0.001;
+      measured p >= 0.31, TVB against TVB 0.085 to 0.59).
+    - background (the 75 other regions), averaged over regions and seeds:
+      mean 1.296 mV (spread 0.004, SE 0.002) and std 0.342 mV (spread 0.003,
+      SE 0.0015), each within 0.01 mV (5 to 7 SE; measured <= 0.0032). With
+      the noise 10 % too high the std is 0.034 to 0.038 mV higher: it fails.
+    - per region, the median over seeds (one TVB seed had a region whose std
+      was 0.5 mV off, following the spikes): means within 0.1 mV and stds
+      within 0.05 mV (measured <= 0.046 and 0.031; 10 % more noise: 0.065),
+      and the regional profile of the means (spread 0.12 mV across regions)
+      correlated > 0.98 (measured 0.991 to 0.995).
+    """
+    region = 10
+    runs = {"tvb": [], "fast": []}
+    for k in range(N_SEEDS):
+        seed = science.simulation_seed(science.DEFAULT_SEED, region, k)
+        sim = gen.build_simulator(conn76, region, science.A_EXCITABLE, 0, seed)
+        fast = FastSimulator.from_tvb(sim, seed)
+        runs["fast"].append(seed_statistics(fast.run_piece(STOCHASTIC_MS)[1], region))
+        runs["tvb"].append(seed_statistics(gen.run_piece(sim, STOCHASTIC_MS, NoProgress())[1], region))
+    tvb, fast = engine_statistics(runs["tvb"]), engine_statistics(runs["fast"])
+    report = {"rate": (tvb["rate"], fast["rate"]),
+              "amplitude": (tvb["amplitudes"].mean(), fast["amplitudes"].mean()),
+              "background mean": (tvb["mean"], fast["mean"]), "background std": (tvb["std"], fast["std"])}
+    assert tvb["rate"] > 1.0 and fast["rate"] > 1.0, report  # the excitable region spikes
+    assert abs(fast["rate"] - tvb["rate"]) <= 0.4, report
+    assert abs(fast["amplitudes"].mean() - tvb["amplitudes"].mean()) <= 0.2, report
+    assert ks_2samp(fast["amplitudes"], tvb["amplitudes"]).pvalue > 1e-3, report
+    assert abs(fast["mean"] - tvb["mean"]) <= 0.01, report
+    assert abs(fast["std"] - tvb["std"]) <= 0.01, report
+    assert np.abs(fast["region_mean"] - tvb["region_mean"]).max() <= 0.1, report
+    assert np.abs(fast["region_std"] - tvb["region_std"]).max() <= 0.05, report
+    assert np.corrcoef(fast["region_mean"], tvb["region_mean"])[0, 1] > 0.98, report
+
+
+# --------------------------------------------------------------------------- step 1 with --engine fast
+
+
+def test_step1_fast_engine_writes_the_same_files(tvb76_dir, tmp_path):
+    """Same names, variables, shapes and seed as the TVB engine; the engine is recorded and checked."""
+    from deepsif_pipeline.anatomy import load_template
+    template = load_template(tvb76_dir)
+    for engine in ("tvb", "fast"):
+        gen.simulate_region(template, Layout(tmp_path / engine), 3, 1.5, 1.0, 3.5, 21, iterations=[2],
+                            progress_mode="none", engine=engine)
+    names = {e: sorted(p.name for p in (tmp_path / e / "raw_nmm" / "a3").iterdir()) for e in ("tvb", "fast")}
+    assert names["tvb"] == names["fast"] == ["mean_iter_2_a_iter_3_0.mat", "mean_iter_2_a_iter_3_1.mat"]
+    seed = science.simulation_seed(21, 3, 2)
+    for name, n_times in zip(names["fast"], (2000, 1000)):
+        pieces = {e: loadmat(tmp_path / e / "raw_nmm" / "a3" / name) for e in ("tvb", "fast")}
+        assert {k for k in pieces["fast"] if not k.startswith("__")} == {
+            "time", "data", "A", "seed", "mean_iter", "dt", "engine", "raw_rate"}
+        for key in ("time", "A", "seed", "mean_iter", "dt"):
+            assert np.array_equal(pieces["fast"][key], pieces["tvb"][key]), key
+        assert pieces["fast"]["data"].dtype == np.float32 and pieces["fast"]["data"].shape == (n_times, 76)
+        assert [str(pieces[e]["engine"][0]) for e in ("tvb", "fast")] == ["tvb", "fast"]
+        path = {e: tmp_path / e / "raw_nmm" / "a3" / name for e in ("tvb", "fast")}
+        assert gen.piece_is_complete(path["fast"], n_times, 76, seed, "fast")
+        assert not gen.piece_is_complete(path["fast"], n_times, 76, seed, "tvb")
+        assert not gen.piece_is_complete(path["tvb"], n_times, 76, seed, "fast")
+    # the same initial history: the transients of the two engines agree closely at first
+    first = {e: loadmat(tmp_path / e / "raw_nmm" / "a3" / names[e][0])["data"] for e in ("tvb", "fast")}
+    assert np.abs(first["fast"][:20] - first["tvb"][:20]).max() < 1e-3 * np.ptp(first["tvb"][:20])
+    # a TVB piece is simulated again by the fast engine, a fast piece is kept
+    before = (tmp_path / "fast" / "raw_nmm" / "a3" / names["fast"][0]).stat().st_mtime_ns
+    assert gen.simulate_region(template, Layout(tmp_path / "fast"), 3, 1.5, 1.0, 3.5, 21, iterations=[2],
+                               progress_mode="none", engine="fast") == {2: "kept"}
+    assert (tmp_path / "fast" / "raw_nmm" / "a3" / names["fast"][0]).stat().st_mtime_ns == before
+    assert gen.simulate_region(template, Layout(tmp_path / "tvb"), 3, 1.5, 1.0, 3.5, 21, iterations=[2],
+                               progress_mode="none", engine="fast") == {2: "simulated"}
+    assert str(loadmat(tmp_path / "tvb" / "raw_nmm" / "a3" / names["tvb"][1])["engine"][0]) == "fast"
+
+
+def test_piece_without_engine_variable_counts_as_tvb(tmp_path):
+    from deepsif_pipeline.anatomy import write_mat_atomic
+    path = tmp_path / "old.mat"
+    write_mat_atomic(path, {"time": np.zeros(4), "data": np.zeros((4, 3), np.float32), "seed": 5})
+    assert gen.piece_is_complete(path, 4, 3, 5) and gen.piece_is_complete(path, 4, 3, 5, "tvb")
+    assert not gen.piece_is_complete(path, 4, 3, 5, "fast")
+
+
+def test_engine_option_default_and_orchestrator_passes_it_on(monkeypatch):
+    import types
+    import pipeline_orchestrator as orchestrator
+    assert gen.build_parser().parse_args([]).engine == "fast"
+    assert gen.build_parser().parse_args(["--engine", "tvb"]).engine == "tvb"
+    commands = []
+    monkeypatch.setattr(orchestrator.subprocess, "run",
+                        lambda cmd, **kw: commands.append(cmd) or types.SimpleNamespace(returncode=0))
+    args = orchestrator.build_parser().parse_args(["--start_region", "0", "--end_region", "1", "--engine", "tvb",
+                                                   "--raw-rate", "decimated"])
+    template = types.SimpleNamespace(folder=Path("/anatomy"), leadfield=Path("/anatomy/lf.mat"))
+    assert orchestrator.step1(args, template, types.SimpleNamespace(output=Path("/out")), 3, [0, 2])
+    assert commands[0][commands[0].index("--engine") + 1] == "tvb"
+    assert commands[0][commands[0].index("--raw-rate") + 1] == "decimated"
+
+
+def test_cli_fast_engine_on_the_real_template(anatomy_dir, tmp_path):
+    """generate_tvb_data.py --engine fast: progress lines, the raw piece of the 998-region connectivity."""
+    res = run_cli("generate_tvb_data.py", "--a_start", 0, "--a_end", 1, "--anatomy", anatomy_dir,
+                  "--output", tmp_path, "--leadfield", "leadfield_75_20k.mat", "--sim-length", 1.5,
+                  "--piece-length", 1.5, "--iterations", 0, "--progress", "lines", "--engine", "fast", timeout=600)
+    assert res.returncode == 0, res.stderr
+    assert "\r" not in res.stdout + res.stderr and "piece 1/1 written" in res.stderr
+    piece = loadmat(tmp_path / "raw_nmm" / "a0" / "mean_iter_0_a_iter_0_0.mat")
+    assert piece["data"].shape == (3000, 998) and piece["data"].dtype == np.float32
+    assert str(piece["engine"][0]) == "fast" and int(piece["seed"].ravel()[0]) == science.simulation_seed(
+        science.DEFAULT_SEED, 0, 0)
+    # as with tvb-library: a transient in the thousands of mV, then a background within a few mV
+    assert np.abs(piece["data"][:1000]).max() > 1000
+    assert np.percentile(np.abs(piece["data"][1000:]), 99) < 5
