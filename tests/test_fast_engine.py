@@ -396,3 +396,40 @@ def test_cli_fast_engine_on_the_real_template(anatomy_dir, tmp_path):
     # as with tvb-library: a transient in the thousands of mV, then a background within a few mV
     assert np.abs(piece["data"][:1000]).max() > 1000
     assert np.percentile(np.abs(piece["data"][1000:]), 99) < 5
+
+
+@pytest.mark.slow
+def test_step2_clips_look_alike(tvb76_cache, tmp_path):
+    """Steps 1-2 through the orchestrator with each engine, tvb76 regions 0-11, 3 x 4 s each.
+
+    The clips per simulated minute agree within three standard deviations of the difference of
+    two Poisson counts (about 50 clips per engine here; an engine spiking half or twice as
+    often fails), most regions yield clips with both, and the average spike of the source (each
+    clip's source column around its peak, normalised to it) has the same shape (correlation
+    above 0.95).
+    """
+    import os
+    import subprocess
+    import sys
+    from conftest import REPO
+    env = dict(os.environ, DEEPSIF_PIPELINE_CACHE=str(tvb76_cache))
+    regions = range(12)
+    counts, shapes = {}, {}
+    for engine in ("tvb", "fast"):
+        out = tmp_path / engine
+        res = subprocess.run([sys.executable, str(REPO / "pipeline_orchestrator.py"), "--anatomy", "tvb76",
+                              "--output", str(out), "--start_region", "0", "--end_region", str(len(regions)),
+                              "--sim-length", "4", "--piece-length", "4", "--engine", engine,
+                              "--skip-synthesis", "--progress", "none"], env=env, capture_output=True, text=True)
+        assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-2000:]
+        counts[engine] = np.array([len(list((out / "nmm_spikes" / f"a{r}").glob("nmm_*.mat"))) for r in regions])
+        waves = [loadmat(p)["data"][:, r] for r in regions for p in (out / "nmm_spikes" / f"a{r}").glob("nmm_*.mat")]
+        peaks = [int(np.argmax(w)) for w in waves]
+        shapes[engine] = np.mean([w[p - 50:p + 150] / w[p] for w, p in zip(waves, peaks) if 50 <= p < 350], axis=0)
+    minutes = len(regions) * 3 * 3.5 / 60  # after each mean iteration's 0.5 s transient
+    tvb, fast = counts["tvb"].sum(), counts["fast"].sum()
+    assert tvb > 20 and fast > 20, counts
+    assert abs(fast - tvb) <= 3 * np.sqrt(fast + tvb), (f"{tvb / minutes:.1f} vs {fast / minutes:.1f} "
+                                                        "clips per simulated minute", counts)
+    assert (counts["tvb"] > 0).sum() >= 8 and (counts["fast"] > 0).sum() >= 8, counts
+    assert np.corrcoef(shapes["tvb"], shapes["fast"])[0, 1] > 0.95
