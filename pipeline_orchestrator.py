@@ -21,12 +21,14 @@ from pathlib import Path
 import shutil
 import subprocess
 import sys
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor, as_completed
 
 import numpy as np
 from scipy.io import loadmat
 
-from deepsif_pipeline import science
+from deepsif_pipeline import claims, science
 from generate_tvb_data import HelpFormatter, add_common_options, check_lengths
 from deepsif_pipeline.anatomy import AnatomyError, distance_file, leadfield_id, template_info
 from deepsif_pipeline.builtin import resolve_template
@@ -34,12 +36,14 @@ from deepsif_pipeline.engine import EngineNotFound, find_engine, run_function, r
 from deepsif_pipeline.pack import PackError, pack_clips, pack_path
 from deepsif_pipeline.verify import verify
 from deepsif_pipeline.layout import (Layout, MarkerError, clip_counts, compact_ranges, marker_counts,
-                                     missing_clips, resolve_locations)
+                                     missing_clips, region_done, resolve_locations)
 
 HERE = Path(__file__).resolve().parent
 RULE_REGION = "#" * 80
 RULE_STEP = "=" * 80
 OK, FAIL = "\u2713", "\u2717"
+# Thread-count variables of the numerical libraries in the children (OpenBLAS, MKL, OpenMP, numba).
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS")
 
 
 class UsageError(Exception):
@@ -69,21 +73,35 @@ def build_parser():
                    help="check a finished output folder (markers, clips, step-4 file, pack) and print a table; "
                         "exit 1 on any mismatch")
     p.add_argument("--qc", action="store_true", help="with --verify: also write a QC figure (PNG)")
+    p.add_argument("--workers", type=int, default=1,
+                   help="regions processed at once on this machine, each step in its own process with one "
+                        "numerical thread (up to the number of cores)")
     p.add_argument("--pack", action="store_true",
                    help="only pack the clips of the existing step-4 file into {dataset}_sample_nmm.h5 "
                         "(done after step 4 anyway)")
     return p
 
 
+_PRINT = threading.Lock()  # one line (or banner) at a time when regions run in parallel
+
+
 def say(text=""):
-    print(text, flush=True)
+    with _PRINT:
+        print(text, flush=True)
 
 
 def banner(rule, title):
-    say()
-    say(rule)
-    say(f"{rule[0]} {title}" if rule[0] == "#" else title)
-    say(rule)
+    say("\n".join(["", rule, f"{rule[0]} {title}" if rule[0] == "#" else title, rule]))
+
+
+def child_env():
+    """Environment of the step-1 and step-2 processes: one numerical thread each.
+
+    Results do not depend on how many regions run at once: a BLAS product
+    split over another number of threads can differ in the last bit (seen
+    in step 2's clips), and each region is a serial job anyway.
+    """
+    return dict(os.environ, **{name: "1" for name in THREAD_VARIABLES})
 
 
 def check_writable(folder):
@@ -116,6 +134,8 @@ def check_args(args):
         error = check_lengths(args.sim_length, args.piece_length)
         if error:
             raise UsageError(error)
+    if args.workers < 1:
+        raise UsageError(f"--workers must be at least 1, got {args.workers}")
     if "/" in args.filename or not args.filename:
         raise UsageError(f"--filename must be a plain name, got {args.filename!r}")
     anatomy, output = resolve_locations(args.anatomy, args.output)
@@ -145,7 +165,7 @@ def step1(args, template, layout, region, iterations):
            "--seed", str(args.seed), "--progress", args.progress, "--engine", args.engine,
            "--raw-rate", args.raw_rate,
            "--iterations", *[str(m) for m in iterations]]
-    return subprocess.run(cmd, stdin=subprocess.DEVNULL).returncode == 0
+    return subprocess.run(cmd, stdin=subprocess.DEVNULL, env=child_env()).returncode == 0
 
 
 def region_job(path, template, layout, region, target_snr, run_seed):
@@ -163,7 +183,7 @@ def step2(args, template, layout, engine, region):
     log = layout.region_log(region)
     job = region_job(layout.log_dir / f"region_{region}_step2_job.mat", template, layout, region,
                      args.target_snr, args.seed)
-    status = run_function(engine, "process_region_nmm", job, log)
+    status = run_function(engine, "process_region_nmm", job, log, env=child_env())
     if status != 0:
         say(f"{engine.kind} failed (exit {status}); its output is in {log}:")
         for line in _tail(log, 8):
@@ -198,6 +218,33 @@ def step3(args, layout, region):
     else:
         say(f"No raw data left for region {region}")
     return True
+
+
+def timed_region(args, template, layout, engine, region, i, n):
+    """:func:`process_region` between its banner and its result line, under the region's claim.
+
+    A region not yet done is claimed in ``OUTPUT/claims/`` first (see
+    ``deepsif_pipeline/claims.py``); when another live run holds it, it is
+    left to that run ('elsewhere').
+    """
+    banner(RULE_REGION, f"Processing Region {region} ({i + 1}/{n})")
+    t0 = time.time()
+    if region_done(layout, region):
+        result = process_region(args, template, layout, engine, region)
+    else:
+        with claims.hold(layout.claim_dir, f"region_{region}") as claim:
+            if isinstance(claim, claims.Claim):
+                if claim.took_over is not None:
+                    say(f"region {region}: took over the claim of {claim.took_over} ({claim.took_over.reason})")
+                result = process_region(args, template, layout, engine, region)
+            else:
+                say(f"region {region} is being processed by {claim}: left to that run")
+                return "elsewhere"
+    if result in ("done", "skipped"):
+        say(f"\n{OK} Completed region {region} in {time.time() - t0:.2f} seconds")
+    else:
+        say(f"\n{FAIL} Region {region} failed after {time.time() - t0:.2f} seconds: {result}")
+    return result
 
 
 def process_region(args, template, layout, engine, region):
@@ -420,23 +467,30 @@ def run(args):
 
     results = {}
     if not (args.synthesis_only or args.pack):
-        regions = range(args.start_region, args.end_region)
-        for i, region in enumerate(regions):
-            banner(RULE_REGION, f"Processing Region {region} ({i + 1}/{len(regions)})")
-            t0 = time.time()
-            results[region] = process_region(args, template, layout, engine, region)
-            if results[region] in ("done", "skipped"):
-                say(f"\n{OK} Completed region {region} in {time.time() - t0:.2f} seconds")
-            else:
-                say(f"\n{FAIL} Region {region} failed after {time.time() - t0:.2f} seconds: {results[region]}")
+        regions = list(range(args.start_region, args.end_region))
+        if args.workers > 1:
+            say(f"{min(args.workers, len(regions))} regions at a time (--workers {args.workers})")
+        with ThreadPoolExecutor(max_workers=args.workers) as pool:
+            running = {pool.submit(timed_region, args, template, layout, engine, region, i, len(regions)): region
+                       for i, region in enumerate(regions)}
+            for future in as_completed(running):
+                results[running[future]] = future.result()
+        results = dict(sorted(results.items()))
 
     synthesis = packing = None
     if not (args.skip_synthesis or args.pack):
-        synthesis = step4(args, template, layout, engine)
-    if args.pack or synthesis == "done":
+        with claims.hold(layout.claim_dir, f"synthesis_{args.dataset}") as claim:
+            if isinstance(claim, claims.Claim):
+                synthesis = step4(args, template, layout, engine)
+                if synthesis == "done":
+                    packing = step_pack(args, layout)
+            else:
+                say(f"\nStep 4 and the pack are being run by {claim}: left to that run")
+                synthesis = "elsewhere"
+    elif args.pack:
         packing = step_pack(args, layout)
 
-    failed = {r: why for r, why in results.items() if why not in ("done", "skipped")}
+    failed = {r: why for r, why in results.items() if why not in ("done", "skipped", "elsewhere")}
     banner(RULE_REGION, "Summary")
     if results:
         ok = [r for r, why in results.items() if why == "done"]
@@ -444,6 +498,9 @@ def run(args):
         say(f"Successful regions: {len(ok)}" + (f" ({compact_ranges(ok)})" if ok else ""))
         if skipped:
             say(f"Already done, skipped: {len(skipped)} ({compact_ranges(skipped)})")
+        elsewhere = [r for r, why in results.items() if why == "elsewhere"]
+        if elsewhere:
+            say(f"Being processed by another run: {len(elsewhere)} ({compact_ranges(elsewhere)})")
         say(f"Failed regions: {len(failed)}" + (f" ({compact_ranges(failed)})" if failed else ""))
         for r, why in failed.items():
             say(f"  region {r}: {why}")
@@ -454,7 +511,7 @@ def run(args):
     say(f"Total time: {time.time() - start:.2f} seconds")
     if failed:
         say("Re-run the same command to retry the failed regions; finished ones are skipped.")
-    bad_synthesis = synthesis not in (None, "done", "waiting") or packing not in (None, "done")
+    bad_synthesis = synthesis not in (None, "done", "waiting", "elsewhere") or packing not in (None, "done")
     return 1 if failed or bad_synthesis else 0
 
 

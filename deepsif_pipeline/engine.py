@@ -95,7 +95,7 @@ def write_job(path, **fields):
     return path
 
 
-def run_function(engine, function, job_file, log_path, timeout=None):
+def run_function(engine, function, job_file, log_path, timeout=None, env=None):
     """Run a ``matlab/`` function, appending its output to ``log_path``.
 
     Returns
@@ -104,10 +104,10 @@ def run_function(engine, function, job_file, log_path, timeout=None):
         The exit status (non-zero when the function raised an error);
         ``-1`` when it was stopped after ``timeout`` seconds.
     """
-    return run_functions(engine, function, [job_file], [log_path], timeout=timeout)[0]
+    return run_functions(engine, function, [job_file], [log_path], timeout=timeout, env=env)[0]
 
 
-def run_functions(engine, function, job_files, log_paths, timeout=None, single_threaded=False):
+def run_functions(engine, function, job_files, log_paths, timeout=None, single_threaded=False, env=None):
     """Run ``function`` once per job file, all at the same time, and wait for all.
 
     Parameters
@@ -118,15 +118,16 @@ def run_functions(engine, function, job_files, log_paths, timeout=None, single_t
         Seconds after which the processes still running are stopped.
     single_threaded : bool
         Limit each process's BLAS to one thread (for one process per core).
+    env : dict or None
+        Environment of the processes (default: this one's).
 
     Returns
     -------
     list of int
         Exit status of each process; ``-1`` for one stopped after ``timeout``.
     """
-    env = None
     if single_threaded:
-        env = dict(os.environ, OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
+        env = dict(env or os.environ, OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
     procs, logs = [], []
     try:
         for job_file, log_path in zip(job_files, log_paths):

@@ -76,6 +76,11 @@ class Layout:
     def derived_dir(self):
         return self.output / "derived"
 
+    @property
+    def claim_dir(self):
+        """``OUTPUT/claims/``: one ``{name}.claim`` per region being processed (see ``claims``)."""
+        return self.output / "claims"
+
 
 def read_marker(path):
     """Clips recorded so far for a region by one marker (``num_spike``).

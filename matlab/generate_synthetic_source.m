@@ -112,7 +112,10 @@ out.clip_counts = plan.clip_counts;
 out.dataset = plan.dataset;
 [out_dir, ~, ~] = fileparts(output);
 if ~isempty(out_dir) && ~exist(out_dir, 'dir')
-    mkdir(out_dir);
+    [ok, msg] = mkdir(out_dir);
+    if ~ok && ~exist(out_dir, 'dir')   % another run may have made it meanwhile
+        error('generate_synthetic_source:mkdir', 'could not create %s: %s', out_dir, msg);
+    end
 end
 save_mat_atomic(output, out);
 fprintf('step 4 done: %s (%d examples, %.1f s)\n', output, n_ex, toc(t_start));

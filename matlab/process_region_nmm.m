@@ -127,11 +127,18 @@ end
 end
 
 function ensure_dir(folder)
-% Create FOLDER (and its parents) when missing.
-if exist(folder, 'dir') ~= 7
+% Create FOLDER (and its parents) when missing. Another run sharing the
+% output folder may create it, or one of its parents, at the same moment;
+% mkdir then fails with "File exists" part way: try again.
+msg = '';
+for attempt = 1:5
+    if exist(folder, 'dir') == 7
+        return
+    end
     [ok, msg] = mkdir(folder);
-    if ~ok
-        error('process_region_nmm:mkdir', 'could not create %s: %s', folder, msg);
+    if ok
+        return
     end
 end
+error('process_region_nmm:mkdir', 'could not create %s: %s', folder, msg);
 end

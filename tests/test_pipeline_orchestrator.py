@@ -318,3 +318,80 @@ def test_decimated_raw_rate_gives_the_same_clips(tvb76_cache, octave, tmp_path):
     for name, variables in full.items():
         assert all(np.array_equal(decimated[name][v], a, equal_nan=a.dtype.kind == "f")
                    for v, a in variables.items()), name
+
+
+def test_workers_give_the_same_files_as_one_process(tvb76_cache, tmp_path):
+    """tvb76 regions 0-5 with --workers 2 and with one worker: the same clips and markers, array by
+    array, and every region reported once in the summary."""
+    import os
+    import subprocess
+    import sys
+    from conftest import REPO
+    env = dict(os.environ, DEEPSIF_PIPELINE_CACHE=str(tvb76_cache))
+    found = {}
+    for workers in (1, 2):
+        out = tmp_path / f"w{workers}"
+        res = subprocess.run([sys.executable, str(REPO / "pipeline_orchestrator.py"), "--anatomy", "tvb76",
+                              "--output", str(out), "--start_region", "0", "--end_region", "6", "--sim-length", "3",
+                              "--piece-length", "3", "--skip-synthesis", "--progress", "none",
+                              "--workers", str(workers)], env=env, capture_output=True, text=True)
+        assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-2000:]
+        assert "Successful regions: 6 (0-5)" in res.stdout
+        assert ("2 regions at a time" in res.stdout) == (workers == 2)
+        found[workers] = _arrays(out / "nmm_spikes")
+    assert found[1].keys() == found[2].keys() and any(k.startswith("a") for k in found[1])
+    for name, variables in found[1].items():
+        assert all(np.array_equal(found[2][name][v], a, equal_nan=a.dtype.kind == "f")
+                   for v, a in variables.items()), name
+
+
+def test_workers_must_be_positive(tmp_path):
+    res = run_cli("pipeline_orchestrator.py", "--start_region", 0, "--end_region", 1, "--workers", 0,
+                  "--output", tmp_path / "out")
+    assert res.returncode == 2 and res.stderr.strip().startswith("error: --workers must be at least 1")
+    assert not (tmp_path / "out").exists()
+
+
+def test_two_runs_on_overlapping_ranges_share_the_regions(tvb76_cache, tmp_path):
+    """Two orchestrators started together on regions 0-9 and 0-11 of tvb76, same output folder (so
+    they meet at once): each region is simulated by exactly one of them, the other leaves it to
+    the claim's holder, and together they finish all 12."""
+    import os
+    import re
+    import subprocess
+    import sys
+    from conftest import REPO
+    from deepsif_pipeline.layout import Layout, region_done
+    env = dict(os.environ, DEEPSIF_PIPELINE_CACHE=str(tvb76_cache))
+    out = tmp_path / "shared_out"
+    procs = [subprocess.Popen([sys.executable, str(REPO / "pipeline_orchestrator.py"), "--anatomy", "tvb76",
+                               "--output", str(out), "--start_region", str(a), "--end_region", str(b),
+                               "--sim-length", "2", "--piece-length", "2", "--skip-synthesis", "--progress", "none"],
+                              env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+             for a, b in ((0, 10), (0, 12))]
+    logs = [p.communicate(timeout=900)[0] for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], logs
+    simulated = [set(map(int, re.findall(r"Generate data of region_id (\d+)", log))) for log in logs]
+    assert simulated[0] | simulated[1] == set(range(12)), simulated
+    assert not simulated[0] & simulated[1], "a region was simulated by both runs"
+    assert all(region_done(Layout(out), r) for r in range(12))
+    assert not list((out / "claims").glob("*.claim")), "claims are released"
+    assert "is being processed by" in logs[0] + logs[1], "the runs met on a claimed region"
+    for log in logs:
+        assert "Failed regions: 0" in log
+
+
+def test_step4_held_by_another_run_is_left_to_it(tmp_path, anatomy_dir):
+    from deepsif_pipeline import claims
+    from deepsif_pipeline.layout import Layout
+    out = tmp_path / "out"
+    held = claims.try_claim(Layout(out).claim_dir, "synthesis_test")
+    assert isinstance(held, claims.Claim)
+    try:
+        res = run_cli("pipeline_orchestrator.py", "--synthesis-only", "--dataset", "test", "--anatomy", anatomy_dir,
+                      "--output", out)
+    finally:
+        held.release()
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert "Step 4 and the pack are being run by" in res.stdout
+    assert "Synthetic source: elsewhere" in res.stdout
