@@ -355,7 +355,7 @@ def test_workers_must_be_positive(tmp_path):
 def test_two_runs_on_overlapping_ranges_share_the_regions(tvb76_cache, tmp_path):
     """Two orchestrators started together on regions 0-9 and 0-11 of tvb76, same output folder (so
     they meet at once): each region is simulated by exactly one of them, the other leaves it to
-    the claim's holder, and together they finish all 12."""
+    the claim's holder, together they finish all 12, and the files equal one run's."""
     import os
     import re
     import subprocess
@@ -379,6 +379,18 @@ def test_two_runs_on_overlapping_ranges_share_the_regions(tvb76_cache, tmp_path)
     assert "is being processed by" in logs[0] + logs[1], "the runs met on a claimed region"
     for log in logs:
         assert "Failed regions: 0" in log
+    # the same files as one run over the whole range, array by array
+    alone = tmp_path / "alone"
+    res = subprocess.run([sys.executable, str(REPO / "pipeline_orchestrator.py"), "--anatomy", "tvb76",
+                          "--output", str(alone), "--start_region", "0", "--end_region", "12", "--sim-length", "2",
+                          "--piece-length", "2", "--skip-synthesis", "--progress", "none"],
+                         env=env, capture_output=True, text=True)
+    assert res.returncode == 0, res.stdout[-2000:]
+    shared, single = _arrays(out / "nmm_spikes"), _arrays(alone / "nmm_spikes")
+    assert shared.keys() == single.keys()
+    for name, variables in single.items():
+        assert all(np.array_equal(shared[name][v], a, equal_nan=a.dtype.kind == "f")
+                   for v, a in variables.items()), name
 
 
 def test_step4_held_by_another_run_is_left_to_it(tmp_path, anatomy_dir):
