@@ -236,7 +236,7 @@ def timed_region(args, template, layout, engine, region, i, n):
             if isinstance(claim, claims.Claim):
                 if claim.took_over is not None:
                     say(f"region {region}: took over the claim of {claim.took_over} ({claim.took_over.reason})")
-                result = process_region(args, template, layout, engine, region)
+                result = process_region(args, template, layout, engine, region, claim)
             else:
                 say(f"region {region} is being processed by {claim}: left to that run")
                 return "elsewhere"
@@ -247,8 +247,13 @@ def timed_region(args, template, layout, engine, region, i, n):
     return result
 
 
-def process_region(args, template, layout, engine, region):
-    """Steps 1-3 for one region. Returns 'done', 'skipped' or an error text."""
+def process_region(args, template, layout, engine, region, claim=None):
+    """Steps 1-3 for one region. Returns 'done', 'skipped' or an error text.
+
+    With ``claim`` (a ``claims.Claim``), step 2 (which writes the clips and
+    markers) does not start once the claim was found lost: another run took
+    the region over while this one was stalled.
+    """
     try:
         counts = marker_counts(layout, region)
     except MarkerError as exc:
@@ -271,6 +276,10 @@ def process_region(args, template, layout, engine, region):
         return "step 1 (TVB simulation) failed"
     say(f"{OK} Successfully generated TVB data for region {region}")
 
+    if claim is not None and (claim.lost or not claim.is_ours()):
+        say(f"{FAIL} Region {region}: its claim was taken over by another run while step 1 ran; "
+            "leaving the region to that run")
+        return "claim lost to another run (stalled longer than the claim timeout?)"
     banner(RULE_STEP, f"STEP 2: Processing raw NMM data for region {region}")
     if not step2(args, template, layout, engine, region):
         say(f"{FAIL} Processing raw NMM data failed for region {region}")

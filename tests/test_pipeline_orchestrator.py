@@ -407,3 +407,26 @@ def test_step4_held_by_another_run_is_left_to_it(tmp_path, anatomy_dir):
     assert res.returncode == 0, res.stdout + res.stderr
     assert "Step 4 and the pack are being run by" in res.stdout
     assert "Synthetic source: elsewhere" in res.stdout
+
+
+def test_lost_claim_stops_before_step2(tmp_path, anatomy_dir, capsys):
+    """A run whose region claim was taken over while step 1 ran writes no clip or marker."""
+    import json
+    import pipeline_orchestrator as orchestrator
+    from deepsif_pipeline import claims
+    from deepsif_pipeline.builtin import resolve_template
+    from deepsif_pipeline.engine import find_engine
+    from deepsif_pipeline.layout import Layout
+    out = tmp_path / "out"
+    raw = _complete_raw(out, 0, 3)
+    layout = Layout(out)
+    claim = claims.try_claim(layout.claim_dir, "region_0")
+    owner = json.loads(claim.path.read_text())
+    claim.path.write_text(json.dumps(dict(owner, token="someone-else")))  # taken over meanwhile
+    args = orchestrator.build_parser().parse_args(
+        ["--start_region", "0", "--end_region", "1", "--sim-length", "1.5", "--piece-length", "1.5", "--seed", "3"])
+    result = orchestrator.process_region(args, resolve_template(anatomy_dir, None), layout,
+                                         find_engine("octave"), 0, claim)
+    assert result.startswith("claim lost"), result
+    assert "its claim was taken over by another run" in capsys.readouterr().out
+    assert not (out / "nmm_spikes").exists() and len(list(raw.glob("*.mat"))) == 3
