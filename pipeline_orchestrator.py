@@ -79,6 +79,10 @@ def build_parser():
     p.add_argument("--pack", action="store_true",
                    help="only pack the clips of the existing step-4 file into {dataset}_sample_nmm.h5 "
                         "(done after step 4 anyway)")
+    p.add_argument("--scheduler", metavar="ADDRESS",
+                   help="send the regions as tasks to the Dask distributed scheduler at ADDRESS (e.g. "
+                        "tcp://10.0.0.5:8786) whose workers share the output folder; step 4 then runs here "
+                        "(README: Running on a Dask cluster)")
     return p
 
 
@@ -136,6 +140,17 @@ def check_args(args):
             raise UsageError(error)
     if args.workers < 1:
         raise UsageError(f"--workers must be at least 1, got {args.workers}")
+    if args.scheduler is not None:
+        if no_regions:
+            raise UsageError("--scheduler sends regions to a Dask cluster: it does not go with --synthesis-only, "
+                             "--pack or --verify")
+        if args.workers != 1:
+            raise UsageError("--workers is for local runs: with --scheduler the Dask workers' threads set how "
+                             "many regions run at once")
+        try:
+            import distributed  # noqa: F401
+        except ImportError:
+            raise UsageError("--scheduler needs Dask distributed: pip install -r requirements.txt") from None
     if "/" in args.filename or not args.filename:
         raise UsageError(f"--filename must be a plain name, got {args.filename!r}")
     anatomy, output = resolve_locations(args.anatomy, args.output)
@@ -458,6 +473,31 @@ def run_verify(args, template, layout):
     return 1 if failed else 0
 
 
+def run_on_dask(args, template, layout, engine, regions):
+    """Steps 1-3 of ``regions`` as tasks of the Dask cluster at ``--scheduler``; ``{region: result}``.
+
+    Each task runs this script for one region on a worker (``deepsif_pipeline/dask_runner.py``),
+    with the options of this run, the template folder and engine resolved here, and
+    ``--skip-synthesis``: step 4 stays in this process.
+    """
+    from deepsif_pipeline.dask_runner import DaskSetupError, forwarded_options, run_regions_on_dask
+    options = forwarded_options(
+        build_parser(), args,
+        drop={"start_region", "end_region", "scheduler", "workers", "skip_synthesis", "synthesis_only", "verify",
+              "qc", "pack"},
+        override={"anatomy": str(template.folder), "leadfield": template.leadfield.name,
+                  "output": str(layout.output), "matlab": engine.kind})
+
+    def command(region):
+        return [str(HERE / "pipeline_orchestrator.py"), "--start_region", str(region), "--end_region",
+                str(region + 1), "--skip-synthesis", *options]
+
+    try:
+        return run_regions_on_dask(args.scheduler, regions, command, say, layout.output)
+    except DaskSetupError as exc:
+        raise UsageError(str(exc)) from None
+
+
 def run(args):
     template, layout, engine = check_args(args)
     if args.verify:
@@ -477,13 +517,16 @@ def run(args):
     results = {}
     if not (args.synthesis_only or args.pack):
         regions = list(range(args.start_region, args.end_region))
-        if args.workers > 1:
-            say(f"{min(args.workers, len(regions))} regions at a time (--workers {args.workers})")
-        with ThreadPoolExecutor(max_workers=args.workers) as pool:
-            running = {pool.submit(timed_region, args, template, layout, engine, region, i, len(regions)): region
-                       for i, region in enumerate(regions)}
-            for future in as_completed(running):
-                results[running[future]] = future.result()
+        if args.scheduler is not None:
+            results = run_on_dask(args, template, layout, engine, regions)
+        else:
+            if args.workers > 1:
+                say(f"{min(args.workers, len(regions))} regions at a time (--workers {args.workers})")
+            with ThreadPoolExecutor(max_workers=args.workers) as pool:
+                running = {pool.submit(timed_region, args, template, layout, engine, region, i, len(regions)):
+                           region for i, region in enumerate(regions)}
+                for future in as_completed(running):
+                    results[running[future]] = future.result()
         results = dict(sorted(results.items()))
 
     synthesis = packing = None

@@ -1,0 +1,516 @@
+"""Regions as tasks of a Dask distributed cluster (``pipeline_orchestrator.py --scheduler ADDRESS``).
+
+The orchestrator's process (the *client*) sends one task per region to an
+existing Dask scheduler. A task runs, on whichever worker gets it, the
+orchestrator itself for that one region as a subprocess::
+
+    python pipeline_orchestrator.py --start_region r --end_region r+1 --skip-synthesis ...
+
+with the same output folder (the workers share the client's file system, at
+the same paths), so everything a local run does holds on the worker too:
+markers, resuming, the region's claim (``deepsif_pipeline/claims.py``). The
+subprocess's output is appended to ``OUTPUT/logs/dask_region_{r}.log``; the
+task returns the region's result ('done', 'skipped', 'elsewhere' or an error
+text), read from the subprocess's exit status and summary. The client prints
+one line per finished region and returns ``{region: result}``; step 4 stays
+in the client, after all regions.
+
+A worker that dies
+------------------
+The scheduler reschedules the tasks of a worker that died on another
+worker (or on the same worker once its nanny restarted it). Dask counts
+such a death against each task the worker was running and gives up on a
+task after ``distributed.scheduler.allowed-failures`` deaths (default 3,
+a setting of the *scheduler*): its future then raises ``KilledWorker``
+and the region is reported failed. Dask's ``retries=`` is a different
+thing: it re-runs a task that *raised* (here: only an unexpected error of
+the task itself, e.g. the log could not be opened). Every task has its own
+key (run id and region), so no two tasks are ever merged (``pure=False``
+in effect).
+
+When a worker process dies, its region's subprocess must not live on: it
+would keep the region's claim and keep writing raw files while the
+rescheduled task redoes the region. So the task does not start the
+orchestrator directly but a small *guard* (this file run as a script,
+``--guard``), whose parent is the worker process:
+
+- the guard asks the kernel for ``SIGTERM`` when its parent dies
+  (``prctl(PR_SET_PDEATHSIG)``, Linux; the signal is tied to the worker
+  thread that started it, which waits for it) and also checks its parent
+  pid twice a second (any POSIX system);
+- it starts the orchestrator in a session of its own, so that the
+  orchestrator and its step-1 and step-2 processes form one process group;
+- on its parent's death (or ``SIGTERM``) it sends ``SIGINT`` to that group
+  (the orchestrator stops like after Ctrl-C and removes its claim), waits
+  up to ``grace`` seconds, then ``SIGKILL``s whatever is left of the group.
+
+A claim that stays behind anyway (the whole machine died) is taken over as
+the claims module says: at once on the same machine once its process is
+gone, after 10 minutes without heartbeat from another machine. A
+rescheduled task that finds its region claimed by a live process (the
+previous attempt still stopping) tries again every few seconds for up to
+``elsewhere_wait`` seconds before it reports 'elsewhere'.
+
+Workers need the repository and its Python environment at the same paths as
+the client, and the output folder (and the template folder) at the same
+path. The task functions travel *by value* (cloudpickle bytes inside the
+graph, unpickled on the worker), so neither the scheduler nor the workers
+need to import ``deepsif_pipeline``; ``run_regions_on_dask`` checks, before
+sending any region, that every connected worker sees the output folder and
+the scripts.
+
+Only the standard library is imported at the top: this file also runs as
+the guard script, and ``distributed`` is imported when a run starts.
+"""
+
+import functools
+import os
+from pathlib import Path
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+
+GUARD_FLAG = "--guard"
+PR_SET_PDEATHSIG = 1
+DEFAULT_GRACE = 10.0  # seconds between SIGINT and SIGKILL of a dead worker's region
+DEFAULT_ELSEWHERE_WAIT = 120.0  # seconds a task waits for its region's claim to be freed
+TASK_MARK = "--- dask task"
+
+
+class DaskSetupError(Exception):
+    """The cluster cannot run the regions (unreachable, workers not sharing the folders): one line."""
+
+
+# ---------------------------------------------------------------------------
+# the guard (runs as a script on the worker's machine)
+
+
+def _set_parent_death_signal(signum):
+    """``prctl(PR_SET_PDEATHSIG, signum)`` on Linux; False elsewhere or on failure."""
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        import ctypes
+        libc = ctypes.CDLL(None, use_errno=True)
+        return libc.prctl(PR_SET_PDEATHSIG, int(signum), 0, 0, 0) == 0
+    except (OSError, AttributeError):
+        return False
+
+
+def _signal_group(pgid, signum):
+    try:
+        os.killpg(pgid, signum)
+        return True
+    except (ProcessLookupError, PermissionError):
+        return False
+
+
+def guard_main(argv):
+    """``dask_runner.py --guard PARENT_PID GRACE RUN_ID -- COMMAND...``: run COMMAND, stop it with its parent.
+
+    Returns the command's exit status (128 + N when killed by signal N), 143 when stopped.
+    """
+    parent, grace = int(argv[0]), float(argv[1])
+    command = argv[argv.index("--") + 1:]
+    state = {"child": None, "why": None}
+
+    def stop(why):
+        """First call: remember why and send SIGINT to the region's process group."""
+        if state["why"] is None:
+            state["why"] = why
+            if state["child"] is not None:
+                _signal_group(state["child"].pid, signal.SIGINT)
+
+    def on_signal(signum, frame):
+        stop(f"got {signal.Signals(signum).name}")
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGHUP, on_signal)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C at a `dask worker` terminal: the worker decides
+    _set_parent_death_signal(signal.SIGTERM)
+    if os.getppid() != parent:  # the worker died before prctl took effect
+        stop(f"worker process {parent} gone")
+    if state["why"] is not None:
+        print(f"dask guard: {state['why']} before starting the region", file=sys.stderr, flush=True)
+        return 143
+    # its own session: the orchestrator and its steps are one process group; SIGINT as usual
+    # (an ignored signal stays ignored across exec, and ours is; the guard has one thread)
+    state["child"] = child = subprocess.Popen(
+        command, stdin=subprocess.DEVNULL, start_new_session=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    if state["why"] is not None:  # a signal came during Popen
+        _signal_group(child.pid, signal.SIGINT)
+    while True:
+        try:
+            status = child.wait(timeout=0.5)
+            break
+        except subprocess.TimeoutExpired:
+            if state["why"] is not None:
+                break
+            if os.getppid() != parent:  # no PDEATHSIG (not Linux), or it was missed
+                stop(f"worker process {parent} gone")
+                break
+    if state["why"] is None:
+        if status < 0:
+            print(f"dask guard: the orchestrator was killed by signal {-status}", file=sys.stderr, flush=True)
+            return 128 - status
+        return status
+    # the worker died (or we were told to stop): SIGINT was sent, SIGKILL after the grace period
+    print(f"\ndask guard: {state['why']}: stopping the orchestrator (pid {child.pid}) and its steps",
+          file=sys.stderr, flush=True)
+    try:
+        child.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        print(f"dask guard: still running after {grace:g} s: killing", file=sys.stderr, flush=True)
+    _signal_group(child.pid, signal.SIGKILL)  # the orchestrator and anything left in its group
+    child.wait()
+    return 143
+
+
+# ---------------------------------------------------------------------------
+# reading a one-region run's output
+
+
+def parse_result(text, region, status):
+    """The region's result from the output of a one-region orchestrator run and its exit status.
+
+    Returns
+    -------
+    str
+        'done', 'skipped', 'elsewhere', or an error text.
+    """
+    start = text.rfind("# Summary")
+    summary = text[start:] if start >= 0 else ""
+    lines = summary.splitlines()
+
+    def count(label):
+        for line in lines:
+            found = re.match(rf"{re.escape(label)}: (\d+)", line)
+            if found:
+                return int(found.group(1))
+        return 0
+
+    if status == 0 and summary:
+        if count("Successful regions") == 1:
+            return "done"
+        if count("Already done, skipped") == 1:
+            return "skipped"
+        if count("Being processed by another run") == 1:
+            return "elsewhere"
+    if summary and count("Failed regions") >= 1:
+        for line in lines:
+            found = re.match(rf"\s+region {region}: (.*)", line)
+            if found:
+                return found.group(1).strip()
+    errors = [line for line in text.splitlines() if line.startswith("error: ")]
+    if status == 2 and errors:
+        return f"the orchestrator refused the region: {errors[-1][len('error: '):]}"
+    if status > 128:
+        return f"the orchestrator was stopped by signal {status - 128}"
+    return f"the orchestrator exited with status {status}" + ("" if summary else " without a summary")
+
+
+# ---------------------------------------------------------------------------
+# on the worker: one region
+
+
+def run_region_task(region, command, log_path, run_id, guard, probe=None, env=None, python=None,
+                    grace=DEFAULT_GRACE, elsewhere_wait=DEFAULT_ELSEWHERE_WAIT):
+    """The Dask task of one region: the orchestrator for that region, under the guard.
+
+    Parameters
+    ----------
+    region : int
+    command : list of str
+        ``[pipeline_orchestrator.py, --start_region, r, ...]`` (without the Python executable).
+    log_path : str
+        Appended to: a start line, the orchestrator's output, an end line.
+    run_id : str
+        Identifies the client's run in the log lines and the guard's command line.
+    guard : str
+        Path of this file on the worker.
+    probe : str, optional
+        A file the client wrote in the output folder: the worker must see it (shared folder).
+    env : dict, optional
+        Variables set for the orchestrator on top of the worker's environment.
+    python : str, optional
+        Python executable (default: the worker's).
+
+    Returns
+    -------
+    dict
+        ``region``, ``result`` (see :func:`parse_result`), ``worker`` (address), ``host``,
+        ``seconds``, ``interrupted`` (earlier attempts of this run that never ended: their
+        worker died).
+    """
+    started = time.time()
+    host = socket.gethostname()
+    try:
+        from distributed import get_worker
+        worker = get_worker().address
+    except Exception:  # run outside a worker (tests)
+        worker = f"pid {os.getpid()}"
+    info = {"region": region, "worker": worker, "host": host, "interrupted": 0}
+    if probe is not None and not os.path.exists(probe):
+        return dict(info, seconds=0.0, result=f"worker {worker} on {host} does not see the output folder "
+                                             f"({os.path.dirname(os.path.dirname(probe))}); workers must share it")
+    log_path = Path(log_path)
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    start_line = f"{TASK_MARK} {run_id} region {region} started"
+    end_line = f"{TASK_MARK} {run_id} region {region} ended"
+    try:
+        earlier = log_path.read_text(errors="replace")
+        info["interrupted"] = earlier.count(start_line) - earlier.count(end_line)
+    except FileNotFoundError:
+        pass
+    python = python or sys.executable
+    cmd = [python, guard, GUARD_FLAG, str(os.getpid()), repr(float(grace)), run_id, "--", python, *command]
+    child_env = dict(os.environ, **(env or {}), PYTHONUNBUFFERED="1")
+    deadline = time.monotonic() + elsewhere_wait
+    pause = 2.0
+    with open(log_path, "ab") as log:
+        log.write(f"\n{start_line} on worker {worker}, host {host}, pid {os.getpid()}, "
+                  f"{time.strftime('%Y-%m-%d %H:%M:%S')}\n".encode())
+        log.flush()
+        while True:
+            offset = log.tell()
+            status = subprocess.run(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                                    env=child_env).returncode
+            log.flush()
+            with open(log_path, "rb") as fh:
+                fh.seek(offset)
+                text = fh.read().decode(errors="replace")
+            result = parse_result(text, region, status)
+            if result != "elsewhere" or time.monotonic() + pause > deadline:
+                break
+            # claimed by a live run: typically this region's previous attempt, still stopping
+            log.write(f"{TASK_MARK} {run_id} region {region}: claimed elsewhere, trying again in "
+                      f"{pause:g} s\n".encode())
+            log.flush()
+            time.sleep(pause)
+            pause = min(pause * 2, 15.0)
+        seconds = time.time() - started
+        log.write(f"{end_line}: {result} (exit {status}) in {seconds:.1f} s\n".encode())
+    return dict(info, result=result, seconds=seconds)
+
+
+def _worker_sees(paths):
+    """On a worker: host name and the paths of ``paths`` it cannot see."""
+    return socket.gethostname(), [p for p in paths if not os.path.exists(p)]
+
+
+def _stop_guards(run_id):
+    """On a worker: SIGTERM its guards of run ``run_id`` (they stop their regions); how many (Linux)."""
+    stopped = 0
+    for entry in os.listdir("/proc") if os.path.isdir("/proc") else []:
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/cmdline", "rb") as fh:
+                args = fh.read().split(b"\0")
+            with open(f"/proc/{entry}/stat", "rb") as fh:
+                parent = int(fh.read().rsplit(b")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+        if parent == os.getpid() and GUARD_FLAG.encode() in args and run_id.encode() in args:
+            try:
+                os.kill(int(entry), signal.SIGTERM)
+                stopped += 1
+            except OSError:
+                pass
+    return stopped
+
+
+# ---------------------------------------------------------------------------
+# the client
+
+
+def region_log(output, region):
+    return Path(output) / "logs" / f"dask_region_{region}.log"
+
+
+def forwarded_options(parser, args, drop=(), override=None):
+    """The command-line options that give ``args`` again when parsed by ``parser``.
+
+    Parameters
+    ----------
+    parser : argparse.ArgumentParser
+    args : argparse.Namespace
+    drop : iterable of str
+        Destinations not to pass on.
+    override : dict, optional
+        ``{dest: value}`` to pass instead of the parsed value.
+
+    Returns
+    -------
+    list of str
+    """
+    import argparse
+    override = override or {}
+    out = []
+    for action in parser._actions:
+        if not action.option_strings or action.dest in drop or isinstance(action, argparse._HelpAction):
+            continue
+        value = override.get(action.dest, getattr(args, action.dest, None))
+        flag = action.option_strings[0]
+        if isinstance(action, argparse._StoreTrueAction):
+            if value:
+                out.append(flag)
+        elif isinstance(action, argparse._StoreFalseAction):
+            if not value:
+                out.append(flag)
+        elif value is None:
+            continue
+        elif isinstance(value, (list, tuple)):
+            out += [flag, *map(str, value)]
+        else:
+            out += [flag, str(value)]
+    return out
+
+
+def _workers_line(client):
+    workers = client.scheduler_info(n_workers=-1)["workers"] if _takes_n_workers(client) else \
+        client.scheduler_info()["workers"]
+    hosts = sorted({w.get("host", "?") for w in workers.values()})
+    threads = sum(w.get("nthreads", 0) for w in workers.values())
+    return workers, (f"{len(workers)} workers, {threads} threads, on {', '.join(hosts)}" if workers
+                     else "no worker connected yet: the regions wait for one")
+
+
+def _takes_n_workers(client):
+    import inspect
+    return "n_workers" in inspect.signature(client.scheduler_info).parameters
+
+
+def run_regions_on_dask(address, regions, command_for_region, log, output, env=None, python=None,
+                        retries=1, grace=DEFAULT_GRACE, elsewhere_wait=DEFAULT_ELSEWHERE_WAIT,
+                        connect_timeout=None):
+    """Process ``regions`` as tasks of the Dask cluster at ``address``; ``{region: result}``.
+
+    Parameters
+    ----------
+    address : str
+        Scheduler address, e.g. ``tcp://10.0.0.5:8786``.
+    regions : sequence of int
+    command_for_region : callable
+        ``region -> [pipeline_orchestrator.py, ...]``: the one-region command without the Python
+        executable (the worker's is used unless ``python`` is given).
+    log : callable
+        Prints one line (the orchestrator's ``say``).
+    output : path-like
+        The output folder (shared with the workers, same path).
+    env : dict, optional
+        Environment variables for the orchestrators on the workers.
+    retries : int
+        Re-runs of a task that raised (not of a region that failed: that is a result).
+    grace : float
+        Seconds a dead worker's region gets to stop after SIGINT before it is killed.
+    elsewhere_wait : float
+        Seconds a task waits for its region's claim to be freed (see the module docstring).
+    connect_timeout : float, optional
+        Seconds to reach the scheduler; default Dask's ``distributed.comm.timeouts.connect`` (30 s).
+
+    Returns
+    -------
+    dict
+        ``{region: 'done' | 'skipped' | 'elsewhere' | error text}`` in region order.
+
+    Raises
+    ------
+    DaskSetupError
+        Scheduler unreachable, or a connected worker does not see the output folder or the scripts.
+    """
+    import cloudpickle
+    from dask.utils import apply
+    from distributed import Client, as_completed
+    from distributed.client import FutureCancelledError
+
+    try:
+        from distributed.scheduler import KilledWorker
+    except ImportError:  # older distributed
+        from distributed import KilledWorker
+
+    cloudpickle.register_pickle_by_value(sys.modules[__name__])  # our functions travel by value
+    regions = list(regions)
+    output = Path(output)
+    run_id = f"{time.strftime('%Y%m%d%H%M%S')}-{uuid.uuid4().hex[:8]}"
+    guard = str(Path(__file__).resolve())
+    probe = output / "logs" / f".dask_run_{run_id}"
+    probe.parent.mkdir(parents=True, exist_ok=True)
+    probe.write_text(f"{socket.gethostname()} {os.getpid()}\n")
+    try:
+        try:
+            client = Client(address, set_as_default=False,
+                            **({} if connect_timeout is None else {"timeout": connect_timeout}))
+        except (OSError, TimeoutError) as exc:
+            raise DaskSetupError(f"cannot reach the Dask scheduler at {address}: {exc}") from None
+        with client:
+            workers, line = _workers_line(client)
+            log(f"Dask scheduler {address}: {line}")
+            needed = [str(probe), guard, str(command_for_region(regions[0])[0])]
+            if workers:
+                seen = client.run(_worker_sees, needed)
+                blind = {addr: (host, missing) for addr, (host, missing) in seen.items() if missing}
+                if blind:
+                    addr, (host, missing) = next(iter(blind.items()))
+                    raise DaskSetupError(
+                        f"{len(blind)} of {len(seen)} Dask workers do not see the files of this run, e.g. "
+                        f"{addr} on {host} misses {', '.join(missing)}: workers must share the output folder "
+                        "and have the repository at the same path")
+            log(f"{len(regions)} regions sent as tasks; each one's output goes to "
+                f"{region_log(output, '{r}')}")
+            futures = {}
+            for i, r in enumerate(regions):
+                task = functools.partial(run_region_task, r, [str(c) for c in command_for_region(r)],
+                                         str(region_log(output, r)), run_id, guard, str(probe), env, python,
+                                         grace, elsewhere_wait)
+                key = f"region-{r}-{run_id}"
+                # The task travels as cloudpickle bytes, unpickled on the worker: Dask pickles a graph by
+                # reference where it can, and the scheduler unpickles it, so neither needs to import
+                # deepsif_pipeline. A unique key per run and region: never shared with another computation.
+                graph = {key: (apply, (cloudpickle.loads, cloudpickle.dumps(task)), [])}
+                future = client.get(graph, key, sync=False, retries=retries, priority=len(regions) - i)
+                futures[future] = r
+            results = {}
+            try:
+                for k, future in enumerate(as_completed(futures, loop=client.loop), start=1):
+                    r = futures[future]
+                    where = ""
+                    try:
+                        done = future.result()
+                        results[r] = done["result"]
+                        again = (f" after {done['interrupted']} interrupted attempt(s)"
+                                 if done["interrupted"] else "")
+                        where = f" on worker {done['worker']} ({done['host']}) in {done['seconds']:.1f} s{again}"
+                    except KilledWorker as exc:
+                        results[r] = (f"its worker died each time it ran it ({exc.allowed_failures + 1} times: "
+                                      f"Dask KilledWorker); log {region_log(output, r)}")
+                    except FutureCancelledError:
+                        results[r] = "the Dask task was cancelled"
+                    except Exception as exc:  # the task itself raised (after its retries)
+                        first = (str(exc).strip().splitlines() or [""])[0]
+                        results[r] = f"the Dask task failed: {type(exc).__name__}: {first}"
+                    log(f"region {r}: {results[r]}{where} ({k}/{len(regions)})")
+            except KeyboardInterrupt:
+                client.cancel(list(futures))
+                try:
+                    stopped = sum(client.run(_stop_guards, run_id, wait=True).values())
+                    log(f"interrupted: {stopped} running regions stopped on the workers")
+                except Exception:
+                    log("interrupted: the running regions could not be stopped; they finish on their workers")
+                raise
+            return dict(sorted(results.items()))
+    finally:
+        probe.unlink(missing_ok=True)
+
+
+if __name__ == "__main__":
+    if len(sys.argv) > 1 and sys.argv[1] == GUARD_FLAG:
+        sys.exit(guard_main(sys.argv[2:]))
+    print(f"usage: {sys.argv[0]} {GUARD_FLAG} PARENT_PID GRACE RUN_ID -- COMMAND... "
+          "(started by the Dask tasks of pipeline_orchestrator.py --scheduler)", file=sys.stderr)
+    sys.exit(2)

@@ -1,0 +1,354 @@
+"""Regions as Dask tasks (deepsif_pipeline/dask_runner.py, ``pipeline_orchestrator.py --scheduler``).
+
+The slow tests run a real ``distributed.LocalCluster`` (worker processes with nannies, on
+loopback) and the real pipeline on the built-in tvb76 template.
+"""
+
+import json
+import os
+from pathlib import Path
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from conftest import REPO
+from deepsif_pipeline import dask_runner
+from deepsif_pipeline.layout import Layout, region_done
+
+SHORT = ["--sim-length", "2", "--piece-length", "2", "--progress", "none"]
+
+
+def _arrays(root):
+    """``{relative path: {variable: array}}`` of every MAT-file under root."""
+    from scipy.io import loadmat
+    return {str(p.relative_to(root)): {k: v for k, v in loadmat(p).items() if not k.startswith("__")}
+            for p in sorted(Path(root).rglob("*.mat"))}
+
+
+def _assert_same_arrays(found, expected):
+    assert found.keys() == expected.keys() and any(k.startswith("a") for k in expected)
+    for name, variables in expected.items():
+        assert all(np.array_equal(found[name][v], a, equal_nan=a.dtype.kind == "f")
+                   for v, a in variables.items()), name
+
+
+def _alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    stat = Path(f"/proc/{pid}/stat")
+    try:  # a zombie is gone for our purpose
+        return stat.read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return False
+
+
+def _parent(pid):
+    try:
+        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def _ancestors(pid):
+    out = []
+    while pid and pid > 1:
+        pid = _parent(pid)
+        if pid:
+            out.append(pid)
+    return out
+
+
+def _group(pgid):
+    """Live processes of process group ``pgid``."""
+    out = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                fields = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[2]) == pgid and fields[0] != "Z":
+                out.append(int(entry))
+    return out
+
+
+def _processes_mentioning(text):
+    out = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit() and int(entry) != os.getpid():
+            try:
+                cmdline = Path(f"/proc/{entry}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            except OSError:
+                continue
+            if text in cmdline and _alive(int(entry)):
+                out.append((int(entry), cmdline))
+    return out
+
+
+# ---------------------------------------------------------------------------
+# fast: result parsing, option forwarding, the guard
+
+
+SUMMARY = "\n################\n# Summary\n################\n"
+
+
+@pytest.mark.parametrize("tail,status,expected", [
+    ("Successful regions: 1 (5)\nFailed regions: 0\nTotal time: 3.00 seconds\n", 0, "done"),
+    ("Successful regions: 0\nAlready done, skipped: 1 (5)\nFailed regions: 0\n", 0, "skipped"),
+    ("Successful regions: 0\nBeing processed by another run: 1 (5)\nFailed regions: 0\n", 0, "elsewhere"),
+    ("Successful regions: 0\nFailed regions: 1 (5)\n  region 5: step 1 (TVB simulation) failed\n", 1,
+     "step 1 (TVB simulation) failed"),
+])
+def test_result_read_from_the_summary(tail, status, expected):
+    text = "# Summary\nSuccessful regions: 1 (4)\n" + "noise\n" + SUMMARY + tail  # the last summary counts
+    assert dask_runner.parse_result(text, 5, status) == expected
+
+
+def test_result_without_summary():
+    assert "refused the region: --end_region" in dask_runner.parse_result(
+        "error: --end_region (3) must be greater\n", 3, 2)
+    assert dask_runner.parse_result("STEP 1\n", 3, 130) == "the orchestrator was stopped by signal 2"
+    assert dask_runner.parse_result("STEP 1\n", 3, 1) == "the orchestrator exited with status 1 without a summary"
+
+
+def test_forwarded_options_give_the_same_arguments():
+    from pipeline_orchestrator import build_parser
+    parser = build_parser()
+    args = parser.parse_args(["--start_region", "3", "--end_region", "9", "--filename", "x", "--leadfield", "lf.mat",
+                              "--anatomy", "/a", "--output", "/o", "--seed", "7", "--sim-length", "2.5",
+                              "--piece-length", "0.1", "--a-range", "3.25", "--progress", "lines", "--engine", "tvb",
+                              "--raw-rate", "decimated", "--matlab", "octave", "--target-snr", "12.5", "--dataset",
+                              "test", "--keep-raw", "--workers", "2"])
+    drop = {"start_region", "end_region", "workers", "skip_synthesis", "synthesis_only", "verify", "qc", "pack",
+            "scheduler"}
+    options = dask_runner.forwarded_options(parser, args, drop=drop, override={"output": "/shared/o"})
+    again = parser.parse_args(["--start_region", "3", "--end_region", "4", "--skip-synthesis", *options])
+    for name, value in vars(args).items():
+        if name not in drop:
+            assert getattr(again, name) == (value if name != "output" else "/shared/o"), name
+    assert again.skip_synthesis and again.workers == 1 and "--workers" not in options
+
+
+def _fake_worker(tmp_path, inner):
+    """A process standing for a Dask worker: it starts the guard on ``inner`` and waits for it."""
+    script = tmp_path / "fake_worker.py"
+    script.write_text(textwrap.dedent(f"""
+        import os, subprocess, sys
+        cmd = [sys.executable, {str(Path(dask_runner.__file__))!r}, "--guard", str(os.getpid()), "3", "run1",
+               "--", sys.executable, "-c", {inner!r}]
+        print(subprocess.run(cmd).returncode, flush=True)
+        """))
+    return subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True)
+
+
+def test_guard_passes_the_exit_status(tmp_path):
+    worker = _fake_worker(tmp_path, "import sys; sys.exit(3)")
+    assert worker.communicate(timeout=60)[0].strip() == "3"
+
+
+def test_guard_stops_the_region_and_its_children_when_the_worker_dies(tmp_path):
+    """SIGKILL the worker: the orchestrator (here a stand-in) gets SIGINT and may clean up; its own
+    child, which ignores SIGINT, is SIGKILLed after the grace period; nothing is left."""
+    pids = tmp_path / "pids.json"
+    cleaned = tmp_path / "cleaned"
+    inner = textwrap.dedent(f"""
+        import json, os, signal, subprocess, sys, time
+        child = subprocess.Popen([sys.executable, "-c",
+                                  "import signal, time; signal.signal(signal.SIGINT, signal.SIG_IGN); time.sleep(600)"])
+        open({str(pids)!r}, "w").write(json.dumps({{"orchestrator": os.getpid(), "step": child.pid}}))
+        try:
+            time.sleep(600)
+        except KeyboardInterrupt:
+            open({str(cleaned)!r}, "w").write("released the claim")
+            time.sleep(600)  # then hangs: the guard kills it after the grace period
+        """)
+    worker = _fake_worker(tmp_path, inner)
+    deadline = time.monotonic() + 30
+    while not (pids.is_file() and pids.read_text()):
+        assert time.monotonic() < deadline and worker.poll() is None
+        time.sleep(0.05)
+    found = json.loads(pids.read_text())
+    assert _parent(_parent(found["orchestrator"])) == worker.pid  # worker -> guard -> orchestrator
+    worker.kill()
+    worker.wait()
+    deadline = time.monotonic() + 20
+    while _alive(found["orchestrator"]) or _alive(found["step"]):
+        assert time.monotonic() < deadline, "the region's processes outlived their worker"
+        time.sleep(0.1)
+    assert cleaned.is_file(), "the orchestrator got SIGINT first (its claim is released on the way out)"
+
+
+# ---------------------------------------------------------------------------
+# slow: a real LocalCluster, a real worker killed while it holds a region
+
+
+@pytest.fixture
+def local_cluster():
+    from distributed import Client, LocalCluster
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
+                      dashboard_address=None) as cluster, Client(cluster, set_as_default=False) as client:
+        yield cluster, client
+
+
+def _reference(out, regions, env):
+    """The same regions run locally, without Dask."""
+    res = subprocess.run([sys.executable, str(REPO / "pipeline_orchestrator.py"), "--anatomy", "tvb76", "--output",
+                          str(out), "--start_region", str(regions[0]), "--end_region", str(regions[-1] + 1),
+                          *SHORT, "--skip-synthesis", "--workers", "2"],
+                         env=env, capture_output=True, text=True, timeout=600)
+    assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-2000:]
+    return _arrays(out / "nmm_spikes")
+
+
+@pytest.mark.slow
+def test_region_of_a_killed_worker_is_redone(tvb76_cache, tmp_path, local_cluster):
+    """tvb76 regions 0-5 on a LocalCluster of 2 worker processes; a worker is SIGKILLed while it
+    holds a region: the region is rescheduled and done, its first attempt's processes are gone,
+    every region has its markers, no claim is left, and the clips equal a run without Dask."""
+    cluster, client = local_cluster
+    regions = list(range(6))
+    out = tmp_path / "dask_out"
+    env = {"DEEPSIF_PIPELINE_CACHE": str(tvb76_cache)}
+    worker_pids = set(client.run(os.getpid).values())
+    assert len(worker_pids) == 2
+
+    killed = {}
+    stop = threading.Event()
+
+    def kill_a_worker_holding_a_region():
+        while not stop.is_set():
+            for path in sorted((out / "claims").glob("region_*.claim")):
+                try:
+                    owner = json.loads(path.read_text())
+                except (OSError, ValueError):
+                    continue
+                chain = _ancestors(owner["pid"])
+                hit = [p for p in chain if p in worker_pids]
+                if not hit:
+                    continue
+                time.sleep(0.5)  # well into the region (step 1)
+                if not path.exists():
+                    continue
+                killed.update(region=int(path.stem.split("_")[1]), worker=hit[0], orchestrator=owner["pid"],
+                              group=_group(owner["pid"]), guard=chain[0])
+                os.kill(hit[0], signal.SIGKILL)
+                return
+            time.sleep(0.05)
+
+    killer = threading.Thread(target=kill_a_worker_holding_a_region, daemon=True)
+    killer.start()
+    lines = []
+    start = time.monotonic()
+    command = [str(REPO / "pipeline_orchestrator.py"), "--anatomy", "tvb76", "--output", str(out), *SHORT]
+    try:
+        results = dask_runner.run_regions_on_dask(
+            cluster.scheduler_address, regions,
+            lambda r: [*command, "--start_region", str(r), "--end_region", str(r + 1), "--skip-synthesis"],
+            lines.append, out, env=env, grace=5)
+    finally:
+        stop.set()
+        killer.join()
+    elapsed = time.monotonic() - start
+    print("\n".join(lines), f"\ndask run: {elapsed:.1f} s; killed {killed}")
+
+    assert killed, "no worker was killed while holding a region"
+    r = killed["region"]
+    assert sorted(results) == regions
+    assert all(why == "done" for q, why in results.items() if q != r), results
+    assert results[r] in ("done", "skipped"), results  # 'skipped' if killed after its last marker
+    assert all(region_done(Layout(out), q) for q in regions)
+    assert not list((out / "claims").glob("*.claim")), "a claim was left behind"
+    # the first attempt was stopped by its guard, nothing of it outlived the worker
+    log = (out / "logs" / f"dask_region_{r}.log").read_text()
+    assert log.count("region %d started" % r) == 2, log[-3000:]
+    assert "dask guard: " in log and "stopping the orchestrator" in log, log[-3000:]
+    assert not any(_alive(p) for p in [killed["guard"], killed["orchestrator"], *killed["group"]])
+    assert not _processes_mentioning(str(out))
+    assert any(line.startswith(f"region {r}: ") and "after 1 interrupted attempt" in line for line in lines), lines
+    assert len([line for line in lines if line.startswith("region ")]) == len(regions)
+    # the same clips and markers as a run without Dask
+    _assert_same_arrays(_arrays(out / "nmm_spikes"),
+                        _reference(tmp_path / "local_out", regions, dict(os.environ, **env)))
+
+
+@pytest.mark.slow
+def test_orchestrator_scheduler_option(tvb76_cache, tmp_path, local_cluster):
+    """``pipeline_orchestrator.py --scheduler``: progress per region, the usual summary, step 4 in
+    the client waiting for the other regions; a re-run finds the regions done."""
+    cluster, client = local_cluster
+    out = tmp_path / "out"
+    env = dict(os.environ, DEEPSIF_PIPELINE_CACHE=str(tvb76_cache))
+    cmd = [sys.executable, str(REPO / "pipeline_orchestrator.py"), "--anatomy", "tvb76", "--output", str(out),
+           "--start_region", "10", "--end_region", "12", *SHORT, "--scheduler", cluster.scheduler_address]
+    res = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+    assert "Dask scheduler tcp://127.0.0.1:" in res.stdout and "2 workers" in res.stdout
+    assert "region 10: done on worker tcp://127.0.0.1:" in res.stdout
+    assert "Successful regions: 2 (10-11)" in res.stdout and "Failed regions: 0" in res.stdout
+    assert "Synthetic source: waiting" in res.stdout
+    assert all(region_done(Layout(out), r) for r in (10, 11))
+    assert (out / "logs" / "dask_region_10.log").is_file()
+    assert not list((out / "logs").glob(".dask_run_*"))
+    again = subprocess.run(cmd + ["--skip-synthesis"], env=env, capture_output=True, text=True, timeout=600)
+    assert again.returncode == 0 and "Already done, skipped: 2 (10-11)" in again.stdout, again.stdout[-3000:]
+
+
+def test_scheduler_option_errors(tmp_path, tvb76_cache):
+    env = dict(os.environ, DEEPSIF_PIPELINE_CACHE=str(tvb76_cache))
+    base = [sys.executable, str(REPO / "pipeline_orchestrator.py"), "--anatomy", "tvb76", "--output",
+            str(tmp_path / "out")]
+    for extra, needle in ((["--synthesis-only"], "does not go with --synthesis-only"),
+                          (["--start_region", "0", "--end_region", "1", "--workers", "2"], "--workers is for local"),
+                          (["--start_region", "0", "--end_region", "1"], "cannot reach the Dask scheduler")):
+        res = subprocess.run(base + extra + ["--scheduler", "tcp://127.0.0.1:9"],
+                             env=dict(env, DASK_DISTRIBUTED__COMM__TIMEOUTS__CONNECT="2s"), capture_output=True,
+                             text=True, timeout=120)
+        assert res.returncode == 2 and needle in res.stderr, res.stdout[-2000:] + res.stderr
+
+
+def test_workers_that_do_not_share_the_output_are_refused(tmp_path, monkeypatch):
+    """A worker that does not see the run's files: refused before any region is sent."""
+    from distributed import Client, LocalCluster
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None) as cluster:
+        monkeypatch.setattr(dask_runner, "_worker_sees", lambda paths: ("elsewhere", paths[:1]))
+        with pytest.raises(dask_runner.DaskSetupError, match="workers must share the output folder"):
+            dask_runner.run_regions_on_dask(cluster.scheduler_address, [0], lambda r: [str(REPO / "x.py")],
+                                            print, tmp_path / "out")
+
+
+@pytest.mark.slow
+def test_ctrl_c_stops_the_regions_on_the_workers(tvb76_cache, tmp_path, local_cluster):
+    """SIGINT to ``pipeline_orchestrator.py --scheduler`` while regions run on the workers: the pending
+    regions are cancelled, the running ones stopped (their guards SIGINT them, claims released),
+    exit status 130, nothing of the run left."""
+    cluster, client = local_cluster
+    out = tmp_path / "out"
+    env = dict(os.environ, DEEPSIF_PIPELINE_CACHE=str(tvb76_cache))
+    proc = subprocess.Popen([sys.executable, str(REPO / "pipeline_orchestrator.py"), "--anatomy", "tvb76", "--output",
+                             str(out), "--start_region", "20", "--end_region", "30", "--sim-length", "20",
+                             "--piece-length", "10", "--progress", "none", "--scheduler", cluster.scheduler_address],
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    deadline = time.monotonic() + 120
+    while len(list((out / "claims").glob("region_*.claim"))) < 2:
+        assert time.monotonic() < deadline and proc.poll() is None, proc.communicate()[0][-3000:]
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    text = proc.communicate(timeout=60)[0]
+    assert proc.returncode == 130, text[-3000:]
+    assert "interrupted: 2 running regions stopped on the workers" in text, text[-3000:]
+    deadline = time.monotonic() + 30
+    while _processes_mentioning(str(out)) or list((out / "claims").glob("*.claim")):
+        assert time.monotonic() < deadline, (_processes_mentioning(str(out)),
+                                             list((out / "claims").glob("*.claim")))
+        time.sleep(0.2)
+    logs = "".join(p.read_text() for p in (out / "logs").glob("dask_region_*.log"))
+    assert logs.count("dask guard: got SIGTERM: stopping the orchestrator") == 2
+    assert not all(region_done(Layout(out), r) for r in range(20, 30))
