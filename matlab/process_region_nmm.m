@@ -129,7 +129,7 @@ end
 function ensure_dir(folder)
 % Create FOLDER (and its parents) when missing. Another run sharing the
 % output folder may create it, or one of its parents, at the same moment;
-% mkdir then fails with "File exists" part way: try again.
+% mkdir then fails with 'File exists' part way: try again.
 msg = '';
 for attempt = 1:5
     if exist(folder, 'dir') == 7

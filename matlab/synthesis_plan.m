@@ -6,7 +6,7 @@ function plan = synthesis_plan(job, prm)
 %   example. PLAN holds the output fields of GENERATE_SYNTHETIC_SOURCE
 %   except scale_ratio, and what the scale ratios need:
 %     head_row   (H x 1) 0-based packed row of the clip of each distinct
-%                (clip, patch) pair ("head"), ascending
+%                (clip, patch) pair (a 'head'), ascending
 %     head_patch (H x 70) its patch, 0-based, padded with pad_value
 %     pair_head  (E*S x 1) head of (example e, source k), at e + (k-1)*E
 %     target_snr (1 x K) the target SNRs of the mode (dB)
