@@ -103,15 +103,7 @@ def run_piece(sim, length_ms, progress):
 
 
 def run_fast_piece(fast, length_ms, progress):
-    """Advance a :class:`deepsif_pipeline.fast_engine.FastSimulator` by one piece.
-
-    Returns
-    -------
-    time : numpy.ndarray
-        ``(n_times,)`` in ms.
-    data : numpy.ndarray
-        ``(n_times, n_connectivity)`` float32, ``y1 - y2`` (mV).
-    """
+    """:func:`run_piece` for a :class:`deepsif_pipeline.fast_engine.FastSimulator`: same returns."""
     return fast.run_piece(length_ms, progress=progress.advance)
 
 
