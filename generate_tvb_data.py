@@ -18,6 +18,7 @@ Usable on its own with DeepSIF's arguments::
 """
 
 import argparse
+import signal
 import sys
 import time
 import warnings
@@ -26,7 +27,8 @@ import numpy as np
 from scipy.io import whosmat, loadmat
 
 from deepsif_pipeline import science
-from deepsif_pipeline.anatomy import AnatomyError, DEFAULT_LEADFIELD, write_mat_atomic
+from deepsif_pipeline.anatomy import AnatomyError, DEFAULT_LEADFIELD, parse_piece_name
+from deepsif_pipeline.files import mat_file_problem, write_mat_atomic
 from deepsif_pipeline.builtin import resolve_template
 from deepsif_pipeline.layout import Layout, resolve_locations
 
@@ -138,6 +140,8 @@ def piece_is_complete(path, n_times, n_columns, seed, engine="tvb", raw_rate="fu
     from before these options existed).
     """
     try:
+        if mat_file_problem(path):  # cut short or garbled (e.g. a copy that stopped half way)
+            return False
         shapes = {name: shape for name, shape, _ in whosmat(str(path))}
         if shapes.get("data") != (n_times, n_columns):
             return False
@@ -147,6 +151,37 @@ def piece_is_complete(path, n_times, n_columns, seed, engine="tvb", raw_rate="fu
         return int(saved["seed"].ravel()[0]) == int(seed) and made_by == engine and rate == raw_rate
     except Exception:
         return False
+
+
+def raw_bytes(n_columns, sim_length_s, piece_length_s, raw_rate="full", n_iterations=None):
+    """Disk taken by one region's raw pieces (step 1's output, deleted by step 3).
+
+    Parameters
+    ----------
+    n_columns : int
+        Connectivity regions (columns of each piece's ``data``).
+    sim_length_s, piece_length_s : float
+    raw_rate : {'full', 'decimated'}
+    n_iterations : int or None
+        Mean iterations simulated (default: all of ``science.MEAN_ITERATIONS``).
+
+    Returns
+    -------
+    int
+        Bytes: ``data`` (float32) and ``time`` (float64, one row per kept
+        sample; ``sample_index`` too when decimated), the gains and the
+        MAT-file headers, summed over the pieces.
+    """
+    n_iterations = len(science.MEAN_ITERATIONS) if n_iterations is None else n_iterations
+    lengths = science.piece_lengths_ms(sim_length_s, piece_length_s)
+    steps = [int(round(length / science.DT_MS)) for length in lengths]
+    first = np.cumsum([1] + steps[:-1])
+    total = 0
+    for f, n in zip(first, steps):
+        rows = len(kept_samples(f, n)) if raw_rate == "decimated" else n
+        extra = 2 * rows if raw_rate == "decimated" else rows  # time (+ sample_index)
+        total += 4 * rows * n_columns + 8 * (extra + n_columns) + 512
+    return total * n_iterations
 
 
 def kept_samples(first, n_steps):
@@ -217,6 +252,10 @@ class Progress:
             self.bar.close()
 
 
+class ForeignPieces(Exception):
+    """The region's raw folder holds pieces this plan would not write (one-line message)."""
+
+
 def simulate_region(template, layout, region, sim_length_s, piece_length_s, a_value, run_seed,
                     iterations=science.MEAN_ITERATIONS, progress_mode="auto", engine=DEFAULT_ENGINE,
                     raw_rate="full"):
@@ -266,6 +305,12 @@ def simulate_region(template, layout, region, sim_length_s, piece_length_s, a_va
     for m in iterations:
         seed = science.simulation_seed(run_seed, region, m)
         paths = [out_dir / Layout.piece_name(region, m, k, len(lengths)) for k in range(len(lengths))]
+        foreign = sorted(p.name for p in out_dir.glob(f"mean_iter_{m}_a_iter_{region}_*.mat")
+                         if p not in paths and parse_piece_name(p.name))
+        if foreign:
+            raise ForeignPieces(f"{out_dir} holds raw pieces of other --sim-length/--piece-length settings "
+                                f"({foreign[0]}, {len(foreign)} in all): re-run with the settings that made them, "
+                                "or delete that folder to simulate the region again")
         missing = [k for k, p in enumerate(paths)
                    if not piece_is_complete(p, len(keep[k]), n_conn, seed, engine, raw_rate)]
         if missing:
@@ -372,6 +417,20 @@ def check_lengths(sim_length_s, piece_length_s):
 
 def main(argv=None):
     args = build_parser().parse_args(argv)
+    # SIGTERM (the orchestrator stopping, a time limit) unwinds like Ctrl-C, so that the
+    # temporary file of a piece being written is removed (write_mat_atomic).
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
+    try:
+        return simulate_regions(args)
+    except ForeignPieces as exc:
+        return fail(str(exc))
+    except KeyboardInterrupt:
+        print("interrupted: the raw pieces written so far are kept", file=sys.stderr)
+        return 130
+
+
+def simulate_regions(args):
+    """Steps of :func:`main` after parsing; an exit status."""
     anatomy, output = resolve_locations(args.anatomy, args.output)
     try:
         template = resolve_template(anatomy, args.leadfield)

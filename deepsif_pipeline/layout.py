@@ -7,6 +7,8 @@ The output tree follows DeepSIF's (``../source`` in a DeepSIF checkout)::
     OUTPUT/nmm_{name}/clip_info/iter{m}/iter_{m}_i_{r}.mat  step 2 markers (written last)
     OUTPUT/{train|test}_sample_source1.mat                  step 4
     OUTPUT/logs/                                            MATLAB/Octave logs per region
+    OUTPUT/logs/runs.log                                    every run: start, settings, versions, results
+    OUTPUT/logs/region_{r}.failed                           why the region's last attempt failed
     OUTPUT/derived/                                         derived template data (distances)
 
 Skip and redo decisions are made from these files alone.
@@ -18,6 +20,7 @@ from pathlib import Path
 import numpy as np
 from scipy.io import loadmat
 
+from .files import mat_file_problem
 from .science import MEAN_ITERATIONS
 
 DEFAULT_TEMPLATE = "tvb76"  # built-in template used when no anatomy folder is given or found
@@ -72,6 +75,15 @@ class Layout:
     def region_log(self, region):
         return self.log_dir / f"region_{region}.log"
 
+    def failure_record(self, region):
+        """``logs/region_{r}.failed``: why the region's last attempt failed (removed once it is done)."""
+        return self.log_dir / f"region_{region}.failed"
+
+    @property
+    def run_log(self):
+        """``logs/runs.log``: one timestamped line per event of every run on this folder."""
+        return self.log_dir / "runs.log"
+
     @property
     def derived_dir(self):
         return self.output / "derived"
@@ -90,11 +102,14 @@ def read_marker(path):
     MarkerError
         The file exists but is not a readable marker.
     """
+    problem = mat_file_problem(path)
     try:
-        return int(np.asarray(loadmat(str(path), variable_names=["num_spike"])["num_spike"]).ravel()[0])
+        if problem is None:
+            return int(np.asarray(loadmat(str(path), variable_names=["num_spike"])["num_spike"]).ravel()[0])
     except Exception as exc:
-        raise MarkerError(f"marker {path} is unreadable ({exc}); delete it to redo that "
-                          "mean iteration of the region") from None
+        problem = str(exc)
+    raise MarkerError(f"marker {path} is damaged ({problem}); delete it and re-run to redo that "
+                      "mean iteration of the region (same seed, same clips)")
 
 
 def marker_counts(layout, region, iterations=MEAN_ITERATIONS):
@@ -121,8 +136,9 @@ def missing_clips(layout, region, iterations=MEAN_ITERATIONS):
     """Why the region's step-2 output is not complete, or an empty list.
 
     Complete means a marker for every mean iteration and every clip file
-    ``nmm_1 .. nmm_{num_spike}`` the last marker counts on disk. Only then
-    may the raw data be deleted.
+    ``nmm_1 .. nmm_{num_spike}`` the last marker counts on disk, each a
+    whole MAT-file (:func:`files.mat_file_problem`: headers only, cheap).
+    Only then may the raw data be deleted, or the region be skipped.
 
     Returns
     -------
@@ -141,6 +157,14 @@ def missing_clips(layout, region, iterations=MEAN_ITERATIONS):
     if absent:
         problems.append(f"{len(absent)} of {total} clip files missing in {layout.clip_dir(region)} "
                         f"(first: nmm_{absent[0]}.mat)")
+    for n in range(1, total + 1):
+        problem = None if n in absent else mat_file_problem(layout.clip(region, n))
+        if problem:
+            m = next(m for m in iterations if counts[m] >= n)
+            problems.append(f"clip {layout.clip(region, n)} is damaged ({problem}): delete it and the marker "
+                            f"{layout.marker(m, region)}, then re-run to make mean iteration {m} of region "
+                            f"{region} again (same seed, same clips)")
+            break
     return problems
 
 

@@ -9,11 +9,12 @@ clip number] of every row), and the pack writes the rows in that order.
 """
 
 import hashlib
-import os
 from pathlib import Path
 
 import numpy as np
 from scipy.io import loadmat
+
+from .files import publish
 
 
 class PackError(Exception):
@@ -92,7 +93,7 @@ def pack_clips(synthesis_file, clip_root, log=print, progress_every=1000):
                 if (i + 1) % progress_every == 0:
                     log(f"  packed {i + 1} / {len(rows)} clips")
             f.attrs["clip_rows_sha256"] = _rows_digest(rows)
-        os.replace(tmp, out)
+        publish(tmp, out)
     finally:
         if tmp.exists():
             tmp.unlink()

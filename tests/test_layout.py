@@ -37,7 +37,7 @@ def test_missing_clips_needs_markers_and_files(tmp_path):
         savemat(lay.clip(0, n), {"data": np.zeros((500, 3))})
     assert missing_clips(lay, 0) == []
     lay.marker(1, 0).write_bytes(b"garbage")
-    assert "unreadable" in missing_clips(lay, 0)[0]
+    assert "is damaged" in missing_clips(lay, 0)[0] and str(lay.marker(1, 0)) in missing_clips(lay, 0)[0]
 
 
 def test_clip_counts(tmp_path):
@@ -63,3 +63,19 @@ def test_default_locations_follow_deepsif_checkout(tmp_path):
     assert resolve_locations("tvb76", cwd=tmp_path)[0] == "tvb76"
     anatomy, out = resolve_locations(str(tmp_path / "x"), "y", cwd=tmp_path)
     assert anatomy == tmp_path / "x" and out.name == "y"
+
+
+def test_damaged_clip_is_named_with_its_mean_iteration(tmp_path):
+    lay = Layout(tmp_path)
+    for m, n in ((0, 1), (1, 3), (2, 4)):
+        _marker(lay, m, 0, n)
+    lay.clip_dir(0).mkdir(parents=True)
+    for n in range(1, 5):
+        savemat(lay.clip(0, n), {"data": np.full((500, 3), float(n))})
+    assert missing_clips(lay, 0) == []
+    whole = lay.clip(0, 3).read_bytes()
+    lay.clip(0, 3).write_bytes(whole[:len(whole) // 2])  # a copy that stopped half way
+    problems = missing_clips(lay, 0)
+    assert len(problems) == 1
+    assert f"clip {lay.clip(0, 3)} is damaged (truncated" in problems[0]
+    assert f"the marker {lay.marker(1, 0)}" in problems[0] and "mean iteration 1 of region 0" in problems[0]
