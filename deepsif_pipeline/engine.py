@@ -12,7 +12,8 @@ import shutil
 import subprocess
 import time
 
-from scipy.io import savemat
+from . import children
+from .files import write_mat_atomic
 
 MATLAB_DIR = Path(__file__).resolve().parent.parent / "matlab"
 
@@ -91,7 +92,7 @@ def write_job(path, **fields):
     """Write the arguments of a ``matlab/`` function to a job file."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    savemat(str(path), {k: (str(v) if isinstance(v, Path) else v) for k, v in fields.items()})
+    write_mat_atomic(path, {k: (str(v) if isinstance(v, Path) else v) for k, v in fields.items()})
     return path
 
 
@@ -102,13 +103,16 @@ def run_function(engine, function, job_file, log_path, timeout=None, env=None):
     -------
     int
         The exit status (non-zero when the function raised an error);
-        ``-1`` when it was stopped after ``timeout`` seconds.
+        ``children.TIMED_OUT`` when it was stopped after ``timeout`` seconds.
     """
     return run_functions(engine, function, [job_file], [log_path], timeout=timeout, env=env)[0]
 
 
 def run_functions(engine, function, job_files, log_paths, timeout=None, single_threaded=False, env=None):
     """Run ``function`` once per job file, all at the same time, and wait for all.
+
+    The processes are children of :mod:`deepsif_pipeline.children`: they die
+    with this process and stop when it is asked to stop.
 
     Parameters
     ----------
@@ -124,7 +128,8 @@ def run_functions(engine, function, job_files, log_paths, timeout=None, single_t
     Returns
     -------
     list of int
-        Exit status of each process; ``-1`` for one stopped after ``timeout``.
+        Exit status of each process; ``children.TIMED_OUT`` for one stopped
+        after ``timeout``, negative (``-signal``) for one stopped by a signal.
     """
     if single_threaded:
         env = dict(env or os.environ, OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
@@ -138,20 +143,23 @@ def run_functions(engine, function, job_files, log_paths, timeout=None, single_t
             command = engine.command(function, job_file)
             log.write(f"$ {' '.join(command)}\n")
             log.flush()
-            procs.append(subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT,
-                                          stdin=subprocess.DEVNULL, env=env))
+            try:
+                procs.append(children.spawn(command, stdout=log, stderr=subprocess.STDOUT,
+                                            stdin=subprocess.DEVNULL, env=env))
+            except ChildProcessError:
+                log.write("not started: the run is stopping\n")
+                break
         deadline = None if timeout is None else time.monotonic() + timeout
         status = []
         for proc, log in zip(procs, logs):
-            try:
-                left = None if deadline is None else max(deadline - time.monotonic(), 0)
-                status.append(proc.wait(timeout=left))
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-                log.write(f"stopped after {timeout} s\n")
-                status.append(-1)
-        return status
+            left = None if deadline is None else max(deadline - time.monotonic(), 0)
+            outcome = children.wait(proc, left)
+            if outcome.timed_out:
+                log.write(f"stopped after its time limit of {timeout:g} s\n")
+            elif outcome.stopped:
+                log.write("stopped: the run was interrupted\n")
+            status.append(outcome.status)
+        return status + [-1] * (len(job_files) - len(status))
     finally:
         for proc in procs:
             if proc.poll() is None:

@@ -115,3 +115,32 @@ def tree_snapshot(root):
     return {str(p.relative_to(root)): (p.stat().st_size, p.stat().st_mtime_ns,
                                        hashlib.sha256(p.read_bytes()).hexdigest())
             for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def tvb76_run(cache, out, *args, timeout=1800, **popen):
+    """Run the orchestrator on the built-in tvb76 template (quiet progress) as a user would.
+
+    Returns the CompletedProcess (stdout and stderr merged in ``stdout``).
+    """
+    import os
+    cmd = [sys.executable, str(REPO / "pipeline_orchestrator.py"), "--anatomy", "tvb76", "--output", str(out),
+           "--progress", "none", *map(str, args)]
+    return subprocess.run(cmd, env=dict(os.environ, DEEPSIF_PIPELINE_CACHE=str(cache)), stdout=subprocess.PIPE,
+                          stderr=subprocess.STDOUT, text=True, timeout=timeout, stdin=subprocess.DEVNULL, **popen)
+
+
+def mat_arrays(root):
+    """``{relative path: {variable: array}}`` of every MAT-file under root."""
+    root = Path(root)
+    return {str(p.relative_to(root)): {k: v for k, v in loadmat(p).items() if not k.startswith("__")}
+            for p in sorted(root.rglob("*.mat"))}
+
+
+def assert_same_arrays(got, expected):
+    """Two trees of MAT-files hold the same files with equal arrays (MAT headers carry a time stamp)."""
+    a, b = mat_arrays(got), mat_arrays(expected)
+    assert a.keys() == b.keys(), sorted(set(a) ^ set(b))
+    for name, variables in b.items():
+        assert a[name].keys() == variables.keys(), name
+        for v, arr in variables.items():
+            assert np.array_equal(a[name][v], arr, equal_nan=arr.dtype.kind == "f"), f"{name}: {v} differs"

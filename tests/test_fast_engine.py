@@ -372,12 +372,12 @@ def test_engine_option_default_and_orchestrator_passes_it_on(monkeypatch):
     assert gen.build_parser().parse_args([]).engine == "fast"
     assert gen.build_parser().parse_args(["--engine", "tvb"]).engine == "tvb"
     commands = []
-    monkeypatch.setattr(orchestrator.subprocess, "run",
-                        lambda cmd, **kw: commands.append(cmd) or types.SimpleNamespace(returncode=0))
+    monkeypatch.setattr(orchestrator.children, "run",
+                        lambda cmd, **kw: commands.append(cmd) or orchestrator.children.Outcome(0))
     args = orchestrator.build_parser().parse_args(["--start_region", "0", "--end_region", "1", "--engine", "tvb",
                                                    "--raw-rate", "decimated"])
     template = types.SimpleNamespace(folder=Path("/anatomy"), leadfield=Path("/anatomy/lf.mat"))
-    assert orchestrator.step1(args, template, types.SimpleNamespace(output=Path("/out")), 3, [0, 2])
+    assert orchestrator.step1(args, template, types.SimpleNamespace(output=Path("/out")), 3, [0, 2]).ok
     assert commands[0][commands[0].index("--engine") + 1] == "tvb"
     assert commands[0][commands[0].index("--raw-rate") + 1] == "decimated"
 

@@ -1,0 +1,144 @@
+"""The orchestrator's child processes: time limits, stopping on a signal, dying with it.
+
+Every step-1, step-2 and step-4 process is started through :func:`spawn`:
+
+- it is started through ``with_parent.py``, which asks the kernel to
+  ``SIGKILL`` it when the orchestrator dies (``prctl(PR_SET_PDEATHSIG)``,
+  Linux), then ``exec``s the real command. An orchestrator killed with
+  ``SIGKILL`` (or by the out-of-memory killer) leaves no TVB or Octave
+  process writing into the region the next run takes over;
+- :func:`wait` stops it after its time limit: ``SIGTERM``, then ``SIGKILL``
+  after :data:`GRACE` seconds;
+- on ``SIGINT``, ``SIGTERM`` or ``SIGHUP`` (:func:`install_signal_handlers`),
+  :func:`request_stop` sets :data:`STOP` and stops the running children
+  the same way; the orchestrator then starts nothing new, cleans up and
+  exits ``128 + signal``.
+
+The children stay in the orchestrator's process group, so a Ctrl-C in the
+terminal, or a Dask guard's signal to the group, reaches them too.
+"""
+
+from dataclasses import dataclass
+import os
+from pathlib import Path
+import signal
+import subprocess
+import sys
+import threading
+
+GRACE = 10.0  # seconds a stopped child gets to exit after SIGTERM before SIGKILL
+TIMED_OUT = 124  # exit status reported for a child stopped at its time limit (as coreutils' timeout)
+WITH_PARENT = Path(__file__).resolve().parent / "with_parent.py"
+
+STOP = threading.Event()  # set once the orchestrator was asked to stop
+_stop = {"signal": None}
+_running = set()
+_lock = threading.RLock()  # re-entrant: the signal handler may interrupt spawn() in the main thread
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """How a child ended: ``status`` (exit status, ``-N`` for signal N), ``timed_out``, ``stopped``."""
+
+    status: int
+    timed_out: bool = False
+    stopped: bool = False
+
+    @property
+    def ok(self):
+        return self.status == 0 and not (self.timed_out or self.stopped)
+
+
+def spawn(command, **popen):
+    """Start ``command`` (a list) as a child that dies with this process; the ``Popen``.
+
+    Raises
+    ------
+    ChildProcessError
+        When a stop was requested (nothing is started any more).
+    """
+    with _lock:
+        if STOP.is_set():
+            raise ChildProcessError("stop requested")
+        proc = subprocess.Popen([sys.executable, "-I", str(WITH_PARENT), str(os.getpid()), *map(str, command)],
+                                **popen)
+        _running.add(proc)
+    return proc
+
+
+def wait(proc, timeout=None):
+    """Wait for a child of :func:`spawn`, stopping it after ``timeout`` seconds; an :class:`Outcome`."""
+    timed_out = False
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        timed_out = True
+        _terminate(proc)
+    finally:
+        with _lock:
+            _running.discard(proc)
+    status = proc.returncode
+    return Outcome(TIMED_OUT if timed_out else status, timed_out, STOP.is_set() and status != 0 and not timed_out)
+
+
+def run(command, timeout=None, **popen):
+    """:func:`spawn` then :func:`wait`; an :class:`Outcome` (``stopped`` when never started)."""
+    try:
+        proc = spawn(command, **popen)
+    except ChildProcessError:
+        return Outcome(-1, stopped=True)
+    return wait(proc, timeout)
+
+
+def _terminate(proc):
+    """``SIGTERM``, then ``SIGKILL`` after :data:`GRACE` seconds."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=GRACE)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def request_stop(signum=None):
+    """Stop: start no new child, ``SIGTERM`` the running ones, ``SIGKILL`` them after :data:`GRACE` s.
+
+    A second request kills the running children at once.
+    """
+    again = STOP.is_set()
+    if _stop["signal"] is None:
+        _stop["signal"] = signum
+    STOP.set()
+    with _lock:
+        procs = list(_running)
+    for proc in procs:
+        try:
+            proc.kill() if again else proc.terminate()
+        except OSError:
+            pass
+    if not again and procs:
+        timer = threading.Timer(GRACE, lambda: [p.kill() for p in procs if p.poll() is None])
+        timer.daemon = True
+        timer.start()
+
+
+def stop_signal():
+    """The signal number that stopped the run, or None."""
+    return _stop["signal"]
+
+
+def install_signal_handlers(on_first=None):
+    """Turn ``SIGINT``, ``SIGTERM`` and ``SIGHUP`` into :func:`request_stop` (main thread only).
+
+    ``on_first(name)`` is called on the first signal (to print what happens next).
+    """
+    def handler(signum, frame):
+        first = not STOP.is_set()
+        request_stop(signum)
+        if first and on_first is not None:
+            on_first(signal.Signals(signum).name)
+
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        if signal.getsignal(signum) is not signal.SIG_IGN:  # nohup's SIGHUP stays ignored
+            signal.signal(signum, handler)

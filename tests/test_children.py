@@ -1,0 +1,91 @@
+"""Child processes: they die with the orchestrator, stop at their time limit and on a signal."""
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import pytest
+
+from conftest import REPO
+from deepsif_pipeline import children
+
+
+def _alive(pid):
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def _python(code):
+    return subprocess.Popen([sys.executable, "-c", textwrap.dedent(code)], cwd=REPO, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux only")
+@pytest.mark.parametrize("from_thread", [False, True])
+def test_child_dies_when_the_orchestrator_is_killed(from_thread):
+    parent = _python(f"""
+        import sys, threading, time
+        from deepsif_pipeline import children
+        def start():
+            proc = children.spawn(["sleep", "60"])
+            print(proc.pid, flush=True)
+            proc.wait()
+        if {from_thread}:
+            threading.Thread(target=start).start()
+        else:
+            start()
+        """)
+    child = int(parent.stdout.readline())
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and not open(f"/proc/{child}/cmdline").read().startswith("sleep"):
+        time.sleep(0.02)  # the wrapper has exec'd the command
+    assert _alive(child)
+    parent.kill()
+    parent.wait()
+    deadline = time.monotonic() + 5
+    while _alive(child) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not _alive(child), "the child outlived its SIGKILLed parent"
+
+
+def test_time_limit_stops_the_child(monkeypatch):
+    monkeypatch.setattr(children, "GRACE", 0.5)
+    t0 = time.monotonic()
+    outcome = children.run(["sleep", "30"], timeout=0.5)
+    assert outcome.timed_out and outcome.status == children.TIMED_OUT and not outcome.ok
+    stubborn = [sys.executable, "-c", "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); "
+                "print('ready', flush=True); time.sleep(30)"]
+    outcome = children.run(stubborn, timeout=1.0, stdout=subprocess.DEVNULL)
+    assert outcome.timed_out  # killed after the grace period although it ignores SIGTERM
+    assert time.monotonic() - t0 < 8
+    assert children.run(["true"], timeout=30).ok
+    assert children.run(["false"]).status == 1
+
+
+def test_signal_stops_children_and_nothing_new_starts():
+    proc = _python("""
+        import os, signal, threading, time
+        from deepsif_pipeline import children
+        children.install_signal_handlers(lambda name: print("got", name, flush=True))
+        threading.Timer(1.0, lambda: os.kill(os.getpid(), signal.SIGTERM)).start()
+        t0 = time.monotonic()
+        outcome = children.run(["sleep", "30"])
+        print("first", outcome.stopped, outcome.status, round(time.monotonic() - t0) < 5, flush=True)
+        again = children.run(["sleep", "30"])
+        print("second", again.stopped, children.stop_signal() == signal.SIGTERM, flush=True)
+        """)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    assert out.split("\n")[:3] == ["got SIGTERM", f"first True {-signal.SIGTERM} True", "second True True"]
+
+
+def test_missing_command_is_a_clear_failure():
+    outcome = children.run(["/nonexistent/octave"], stderr=subprocess.PIPE)
+    assert outcome.status == 127 and not outcome.ok
+    assert os.path.exists(children.WITH_PARENT)

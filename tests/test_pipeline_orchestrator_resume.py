@@ -1,0 +1,191 @@
+"""Stopping and resuming the orchestrator: signals, time limits, disk, damaged files, --status, run log.
+
+Real runs on the built-in tvb76 template (regions 2-4, 3 x 3 simulated s, 1 s pieces), compared
+array by array with one uninterrupted run of the same command.
+"""
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from conftest import REPO, assert_same_arrays, tvb76_run
+from deepsif_pipeline import claims
+from deepsif_pipeline.files import format_bytes
+from deepsif_pipeline.layout import Layout
+from generate_tvb_data import raw_bytes
+
+RANGE = ("--start_region", 2, "--end_region", 5, "--sim-length", 3, "--piece-length", 1, "--skip-synthesis")
+
+
+@pytest.fixture(scope="session")
+def reference(tvb76_cache, tmp_path_factory):
+    """One uninterrupted run of RANGE; its output folder."""
+    out = tmp_path_factory.mktemp("reference") / "out"
+    res = tvb76_run(tvb76_cache, out, *RANGE)
+    assert res.returncode == 0, res.stdout[-3000:]
+    return out
+
+
+def _leftovers(out):
+    """Temporary files, claims and raw folders left in an output folder."""
+    found = [str(p.relative_to(out)) for p in out.rglob(".tmp_*")]
+    found += [str(p.relative_to(out)) for p in (out / "claims").glob("*")] if (out / "claims").is_dir() else []
+    found += [str(p.relative_to(out)) for p in (out / "raw_nmm").glob("a*")] if (out / "raw_nmm").is_dir() else []
+    return found + [str(p.relative_to(out)) for p in out.rglob("*_job*.mat")]
+
+
+def _children_of(pid):
+    kids = []
+    for stat in os.listdir("/proc"):
+        if stat.isdigit():
+            try:
+                with open(f"/proc/{stat}/stat") as fh:
+                    if int(fh.read().rsplit(")", 1)[1].split()[1]) == pid:
+                        kids.append(int(stat))
+            except (OSError, IndexError):
+                pass
+    return kids
+
+
+@pytest.mark.slow
+def test_sigterm_under_nohup_stops_cleanly_and_resumes(tvb76_cache, reference, tmp_path):
+    out = tmp_path / "out"
+    log = tmp_path / "pipeline.log"
+    cmd = ["nohup", sys.executable, str(REPO / "pipeline_orchestrator.py"), "--anatomy", "tvb76", "--output",
+           str(out), "--progress", "none", *map(str, RANGE)]
+    with open(log, "w") as fh:
+        proc = subprocess.Popen(cmd, stdout=fh, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                env=dict(os.environ, DEEPSIF_PIPELINE_CACHE=str(tvb76_cache)))
+    deadline = time.monotonic() + 300
+    while "STEP 1: Generating TVB data for region 3" not in log.read_text() and proc.poll() is None:
+        assert time.monotonic() < deadline, log.read_text()
+        time.sleep(0.05)
+    time.sleep(0.3)
+    running = _children_of(proc.pid)
+    assert running, "a step-1 process runs for region 3"
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=60) == 128 + signal.SIGTERM
+    text = log.read_text()
+    assert "SIGTERM received: stopping the running steps" in text
+    assert "Stopped by SIGTERM" in text and "Re-run the same command to resume" in text
+    assert "Interrupted: 1 (3)" in text and "Not started: 1 (4)" in text
+    assert "Traceback" not in text
+    assert not any(os.path.exists(f"/proc/{pid}") for pid in running), "children stopped with the run"
+    assert not [p for p in _leftovers(out) if not p.startswith("raw_nmm")], _leftovers(out)
+    assert "stopped by SIGTERM" in (out / "logs" / "runs.log").read_text()
+
+    status = tvb76_run(tvb76_cache, out, "--status", "--start_region", 2, "--end_region", 5)
+    assert status.returncode == 0, status.stdout
+    assert "region 2  done" in status.stdout and "region 4  not started" in status.stdout
+    assert "done: 1 (2)" in status.stdout and "step 4 (train): waiting for 75 of 76 regions" in status.stdout
+
+    again = tvb76_run(tvb76_cache, out, *RANGE)
+    assert again.returncode == 0, again.stdout[-3000:]
+    assert "Already done, skipped: 1 (2)" in again.stdout
+    assert_same_arrays(out / "nmm_spikes", reference / "nmm_spikes")
+    assert _leftovers(out) == []
+
+
+@pytest.mark.slow
+def test_time_limits_fail_the_region_and_damaged_raw_is_simulated_again(tvb76_cache, reference, tmp_path):
+    out = tmp_path / "out"
+    lay = Layout(out)
+    # a step 1 that cannot finish in 0.5 s: every region fails, the run goes on to the next
+    res = tvb76_run(tvb76_cache, out, *RANGE, "--timeout-step1", 0.5)
+    assert res.returncode == 1, res.stdout[-3000:]
+    assert res.stdout.count("step 1 (TVB simulation) stopped at its time limit (--timeout-step1)") >= 3
+    assert "Failed regions: 3 (2-4)" in res.stdout
+
+    # step 2 (Octave) stopped at its limit: raw data kept, a failure record, --status says so
+    res = tvb76_run(tvb76_cache, out, *RANGE, "--timeout-step2", 0.1)
+    assert res.returncode == 1, res.stdout[-3000:]
+    assert res.stdout.count("step 2 (octave) stopped at its time limit (--timeout-step2)") >= 3
+    assert all(len(list(lay.raw_dir(r).glob("*.mat"))) == 9 for r in (2, 3, 4)), "raw data kept"
+    assert "stopped after its time limit of 0.1 s" in lay.region_log(3).read_text()
+    assert "--timeout-step2" in lay.failure_record(3).read_text()
+    status = tvb76_run(tvb76_cache, out, "--status", "--start_region", 2, "--end_region", 5)
+    assert "region 3  failed" in status.stdout and str(lay.region_log(3)) in status.stdout
+    assert "raw data present: 9 files" in status.stdout and "failed: 3 (2-4)" in status.stdout
+
+    # damage two raw pieces: one cut short, one with garbage; only those are simulated again
+    cut = lay.raw_dir(3) / "mean_iter_1_a_iter_3_1.mat"
+    cut.write_bytes(cut.read_bytes()[:5000])
+    (lay.raw_dir(4) / "mean_iter_0_a_iter_4_2.mat").write_bytes(b"\0" * 4096)
+    res = tvb76_run(tvb76_cache, out, *RANGE, "--progress", "lines")
+    assert res.returncode == 0, res.stdout[-3000:]
+    assert "mean iteration 1 piece 2/3 written" in res.stdout and "mean iteration 0 piece 3/3 written" in res.stdout
+    assert "region 2 mean iteration 0: all 3 raw pieces already complete" in res.stdout
+    assert res.stdout.count(" written") == 2, "only the damaged pieces are simulated again"
+    assert_same_arrays(out / "nmm_spikes", reference / "nmm_spikes")
+    assert not any(lay.failure_record(r).exists() for r in (2, 3, 4))
+    assert _leftovers(out) == []
+    runs = (out / "logs" / "runs.log").read_text()
+    assert runs.count(" start: ") == 3 and "region 3: done" in runs
+    assert "tvb-library 2.10" in runs and "GNU Octave" in runs and "seed 20220425" in runs
+
+
+@pytest.mark.slow
+def test_damaged_clip_is_reported_and_the_advice_works(tvb76_cache, reference, tmp_path):
+    out = tmp_path / "out"
+    shutil.copytree(reference, out)
+    lay = Layout(out)
+    region = max((2, 3, 4), key=lambda r: len(list(lay.clip_dir(r).glob("nmm_*.mat"))))
+    victim = lay.clip(region, 1)
+    victim.write_bytes(victim.read_bytes()[:1000])
+    res = tvb76_run(tvb76_cache, out, *RANGE)
+    assert res.returncode == 1
+    line = next(line for line in res.stdout.splitlines() if line.startswith(f"  region {region}: "))
+    assert f"clip {victim} is damaged (truncated" in line
+    assert f"delete it and the marker {lay.marker(0, region)}, then re-run" in line
+    victim.unlink()
+    lay.marker(0, region).unlink()
+    res = tvb76_run(tvb76_cache, out, *RANGE)
+    assert res.returncode == 0, res.stdout[-3000:]
+    assert "simulating 0" in res.stdout
+    assert_same_arrays(out / "nmm_spikes", reference / "nmm_spikes")
+
+
+def test_disk_guard_stops_before_simulating(tvb76_cache, tmp_path):
+    out = tmp_path / "out"
+    res = tvb76_run(tvb76_cache, out, "--start_region", 0, "--end_region", 3, "--sim-length", 1e6,
+                    "--piece-length", 10, "--skip-synthesis")
+    assert res.returncode == 1, res.stdout[-3000:]
+    need = format_bytes(raw_bytes(76, 1e6, 10))  # tvb76: 76 connectivity regions
+    assert f"not enough disk space for region 0: its raw data needs about {need}" in res.stdout
+    assert "free; free some space" in res.stdout and "Not started: 2 (1-2)" in res.stdout
+    assert "Stopped starting regions: not enough disk space (region 0, above)" in res.stdout
+    assert not (out / "raw_nmm").exists() and not list((out / "claims").glob("*"))
+    plan = tvb76_run(tvb76_cache, tmp_path / "other", "--start_region", 0, "--end_region", 3, "--sim-length", 1e6,
+                     "--piece-length", 10, "--dry-run", "--workers", 2)
+    assert plan.returncode == 0, plan.stdout
+    assert "steps 1-3: 3 regions (0-2)" in plan.stdout and f"raw data per region: {need}" in plan.stdout
+    assert f"peak with 2 at once: {format_bytes(2 * raw_bytes(76, 1e6, 10))}" in plan.stdout and "would wait for 73 regions" in plan.stdout
+    assert not (tmp_path / "other").exists(), "a dry run creates nothing"
+
+
+def test_status_names_the_claim_holder(tvb76_cache, tmp_path):
+    out = tmp_path / "out"
+    claim = claims.try_claim(out / "claims", "region_7")
+    try:
+        res = tvb76_run(tvb76_cache, out, "--status", "--start_region", 6, "--end_region", 9)
+    finally:
+        claim.release()
+    assert res.returncode == 0, res.stdout
+    assert f"region 7  running      claimed by {claims.machine()['host']}:{os.getpid()}" in res.stdout
+    assert "not started: 2 (6, 8)" in res.stdout and not (out / "logs").exists()
+
+
+@pytest.mark.parametrize("args, needle", [
+    (("--timeout-step2", -1), "--timeout-step2 must be a number of seconds"),
+    (("--status", "--start_region", 3), "--status takes both --start_region and --end_region"),
+    (("--status", "--verify"), "--status only reports"),
+])
+def test_bad_new_options(tmp_path, tvb76_cache, args, needle):
+    res = tvb76_run(tvb76_cache, tmp_path / "out", *(("--start_region", 0, "--end_region", 1) if "--status"
+                                                     not in args else ()), *args)
+    assert res.returncode == 2 and needle in res.stdout and "Traceback" not in res.stdout, res.stdout
