@@ -928,6 +928,9 @@ def main(argv=None):
     except KeyboardInterrupt:
         print("\ninterrupted: finished regions are kept; re-run the same command to resume", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # output piped into head or less, which quit
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
 
 
 if __name__ == "__main__":

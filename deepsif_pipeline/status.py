@@ -59,7 +59,7 @@ def region_state(layout, region, claim=None):
     have = [m for m, c in counts.items() if c is not None]
     if len(have) == len(counts):
         last = counts[MEAN_ITERATIONS[-1]]
-        return "done", "; ".join([f"{last} clips"] + notes + (["deleted by the next run"] if files else []))
+        return "done", "; ".join([f"{last} clip{'' if last == 1 else 's'}"] + notes + (["deleted by the next run"] if files else []))
     if have:
         notes.insert(0, f"markers for mean iterations {', '.join(map(str, have))} of "
                         f"{', '.join(map(str, counts))}")
