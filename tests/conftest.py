@@ -130,10 +130,12 @@ def tvb76_run(cache, out, *args, timeout=1800, **popen):
 
 
 def mat_arrays(root):
-    """``{relative path: {variable: array}}`` of every MAT-file under root."""
+    """``{relative path: {variable: array}}`` of every MAT-file under root (or of the file root)."""
     root = Path(root)
-    return {str(p.relative_to(root)): {k: v for k, v in loadmat(p).items() if not k.startswith("__")}
-            for p in sorted(root.rglob("*.mat"))}
+    paths = [root] if root.is_file() else sorted(root.rglob("*.mat"))
+    assert paths, f"no MAT-file at {root}"
+    return {str(p.relative_to(root.parent if root.is_file() else root)):
+            {k: v for k, v in loadmat(p).items() if not k.startswith("__")} for p in paths}
 
 
 def assert_same_arrays(got, expected):
@@ -144,3 +146,24 @@ def assert_same_arrays(got, expected):
         assert a[name].keys() == variables.keys(), name
         for v, arr in variables.items():
             assert np.array_equal(a[name][v], arr, equal_nan=arr.dtype.kind == "f"), f"{name}: {v} differs"
+
+
+def write_step4_inputs(clip_root, n_regions, seed):
+    """Markers and small clips (0-3 per region) for every region: the input of step 4.
+
+    Clips are 500 x n_regions: a 40 mV bump in the region's column over a 0.3 mV background.
+    """
+    clip_root = Path(clip_root)
+    counts = np.random.default_rng(seed).integers(0, 4, size=n_regions)
+    t = np.arange(500)
+    for r in range(n_regions):
+        (clip_root / f"a{r}").mkdir(parents=True)
+        for n in range(1, counts[r] + 1):
+            data = 0.3 * np.sin(2 * np.pi * np.outer(t, np.arange(1, n_regions + 1)) / 500 + r + n)
+            data[:, r] += 40 * np.exp(-((t - 100 - 50 * n) / 8.0) ** 2)
+            savemat(clip_root / f"a{r}" / f"nmm_{n}.mat", {"data": data})
+        for m in (0, 1, 2):
+            (clip_root / "clip_info" / f"iter{m}").mkdir(parents=True, exist_ok=True)
+            savemat(clip_root / "clip_info" / f"iter{m}" / f"iter_{m}_i_{r}.mat",
+                    {"num_spike": float(counts[r] if m == 2 else 0), "spike_time": np.zeros((1, 0))})
+    return counts

@@ -6,27 +6,14 @@ import numpy as np
 import pytest
 from scipy.io import loadmat, savemat
 
-from conftest import run_cli
+from conftest import run_cli, write_step4_inputs
 
 
 @pytest.fixture(scope="module")
 def finished(tvb76_dir, tmp_path_factory):
     """Markers and clips for all 76 regions (0-3 clips each), then step 4 (test) and the pack."""
     out = tmp_path_factory.mktemp("verify") / "source"
-    clips = out / "nmm_spikes"
-    rng = np.random.default_rng(5)
-    counts = rng.integers(0, 4, size=76)
-    t = np.arange(500)
-    for r in range(76):
-        (clips / f"a{r}").mkdir(parents=True)
-        for n in range(1, counts[r] + 1):
-            data = 0.3 * np.sin(2 * np.pi * np.outer(t, np.arange(1, 77)) / 500 + r + n)
-            data[:, r] += 40 * np.exp(-((t - 100 - 50 * n) / 8.0) ** 2)
-            savemat(clips / f"a{r}" / f"nmm_{n}.mat", {"data": data})
-        for m in (0, 1, 2):
-            (clips / "clip_info" / f"iter{m}").mkdir(parents=True, exist_ok=True)
-            savemat(clips / "clip_info" / f"iter{m}" / f"iter_{m}_i_{r}.mat",
-                    {"num_spike": float(counts[r] if m == 2 else 0), "spike_time": np.zeros((1, 0))})
+    write_step4_inputs(out / "nmm_spikes", 76, seed=5)
     res = run_cli("pipeline_orchestrator.py", "--synthesis-only", "--dataset", "test", "--anatomy", tvb76_dir,
                   "--output", out)
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
