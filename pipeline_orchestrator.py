@@ -407,35 +407,38 @@ class Halt:
 def timed_region(args, template, layout, engine, region, i, n, disk=None, halt=None):
     """:func:`process_region` between its banner and its result line, under the region's claim.
 
-    A region not yet done is claimed in ``OUTPUT/claims/`` first (see
-    ``deepsif_pipeline/claims.py``); when another live run holds it, it is
-    left to that run ('elsewhere'). Once this run was interrupted or
-    halted, the regions not yet begun are 'not started'.
+    The region is claimed in ``OUTPUT/claims/`` first (see
+    ``deepsif_pipeline/claims.py``) and the leftovers of killed runs are
+    removed; when another live run holds it, it is left to that run
+    ('elsewhere', or 'skipped' when already done). Once this run was
+    interrupted or halted, the regions not yet begun are 'not started'.
     """
     if children.STOP.is_set() or halt:
         return "not started"
     banner(RULE_REGION, f"Processing Region {region} ({i + 1}/{n})")
     t0 = time.time()
-    if region_done(layout, region):
-        result = process_region(args, template, layout, engine, region)
-    else:
-        with claims.hold(layout.claim_dir, f"region_{region}") as claim:
-            if isinstance(claim, claims.Claim):
-                if claim.took_over is not None:
-                    say(f"region {region}: took over the claim of {claim.took_over}")
-                left = sweep_region(layout, region)
-                if left:
-                    say(f"region {region}: removed {len(left)} leftover temporary files of an interrupted run")
-                try:
-                    result = process_region(args, template, layout, engine, region, claim, disk, halt)
-                finally:
-                    if disk is not None:
-                        disk.release(region)
-                    if children.STOP.is_set():
-                        sweep_region(layout, region)
-            else:
-                say(f"region {region} is being processed by {claim}: left to that run")
-                return "elsewhere"
+    # A region already done is claimed too: a run killed after its markers may have left its
+    # claim, step-2 job file or raw data, which are removed here (and never by two runs at once).
+    with claims.hold(layout.claim_dir, f"region_{region}") as claim:
+        if isinstance(claim, claims.Claim):
+            if claim.took_over is not None:
+                say(f"region {region}: took over the claim of {claim.took_over}")
+            left = sweep_region(layout, region) + [None] * claims.remove_old_ballots(claim)
+            if left:
+                say(f"region {region}: removed {len(left)} leftover files of an interrupted run")
+            try:
+                result = process_region(args, template, layout, engine, region, claim, disk, halt)
+            finally:
+                if disk is not None:
+                    disk.release(region)
+                if children.STOP.is_set():
+                    sweep_region(layout, region)
+        elif region_done(layout, region):
+            say(f"{OK} Region {region} already processed; {claim} is finishing it")
+            return "skipped"
+        else:
+            say(f"region {region} is being processed by {claim}: left to that run")
+            return "elsewhere"
     if result in ("done", "skipped"):
         layout.failure_record(region).unlink(missing_ok=True)
         say(f"\n{OK} Completed region {region} in {time.time() - t0:.2f} seconds")

@@ -361,13 +361,14 @@ def list_claims(folder, stale_after=DEFAULT_STALE_AFTER, now=None):
 def _election(path, generation, stale_after):
     """Exclusive right to change the claim file while it holds ``generation``.
 
-    Yields True when elected. Ballots older than ``stale_after`` (their run
-    died inside the election) are skipped, never removed while anyone could
-    still be using them.
+    Yields True when elected. Ballots whose run died inside the election
+    (stale by :func:`judge`: older than ``stale_after``, or its process gone
+    on this machine) are skipped, and removed only by the run elected after
+    them.
     """
     ballots = [path.with_name(f".{path.name}.{generation}.takeover{k}") for k in range(_MAX_BALLOTS)]
     for k, ballot in enumerate(ballots):
-        if _create_exclusive(ballot, _encode({"host": socket.gethostname(), "pid": os.getpid()})):
+        if _create_exclusive(ballot, _encode(owner_record(ballot.name))):
             try:
                 yield True
             finally:
@@ -375,7 +376,7 @@ def _election(path, generation, stale_after):
                     old.unlink(missing_ok=True)
             return
         snap = _read(ballot)
-        if snap is None or server_now(path.parent) - snap.mtime <= stale_after:
+        if snap is None or not judge(snap.owner, server_now(path.parent) - snap.mtime, stale_after)[0]:
             break  # another run is (or was just) elected
     yield False
 
@@ -462,6 +463,22 @@ class Claim:
             self.path.unlink()
         self.released = True
         return True
+
+
+def remove_old_ballots(claim):
+    """Delete the election files of other generations of ``claim``'s name; their number.
+
+    Left by a run killed inside an election. Only the holder of the claim
+    may call this: an election for another generation can no longer change
+    the claim file (it checks the generation first).
+    """
+    mine = f".{claim.path.name}.{claim.token}."
+    gone = 0
+    for ballot in claim.path.parent.glob(f".{claim.path.name}.*.takeover*"):
+        if not ballot.name.startswith(mine):
+            ballot.unlink(missing_ok=True)
+            gone += 1
+    return gone
 
 
 def _take_over(path, name, stale, stale_after, now):

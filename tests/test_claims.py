@@ -180,6 +180,22 @@ def test_takeover_in_progress_and_abandoned_ballot(tmp_path, monkeypatch):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["r.claim"]
 
 
+def test_ballot_of_a_dead_process_does_not_block_and_old_ballots_are_removed(tmp_path, dead_pid):
+    path = write_claim(tmp_path, "r", pid=dead_pid)  # its run was killed while releasing it
+    token = token_on_disk(path)
+    ballot = tmp_path / f".r.claim.{token}.takeover0"
+    ballot.write_text(json.dumps(claims.owner_record(ballot.name) | {"pid": dead_pid}))
+    taken = try_claim(tmp_path, "r")  # at once: the ballot's process is gone on this machine
+    assert isinstance(taken, Claim) and taken.took_over is not None
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["r.claim"]
+
+    # a ballot of an old generation left after the claim file was removed: only the holder deletes it
+    orphan = tmp_path / ".r.claim.0123abcd.takeover1"
+    orphan.write_text("{}")
+    assert claims.remove_old_ballots(taken) == 1 and not orphan.exists()
+    assert taken.release() and list(tmp_path.iterdir()) == []
+
+
 def _racer(folder, name, start, finish, results):
     start.wait(timeout=30)
     result = try_claim(folder, name)
