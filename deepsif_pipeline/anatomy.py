@@ -11,19 +11,27 @@ A template folder holds, with DeepSIF's file and variable names:
   region centres; derived here when absent (:func:`region_distances`).
 
 Everything is checked before the pipeline creates or deletes anything, and
-every problem is an :class:`AnatomyError` with a one-line message.
+every problem is an :class:`AnatomyError` with a one-line message naming the
+file and the variable (or zip member): missing variables, wrong shapes or
+sizes that do not agree, NaN or Inf values, region numbers that are not
+integers in range (:func:`load_template`).
 """
 
 from dataclasses import dataclass
 from pathlib import Path
+import bz2
 import hashlib
+import io
 import json
-import os
 import re
+import warnings
 import zipfile
 
 import numpy as np
-from scipy.io import loadmat, savemat, whosmat
+from scipy.io import loadmat, whosmat
+from scipy.sparse import issparse
+
+from .files import write_mat_atomic  # noqa: F401 (also imported from here)
 
 CORTEX = "fs_cortex_20k.mat"
 INFLATED = "fs_cortex_20k_inflated.mat"
@@ -88,15 +96,240 @@ def _require_file(folder, name, what):
     return path
 
 
-def _load_variable(path, name):
-    """Load one variable of a MAT-file, or raise AnatomyError naming file and variable."""
+def _load_variable(path, name, what=None):
+    """Load one variable of a MAT-file, or raise AnatomyError naming file and variable.
+
+    Parameters
+    ----------
+    path : Path
+        A MAT-file (v4 to v7).
+    name : str
+        Variable to load.
+    what : str, optional
+        What the variable holds, for the message when it is missing.
+
+    Returns
+    -------
+    numpy.ndarray or scipy.sparse matrix
+    """
     try:
         data = loadmat(str(path), variable_names=[name])
+    except NotImplementedError:  # scipy's answer to MATLAB v7.3 (HDF5) files
+        raise AnatomyError(f"cannot read {path}: it is a MATLAB v7.3 file; save it with "
+                           f"save(..., '-v7')") from None
     except Exception as exc:  # scipy raises several types for broken files
         raise AnatomyError(f"cannot read {path}: {exc}") from None
     if name not in data:
-        raise AnatomyError(f"{path} has no variable '{name}'")
+        held = ", ".join(f"'{n}'" for n, _, _ in _whos(path)) or "none"
+        raise AnatomyError(f"{path} has no variable '{name}'{f' ({what})' if what else ''}; it holds {held}: "
+                           f"save the data under the name '{name}'")
     return data[name]
+
+
+def _kind(value):
+    """What a loaded MAT variable is, in MATLAB's words (for messages)."""
+    if issparse(value):
+        return "sparse matrix"
+    return {"O": "cell array", "V": "struct", "U": "char array", "S": "char array",
+            "c": "complex array"}.get(value.dtype.kind, f"{value.dtype} array")
+
+
+def _numeric(path, name, value):
+    """``value`` as a real numeric array, or raise AnatomyError naming file and variable."""
+    if issparse(value) or value.dtype.kind not in "biuf":
+        raise AnatomyError(f"{path}: variable '{name}' is a {_kind(value)}, not a real numeric array: "
+                           f"save '{name}' as a full double matrix")
+    return value
+
+
+def _plural(n, word):
+    return f"{n} {word}{'' if n == 1 else 's'}"
+
+
+def _nonfinite_count(value):
+    """``'12 NaN values'``, ``'1 Inf value'``, ``'2 NaN and 1 Inf values'``: the non-finite values of an array."""
+    n_nan = int(np.isnan(value).sum())
+    n_inf = int((~np.isfinite(value)).sum()) - n_nan
+    counts = " and ".join(c for c in (f"{n_nan} NaN" if n_nan else "", f"{n_inf} Inf" if n_inf else "") if c)
+    return f"{counts} value{'' if n_nan + n_inf == 1 else 's'}"
+
+
+def _check_finite(path, name, value, fix, label="variable"):
+    """Raise AnatomyError when ``value`` holds NaN or Inf (counted, first position given).
+
+    ``label`` says what ``name`` is: a MAT-file's ``variable`` or a zip's ``member``.
+    """
+    bad = ~np.isfinite(value)
+    if bad.any():
+        first = tuple(int(i) for i in np.argwhere(bad)[0])
+        raise AnatomyError(f"{path}: {label} '{name}' contains {_nonfinite_count(value)} "
+                           f"(first at 0-based index {first}); {fix}")
+
+
+def _check_points(path, name, n_rows, what, fix):
+    """Load an ``(n_rows, 3)`` finite position array (vertices, centres); return its row count.
+
+    Parameters
+    ----------
+    path : Path
+    name : str
+        Variable name (``pos``, ``centre``).
+    n_rows : int or None
+        Expected rows, or None for any.
+    what : str
+        What a row is (``vertices``, ``region centres``), and what ``n_rows`` counts.
+    fix : str
+        Advice for a wrong row count.
+
+    Returns
+    -------
+    int
+    """
+    value = _numeric(path, name, _load_variable(path, name, what))
+    if value.ndim != 2 or value.shape[1] != 3 or value.shape[0] == 0:
+        raise AnatomyError(f"{path}: variable '{name}' ({what}) must be N x 3 (x, y, z per row), has shape "
+                           f"{value.shape}; save it as one row per point")
+    if n_rows is not None and value.shape[0] != n_rows:
+        raise AnatomyError(f"{path}: variable '{name}' has {value.shape[0]} rows but {n_rows} {what} are "
+                           f"expected; {fix}")
+    _check_finite(path, name, value, "positions must be finite (re-export the surface)")
+    return value.shape[0]
+
+
+def _vector(path, name, value, what):
+    """A 1 x n or n x 1 variable as a flat array, or raise AnatomyError naming file and variable."""
+    if value.ndim > 2 or (value.ndim == 2 and min(value.shape) != 1 and value.size):
+        raise AnatomyError(f"{path}: variable '{name}' must be a vector ({what}), has shape {value.shape}")
+    return value.ravel()
+
+
+def _check_region_numbers(path, name, values, low, high, what, where):
+    """Raise AnatomyError unless every value is a finite integer in ``low..high``.
+
+    Parameters
+    ----------
+    path : Path
+    name : str
+        Variable name.
+    values : numpy.ndarray
+        Flat float array of region numbers.
+    low, high : int
+        Allowed range (inclusive).
+    what : str
+        What the values are, for the message (``region numbers (0-based)``).
+    where : callable
+        Index in ``values`` -> the place it stands for (``vertex 12``).
+    """
+    finite = np.isfinite(values)
+    fractional = finite & (values != np.round(values))
+    outside = finite & ~fractional & ((values < low) | (values > high))
+    hint = ""
+    if not finite.all():
+        found, bad = _nonfinite_count(values), ~finite
+    elif fractional.any():
+        found, bad = _plural(int(fractional.sum()), "non-integer value"), fractional
+    elif outside.any():
+        found = (f"{_plural(int(outside.sum()), 'value')} outside {low}..{high} (min {values.min():g}, "
+                 f"max {values.max():g})")
+        bad = outside
+        if low == 0 and values.min() == 1 and values.max() == high + 1:
+            hint = " (these look 1-based: subtract 1)"
+    else:
+        return
+    first = int(np.flatnonzero(bad)[0])
+    raise AnatomyError(f"{path}: variable '{name}' holds {found}, the first {values[first]:g} at {where(first)}; "
+                       f"{what} must be integers {low}..{high}{hint}")
+
+
+def _check_neighbours(path):
+    """Check ``nbs`` (1 x n cell of 1-based neighbour lists); return the number of regions."""
+    nbs = _load_variable(path, "nbs", "the neighbour regions of each region")
+    if issparse(nbs) or nbs.dtype.kind != "O":
+        raise AnatomyError(f"{path}: variable 'nbs' must be a cell array (one neighbour list per region), is a "
+                           f"{_kind(nbs)}: save it as a 1 x n_regions cell")
+    cells = _vector(path, "nbs", nbs, "a 1 x n_regions cell of neighbour lists")
+    n = cells.size
+    if n == 0:
+        raise AnatomyError(f"{path}: variable 'nbs' is empty; it must hold one neighbour list per region")
+    for region, cell in enumerate(cells):
+        cell = np.asarray(cell)
+        if issparse(cell) or cell.dtype.kind not in "biuf":
+            raise AnatomyError(f"{path}: variable 'nbs' entry {region} (0-based region) is a {_kind(cell)}; "
+                               "each entry must be a numeric list of 1-based region numbers")
+    lists = [np.ravel(c).astype(float) for c in cells]
+    owner = np.repeat(np.arange(n), [v.size for v in lists])  # region of each listed neighbour
+    _check_region_numbers(path, "nbs", np.concatenate(lists), 1, n, "neighbour lists (1-based region numbers)",
+                          lambda i: f"entry {owner[i]} (0-based region)")
+    return n
+
+
+def _check_region_mapping(path, n_vertices, n_regions, cortex):
+    """Check ``rm``: one finite 0-based region number per vertex of ``cortex``."""
+    rm = _numeric(path, "rm", _load_variable(path, "rm", "the region of each vertex"))
+    rm = _vector(path, "rm", rm, "one region number per vertex")
+    if rm.size != n_vertices:
+        raise AnatomyError(f"{path}: variable 'rm' has {rm.size} entries but {cortex} has {n_vertices} "
+                           "vertices ('pos'); use the region mapping made for this cortex")
+    _check_region_numbers(path, "rm", rm.astype(float), 0, n_regions - 1,
+                          f"region numbers (0-based, {n_regions} regions in 'nbs')", lambda i: f"vertex {i}")
+
+
+def _check_leadfield(path, n_regions):
+    """Check ``fwd`` (finite, sensors x regions); return the number of sensors."""
+    fwd = _numeric(path, "fwd", _load_variable(path, "fwd", "the lead field"))
+    if fwd.ndim != 2 or min(fwd.shape) == 0:
+        raise AnatomyError(f"{path}: variable 'fwd' must be a sensors x regions matrix, has shape {fwd.shape}; "
+                           "save the lead field as a 2-D matrix (one column per region)")
+    n_sensors, n_columns = fwd.shape
+    if n_columns != n_regions:
+        hint = " (it looks transposed: save fwd.')" if n_sensors == n_regions else ""
+        raise AnatomyError(
+            f"{path}: variable 'fwd' has {n_columns} columns but the template has {n_regions} regions "
+            f"({REGION_MAPPING}){hint}; use a lead field made for this template")
+    if n_sensors < 2:
+        raise AnatomyError(f"{path}: variable 'fwd' has shape {fwd.shape}: a single sensor; the lead field must "
+                           "be sensors x regions (save the whole matrix, not one row)")
+    _check_finite(path, "fwd", fwd, "the lead field must be finite (re-export it)")
+    return n_sensors
+
+
+def _check_distances(path, n_regions):
+    """Check ``all_dis`` of a template's own distance file: finite, regions x regions."""
+    all_dis = _numeric(path, "all_dis", _load_variable(path, "all_dis", "distances between region centres"))
+    if all_dis.shape != (n_regions, n_regions):
+        raise AnatomyError(f"{path}: variable 'all_dis' has shape {all_dis.shape} but the template has "
+                           f"{n_regions} regions; make it {n_regions} x {n_regions}, or delete the file to have "
+                           "the distances derived from the cortex")
+    _check_finite(path, "all_dis", all_dis, "distances must be finite (or delete the file to have them derived)")
+
+
+def _zip_member(zf, key):
+    """Name of the member TVB reads for ``key``: the first whose name contains it (not __MACOSX)."""
+    return next((n for n in zf.namelist() if key in n and not n.startswith("__MACOSX")), None)
+
+
+def _centres_member(zf, path):
+    name = _zip_member(zf, "centres") or _zip_member(zf, "centers")  # TVB takes either spelling
+    if name is None:
+        raise AnatomyError(f"{path} is not a TVB connectivity (no centres file)")
+    return name
+
+
+def _zip_matrix(zf, path, name, usecols=None):
+    """A member of a connectivity zip as a 2-D float array (text, bz2 text or .npy, as TVB reads them)."""
+    raw = zf.read(name)
+    try:
+        if name.endswith(".npy"):
+            return np.atleast_2d(np.load(io.BytesIO(raw)).astype(float))
+        if name.endswith(".bz2"):
+            raw = bz2.decompress(raw)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # an empty member: its shape says what is wrong
+            return np.loadtxt(io.BytesIO(raw), dtype=float, usecols=usecols, ndmin=2)
+    except (ValueError, OSError, EOFError) as exc:
+        reason = str(exc).split("; use `usecols`")[0]
+        raise AnatomyError(f"{path}: member '{name}' is not a table of numbers ({reason}); "
+                           "fix or re-export the connectivity") from None
 
 
 def connectivity_size(path):
@@ -113,13 +346,59 @@ def connectivity_size(path):
     """
     try:
         with zipfile.ZipFile(path) as zf:
-            names = [n for n in zf.namelist() if Path(n).name.startswith("centres")]
-            if not names:
-                raise AnatomyError(f"{path} is not a TVB connectivity (no centres file)")
-            text = zf.read(names[0]).decode("ascii", "replace")
+            text = zf.read(_centres_member(zf, path)).decode("ascii", "replace")
     except (zipfile.BadZipFile, OSError) as exc:
         raise AnatomyError(f"cannot read connectivity {path}: {exc}") from None
     return sum(1 for line in text.splitlines() if line.strip())
+
+
+def check_connectivity(path, n):
+    """Check what step 1 (TVB) reads from a connectivity zip.
+
+    ``weights`` and ``tract_lengths`` must be finite ``n x n`` matrices
+    (tract lengths not negative), and the centres file ``n`` rows of a
+    label and three finite coordinates.
+
+    Parameters
+    ----------
+    path : Path
+        A TVB connectivity zip.
+    n : int
+        Its number of regions (:func:`connectivity_size`).
+
+    Raises
+    ------
+    AnatomyError
+        Naming the zip and the member.
+    """
+    try:
+        with zipfile.ZipFile(path) as zf:
+            centres_name = _centres_member(zf, path)
+            centres = _zip_matrix(zf, path, centres_name, usecols=(1, 2, 3))
+            names, matrices = {}, {}
+            for key in ("weights", "tract_lengths"):
+                names[key] = _zip_member(zf, key)
+                if names[key] is None:
+                    raise AnatomyError(f"{path} has no member '{key}' (a {key}.txt file): a TVB connectivity "
+                                       f"needs one; add it to the zip")
+                matrices[key] = _zip_matrix(zf, path, names[key])
+    except (zipfile.BadZipFile, OSError) as exc:
+        raise AnatomyError(f"cannot read connectivity {path}: {exc}") from None
+    if centres.shape != (n, 3):
+        raise AnatomyError(f"{path}: member '{centres_name}' has {centres.shape[0]} rows of coordinates for "
+                           f"{n} regions; each line must be a label and x y z")
+    _check_finite(path, centres_name, centres, "region centres must be finite", label="member")
+    for key, matrix in matrices.items():
+        name = names[key]
+        if matrix.shape != (n, n):
+            raise AnatomyError(f"{path}: member '{name}' is {matrix.shape[0]} x {matrix.shape[1]} but the "
+                               f"connectivity has {n} regions ('{centres_name}'); it must be {n} x {n}")
+        _check_finite(path, name, matrix, "the connectivity must be finite (fix or re-export it)", label="member")
+    lengths = matrices["tract_lengths"]
+    if (lengths < 0).any():
+        raise AnatomyError(f"{path}: member '{names['tract_lengths']}' holds "
+                           f"{_plural(int((lengths < 0).sum()), 'negative length')} (min {lengths.min():g}); "
+                           "tract lengths must be >= 0")
 
 
 def region_columns(n_connectivity, n_regions):
@@ -157,7 +436,8 @@ def _pick_connectivity(folder, n_regions):
             return path, sizes[path]
     listed = ", ".join(f"{p.name} ({n} regions)" for p, n in sizes.items())
     raise AnatomyError(
-        f"no connectivity in {folder} fits the {n_regions} regions of {REGION_MAPPING}: {listed}")
+        f"no connectivity in {folder} fits the {n_regions} regions of {REGION_MAPPING} ('nbs'): {listed} "
+        "(regions counted as the lines of each zip's centres file)")
 
 
 def template_info(folder):
@@ -168,6 +448,11 @@ def template_info(folder):
 
 def load_template(folder, leadfield_name=None):
     """Check a template folder and describe it.
+
+    Every file and variable the pipeline reads later (step 1: the
+    connectivity; step 4: ``centre``, ``nbs``, ``all_dis``, ``fwd``; the
+    derived distances: ``pos``, ``rm``) is checked here: present, of the
+    right shape, sizes agreeing, finite, region numbers integers in range.
 
     Parameters
     ----------
@@ -184,7 +469,9 @@ def load_template(folder, leadfield_name=None):
     Raises
     ------
     AnatomyError
-        A file is missing, unreadable, or the sizes do not agree.
+        A file or variable is missing, unreadable, of the wrong shape, holds
+        NaN or Inf, or the sizes do not agree; the message names the file and
+        the variable.
     """
     folder = Path(folder).expanduser().resolve()
     if not folder.is_dir():
@@ -193,26 +480,30 @@ def load_template(folder, leadfield_name=None):
     if leadfield_name is None:
         leadfield_name = template_info(folder).get("leadfield", DEFAULT_LEADFIELD)
     mapping_path = _require_file(folder, REGION_MAPPING, "region mapping and neighbours")
-    _require_file(folder, INFLATED, "inflated cortex with region centres")
-    _require_file(folder, CORTEX, "cortex surface")
+    inflated_path = _require_file(folder, INFLATED, "inflated cortex with region centres")
+    cortex_path = _require_file(folder, CORTEX, "cortex surface")
     leadfield_path = _require_file(folder, leadfield_name, "lead field, --leadfield")
 
-    nbs = _load_variable(mapping_path, "nbs")
-    n_regions = int(np.size(nbs))
-    shapes = {name: shape for name, shape, _ in _whos(leadfield_path)}
-    if "fwd" not in shapes:
-        raise AnatomyError(f"{leadfield_path} has no variable 'fwd' (the lead field)")
-    if len(shapes["fwd"]) != 2:
-        raise AnatomyError(f"{leadfield_path}: 'fwd' must be sensors x regions, has shape {shapes['fwd']}")
-    n_sensors, n_columns = shapes["fwd"]
-    if n_columns != n_regions:
-        raise AnatomyError(
-            f"lead field {leadfield_name} has {n_columns} columns but the template has {n_regions} regions "
-            f"({REGION_MAPPING}); use a lead field made for this template")
+    n_regions = _check_neighbours(mapping_path)
+    n_sensors = _check_leadfield(leadfield_path, n_regions)
+    _check_surfaces(mapping_path, cortex_path, inflated_path, n_regions)
+    if (folder / DISTANCES).is_file():
+        _check_distances(folder / DISTANCES, n_regions)
     connectivity, n_conn = _pick_connectivity(folder, n_regions)
+    check_connectivity(connectivity, n_conn)
     return Template(folder=folder, connectivity=connectivity, leadfield=leadfield_path,
                     n_regions=n_regions, n_sensors=int(n_sensors),
                     columns=region_columns(n_conn, n_regions))
+
+
+def _check_surfaces(mapping_path, cortex_path, inflated_path, n_regions):
+    """Check the cortex, the inflated cortex and the region mapping against each other."""
+    n_vertices = _check_points(cortex_path, "pos", None, "vertices", "")
+    _check_region_mapping(mapping_path, n_vertices, n_regions, cortex_path)
+    _check_points(inflated_path, "pos", n_vertices, "vertices",
+                  f"the inflated surface must have the vertices of {cortex_path}")
+    _check_points(inflated_path, "centre", n_regions, "region centres",
+                  f"one centre per region of {REGION_MAPPING} ('nbs')")
 
 
 def _whos(path):
@@ -328,25 +619,6 @@ def leadfield_id(path):
         for block in iter(lambda: fh.read(1 << 20), b""):
             digest.update(block)
     return "sha256:" + digest.hexdigest()
-
-
-def write_mat_atomic(path, variables):
-    """Write a MATLAB (v5) file so that ``path`` only ever holds a complete file.
-
-    Parameters
-    ----------
-    path : Path
-    variables : dict
-        Variable name -> value, as for :func:`scipy.io.savemat`.
-    """
-    path = Path(path)
-    tmp = path.with_name(f".tmp_{path.stem}_{os.getpid()}{path.suffix}")
-    try:
-        savemat(str(tmp), variables, do_compression=False)
-        tmp.replace(path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
 
 
 _PIECE = re.compile(r"^mean_iter_(\d+)_a_iter_(\d+)_(\d+)\.mat$")

@@ -79,3 +79,248 @@ def test_leadfield_id_follows_the_file_bytes(tmp_path):
     assert leadfield_id(a).startswith("sha256:") and len(leadfield_id(a)) == 7 + 64
     savemat(b, {"fwd": 2 * np.eye(3)})
     assert leadfield_id(a) != leadfield_id(b)
+
+
+# ---- broken templates: every defect is named with its file and variable ---------------------------
+# Each test breaks one file of `anatomy_copy` (symlinks to the real template) and checks that the
+# AnatomyError names the file's path, the variable (or zip member) and what is wrong.
+
+MAPPING = "fs_cortex_20k_region_mapping.mat"
+CORTEX = "fs_cortex_20k.mat"
+INFLATED = "fs_cortex_20k_inflated.mat"
+LEADFIELD = "leadfield_75_20k.mat"
+CONNECTIVITY = "connectivity_998.zip"
+
+
+def _variables(folder, name):
+    """Every variable of a MAT-file of the template (no header entries)."""
+    return {k: v for k, v in loadmat(folder / name).items() if not k.startswith("__")}
+
+
+def _rewrite_mat(folder, name, change):
+    """Replace the symlink ``folder/name`` by a copy whose variables went through ``change(dict)``."""
+    variables = _variables(folder, name)
+    change(variables)
+    (folder / name).unlink()
+    savemat(folder / name, variables)
+    return folder / name
+
+
+def _rewrite_zip_member(folder, member, change):
+    """Replace the connectivity zip by a copy whose ``member`` (bytes) went through ``change``.
+
+    ``change`` returns the new bytes, or None to leave the member out.
+    """
+    import zipfile
+    path = folder / CONNECTIVITY
+    with zipfile.ZipFile(path) as src:
+        members = {n: src.read(n) for n in src.namelist()}
+    path.unlink()
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED) as dst:
+        for n, data in members.items():
+            data = change(data) if n == member else data
+            if data is not None:
+                dst.writestr(n, data)
+    return path
+
+
+def _set_token(row, col, token):
+    """A ``change`` for :func:`_rewrite_zip_member`: one number of a text matrix replaced by ``token``."""
+    def change(data):
+        lines = data.split(b"\n")
+        tokens = lines[row].split()
+        tokens[col] = token
+        lines[row] = b" ".join(tokens)
+        return b"\n".join(lines)
+    return change
+
+
+def _drop_last_column(data):
+    return b"\n".join(b" ".join(line.split()[:-1]) for line in data.split(b"\n") if line.strip()) + b"\n"
+
+
+def _drop_last_row(data):
+    return b"\n".join([line for line in data.split(b"\n") if line.strip()][:-1]) + b"\n"
+
+
+def _error(folder, leadfield=None):
+    """The one-line message of the AnatomyError that loading ``folder`` raises."""
+    with pytest.raises(AnatomyError) as info:
+        load_template(folder, leadfield)
+    message = str(info.value)
+    assert "\n" not in message
+    return message
+
+
+def _assert_names(message, path, variable, *needles):
+    assert str(path) in message, message
+    assert f"'{variable}'" in message, message
+    for needle in needles:
+        assert needle in message, message
+
+
+def _with(name, value):
+    return lambda v: v.__setitem__(name, value)
+
+
+def _without(name):
+    return lambda v: v.pop(name)
+
+
+def _edited(name, edit):
+    """A ``change`` for :func:`_rewrite_mat`: ``v[name] = edit(copy of v[name])``."""
+    def change(variables):
+        value = variables[name].astype(float)
+        variables[name] = edit(value)
+    return change
+
+
+def _put(index, value):
+    def edit(array):
+        array[index] = value
+        return array
+    return edit
+
+
+# -- lead field: file `leadfield_75_20k.mat`, variable `fwd`
+
+@pytest.mark.parametrize("change,needles", [
+    (_without("fwd"), ["has no variable 'fwd'", "save the data under the name 'fwd'"]),
+    (_edited("fwd", _put((3, 10), np.nan)), ["contains 1 NaN value", "(first at 0-based index (3, 10))",
+                                             "must be finite"]),
+    (_edited("fwd", lambda f: np.where(np.arange(f.size).reshape(f.shape) % 100 == 0, np.nan, f)),
+     ["contains 746 NaN values"]),
+    (_edited("fwd", _put((0, 0), -np.inf)), ["contains 1 Inf value"]),
+    (_edited("fwd", lambda f: f[0]), ["has shape (1, 994): a single sensor"]),
+    (_edited("fwd", lambda f: f[:, :993]), ["has 993 columns but the template has 994 regions"]),
+    (_edited("fwd", lambda f: f.T), ["has 75 columns", "looks transposed"]),
+    (_edited("fwd", lambda f: np.stack([f, f, f], axis=2)), ["must be a sensors x regions matrix",
+                                                              "(75, 994, 3)"]),
+    (_with("fwd", "not a matrix"), ["is a char array", "not a real numeric array"]),
+], ids=["missing", "nan", "many-nan", "inf", "one-row", "columns", "transposed", "3-d", "char"])
+def test_broken_leadfield_names_file_and_fwd(anatomy_copy, change, needles):
+    path = _rewrite_mat(anatomy_copy, LEADFIELD, change)
+    _assert_names(_error(anatomy_copy), path, "fwd", *needles)
+
+
+def test_leadfield_option_file_is_checked_too(anatomy_copy):
+    fwd = loadmat(anatomy_copy / LEADFIELD)["fwd"]
+    fwd[:, 5] = np.nan
+    savemat(anatomy_copy / "lf_nan.mat", {"fwd": fwd})
+    _assert_names(_error(anatomy_copy, "lf_nan.mat"), anatomy_copy / "lf_nan.mat", "fwd", "75 NaN values")
+
+
+# -- region mapping: `rm` (0-based region of each vertex), `nbs` (1-based neighbour lists)
+
+@pytest.mark.parametrize("variable,change,needles", [
+    ("rm", _without("rm"), ["has no variable 'rm'", "it holds 'nbs'"]),
+    ("rm", _edited("rm", lambda rm: rm.reshape(2, -1)), ["must be a vector", "(2, 10242)"]),
+    ("rm", _edited("rm", lambda rm: rm[:, :20000]),
+     ["has 20000 entries", f"{CORTEX} has 20484 vertices", "region mapping made for this cortex"]),
+    ("rm", _edited("rm", _put((0, 17), np.nan)), ["1 NaN value", "at vertex 17"]),
+    ("rm", _edited("rm", _put((0, 5), np.inf)), ["1 Inf value", "at vertex 5"]),
+    ("rm", _edited("rm", _put((0, 9), 3.5)), ["1 non-integer value", "the first 3.5 at vertex 9",
+                                             "integers 0..993"]),
+    ("rm", _edited("rm", _put((0, 2), 994)), ["1 value outside 0..993", "at vertex 2"]),
+    ("rm", _edited("rm", _put((0, 2), -1)), ["1 value outside 0..993", "min -1"]),
+    ("rm", _edited("rm", lambda rm: rm + 1),
+     ["outside 0..993", "must be integers 0..993 (these look 1-based: subtract 1)"]),
+    ("rm", _with("rm", np.array(["x"])), ["is a char array"]),
+    ("nbs", _without("nbs"), ["has no variable 'nbs'", "it holds 'rm'"]),
+    ("nbs", _with("nbs", np.ones((1, 994))), ["must be a cell array", "is a float64 array"]),
+    ("nbs", lambda v: v["nbs"].__setitem__((0, 12), np.array([[2.0, 995.0]])),
+     ["1 value outside 1..994", "the first 995 at entry 12 (0-based region)"]),
+    ("nbs", lambda v: v["nbs"].__setitem__((0, 40), np.array([[2.0, np.nan]])),
+     ["1 NaN value", "entry 40 (0-based region)"]),
+    ("nbs", lambda v: v["nbs"].__setitem__((0, 3), np.array([[1.5]])), ["non-integer", "entry 3"]),
+    ("nbs", lambda v: v["nbs"].__setitem__((0, 3), "abc"), ["entry 3 (0-based region) is a char array"]),
+], ids=["rm-missing", "rm-matrix", "rm-length", "rm-nan", "rm-inf", "rm-fraction", "rm-too-large", "rm-negative",
+        "rm-1-based", "rm-char", "nbs-missing", "nbs-not-cell", "nbs-range", "nbs-nan", "nbs-fraction",
+        "nbs-char-entry"])
+def test_broken_region_mapping_names_file_and_variable(anatomy_copy, variable, change, needles):
+    path = _rewrite_mat(anatomy_copy, MAPPING, change)
+    _assert_names(_error(anatomy_copy), path, variable, *needles)
+
+
+# -- surfaces: `pos` of the cortex and the inflated cortex, `centre` of the inflated cortex
+
+@pytest.mark.parametrize("name,variable,change,needles", [
+    (CORTEX, "pos", _without("pos"), ["has no variable 'pos'"]),
+    (CORTEX, "pos", _edited("pos", lambda p: p[:, :2]), ["must be N x 3", "(20484, 2)"]),
+    (CORTEX, "pos", _edited("pos", _put((100, 1), np.nan)), ["1 NaN value", "(100, 1)", "re-export the surface"]),
+    (INFLATED, "pos", _edited("pos", _put((7, 0), np.inf)), ["1 Inf value"]),
+    (INFLATED, "pos", _edited("pos", lambda p: p[:-1]), ["has 20483 rows but 20484 vertices"]),
+    (INFLATED, "centre", _without("centre"), ["has no variable 'centre'"]),
+    (INFLATED, "centre", _edited("centre", lambda c: c[:-1]), ["has 993 rows but 994 region centres"]),
+    (INFLATED, "centre", _edited("centre", lambda c: c.T), ["must be N x 3", "(3, 994)"]),
+    (INFLATED, "centre", _edited("centre", _put((6, 2), np.nan)), ["1 NaN value"]),
+], ids=["pos-missing", "pos-2-columns", "pos-nan", "inflated-pos-inf", "inflated-pos-rows",
+        "centre-missing", "centre-rows", "centre-transposed", "centre-nan"])
+def test_broken_surface_names_file_and_variable(anatomy_copy, name, variable, change, needles):
+    path = _rewrite_mat(anatomy_copy, name, change)
+    _assert_names(_error(anatomy_copy), path, variable, *needles)
+
+
+def test_cortex_of_another_size_names_both_files(anatomy_copy):
+    cortex = _rewrite_mat(anatomy_copy, CORTEX, _edited("pos", lambda p: p[:-4]))
+    _assert_names(_error(anatomy_copy), anatomy_copy / MAPPING, "rm", "has 20484 entries but",
+                  f"{cortex} has 20480 vertices ('pos')", "region mapping made for this cortex")
+
+
+# -- the template's own distances (optional file): `all_dis`
+
+@pytest.mark.parametrize("all_dis,needles", [
+    (np.zeros((994, 993)), ["has shape (994, 993) but the template has 994 regions", "delete the file"]),
+    (np.where(np.eye(994) > 0, np.nan, 1.0), ["contains 994 NaN values"]),
+], ids=["shape", "nan"])
+def test_broken_distances_name_file_and_all_dis(anatomy_copy, all_dis, needles):
+    savemat(anatomy_copy / "dis_matrix_fs_20k.mat", {"all_dis": all_dis})
+    _assert_names(_error(anatomy_copy), anatomy_copy / "dis_matrix_fs_20k.mat", "all_dis", *needles)
+
+
+def test_good_distances_file_passes(anatomy_copy):
+    savemat(anatomy_copy / "dis_matrix_fs_20k.mat", {"all_dis": np.ones((994, 994))})
+    assert load_template(anatomy_copy).n_regions == 994
+
+
+# -- connectivity zip: members weights.txt, tract_lengths.txt, centres.txt (what TVB reads in step 1)
+
+@pytest.mark.parametrize("member,change,needles", [
+    ("weights.txt", _set_token(3, 5, b"nan"), ["contains 1 NaN value", "(3, 5)", "must be finite"]),
+    ("weights.txt", _set_token(997, 0, b"inf"), ["contains 1 Inf value", "(997, 0)"]),
+    ("tract_lengths.txt", _set_token(0, 1, b"NaN"), ["contains 1 NaN value"]),
+    ("tract_lengths.txt", _set_token(10, 10, b"-3.5"), ["1 negative length", "min -3.5", ">= 0"]),
+    ("weights.txt", _drop_last_column, ["is 998 x 997 but the connectivity has 998 regions", "must be 998 x 998"]),
+    ("tract_lengths.txt", _drop_last_row, ["is 997 x 998 but the connectivity has 998 regions"]),
+    ("weights.txt", _set_token(2, 4, b"x"), ["is not a table of numbers", "could not convert string 'x'"]),
+    ("weights.txt", _set_token(2, 4, b""), ["is not a table of numbers", "number of columns changed"]),
+    ("tract_lengths.txt", lambda data: None, ["has no member 'tract_lengths'"]),
+    ("centres.txt", _set_token(5, 2, b"nan"), ["contains 1 NaN value", "region centres must be finite"]),
+    ("centres.txt", lambda data: data.replace(b"rLOF", b"", 1), ["is not a table of numbers"]),
+], ids=["weights-nan", "weights-inf", "lengths-nan", "lengths-negative", "weights-not-square",
+        "lengths-size", "weights-garbage", "weights-ragged", "lengths-missing", "centres-nan", "centres-columns"])
+def test_broken_connectivity_names_zip_and_member(anatomy_copy, member, change, needles):
+    path = _rewrite_zip_member(anatomy_copy, member, change)
+    variable = member if "has no member" not in needles[0] else member.split(".")[0]
+    _assert_names(_error(anatomy_copy), path, variable, *needles)
+
+
+def test_connectivity_centres_of_another_size_named(anatomy_copy):
+    _rewrite_zip_member(anatomy_copy, "centres.txt", _drop_last_row)
+    message = _error(anatomy_copy)
+    assert "no connectivity in" in message and str(anatomy_copy) in message
+    assert "connectivity_998.zip (997 regions)" in message and "centres file" in message
+
+
+def test_rewritten_but_intact_template_still_loads(anatomy_copy):
+    # the helpers alone break nothing: a failing check above is the defect, not the copying
+    _rewrite_mat(anatomy_copy, MAPPING, lambda v: None)
+    _rewrite_mat(anatomy_copy, LEADFIELD, lambda v: None)
+    _rewrite_zip_member(anatomy_copy, "weights.txt", lambda data: data)
+    t = load_template(anatomy_copy)
+    assert (t.n_regions, t.n_sensors, t.n_connectivity) == (994, 75, 998)
+
+
+def test_builtin_template_passes_the_checks(tvb76_dir):
+    t = load_template(tvb76_dir)
+    assert t.n_regions == 76 and t.n_connectivity == 76

@@ -201,7 +201,7 @@ def test_unreadable_marker_fails_its_region_only(tmp_path, anatomy_dir):
     res = run_cli("pipeline_orchestrator.py", "--anatomy", anatomy_dir, "--output", lay.output,
                   "--start_region", 0, "--end_region", 2, "--skip-synthesis")
     assert res.returncode == 1
-    assert f"marker {lay.marker(0, 0)} is unreadable" in res.stdout and "delete it" in res.stdout
+    assert f"marker {lay.marker(0, 0)} is damaged (not a MATLAB" in res.stdout and "delete it" in res.stdout
     assert "\u2713 Region 1 already processed" in res.stdout
     assert "Failed regions: 1 (0)" in res.stdout
 
@@ -430,3 +430,30 @@ def test_lost_claim_stops_before_step2(tmp_path, anatomy_dir, capsys):
     assert result.startswith("claim lost"), result
     assert "its claim was taken over by another run" in capsys.readouterr().out
     assert not (out / "nmm_spikes").exists() and len(list(raw.glob("*.mat"))) == 3
+
+
+def test_leadfield_with_nan_named_with_file_and_variable(tmp_path, anatomy_copy):
+    from scipy.io import loadmat
+    lf = anatomy_copy / "leadfield_75_20k.mat"
+    fwd = loadmat(lf)["fwd"]
+    fwd[[3, 40], 7] = np.nan
+    lf.unlink()  # the default lead field of the template, replaced by a broken one
+    savemat(lf, {"fwd": fwd})
+    line = _bad(tmp_path, "--start_region", 0, "--end_region", 1, "--anatomy", anatomy_copy)
+    assert str(lf) in line and "variable 'fwd' contains 2 NaN values" in line and "must be finite" in line
+
+
+def test_anatomy_connectivity_with_nan_weight_named_with_member(tmp_path, anatomy_copy):
+    import zipfile
+    path = anatomy_copy / "connectivity_998.zip"
+    with zipfile.ZipFile(path) as src:
+        members = {n: src.read(n) for n in src.namelist()}
+    lines = members["weights.txt"].split(b"\n")
+    lines[1] = b" ".join([b"nan"] + lines[1].split()[1:])
+    members["weights.txt"] = b"\n".join(lines)
+    path.unlink()
+    with zipfile.ZipFile(path, "w") as dst:
+        for n, data in members.items():
+            dst.writestr(n, data)
+    line = _bad(tmp_path, "--start_region", 0, "--end_region", 1, "--anatomy", anatomy_copy)
+    assert str(path) in line and "member 'weights.txt' contains 1 NaN value" in line
