@@ -167,3 +167,32 @@ def write_step4_inputs(clip_root, n_regions, seed):
             savemat(clip_root / "clip_info" / f"iter{m}" / f"iter_{m}_i_{r}.mat",
                     {"num_spike": float(counts[r] if m == 2 else 0), "spike_time": np.zeros((1, 0))})
     return counts
+
+
+def process_alive(pid):
+    """True while ``pid`` runs (a zombie, exited but not yet reaped, counts as gone)."""
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def descendants(pid):
+    """Pids of every process below ``pid``, from /proc (psutil is not a dependency)."""
+    import os
+    parent = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as fh:
+                    parent[int(entry)] = int(fh.read().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError):
+                pass
+    found, frontier = [], [pid]
+    while frontier:
+        kids = [c for c, p in parent.items() if p == frontier[-1]]
+        frontier.pop()
+        found += kids
+        frontier += kids
+    return found

@@ -9,16 +9,8 @@ import time
 
 import pytest
 
-from conftest import REPO
+from conftest import REPO, process_alive
 from deepsif_pipeline import children
-
-
-def _alive(pid):
-    try:
-        with open(f"/proc/{pid}/stat") as fh:
-            return fh.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except FileNotFoundError:
-        return False
 
 
 def _python(code):
@@ -45,13 +37,13 @@ def test_child_dies_when_the_orchestrator_is_killed(from_thread):
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline and not open(f"/proc/{child}/cmdline").read().startswith("sleep"):
         time.sleep(0.02)  # the wrapper has exec'd the command
-    assert _alive(child)
+    assert process_alive(child)
     parent.kill()
     parent.wait()
     deadline = time.monotonic() + 5
-    while _alive(child) and time.monotonic() < deadline:
+    while process_alive(child) and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert not _alive(child), "the child outlived its SIGKILLed parent"
+    assert not process_alive(child), "the child outlived its SIGKILLed parent"
 
 
 def test_time_limit_stops_the_child(monkeypatch):

@@ -17,7 +17,7 @@ import h5py
 import numpy as np
 import pytest
 
-from conftest import REPO, assert_same_arrays, write_step4_inputs
+from conftest import REPO, assert_same_arrays, descendants, process_alive, write_step4_inputs
 
 KILLS = 8
 SEED = int(os.environ.get("CRASH_SEED", "20261125"))
@@ -26,33 +26,6 @@ SEED = int(os.environ.get("CRASH_SEED", "20261125"))
 def _command(tvb76_dir, out):
     return [sys.executable, str(REPO / "pipeline_orchestrator.py"), "--synthesis-only", "--dataset", "test",
             "--anatomy", str(tvb76_dir), "--output", str(out)]
-
-
-def _descendants(pid):
-    """Pids of the processes below ``pid`` (from /proc)."""
-    parent = {}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                with open(f"/proc/{entry}/stat") as fh:
-                    parent[int(entry)] = int(fh.read().rsplit(")", 1)[1].split()[1])
-            except (OSError, IndexError):
-                pass
-    found, frontier = [], [pid]
-    while frontier:
-        p = frontier.pop()
-        kids = [c for c, pp in parent.items() if pp == p]
-        found += kids
-        frontier += kids
-    return found
-
-
-def _alive(pid):
-    try:
-        with open(f"/proc/{pid}/stat") as fh:
-            return fh.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except FileNotFoundError:
-        return False
 
 
 @pytest.fixture(scope="module")
@@ -83,7 +56,7 @@ def test_step4_and_pack_survive_sigkill(inputs, tvb76_dir, tmp_path):
         if len(kills) < KILLS:
             target = "octave" if len(kills) % 3 == 2 else "orchestrator"
             time.sleep(rng.uniform(0.2, duration))
-            below = _descendants(proc.pid)
+            below = descendants(proc.pid)
             if target == "octave":
                 octaves = [p for p in below if b"octave" in open(f"/proc/{p}/cmdline", "rb").read()] \
                     if below else []
@@ -100,9 +73,9 @@ def test_step4_and_pack_survive_sigkill(inputs, tvb76_dir, tmp_path):
             if target == "orchestrator" and kills and kills[-1] == "orchestrator":
                 proc.wait()
                 deadline = time.monotonic() + 10
-                while any(_alive(p) for p in below) and time.monotonic() < deadline:
+                while any(process_alive(p) for p in below) and time.monotonic() < deadline:
                     time.sleep(0.05)
-                assert not any(_alive(p) for p in below), "a step-4 process outlived the orchestrator"
+                assert not any(process_alive(p) for p in below), "a step-4 process outlived the orchestrator"
         if proc.wait(timeout=600) == 0:
             if len(kills) >= KILLS:
                 break

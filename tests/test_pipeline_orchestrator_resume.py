@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from conftest import REPO, assert_same_arrays, tvb76_run
+from conftest import REPO, assert_same_arrays, descendants, tvb76_run
 from deepsif_pipeline import claims
 from deepsif_pipeline.files import format_bytes
 from deepsif_pipeline.layout import Layout
@@ -39,19 +39,6 @@ def _leftovers(out):
     return found + [str(p.relative_to(out)) for p in out.rglob("*_job*.mat")]
 
 
-def _children_of(pid):
-    kids = []
-    for stat in os.listdir("/proc"):
-        if stat.isdigit():
-            try:
-                with open(f"/proc/{stat}/stat") as fh:
-                    if int(fh.read().rsplit(")", 1)[1].split()[1]) == pid:
-                        kids.append(int(stat))
-            except (OSError, IndexError):
-                pass
-    return kids
-
-
 @pytest.mark.slow
 def test_sigterm_under_nohup_stops_cleanly_and_resumes(tvb76_cache, reference, tmp_path):
     out = tmp_path / "out"
@@ -66,7 +53,7 @@ def test_sigterm_under_nohup_stops_cleanly_and_resumes(tvb76_cache, reference, t
         assert time.monotonic() < deadline, log.read_text()
         time.sleep(0.05)
     time.sleep(0.3)
-    running = _children_of(proc.pid)
+    running = descendants(proc.pid)
     assert running, "a step-1 process runs for region 3"
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(timeout=60) == 128 + signal.SIGTERM
