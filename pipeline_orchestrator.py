@@ -32,7 +32,7 @@ import numpy as np
 from scipy.io import loadmat
 
 from deepsif_pipeline import __version__, children, claims, science
-from deepsif_pipeline.files import format_bytes, fsync_path, sweep_temporaries
+from deepsif_pipeline.files import format_bytes, fsync_path, sweep_temporaries, write_text_atomic
 from deepsif_pipeline.status import report, synthesis_up_to_date
 from generate_tvb_data import HelpFormatter, add_common_options, check_lengths, raw_bytes
 from deepsif_pipeline.anatomy import AnatomyError, distance_file, leadfield_id, template_info
@@ -137,11 +137,7 @@ def child_env():
 
 def check_writable(folder):
     """Raise UsageError unless ``folder`` exists writable, or can be created."""
-    probe = Path(folder)
-    while not probe.exists():
-        if probe.parent == probe:
-            break
-        probe = probe.parent
+    probe = existing_ancestor(folder)
     if not probe.is_dir() or not os.access(probe, os.W_OK | os.X_OK):
         raise UsageError(f"output folder {folder} is not writable ({probe} does not allow writing); "
                          "choose another with --output")
@@ -383,6 +379,7 @@ class DiskGuard:
 
 
 def existing_ancestor(path):
+    """``path`` or its nearest existing parent folder."""
     path = Path(path)
     while not path.exists() and path.parent != path:
         path = path.parent
@@ -521,18 +518,6 @@ def process_region(args, template, layout, engine, region, claim=None, disk=None
 
 def utc_now():
     return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def write_text_atomic(path, text):
-    """Write a small text file under a temporary name, then rename it into place."""
-    from deepsif_pipeline.files import publish, temporary_name
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = temporary_name(path)
-    try:
-        tmp.write_text(text)
-        publish(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def record(layout, text):

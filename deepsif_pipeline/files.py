@@ -71,6 +71,18 @@ def write_mat_atomic(path, variables):
         tmp.unlink(missing_ok=True)
 
 
+def write_text_atomic(path, text):
+    """Write a small text file so that ``path`` only ever holds all of it (folder created)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = temporary_name(path)
+    try:
+        tmp.write_text(text)
+        publish(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
 def sweep_temporaries(folder, stem_prefix=""):
     """Delete the ``.tmp_*`` files left in ``folder`` by killed writers.
 

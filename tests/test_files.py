@@ -60,3 +60,11 @@ def test_sweep_removes_only_temporaries_of_the_given_names(tmp_path):
 def test_format_bytes():
     assert format_bytes(4.8e9) == "4.8 GB" and format_bytes(12_345_678) == "12.3 MB"
     assert format_bytes(999) == "1.0 kB" and format_bytes(2.5e12) == "2.5 TB"
+
+
+def test_write_text_atomic_creates_the_folder_and_replaces(tmp_path):
+    from deepsif_pipeline.files import write_text_atomic
+    path = tmp_path / "logs" / "region_3.failed"
+    write_text_atomic(path, "first\n")
+    write_text_atomic(path, "second\n")
+    assert path.read_text() == "second\n" and [p.name for p in path.parent.iterdir()] == ["region_3.failed"]
