@@ -682,9 +682,9 @@ def step_pack(args, layout):
     if not synthesis.is_file():
         return f"no {synthesis.name} in {layout.output}: run step 4 first (--synthesis-only)"
     try:
-        pack_clips(synthesis, layout.clip_root, log=say)
+        pack_clips(synthesis, layout.clip_root, log=say, stop=children.STOP)
     except PackError as exc:
-        return str(exc)
+        return "interrupted" if children.STOP.is_set() else str(exc)
     return "done"
 
 

@@ -43,7 +43,7 @@ def pack_up_to_date(path, rows):
         return False
 
 
-def pack_clips(synthesis_file, clip_root, log=print, progress_every=1000):
+def pack_clips(synthesis_file, clip_root, log=print, progress_every=1000, stop=None):
     """Write the ``_nmm.h5`` file of a step-4 file, one clip at a time.
 
     Memory stays at one clip whatever the number of rows: each clip file is
@@ -60,6 +60,8 @@ def pack_clips(synthesis_file, clip_root, log=print, progress_every=1000):
     log : callable
     progress_every : int
         Rows between progress lines.
+    stop : threading.Event or None
+        When set, the pack stops at the next clip: PackError, no file.
 
     Returns
     -------
@@ -90,6 +92,8 @@ def pack_clips(synthesis_file, clip_root, log=print, progress_every=1000):
                     raise PackError(f"clip {_clip_file(clip_root, region, n)} is {clip.shape}, "
                                     f"expected {first.shape}")
                 data[i] = clip
+                if stop is not None and stop.is_set():
+                    raise PackError(f"interrupted after {i + 1} of {len(rows)} clips; nothing written")
                 if (i + 1) % progress_every == 0:
                     log(f"  packed {i + 1} / {len(rows)} clips")
             f.attrs["clip_rows_sha256"] = _rows_digest(rows)

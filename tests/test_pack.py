@@ -80,6 +80,21 @@ def test_interrupted_pack_reruns_to_an_identical_file(small, tmp_path, monkeypat
     assert not list(tmp_path.glob(".tmp_*"))
 
 
+def test_stop_event_ends_the_pack_without_a_file(small, tmp_path):
+    import threading
+    synthesis, clips = small
+    stop = threading.Event()
+    lines = []
+
+    def log(text):
+        lines.append(text)
+        stop.set()  # asked to stop while packing clip 1: the pack ends after clip 2
+
+    with pytest.raises(PackError, match="interrupted after 2 of 5 clips; nothing written"):
+        pack_clips(synthesis, clips, log=log, progress_every=1, stop=stop)
+    assert not pack_path(synthesis).exists() and not list(tmp_path.glob(".tmp_*"))
+
+
 def test_missing_clip_is_named(small):
     synthesis, clips = small
     (clips / "a2" / "nmm_2.mat").unlink()
