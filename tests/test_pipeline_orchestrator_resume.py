@@ -79,6 +79,32 @@ def test_sigterm_under_nohup_stops_cleanly_and_resumes(tvb76_cache, reference, t
 
 
 @pytest.mark.slow
+def test_ctrl_c_during_step2_stops_cleanly_and_resumes(tvb76_cache, reference, tmp_path):
+    """SIGINT to the whole process group, as a Ctrl-C in a terminal: Octave and the orchestrator get it."""
+    out = tmp_path / "out"
+    cmd = [sys.executable, str(REPO / "pipeline_orchestrator.py"), "--anatomy", "tvb76", "--output", str(out),
+           "--progress", "none", *map(str, RANGE)]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
+                            stdin=subprocess.DEVNULL, env=dict(os.environ, DEEPSIF_PIPELINE_CACHE=str(tvb76_cache)))
+    seen = []
+    for line in proc.stdout:
+        seen.append(line)
+        if line.startswith("STEP 2: Processing raw NMM data for region 3"):
+            time.sleep(0.15)  # Octave is starting or running
+            os.killpg(proc.pid, signal.SIGINT)
+            break
+    text = "".join(seen) + proc.stdout.read()
+    assert proc.wait(timeout=60) == 128 + signal.SIGINT, text[-3000:]
+    assert "Stopped by SIGINT" in text and "Interrupted: 1 (3)" in text and "Traceback" not in text
+    assert not [p for p in _leftovers(out) if not p.startswith("raw_nmm")], _leftovers(out)
+    assert len(list(Layout(out).raw_dir(3).glob("*.mat"))) == 9, "region 3's raw data is kept"
+    again = tvb76_run(tvb76_cache, out, *RANGE)
+    assert again.returncode == 0, again.stdout[-3000:]
+    assert_same_arrays(out / "nmm_spikes", reference / "nmm_spikes")
+    assert _leftovers(out) == []
+
+
+@pytest.mark.slow
 def test_time_limits_fail_the_region_and_damaged_raw_is_simulated_again(tvb76_cache, reference, tmp_path):
     out = tmp_path / "out"
     lay = Layout(out)
