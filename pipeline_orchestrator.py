@@ -509,6 +509,10 @@ def process_region(args, template, layout, engine, region, claim=None, disk=None
             say(line)
     say(f"{OK} Successfully processed raw NMM data for region {region}")
 
+    if claim is not None and (claim.lost or not claim.is_ours()):
+        say(f"{OK} Region {region} is processed, but its claim was taken over by another run while step 2 ran: "
+            "its raw data is left for that run to delete")
+        return "done"
     banner(RULE_STEP, f"STEP 3: Deleting raw data for region {region}")
     if not step3(args, layout, region):
         return "step 3: raw data kept, clips incomplete"

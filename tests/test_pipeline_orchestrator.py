@@ -457,3 +457,33 @@ def test_anatomy_connectivity_with_nan_weight_named_with_member(tmp_path, anatom
             dst.writestr(n, data)
     line = _bad(tmp_path, "--start_region", 0, "--end_region", 1, "--anatomy", anatomy_copy)
     assert str(path) in line and "member 'weights.txt' contains 1 NaN value" in line
+
+
+def test_claim_lost_during_step2_leaves_the_raw_data(tmp_path, anatomy_dir, capsys, monkeypatch):
+    """Step 2 (real Octave) finishes, but another run took the claim meanwhile: no deletion by this run."""
+    import json
+    import pipeline_orchestrator as orchestrator
+    from deepsif_pipeline import claims
+    from deepsif_pipeline.builtin import resolve_template
+    from deepsif_pipeline.engine import find_engine
+    from deepsif_pipeline.layout import Layout, region_done
+    out = tmp_path / "out"
+    raw = _complete_raw(out, 0, 3)
+    layout = Layout(out)
+    claim = claims.try_claim(layout.claim_dir, "region_0")
+    real_step2 = orchestrator.step2
+
+    def step2_then_taken_over(*args):
+        outcome = real_step2(*args)
+        owner = json.loads(claim.path.read_text())
+        claim.path.write_text(json.dumps(dict(owner, token="someone-else")))
+        return outcome
+
+    monkeypatch.setattr(orchestrator, "step2", step2_then_taken_over)
+    args = orchestrator.build_parser().parse_args(
+        ["--start_region", "0", "--end_region", "1", "--sim-length", "1.5", "--piece-length", "1.5", "--seed", "3"])
+    result = orchestrator.process_region(args, resolve_template(anatomy_dir, None), layout,
+                                         find_engine("octave"), 0, claim)
+    assert result == "done"
+    assert "its raw data is left for that run to delete" in capsys.readouterr().out
+    assert region_done(layout, 0) and len(list(raw.glob("*.mat"))) == 3
