@@ -420,9 +420,9 @@ def timed_region(args, template, layout, engine, region, i, n, disk=None, halt=N
         if isinstance(claim, claims.Claim):
             if claim.took_over is not None:
                 say(f"region {region}: took over the claim of {claim.took_over}")
-            left = sweep_region(layout, region) + [None] * claims.remove_old_ballots(claim)
+            left = len(sweep_region(layout, region)) + claims.remove_old_ballots(claim)
             if left:
-                say(f"region {region}: removed {len(left)} leftover files of an interrupted run")
+                say(f"region {region}: removed {left} leftover files of an interrupted run")
             try:
                 result = process_region(args, template, layout, engine, region, claim, disk, halt)
             finally:

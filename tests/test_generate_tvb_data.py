@@ -110,3 +110,14 @@ def test_piece_boundaries_do_not_change_the_signal(template76, tmp_path, engine)
                                                                                / "a2" / "*.mat")))])
               for name in ("three", "one")]
     assert joined[0].shape == (3000, 76) and np.array_equal(joined[0], joined[1])
+
+
+@pytest.mark.parametrize("raw_rate", ["full", "decimated"])
+def test_raw_bytes_estimate_matches_the_files(template76, tmp_path, raw_rate):
+    """The disk guard's estimate against the pieces the fast engine writes (1.3 s, uneven last piece)."""
+    gen.simulate_region(template76, Layout(tmp_path), 5, 1.3, 0.5, 3.5, 11, iterations=[0, 2], progress_mode="none",
+                        engine="fast", raw_rate=raw_rate)
+    written = sum(p.stat().st_size for p in Layout(tmp_path).raw_dir(5).glob("*.mat"))
+    estimate = gen.raw_bytes(76, 1.3, 0.5, raw_rate, n_iterations=2)
+    assert abs(estimate - written) < 0.01 * written, (estimate, written)
+    assert gen.raw_bytes(998, 200, 10) / gen.raw_bytes(998, 200, 10, "decimated") > 3.5
