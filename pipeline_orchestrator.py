@@ -269,16 +269,21 @@ def step2(args, template, layout, engine, region):
     job = region_job(step2_job_path(layout, region), template, layout, region, args.target_snr, args.seed)
     status = run_function(engine, "process_region_nmm", job, log, timeout=time_limits(args)["step2"],
                           env=child_env())
-    outcome = children.Outcome(status, status == children.TIMED_OUT and not children.STOP.is_set(),
-                               status != 0 and children.STOP.is_set())
-    if status != 0 and not outcome.stopped:
-        say(f"{engine.kind} {'was stopped at its time limit' if outcome.timed_out else f'failed (exit {status})'}; "
-            f"its output is in {log}:")
-        for line in _tail(log, 8):
-            say(f"    {line}")
-    if status == 0:
+    outcome = children.Outcome.from_status(status)
+    show_engine_failure(engine, outcome, log)
+    if outcome.ok:
         job.unlink()
     return outcome
+
+
+def show_engine_failure(engine, outcome, log):
+    """Print why a MATLAB/Octave step did not succeed and the end of its log (nothing when it did, or was stopped)."""
+    if outcome.ok or outcome.stopped:
+        return
+    say(f"{engine.kind} {'was stopped at its time limit' if outcome.timed_out else f'failed (exit {outcome.status})'}"
+        f"; its output is in {log}:")
+    for line in _tail(log, 8):
+        say(f"    {line}")
 
 
 def _tail(path, n):
@@ -649,16 +654,11 @@ def step4(args, template, layout, engine):
                         args.dataset, seed, distances, out)
     log = layout.log_dir / f"synthesis_{args.dataset}.log"
     start = time.time()
-    status = run_synthesis(engine, job, log, synthesis_processes(), time_limits(args)["step4"])
-    if status != 0:
-        if children.STOP.is_set():
-            return "interrupted"
-        timed_out = status == children.TIMED_OUT
-        say(f"{engine.kind} {'was stopped at its time limit (--timeout-step4)' if timed_out else f'failed (exit {status})'}"
-            f"; its output is in {log}:")
-        for line in _tail(log, 8):
-            say(f"    {line}")
-        return f"step 4 {'stopped at its time limit (--timeout-step4)' if timed_out else 'failed'}, log {log}"
+    outcome = children.Outcome.from_status(run_synthesis(engine, job, log, synthesis_processes(),
+                                                         time_limits(args)["step4"]))
+    if not outcome.ok:
+        show_engine_failure(engine, outcome, log)
+        return describe_outcome("step 4", outcome, "--timeout-step4", log)
     job.unlink()
     fsync_path(out)
     say(f"{OK} Wrote {out} in {time.time() - start:.1f} s")

@@ -48,6 +48,12 @@ class Outcome:
     def ok(self):
         return self.status == 0 and not (self.timed_out or self.stopped)
 
+    @classmethod
+    def from_status(cls, status):
+        """The outcome of a child that ended with ``status`` (as ``engine.run_function`` reports it)."""
+        timed_out = status == TIMED_OUT and not STOP.is_set()
+        return cls(status, timed_out, STOP.is_set() and status != 0 and not timed_out)
+
 
 def spawn(command, **popen):
     """Start ``command`` (a list) as a child that dies with this process; the ``Popen``.
@@ -77,8 +83,7 @@ def wait(proc, timeout=None):
     finally:
         with _lock:
             _running.discard(proc)
-    status = proc.returncode
-    return Outcome(TIMED_OUT if timed_out else status, timed_out, STOP.is_set() and status != 0 and not timed_out)
+    return Outcome(TIMED_OUT, True) if timed_out else Outcome.from_status(proc.returncode)
 
 
 def run(command, timeout=None, **popen):
