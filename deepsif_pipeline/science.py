@@ -1,42 +1,142 @@
-"""Parameters of step 1 (the TVB neural mass simulation), one home.
+"""Parameters of the DeepSIF science, read from ``science.json``, and the run's seeds.
 
-Values are the ones published with DeepSIF (Sun et al., PNAS 2022,
-``forward/generate_tvb_data.py``). The parameters of steps 2 and 4 live
-in ``matlab/deepsif_params.m``.
+``science.json`` beside this module is the one home of the parameters of
+steps 1, 2 and 4, each with its meaning (and unit); the values are the ones
+published with DeepSIF (Sun et al., PNAS 2022, ``forward/`` scripts).
+``matlab/deepsif_params.m`` reads the same file. This module reads it once
+at import and exposes step 1's values, and those of steps 2 and 4 that
+Python needs, as constants; ``values(section)`` gives a whole section.
+The run's default seed and the seed derivation are run defaults, not
+science parameters, and live here only.
 """
+
+import copy
+import json
+from pathlib import Path
+from types import MappingProxyType
 
 import numpy as np
 
-# Jansen-Rit excitatory synaptic gain A (mV): every region gets the normal
-# value, the source region the excitable one, which makes it spike.
-A_NORMAL = 3.25
-A_EXCITABLE = 3.5  # the default of --a-range
-# Sigmoid parameters of the JansenRit model (TVB's other defaults kept).
-V0 = 6.0
-P_MAX = 0.15
-P_MIN = 0.03
+PARAMS_FILE = Path(__file__).resolve().with_name("science.json")
+SECTIONS = ("step1", "step2", "step4")
 
-# The three "mean iterations": mean input mu and noise factor per iteration.
-MEAN_ITERATIONS = (0, 1, 2)
-MEAN_INPUT = (0.087, 0.08, 0.083)
-NOISE_FACTOR = (1.0, 1.7, 1.5)
-NOISY_STATE_VARIABLE = 4  # additive noise enters state variable y4 only
 
-# Sigmoidal Jansen-Rit coupling strength and integration step.
-COUPLING_A = 1.0
-DT_MS = 0.5  # HeunStochastic step (ms): raw output at 2 kHz
+def is_entry(node):
+    """True for a parameter entry of ``science.json`` (an object with a ``value``)."""
+    return isinstance(node, dict) and "value" in node
 
-# Simulated time per mean iteration and per raw file (seconds).
-SIM_LENGTH_S = 200.0
-PIECE_LENGTH_S = 10.0
 
-# Step 2 keeps columns after the transient; a run needs at least this much
-# (500 ms transient + one 1 s clip window) to be able to yield any clip.
-MIN_SIM_LENGTH_S = 1.5
+def entry_values(group):
+    """Values of a group of entries, meanings stripped.
 
-# Target SNR (dB) between the source and the background at the sensors,
-# used by step 2 to scale the spikes.
-TARGET_SNR_DB = 15.0
+    Parameters
+    ----------
+    group : dict
+        ``{name: entry or group}`` as in ``science.json``; an entry is
+        ``{"value": ..., "meaning": ..., "unit": ...}``, a group (such as
+        ``modes``) holds entries or groups.
+
+    Returns
+    -------
+    dict
+        ``{name: value}``, a nested dict for each group.
+    """
+    return {name: node["value"] if is_entry(node) else entry_values(node)
+            for name, node in group.items()}
+
+
+def load_params(path=PARAMS_FILE):
+    """The values of every section of a parameter file.
+
+    Parameters
+    ----------
+    path : pathlib.Path
+        A file laid out as ``science.json``.
+
+    Returns
+    -------
+    dict
+        ``{section: {name: value}}`` for each of ``SECTIONS``.
+
+    Raises
+    ------
+    KeyError
+        When a section is missing.
+    """
+    doc = json.loads(Path(path).read_text(encoding="utf-8"))
+    missing = [section for section in SECTIONS if section not in doc]
+    if missing:
+        raise KeyError(f"{path} has no section {', '.join(missing)}")
+    return {section: entry_values(doc[section]) for section in SECTIONS}
+
+
+def _frozen(value):
+    """A read-only copy: dicts as ``MappingProxyType``, lists as tuples."""
+    if isinstance(value, dict):
+        return MappingProxyType({k: _frozen(v) for k, v in value.items()})
+    if isinstance(value, list):
+        return tuple(_frozen(v) for v in value)
+    return value
+
+
+def _as_int(value, name):
+    """``value`` as an int, refusing a value with a fractional part."""
+    if int(value) != value:
+        raise ValueError(f"science.json: {name} must be an integer, not {value!r}")
+    return int(value)
+
+
+_VALUES = load_params()
+
+# Read-only view {section: {name: value}}; values(section) gives a plain copy.
+PARAMS = _frozen(_VALUES)
+
+
+def values(section):
+    """The parameter values of one section, e.g. for a settings fingerprint.
+
+    Parameters
+    ----------
+    section : {'step1', 'step2', 'step4'}
+
+    Returns
+    -------
+    dict
+        ``{name: value}`` in the file's order, a fresh copy (changing it
+        changes nothing here) made of JSON types only (lists, dicts,
+        numbers), so ``json.dumps`` takes it as is.
+    """
+    if section not in _VALUES:
+        raise KeyError(f"no section {section!r} in {PARAMS_FILE.name}: {', '.join(SECTIONS)}")
+    return copy.deepcopy(_VALUES[section])
+
+
+_STEP1, _STEP2, _STEP4 = (_VALUES[s] for s in SECTIONS)
+
+# Step 1: the TVB simulation (units and meanings in science.json).
+A_NORMAL = float(_STEP1["a_normal"])
+A_EXCITABLE = float(_STEP1["a_excitable"])  # the default of --a-range
+V0 = float(_STEP1["v0"])
+P_MAX = float(_STEP1["p_max"])
+P_MIN = float(_STEP1["p_min"])
+MEAN_ITERATIONS = tuple(_as_int(m, "mean_iterations") for m in _STEP1["mean_iterations"])
+MEAN_INPUT = tuple(float(mu) for mu in _STEP1["mean_input"])
+NOISE_FACTOR = tuple(float(f) for f in _STEP1["noise_factor"])
+NOISY_STATE_VARIABLE = _as_int(_STEP1["noisy_state_variable"], "noisy_state_variable")
+COUPLING_A = float(_STEP1["coupling_a"])
+DT_MS = float(_STEP1["dt_ms"])
+SIM_LENGTH_S = float(_STEP1["sim_length_s"])
+PIECE_LENGTH_S = float(_STEP1["piece_length_s"])
+MIN_SIM_LENGTH_S = float(_STEP1["min_sim_length_s"])
+
+# Step 2 (run in MATLAB/Octave; Python needs these).
+TARGET_SNR_DB = float(_STEP2["target_snr_db"])  # the default of --target-snr
+TRANSIENT_SAMPLES = _as_int(_STEP2["transient_samples"], "transient_samples")
+DOWNSAMPLE_FACTOR = _as_int(_STEP2["downsample_factor"], "downsample_factor")
+CLIP_LENGTH = _as_int(_STEP2["clip_length"], "clip_length")
+
+# Step 4.
+PAD_VALUE = _as_int(_STEP4["pad_value"], "pad_value")
 
 # Default run seed: every (region, mean iteration) and the synthesis
 # derive their own seed from it (see derive_seed).
