@@ -1,41 +1,45 @@
 function p = deepsif_params()
-%DEEPSIF_PARAMS Parameters of the DeepSIF science for steps 2 and 4 (one home).
-%   P = DEEPSIF_PARAMS() returns a struct. Sample counts are at the
-%   downsampled rate of 500 Hz unless stated otherwise. Values are the
-%   published ones (Sun et al., PNAS 2022, DeepSIF forward/ scripts).
+%DEEPSIF_PARAMS Parameters of the DeepSIF science for steps 2 and 4.
+%   P = DEEPSIF_PARAMS() returns a struct read from deepsif_pipeline/science.json,
+%   the one home of the parameters (deepsif_pipeline/science.py reads it too),
+%   where each has its meaning and unit. P holds the value of every entry of
+%   the sections step2 and step4, and mean_iterations of the section step1:
+%   scalars as scalars, vectors as rows, a group of entries (modes.test,
+%   modes.train) as a struct. Not step2's target_snr_db: it is the default
+%   of the Python side's --target-snr, which reaches step 2 in its job.
+%   Sample counts are at the downsampled rate of 500 Hz unless stated
+%   otherwise. Values are the published ones (Sun et al., PNAS 2022, DeepSIF
+%   forward/ scripts).
+file = fullfile(fileparts(fileparts(mfilename('fullpath'))), 'deepsif_pipeline', 'science.json');
+if exist(file, 'file') ~= 2
+    error('deepsif_params:missing', 'deepsif_params: parameter file %s not found', file);
+end
+data = jsondecode(fileread(file));
+p = add_entries(struct(), rmfield(data.step2, 'target_snr_db'));
+p.mean_iterations = entry_value(data.step1.mean_iterations);
+p = add_entries(p, data.step4);
+end
 
-% ---- Step 2: from raw TVB output to isolated, scaled spike clips --------
-p.transient_samples = 1000;    % raw samples (2 kHz) dropped at the start: 500 ms transient
-p.downsample_factor = 4;       % keep every 4th raw sample: 2 kHz -> 500 Hz
-p.spike_threshold_mv = 8;      % y1-y2 above this (mV) counts as spiking activity
-p.peak_margin_before = 249;    % a peak needs t-249 > 0 (room for its 500-sample window)
-p.peak_margin_after = 250;     % and t+250 < T
-p.min_peak_gap = 100;          % a peak within 100 samples of the previous peak is dropped
-p.clip_length = 500;           % samples per saved clip (1 s at 500 Hz)
-p.isolation_before = 200;      % no other region may peak from clip start-200 ...
-p.isolation_after = 699;       % ... to clip start+699
-p.snr_window = [-99 100];      % samples around each peak used for the SNR powers
-p.rescale_threshold = 0.1;     % |x| below this (mV, mean removed) marks spike onset/end
-p.rescale_threshold_step = 0.05; % raised by this until an onset/end is found
-p.rescale_search = [50 450];   % window positions searched for onset/end
-p.rescale_centre = 250;        % window position of the peak
-p.rescale_trough = [301 400];  % window positions searched for the after-spike trough
-p.mean_iterations = 0:2;       % TVB mean iterations (mu, noise) simulated per region
+function p = add_entries(p, group)
+% P with one field per entry or group of GROUP, set to its value.
+names = fieldnames(group);
+for i = 1:numel(names)
+    if isfield(p, names{i})
+        error('deepsif_params:duplicate', 'deepsif_params: %s is defined twice', names{i});
+    end
+    p.(names{i}) = entry_value(group.(names{i}));
+end
+end
 
-% ---- Step 4: synthetic source parameters --------------------------------
-p.max_patch_size = 70;         % regions per source patch, padded to this length
-p.pad_value = 15213;           % magic number for padding (NaN does not survive loadmat)
-p.n_sources = 2;               % sources per example
-p.sensor_snr_levels = [5 10 15 20]; % dB of white sensor noise, one example per level
-p.patch_repetitions = 5;       % random patches grown per direction and layer count
-p.layer2_bias = 0;             % selection bias for layer 2 in 2-layer patches
-p.layer2_bias_3 = 0.1;         % selection bias for layer 2 in 3-layer patches
-p.layer3_bias = -0.15;         % selection bias for layer 3 in 3-layer patches
-p.direction_ratio = 1;         % scale of the direction-alignment probability
-p.direction_fraction = 0.5;    % grow along ceil(this x n) of the n layer-1 directions
-p.half_magnitude_mm = [40 60]; % distance (mm) where the patch magnitude falls to half, drawn once
-p.sigma_factor = 0.8493;       % sigma = 0.8493 * half distance (exp(-d^2/2s^2) = 0.5 at d)
-p.scale_window = [-50 50];     % reach around the clip peak for the SNR powers (clamped, see step 4)
-p.modes.test = struct('nper', 10, 'n_iter', 3, 'target_snr', [10 15]);
-p.modes.train = struct('nper', 100, 'n_iter', 48, 'target_snr', 10:2:20);
+function v = entry_value(node)
+% The value of an entry (a row when a vector: jsondecode gives columns), or
+% a struct of the values of a group of entries.
+if isfield(node, 'value')
+    v = node.value;
+    if isnumeric(v) && ~isscalar(v)
+        v = reshape(v, 1, []);
+    end
+else
+    v = add_entries(struct(), node);
+end
 end
