@@ -199,11 +199,9 @@ def kept_samples(first, n_steps):
     numpy.ndarray
         ``(n_kept,)`` 0-based rows of the piece; the rule is the one of
         ``matlab/load_raw_iteration.m``, with ``transient_samples`` and
-        ``downsample_factor`` from ``matlab/deepsif_params.m``.
+        ``downsample_factor`` of step 2 (``deepsif_pipeline/science.json``).
     """
-    from deepsif_pipeline.engine import matlab_param
-    transient = int(matlab_param("transient_samples"))
-    factor = int(matlab_param("downsample_factor"))
+    transient, factor = science.TRANSIENT_SAMPLES, science.DOWNSAMPLE_FACTOR
     g = first + np.arange(n_steps)
     return np.flatnonzero((g > transient) & ((g - transient - 1) % factor == 0))
 

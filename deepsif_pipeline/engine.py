@@ -7,7 +7,6 @@ SciPy), so the command line only carries two quoted paths.
 from dataclasses import dataclass
 from pathlib import Path
 import os
-import re
 import shutil
 import subprocess
 import time
@@ -49,15 +48,6 @@ class Engine:
             return self.kind
         first = out.strip().splitlines()[0] if out.strip() else ""
         return first if self.kind == "octave" else f"MATLAB {first}"
-
-
-def matlab_param(name):
-    """A numeric parameter of the science from ``matlab/deepsif_params.m`` (its one home)."""
-    text = (MATLAB_DIR / "deepsif_params.m").read_text()
-    found = re.search(rf"^p\.{name}\s*=\s*([-+0-9.eE]+);", text, re.MULTILINE)
-    if not found:
-        raise KeyError(f"deepsif_params.m has no scalar p.{name}")
-    return float(found.group(1))
 
 
 def matlab_string(path):

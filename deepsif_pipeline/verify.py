@@ -9,12 +9,12 @@ from pathlib import Path
 import numpy as np
 from scipy.io import loadmat
 
-from .engine import matlab_param
+from . import science
 from .layout import MarkerError, clip_counts
 from .pack import pack_path
 
-PAD = int(matlab_param("pad_value"))            # padding of selected_region and mag_change
-CLIP_LENGTH = int(matlab_param("clip_length"))  # samples per clip
+PAD = science.PAD_VALUE            # padding of selected_region and mag_change
+CLIP_LENGTH = science.CLIP_LENGTH  # samples per clip
 
 
 def check_markers(layout, n_regions):

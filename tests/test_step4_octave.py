@@ -17,7 +17,7 @@ UNIT_TESTS = sorted(p.stem for p in OCTAVE_TESTS.glob("test_step4_*.m"))
 PAD = 15213
 MAX_SIZE = 70
 SNR_LEVELS = (5, 10, 15, 20)
-TEST_MODE = {"nper": 10, "n_iter": 3, "target_snr": (10, 15)}  # deepsif_params.m, mode 'test'
+TEST_MODE = {"nper": 10, "n_iter": 3, "target_snr": (10, 15)}  # science.json, step4 modes.test
 
 
 def _run_octave(octave, code, cwd, timeout):
