@@ -17,12 +17,12 @@ import zipfile
 import numpy as np
 from scipy.io import savemat
 
-from .anatomy import (CORTEX, DISTANCES, INFLATED, INFO_FILE, REGION_MAPPING, AnatomyError, load_template,
-                      region_centres, region_distances)
+from .anatomy import (CORTEX, DISTANCES, DISTANCES_VARIABLE, INFLATED, INFO_FILE, REGION_MAPPING, AnatomyError,
+                      load_template, region_centres, region_distances)
 
 TVB76 = "tvb76"
 BUILTIN_TEMPLATES = (TVB76,)
-BUILD_VERSION = 1            # bump when the built files change
+BUILD_VERSION = 2            # bump when the built files change (2: raw_dis_matrix, was all_dis)
 
 # Mean in-strength (weights summed over sources, averaged over regions) of DeepSIF's
 # connectivity_998.zip. TVB's connectivity_76 as shipped has 39.3 (max weight 3.0):
@@ -229,7 +229,7 @@ def _write_tvb76(data, out):
     # stand in for DeepSIF's inflated-surface centres (used for growth directions).
     savemat(out / INFLATED, {"centre": centres, "pos": pos, "tri": tri + 1.0})
     savemat(out / REGION_MAPPING, {"rm": rm[None, :].astype(float), "nbs": cells})
-    savemat(out / DISTANCES, {"all_dis": region_distances(pos, rm, n)})
+    savemat(out / DISTANCES, {DISTANCES_VARIABLE: region_distances(pos, rm, n)})
 
     # EEG lead field: regions from vertices; sensors without values are dropped
     vertex_lf = np.load(data / "projectionMatrix" / "projection_eeg_65_surface_16k.npy")

@@ -6,11 +6,11 @@ import zipfile
 
 import numpy as np
 import pytest
-from scipy.io import loadmat
+from scipy.io import loadmat, whosmat
 
 from deepsif_pipeline.anatomy import AnatomyError, load_template
-from deepsif_pipeline.builtin import (TARGET_MEAN_IN_STRENGTH, mean_in_strength, region_leadfield,
-                                      region_neighbours, resolve_template)
+from deepsif_pipeline.builtin import (BUILD_VERSION, TARGET_MEAN_IN_STRENGTH, mean_in_strength,
+                                      region_leadfield, region_neighbours, resolve_template)
 
 
 def _weights(zip_path):
@@ -36,7 +36,8 @@ def test_files_shapes_and_values(tvb76_dir):
     assert rmap["rm"].shape == (1, 16384) and rm.min() == 0 and rm.max() == 75
     centre = loadmat(tvb76_dir / "fs_cortex_20k_inflated.mat")["centre"]
     assert centre.shape == (76, 3) and np.all(np.isfinite(centre))
-    d = loadmat(tvb76_dir / "dis_matrix_fs_20k.mat")["all_dis"]
+    assert [name for name, _, _ in whosmat(tvb76_dir / "dis_matrix_fs_20k.mat")] == ["raw_dis_matrix"]
+    d = loadmat(tvb76_dir / "dis_matrix_fs_20k.mat")["raw_dis_matrix"]
     assert d.shape == (76, 76) and np.allclose(d, d.T) and np.all(np.diag(d) == 0)
     assert np.all(d[~np.eye(76, dtype=bool)] > 0)
 
@@ -84,9 +85,15 @@ def test_region_neighbours_from_shared_edges():
 
 def test_resolve_builds_once_into_the_cache(tmp_path, monkeypatch):
     monkeypatch.setenv("DEEPSIF_PIPELINE_CACHE", str(tmp_path))
+    old = tmp_path / "tvb76-v1"  # a build of version 1 (distances under 'all_dis'): left alone, not used
+    old.mkdir()
+    (old / "template.json").write_text('{"name": "tvb76", "build_version": 1}\n')
     lines = []
     t = resolve_template("tvb76", log=lines.append)
-    assert t.folder.parent == tmp_path and "building the built-in template tvb76" in lines[0]
+    assert t.folder == tmp_path / f"tvb76-v{BUILD_VERSION}" and BUILD_VERSION >= 2
+    assert "building the built-in template tvb76" in lines[0]
+    assert "raw_dis_matrix" in loadmat(t.path("dis_matrix_fs_20k.mat"))
+    assert sorted(p.name for p in old.iterdir()) == ["template.json"]
     lines.clear()
     assert resolve_template("tvb76", log=lines.append).folder == t.folder and lines == []
     assert not list(tmp_path.glob(".*tmp*"))
