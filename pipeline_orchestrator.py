@@ -35,7 +35,8 @@ from deepsif_pipeline import __version__, children, claims, science
 from deepsif_pipeline.files import format_bytes, fsync_path, sweep_temporaries, write_text_atomic
 from deepsif_pipeline.status import report, synthesis_up_to_date
 from generate_tvb_data import HelpFormatter, add_common_options, check_lengths, raw_bytes
-from deepsif_pipeline.anatomy import AnatomyError, distance_file, leadfield_id, template_info
+from deepsif_pipeline.anatomy import (DISTANCES_VARIABLE, AnatomyError, distance_file, leadfield_id,
+                                      template_info)
 from deepsif_pipeline.builtin import resolve_template
 from deepsif_pipeline.engine import EngineNotFound, find_engine, run_function, run_functions, write_job
 from deepsif_pipeline.pack import PackError, pack_clips, pack_path
@@ -696,8 +697,8 @@ def run_verify(args, template, layout):
     """--verify (and --qc): check the output folder, print a table; 0 when everything holds."""
     if not layout.output.is_dir():
         raise UsageError(f"no output folder {layout.output} to verify")
-    all_dis = loadmat(str(distance_file(template, layout.derived_dir, log=say)))["all_dis"]
-    rows = verify(layout, template, args.dataset, all_dis)
+    distances = loadmat(str(distance_file(template, layout.derived_dir, log=say)))[DISTANCES_VARIABLE]
+    rows = verify(layout, template, args.dataset, distances)
     width = max(len(name) for name, _, _ in rows)
     say(f"Verifying {layout.output} ({args.dataset}, nmm_{args.filename}/, {template.n_regions} regions)")
     for name, ok, detail in rows:

@@ -30,7 +30,7 @@ sys.path.insert(0, str(REPO))
 
 from bench.clip_fixture import write_spike_clips  # noqa: E402
 from deepsif_pipeline import science  # noqa: E402
-from deepsif_pipeline.anatomy import distance_file, load_template  # noqa: E402
+from deepsif_pipeline.anatomy import DISTANCES_VARIABLE, distance_file, load_template  # noqa: E402
 from deepsif_pipeline.engine import find_engine  # noqa: E402
 from deepsif_pipeline.layout import Layout  # noqa: E402
 from pipeline_orchestrator import run_synthesis, synthesis_job, synthesis_processes  # noqa: E402
@@ -79,7 +79,7 @@ def main():
             shutil.rmtree(layout.clip_root)
         for old in work.glob(".fixture_*"):
             old.unlink()
-        write_spike_clips(layout.clip_root, counts, loadmat(str(distances))["all_dis"],
+        write_spike_clips(layout.clip_root, counts, loadmat(str(distances))[DISTANCES_VARIABLE],
                           template.leadfield if args.stored_projection else None, distinct=args.distinct)
         done.touch()
     fixture_s = time.time() - start

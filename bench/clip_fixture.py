@@ -34,7 +34,7 @@ def spike_clip(r, k, n_regions, far):
     return data
 
 
-def write_spike_clips(clip_dir, counts, all_dis, leadfield=None, distinct=None):
+def write_spike_clips(clip_dir, counts, distances, leadfield=None, distinct=None):
     """Write ``clip_dir/a{r}/nmm_{k}.mat`` for k = 1..counts[r] of every region.
 
     Parameters
@@ -43,8 +43,8 @@ def write_spike_clips(clip_dir, counts, all_dis, leadfield=None, distinct=None):
         The ``nmm_{name}`` folder.
     counts : numpy.ndarray
         ``(n_regions,)`` clips per region.
-    all_dis : numpy.ndarray
-        ``(n_regions, n_regions)`` distances between region centres.
+    distances : numpy.ndarray
+        ``(n_regions, n_regions)`` distances between region centres (``raw_dis_matrix``).
     leadfield : Path or None
         Lead field file (``fwd``, ``(n_sensors, n_regions)``). When given,
         the clips are written as step 2 writes them (see the module help).
@@ -52,7 +52,7 @@ def write_spike_clips(clip_dir, counts, all_dis, leadfield=None, distinct=None):
         With ``leadfield``: distinct files per region, the rest hard links.
     """
     n = len(counts)
-    far = np.argsort(all_dis, axis=1)[:, -5:]
+    far = np.argsort(distances, axis=1)[:, -5:]
     fwd = lf_id = None
     if leadfield is not None:
         from deepsif_pipeline.anatomy import leadfield_id

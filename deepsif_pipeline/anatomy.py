@@ -7,8 +7,10 @@ A template folder holds, with DeepSIF's file and variable names:
   sensors x regions;
 - ``fs_cortex_20k.mat`` (``pos``), ``fs_cortex_20k_inflated.mat`` (``centre``),
   ``fs_cortex_20k_region_mapping.mat`` (``rm``, ``nbs``);
-- optionally ``dis_matrix_fs_20k.mat`` (``all_dis``), the distances between
-  region centres; derived here when absent (:func:`region_distances`).
+- optionally ``dis_matrix_fs_20k.mat`` (``raw_dis_matrix``), the distances
+  between region centres; derived here when absent (:func:`region_distances`).
+
+The file and variable names are those of DeepSIF's ``anatomy/README.md``.
 
 Everything is checked before the pipeline creates or deletes anything, and
 every problem is an :class:`AnatomyError` with a one-line message naming the
@@ -37,6 +39,7 @@ CORTEX = "fs_cortex_20k.mat"
 INFLATED = "fs_cortex_20k_inflated.mat"
 REGION_MAPPING = "fs_cortex_20k_region_mapping.mat"
 DISTANCES = "dis_matrix_fs_20k.mat"
+DISTANCES_VARIABLE = "raw_dis_matrix"  # DeepSIF's name in DISTANCES (its eval_sim.py reads it)
 DEFAULT_LEADFIELD = "leadfield_75_20k.mat"
 INFO_FILE = "template.json"  # a built-in template's facts (deepsif_pipeline.builtin), written last
 
@@ -96,7 +99,7 @@ def _require_file(folder, name, what):
     return path
 
 
-def _load_variable(path, name, what=None):
+def _load_variable(path, name, what=None, otherwise=None):
     """Load one variable of a MAT-file, or raise AnatomyError naming file and variable.
 
     Parameters
@@ -107,6 +110,8 @@ def _load_variable(path, name, what=None):
         Variable to load.
     what : str, optional
         What the variable holds, for the message when it is missing.
+    otherwise : str, optional
+        The other way out, added to that message's advice (``or delete the file ...``).
 
     Returns
     -------
@@ -122,7 +127,7 @@ def _load_variable(path, name, what=None):
     if name not in data:
         held = ", ".join(f"'{n}'" for n, _, _ in _whos(path)) or "none"
         raise AnatomyError(f"{path} has no variable '{name}'{f' ({what})' if what else ''}; it holds {held}: "
-                           f"save the data under the name '{name}'")
+                           f"save the data under the name '{name}'{f', {otherwise}' if otherwise else ''}")
     return data[name]
 
 
@@ -294,13 +299,16 @@ def _check_leadfield(path, n_regions):
 
 
 def _check_distances(path, n_regions):
-    """Check ``all_dis`` of a template's own distance file: finite, regions x regions."""
-    all_dis = _numeric(path, "all_dis", _load_variable(path, "all_dis", "distances between region centres"))
-    if all_dis.shape != (n_regions, n_regions):
-        raise AnatomyError(f"{path}: variable 'all_dis' has shape {all_dis.shape} but the template has "
+    """Check ``raw_dis_matrix`` of a template's own distance file: finite, regions x regions."""
+    name = DISTANCES_VARIABLE
+    distances = _numeric(path, name, _load_variable(
+        path, name, "distances between region centres, DeepSIF's name",
+        "or delete the file to have the distances derived from the cortex"))
+    if distances.shape != (n_regions, n_regions):
+        raise AnatomyError(f"{path}: variable '{name}' has shape {distances.shape} but the template has "
                            f"{n_regions} regions; make it {n_regions} x {n_regions}, or delete the file to have "
                            "the distances derived from the cortex")
-    _check_finite(path, "all_dis", all_dis, "distances must be finite (or delete the file to have them derived)")
+    _check_finite(path, name, distances, "distances must be finite (or delete the file to have them derived)")
 
 
 def _zip_member(zf, key):
@@ -450,7 +458,7 @@ def load_template(folder, leadfield_name=None):
     """Check a template folder and describe it.
 
     Every file and variable the pipeline reads later (step 1: the
-    connectivity; step 4: ``centre``, ``nbs``, ``all_dis``, ``fwd``; the
+    connectivity; step 4: ``centre``, ``nbs``, ``raw_dis_matrix``, ``fwd``; the
     derived distances: ``pos``, ``rm``) is checked here: present, of the
     right shape, sizes agreeing, finite, region numbers integers in range.
 
@@ -538,7 +546,7 @@ def region_centres(pos, rm, n_regions):
 
 
 def region_distances(pos, rm, n_regions):
-    """Distances between region centres, as DeepSIF's ``all_dis``.
+    """Distances between region centres, DeepSIF's ``raw_dis_matrix``.
 
     The centres are the mean vertex positions on the (folded) cortex, and
     the distance is Euclidean, in the surface's unit (mm).
@@ -563,12 +571,14 @@ def region_distances(pos, rm, n_regions):
 
 
 def distance_file(template, cache_dir, log=print):
-    """Path of a file with ``all_dis``: the template's own, or a derived cache.
+    """Path of a file with ``raw_dis_matrix``: the template's own, or a derived cache.
 
     When the template has no ``dis_matrix_fs_20k.mat``, the distances are
     derived from ``fs_cortex_20k.mat`` and the region mapping
     (:func:`region_distances`) and cached in ``cache_dir`` (never in the
-    user's anatomy folder).
+    user's anatomy folder). A cache without ``raw_dis_matrix`` of the
+    template's size (one written under the pipeline's former name
+    ``all_dis``, or unreadable) is derived again.
 
     Parameters
     ----------
@@ -588,20 +598,20 @@ def distance_file(template, cache_dir, log=print):
     cached = Path(cache_dir) / DISTANCES
     if cached.is_file():
         try:
-            if dict((n, s) for n, s, _ in whosmat(str(cached))).get("all_dis") == (
+            if dict((n, s) for n, s, _ in whosmat(str(cached))).get(DISTANCES_VARIABLE) == (
                     template.n_regions, template.n_regions):
                 return cached
         except Exception:
             pass  # unreadable cache: derive again
     pos = _load_variable(template.path(CORTEX), "pos")
     rm = _load_variable(template.path(REGION_MAPPING), "rm")
-    all_dis = region_distances(pos, rm, template.n_regions)
-    missing = np.flatnonzero(np.isnan(all_dis).all(axis=1))
+    distances = region_distances(pos, rm, template.n_regions)
+    missing = np.flatnonzero(np.isnan(distances).all(axis=1))
     if missing.size:
         raise AnatomyError(f"regions {missing.tolist()} have no vertices in {REGION_MAPPING}: "
                            "cannot derive their distances")
     cached.parent.mkdir(parents=True, exist_ok=True)
-    write_mat_atomic(cached, {"all_dis": all_dis})
+    write_mat_atomic(cached, {DISTANCES_VARIABLE: distances})
     log(f"{template.folder} has no {DISTANCES}: derived the distances between the "
         f"{template.n_regions} region centres (mean vertex of each region on {CORTEX}, "
         f"Euclidean, mm) into {cached}")

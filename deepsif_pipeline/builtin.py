@@ -17,12 +17,12 @@ import zipfile
 import numpy as np
 from scipy.io import savemat
 
-from .anatomy import (CORTEX, DISTANCES, INFLATED, INFO_FILE, REGION_MAPPING, AnatomyError, load_template,
-                      region_centres, region_distances)
+from .anatomy import (CORTEX, DISTANCES, DISTANCES_VARIABLE, INFLATED, INFO_FILE, REGION_MAPPING, AnatomyError,
+                      load_template, region_centres, region_distances)
 
 TVB76 = "tvb76"
 BUILTIN_TEMPLATES = (TVB76,)
-BUILD_VERSION = 1            # bump when the built files change
+BUILD_VERSION = 3            # bump when the built files change (2: raw_dis_matrix, was all_dis; 3: hemispheres)
 
 # Mean in-strength (weights summed over sources, averaged over regions) of DeepSIF's
 # connectivity_998.zip. TVB's connectivity_76 as shipped has 39.3 (max weight 3.0):
@@ -191,6 +191,103 @@ def region_leadfield(vertex_leadfield, rm, n_regions):
     return np.asarray(vertex_leadfield, dtype=float) @ membership
 
 
+def label_hemispheres(labels):
+    """Whether each region is in the right hemisphere, from the first letter of its label.
+
+    TVB's own rule (``Connectivity.try_compute_hemispheres``): a label starting
+    with ``r`` (either case) is a right-hemisphere region, one starting with
+    ``l`` a left one. tvb-data's connectivity_76.zip has no hemispheres file;
+    its labels are ``rA1`` ... ``lV2``.
+
+    Parameters
+    ----------
+    labels : sequence of str
+        Region labels, in region order.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(n_regions,)`` bool, True for the right hemisphere.
+
+    Raises
+    ------
+    ValueError
+        A label starts with neither ``r`` nor ``l``.
+    """
+    first = [str(label)[:1].lower() for label in labels]
+    unknown = [str(label) for label, f in zip(labels, first) if f not in ("r", "l")]
+    if unknown:
+        raise ValueError(f"region labels without a hemisphere prefix (r/l): {unknown[:5]}")
+    return np.array([f == "r" for f in first])
+
+
+def hemisphere_mesh(tri, in_hemisphere):
+    """The vertices and triangles of one hemisphere, as DeepSIF's ``left_ind``/``left_tri``.
+
+    Parameters
+    ----------
+    tri : numpy.ndarray
+        ``(n_triangles, 3)`` 0-based vertex indices of the whole cortex.
+    in_hemisphere : numpy.ndarray
+        ``(n_vertices,)`` bool, True for the vertices of the hemisphere.
+
+    Returns
+    -------
+    ind : numpy.ndarray
+        ``(k,)`` 0-based indices of the hemisphere's vertices, ascending.
+    local_tri : numpy.ndarray
+        ``(m, 3)`` the triangles with all three vertices in the hemisphere, in
+        the order of ``tri``, as 0-based positions in ``ind``.
+
+    Raises
+    ------
+    ValueError
+        A triangle has vertices in both hemispheres.
+    """
+    tri = np.asarray(tri, dtype=int)
+    inside = np.asarray(in_hemisphere, dtype=bool)[tri]
+    crossing = inside.any(axis=1) & ~inside.all(axis=1)
+    if crossing.any():
+        raise ValueError(f"{int(crossing.sum())} triangles have vertices in both hemispheres")
+    ind = np.flatnonzero(in_hemisphere)
+    local = np.full(len(in_hemisphere), -1)
+    local[ind] = np.arange(ind.size)
+    return ind, local[tri[inside.all(axis=1)]]
+
+
+def hemisphere_variables(pos, tri, vertex_right):
+    """DeepSIF's per-hemisphere variables of a cortex, 1-based, shaped as in its files.
+
+    DeepSIF's ``fs_cortex_20k.mat`` holds ``left_ind`` (k x 1) and ``right_ind``
+    (1 x k), 1-based vertex indices, and ``left_tri``/``right_tri``, 1-based
+    triangles numbered within the hemisphere; its ``fs_cortex_20k_inflated.mat``
+    holds ``posl``/``posr`` (the hemisphere's rows of ``pos``) and ``tril``/``trir``
+    (equal to ``left_tri``/``right_tri``).
+
+    Parameters
+    ----------
+    pos : numpy.ndarray
+        ``(n_vertices, 3)`` positions of the surface the ``posl``/``posr`` are taken from.
+    tri : numpy.ndarray
+        ``(n_triangles, 3)`` 0-based.
+    vertex_right : numpy.ndarray
+        ``(n_vertices,)`` bool, True for the vertices of the right hemisphere.
+
+    Returns
+    -------
+    cortex : dict
+        ``left_ind``, ``left_tri``, ``right_ind``, ``right_tri`` (float, 1-based).
+    inflated : dict
+        ``posl``, ``tril``, ``posr``, ``trir``.
+    """
+    left_ind, left_tri = hemisphere_mesh(tri, ~np.asarray(vertex_right, dtype=bool))
+    right_ind, right_tri = hemisphere_mesh(tri, vertex_right)
+    cortex = {"left_ind": (left_ind + 1.0)[:, None], "left_tri": left_tri + 1.0,
+              "right_ind": (right_ind + 1.0)[None, :], "right_tri": right_tri + 1.0}
+    inflated = {"posl": pos[left_ind], "tril": left_tri + 1.0, "posr": pos[right_ind], "trir": right_tri + 1.0}
+    return cortex, inflated
+
+
 def _read_zip_matrix(zf, name, dtype=float):
     return np.loadtxt(io.TextIOWrapper(zf.open(name)), dtype=dtype)
 
@@ -201,6 +298,7 @@ def _write_tvb76(data, out):
     source_zip = data / "connectivity" / "connectivity_76.zip"
     with zipfile.ZipFile(source_zip) as zf:
         weights = _read_zip_matrix(zf, "weights.txt")
+        labels = np.loadtxt(io.TextIOWrapper(zf.open("centres.txt")), dtype=str, usecols=0, ndmin=1)
         before = mean_in_strength(weights)
         scale = TARGET_MEAN_IN_STRENGTH / before
         with zipfile.ZipFile(out / "connectivity_76.zip", "w", zipfile.ZIP_DEFLATED) as dst:
@@ -224,12 +322,14 @@ def _write_tvb76(data, out):
     cells = np.empty((1, n), dtype=object)
     for r in range(n):
         cells[0, r] = (nbs[r] + 1).astype(float)[None, :]  # 1-based, as DeepSIF's nbs
-    savemat(out / CORTEX, {"pos": pos, "tri": tri + 1.0, "ori": ori})
-    # No inflated surface ships with tvb-data: the folded cortex's region centres
-    # stand in for DeepSIF's inflated-surface centres (used for growth directions).
-    savemat(out / INFLATED, {"centre": centres, "pos": pos, "tri": tri + 1.0})
+    # hemisphere of each vertex: that of its region, by the region's label (r.../l...)
+    halves, inflated_halves = hemisphere_variables(pos, tri, label_hemispheres(labels)[rm])
+    savemat(out / CORTEX, {"pos": pos, "tri": tri + 1.0, "ori": ori, **halves})
+    # No inflated surface ships with tvb-data: the folded cortex (pos, posl, posr) and its
+    # region centres stand in for DeepSIF's inflated surface and centres (used for growth directions).
+    savemat(out / INFLATED, {"centre": centres, "pos": pos, "tri": tri + 1.0, **inflated_halves})
     savemat(out / REGION_MAPPING, {"rm": rm[None, :].astype(float), "nbs": cells})
-    savemat(out / DISTANCES, {"all_dis": region_distances(pos, rm, n)})
+    savemat(out / DISTANCES, {DISTANCES_VARIABLE: region_distances(pos, rm, n)})
 
     # EEG lead field: regions from vertices; sensors without values are dropped
     vertex_lf = np.load(data / "projectionMatrix" / "projection_eeg_65_surface_16k.npy")
@@ -249,4 +349,7 @@ def _write_tvb76(data, out):
         "leadfield": leadfield,
         "leadfield_sensors_dropped": [int(i) for i in np.flatnonzero(~good)],
         "centre": "mean vertex position of each region on the folded cortex (no inflated surface in tvb-data)",
+        "inflated_pos": "pos, posl, posr of the inflated file are the folded cortex (no inflated surface in tvb-data)",
+        "hemispheres": "of each vertex, that of its region, by the region label's first letter (r/l), TVB's rule; "
+                       "connectivity_76.zip has no hemispheres file",
     }

@@ -73,8 +73,11 @@ def check_clips(layout, counts, n_regions):
     return problems
 
 
-def check_synthesis(meta, counts, all_dis):
-    """Sizes, padding, clip choices and magnitudes of a step-4 file."""
+def check_synthesis(meta, counts, distances):
+    """Sizes, padding, clip choices and magnitudes of a step-4 file.
+
+    ``distances`` is the template's ``raw_dis_matrix`` (regions x regions).
+    """
     problems = []
     sr, mag = meta["selected_region"], meta["mag_change"]
     n_ex, n_src = sr.shape[:2]
@@ -105,7 +108,7 @@ def check_synthesis(meta, counts, all_dis):
         flat_sr, flat_mag = sr.reshape(-1, sr.shape[2]), mag.reshape(-1, sr.shape[2])
         for row in range(flat_sr.shape[0]):
             ids = flat_sr[row][flat_sr[row] != PAD].astype(int)
-            order = np.argsort(all_dis[ids[0], ids], kind="stable")
+            order = np.argsort(distances[ids[0], ids], kind="stable")
             if np.any(np.diff(flat_mag[row][: len(ids)][order]) > 1e-12):
                 problems.append(f"mag_change increases with distance (example {row // n_src}, "
                                 f"source {row % n_src})")
@@ -146,8 +149,10 @@ def check_pack(meta, layout, h5_path, n_regions):
     return problems
 
 
-def verify(layout, template, dataset, all_dis):
+def verify(layout, template, dataset, distances):
     """Run every check on an output folder.
+
+    ``distances`` is the template's ``raw_dis_matrix`` (:func:`deepsif_pipeline.anatomy.distance_file`).
 
     Returns
     -------
@@ -177,7 +182,7 @@ def verify(layout, template, dataset, all_dis):
     if absent:
         rows.append(("synthetic source file", False, f"{synthesis.name} lacks {', '.join(absent)}"))
         return rows
-    add("synthetic source fields", check_synthesis(meta, counts, all_dis),
+    add("synthetic source fields", check_synthesis(meta, counts, distances),
         f"{meta['selected_region'].shape[0]} examples x {meta['selected_region'].shape[1]} sources")
     add("pack rows equal their clips", check_pack(meta, layout, pack_path(synthesis), template.n_regions),
         f"{len(np.unique(meta['nmm_idx']))} rows checked")

@@ -4,7 +4,7 @@ function generate_synthetic_source(job_file)
 %   file JOB_FILE, with fields
 %     inflated       - path of a file with `centre` (N x 3 region centres)
 %     region_mapping - path of a file with `nbs` (1 x N cell, 1-based lists)
-%     distances      - path of a file with `all_dis` (N x N, mm)
+%     distances      - path of a file with `raw_dis_matrix` (N x N, mm)
 %     leadfield      - path of a file with `fwd` (sensors x N)
 %     leadfield_id   - optional: identity of that file; a clip's stored
 %                      projection (step 2) is used when made with it

@@ -28,18 +28,18 @@ s = load(char(job.inflated), 'centre');
 centre = double(s.centre);
 s = load(char(job.region_mapping), 'nbs');
 nbs = s.nbs;
-s = load(char(job.distances), 'all_dis');
-all_dis = double(s.all_dis);
+s = load(char(job.distances), 'raw_dis_matrix');   % DeepSIF's name in dis_matrix_fs_20k.mat
+raw_dis_matrix = double(s.raw_dis_matrix);
 s = load(char(job.leadfield), 'fwd');
 fwd = double(s.fwd);
 n_reg = size(centre, 1);
 counts = double(job.clip_counts(:))';
-if numel(nbs) ~= n_reg || size(fwd, 2) ~= n_reg || any(size(all_dis) ~= n_reg) || ...
+if numel(nbs) ~= n_reg || size(fwd, 2) ~= n_reg || any(size(raw_dis_matrix) ~= n_reg) || ...
         numel(counts) ~= n_reg
     error('generate_synthetic_source:size', ...
-          ['region counts disagree: centre %d, nbs %d, fwd %d, all_dis %dx%d, ' ...
-           'clip_counts %d'], n_reg, numel(nbs), size(fwd, 2), size(all_dis, 1), ...
-          size(all_dis, 2), numel(counts));
+          ['region counts disagree: centre %d, nbs %d, fwd %d, raw_dis_matrix %dx%d, ' ...
+           'clip_counts %d'], n_reg, numel(nbs), size(fwd, 2), size(raw_dis_matrix, 1), ...
+          size(raw_dis_matrix, 2), numel(counts));
 end
 used = max(min(counts, md.nper), 0);
 with_clips = find(counts > 0);       % 1-based; only these can be source centres
@@ -121,7 +121,7 @@ half_mm = randi(prm.half_magnitude_mm);  % drawn once for the whole data set
 sigma = prm.sigma_factor * half_mm;
 in_patch = sr ~= pad;
 [pair_of, ~] = find(in_patch);           % same order as sr(in_patch)
-dist = all_dis(sub2ind([n_reg n_reg], sr(pair_of, 1) + 1, sr(in_patch) + 1));
+dist = raw_dis_matrix(sub2ind([n_reg n_reg], sr(pair_of, 1) + 1, sr(in_patch) + 1));
 mag = pad * ones(n_pairs, max_size);
 mag(in_patch) = exp(-dist.^2 / (2 * sigma^2));
 

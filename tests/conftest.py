@@ -13,7 +13,7 @@ ANATOMY = (REPO.parent / "shared" / "anatomy" / "deepsif").resolve()
 sys.path.insert(0, str(REPO))
 
 from bench.clip_fixture import write_spike_clips  # noqa: E402
-from deepsif_pipeline.anatomy import distance_file, load_template  # noqa: E402
+from deepsif_pipeline.anatomy import DISTANCES_VARIABLE, distance_file, load_template  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -73,13 +73,13 @@ def real_step4_inputs(anatomy_dir, tmp_path_factory):
     template = load_template(anatomy_dir)
     n = template.n_regions
     distances = distance_file(template, folder)  # the pipeline's own derivation
-    all_dis = loadmat(distances)["all_dis"]
+    raw_dis_matrix = loadmat(distances)[DISTANCES_VARIABLE]
 
     rng = np.random.default_rng(20220101)
     counts = rng.integers(1, 4, size=n)
     counts[[0, 7, 100, 500, 993]] = 0
     clip_dir = folder / "nmm_test"
-    write_spike_clips(clip_dir, counts, all_dis)
+    write_spike_clips(clip_dir, counts, raw_dis_matrix)
     for m, share in zip((0, 1, 2), (0, 0.5, 1)):  # markers as step 2 writes them (cumulative counts)
         (clip_dir / "clip_info" / f"iter{m}").mkdir(parents=True)
         for r in range(n):

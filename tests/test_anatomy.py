@@ -2,10 +2,10 @@
 
 import numpy as np
 import pytest
-from scipy.io import loadmat, savemat
+from scipy.io import loadmat, savemat, whosmat
 
-from deepsif_pipeline.anatomy import (AnatomyError, DEEPSIF_REMAP, distance_file, load_template,
-                                      region_columns, region_distances)
+from deepsif_pipeline.anatomy import (AnatomyError, DEEPSIF_REMAP, DISTANCES_VARIABLE, distance_file,
+                                      load_template, region_columns, region_distances)
 
 
 def test_real_template_is_described(deepsif_template):
@@ -39,7 +39,9 @@ def test_distance_file_is_derived_beside_outputs(deepsif_template, tmp_path):
     path = distance_file(deepsif_template, tmp_path / "derived", log=lines.append)
     assert path.parent == tmp_path / "derived"
     assert not (deepsif_template.folder / "dis_matrix_fs_20k.mat").exists()
-    d = loadmat(path)["all_dis"]
+    assert DISTANCES_VARIABLE == "raw_dis_matrix"  # DeepSIF's name (anatomy/README.md, eval_sim.py)
+    assert [name for name, _, _ in whosmat(path)] == ["raw_dis_matrix"]
+    d = loadmat(path)["raw_dis_matrix"]
     assert d.shape == (994, 994) and np.allclose(d, d.T) and np.all(np.diag(d) == 0)
     assert np.all(np.isfinite(d)) and d[np.triu_indices(994, 1)].min() > 0
     assert "derived" in lines[0]
@@ -47,6 +49,23 @@ def test_distance_file_is_derived_beside_outputs(deepsif_template, tmp_path):
     lines.clear()
     assert distance_file(deepsif_template, tmp_path / "derived", log=lines.append) == path
     assert lines == []
+
+
+def test_cache_of_the_former_name_is_derived_again(deepsif_template, tmp_path):
+    """A derived file from before the rename (``all_dis``) is the pipeline's own cache: replaced, not refused."""
+    cache = tmp_path / "derived"
+    cache.mkdir()
+    old = cache / "dis_matrix_fs_20k.mat"
+    savemat(old, {"all_dis": np.ones((994, 994))})
+    lines = []
+    path = distance_file(deepsif_template, cache, log=lines.append)
+    assert path == old and "derived the distances between the 994 region centres" in lines[0]
+    assert [name for name, _, _ in whosmat(path)] == ["raw_dis_matrix"]
+    d = loadmat(path)["raw_dis_matrix"]
+    pos = loadmat(deepsif_template.path("fs_cortex_20k.mat"))["pos"]
+    rm = loadmat(deepsif_template.path("fs_cortex_20k_region_mapping.mat"))["rm"].ravel()
+    assert np.array_equal(d, region_distances(pos, rm, 994))
+    assert sorted(p.name for p in cache.iterdir()) == ["dis_matrix_fs_20k.mat"]  # written aside, renamed
 
 
 def test_missing_folder_and_file(anatomy_copy, tmp_path):
@@ -267,20 +286,38 @@ def test_cortex_of_another_size_names_both_files(anatomy_copy):
                   f"{cortex} has 20480 vertices ('pos')", "region mapping made for this cortex")
 
 
-# -- the template's own distances (optional file): `all_dis`
+# -- the template's own distances (optional file): `raw_dis_matrix`, DeepSIF's name
 
-@pytest.mark.parametrize("all_dis,needles", [
+@pytest.mark.parametrize("distances,needles", [
     (np.zeros((994, 993)), ["has shape (994, 993) but the template has 994 regions", "delete the file"]),
     (np.where(np.eye(994) > 0, np.nan, 1.0), ["contains 994 NaN values"]),
 ], ids=["shape", "nan"])
-def test_broken_distances_name_file_and_all_dis(anatomy_copy, all_dis, needles):
-    savemat(anatomy_copy / "dis_matrix_fs_20k.mat", {"all_dis": all_dis})
-    _assert_names(_error(anatomy_copy), anatomy_copy / "dis_matrix_fs_20k.mat", "all_dis", *needles)
+def test_broken_distances_name_file_and_raw_dis_matrix(anatomy_copy, distances, needles):
+    savemat(anatomy_copy / "dis_matrix_fs_20k.mat", {"raw_dis_matrix": distances})
+    _assert_names(_error(anatomy_copy), anatomy_copy / "dis_matrix_fs_20k.mat", "raw_dis_matrix", *needles)
 
 
-def test_good_distances_file_passes(anatomy_copy):
+def test_distances_under_the_former_name_are_refused(anatomy_copy):
+    """``all_dis`` (this pipeline's former name) is not DeepSIF's format: refused, with both ways out."""
     savemat(anatomy_copy / "dis_matrix_fs_20k.mat", {"all_dis": np.ones((994, 994))})
-    assert load_template(anatomy_copy).n_regions == 994
+    message = _error(anatomy_copy)
+    _assert_names(message, anatomy_copy / "dis_matrix_fs_20k.mat", "raw_dis_matrix", "has no variable 'raw_dis_matrix'",
+                  "it holds 'all_dis'", "save the data under the name 'raw_dis_matrix'",
+                  "or delete the file to have the distances derived")
+
+
+def test_deepsif_distances_file_is_accepted_and_used_as_is(anatomy_copy, tmp_path):
+    """A DeepSIF-style ``dis_matrix_fs_20k.mat`` (``raw_dis_matrix``, 994 x 994) is read, nothing derived."""
+    derived = region_distances(loadmat(anatomy_copy / CORTEX)["pos"], loadmat(anatomy_copy / MAPPING)["rm"].ravel(),
+                               994)
+    own = anatomy_copy / "dis_matrix_fs_20k.mat"
+    savemat(own, {"raw_dis_matrix": derived})
+    template = load_template(anatomy_copy)
+    assert template.n_regions == 994
+    lines = []
+    assert distance_file(template, tmp_path / "derived", log=lines.append) == own
+    assert lines == [] and not (tmp_path / "derived").exists()
+    assert np.array_equal(loadmat(own)["raw_dis_matrix"], derived)
 
 
 # -- connectivity zip: members weights.txt, tract_lengths.txt, centres.txt (what TVB reads in step 1)

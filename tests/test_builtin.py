@@ -6,11 +6,11 @@ import zipfile
 
 import numpy as np
 import pytest
-from scipy.io import loadmat
+from scipy.io import loadmat, whosmat
 
 from deepsif_pipeline.anatomy import AnatomyError, load_template
-from deepsif_pipeline.builtin import (TARGET_MEAN_IN_STRENGTH, mean_in_strength, region_leadfield,
-                                      region_neighbours, resolve_template)
+from deepsif_pipeline.builtin import (BUILD_VERSION, TARGET_MEAN_IN_STRENGTH, hemisphere_mesh, label_hemispheres,
+                                      mean_in_strength, region_leadfield, region_neighbours, resolve_template)
 
 
 def _weights(zip_path):
@@ -36,9 +36,92 @@ def test_files_shapes_and_values(tvb76_dir):
     assert rmap["rm"].shape == (1, 16384) and rm.min() == 0 and rm.max() == 75
     centre = loadmat(tvb76_dir / "fs_cortex_20k_inflated.mat")["centre"]
     assert centre.shape == (76, 3) and np.all(np.isfinite(centre))
-    d = loadmat(tvb76_dir / "dis_matrix_fs_20k.mat")["all_dis"]
+    assert [name for name, _, _ in whosmat(tvb76_dir / "dis_matrix_fs_20k.mat")] == ["raw_dis_matrix"]
+    d = loadmat(tvb76_dir / "dis_matrix_fs_20k.mat")["raw_dis_matrix"]
     assert d.shape == (76, 76) and np.allclose(d, d.T) and np.all(np.diag(d) == 0)
     assert np.all(d[~np.eye(76, dtype=bool)] > 0)
+
+
+# ---- variable names, shapes and index bases as in DeepSIF's own files ------------------------------
+
+FILES = ("fs_cortex_20k.mat", "fs_cortex_20k_inflated.mat", "fs_cortex_20k_region_mapping.mat",
+         "leadfield_75_20k.mat")
+
+
+def _variables(path):
+    return {name: (shape, kind) for name, shape, kind in whosmat(path)}
+
+
+@pytest.mark.parametrize("name", FILES)
+def test_variables_are_deepsifs(tvb76_dir, anatomy_dir, name):
+    """Each tvb76 file holds the variables of DeepSIF's file (MATLAB doubles), and nothing else."""
+    ours = _variables(tvb76_dir / ("leadfield_63_16k.mat" if name.startswith("leadfield") else name))
+    theirs = _variables(anatomy_dir / name)
+    assert set(ours) == set(theirs)
+    for var, (shape, kind) in theirs.items():
+        assert ours[var][1] == kind, var
+        # left_ind is a column and right_ind a row in DeepSIF's file; the others are alike too
+        assert [n == 1 for n in ours[var][0]] == [n == 1 for n in shape], (var, ours[var][0], shape)
+
+
+def _check_hemispheres(folder):
+    """DeepSIF's relations between the hemisphere variables; returns the 0-based left and right indices."""
+    cortex = loadmat(folder / "fs_cortex_20k.mat")
+    inflated = loadmat(folder / "fs_cortex_20k_inflated.mat")
+    n = cortex["pos"].shape[0]
+    tri = cortex["tri"].astype(int) - 1
+    assert tri.min() == 0 and tri.max() == n - 1  # 1-based in the file
+    sides = {}
+    for side, short in (("left", "l"), ("right", "r")):
+        ind = cortex[f"{side}_ind"].ravel().astype(int) - 1  # 1-based vertex numbers, ascending
+        local = cortex[f"{side}_tri"].astype(int) - 1         # 1-based, numbered within the hemisphere
+        assert np.all(np.diff(ind) > 0) and local.min() == 0 and local.max() == ind.size - 1
+        rows = np.isin(tri, ind).all(axis=1)
+        assert np.array_equal(ind[local], tri[rows])          # the hemisphere's rows of tri, in order
+        assert np.array_equal(inflated[f"tri{short}"], cortex[f"{side}_tri"])
+        assert np.array_equal(inflated[f"pos{short}"], inflated["pos"][ind])
+        sides[side] = ind
+    assert np.array_equal(np.sort(np.concatenate(list(sides.values()))), np.arange(n))
+    assert sum(np.isin(tri, ind).all(axis=1).sum() for ind in sides.values()) == tri.shape[0]
+    return sides["left"], sides["right"]
+
+
+def test_deepsif_hemisphere_relations(anatomy_dir):
+    """The relations checked on tvb76 hold in DeepSIF's own fs_cortex_20k(_inflated).mat."""
+    left, right = _check_hemispheres(anatomy_dir)
+    assert np.array_equal(left, np.arange(10242)) and np.array_equal(right, np.arange(10242, 20484))
+
+
+def test_hemispheres_from_region_labels(tvb76_dir):
+    """Each vertex is in the hemisphere of its region, TVB's reading of the labels; the mesh splits there."""
+    from tvb.datatypes.connectivity import Connectivity
+    left, right = _check_hemispheres(tvb76_dir)
+    conn = Connectivity.from_file(str(tvb76_dir / "connectivity_76.zip"))
+    conn.configure()  # TVB computes hemispheres from the labels (the zip has no hemispheres file)
+    assert np.array_equal(label_hemispheres(conn.region_labels), conn.hemispheres)
+    assert conn.hemispheres.sum() == 38
+    rm = loadmat(tvb76_dir / "fs_cortex_20k_region_mapping.mat")["rm"].ravel().astype(int)
+    assert np.all(conn.hemispheres[rm[right]]) and not np.any(conn.hemispheres[rm[left]])
+    assert (left.size, right.size) == (8192, 8192)
+    # the label split is a split of the surface: the two halves lie where their regions' centres do
+    pos = loadmat(tvb76_dir / "fs_cortex_20k.mat")["pos"]
+    surface = pos[right].mean(axis=0) - pos[left].mean(axis=0)
+    centres = conn.centres[conn.hemispheres].mean(axis=0) - conn.centres[~conn.hemispheres].mean(axis=0)
+    assert surface @ centres / (np.linalg.norm(surface) * np.linalg.norm(centres)) > 0.9
+
+
+def test_label_hemispheres_rule():
+    assert label_hemispheres(["rA1", "Lv2", "lCC", "Rx"]).tolist() == [True, False, False, True]
+    with pytest.raises(ValueError, match="without a hemisphere prefix"):
+        label_hemispheres(["rA1", "CC"])
+
+
+def test_hemisphere_mesh_renumbers_within_the_hemisphere():
+    tri = np.array([[0, 2, 4], [1, 3, 5], [4, 2, 6]])
+    ind, local = hemisphere_mesh(tri, np.array([1, 0, 1, 0, 1, 0, 1], dtype=bool))
+    assert ind.tolist() == [0, 2, 4, 6] and local.tolist() == [[0, 1, 2], [2, 1, 3]]
+    with pytest.raises(ValueError, match="1 triangles have vertices in both hemispheres"):
+        hemisphere_mesh(np.array([[0, 1, 2]]), np.array([True, True, False]))
 
 
 def test_neighbours_are_symmetric_and_one_based(tvb76_dir):
@@ -84,9 +167,15 @@ def test_region_neighbours_from_shared_edges():
 
 def test_resolve_builds_once_into_the_cache(tmp_path, monkeypatch):
     monkeypatch.setenv("DEEPSIF_PIPELINE_CACHE", str(tmp_path))
+    old = tmp_path / "tvb76-v1"  # a build of version 1 (distances under 'all_dis'): left alone, not used
+    old.mkdir()
+    (old / "template.json").write_text('{"name": "tvb76", "build_version": 1}\n')
     lines = []
     t = resolve_template("tvb76", log=lines.append)
-    assert t.folder.parent == tmp_path and "building the built-in template tvb76" in lines[0]
+    assert t.folder == tmp_path / f"tvb76-v{BUILD_VERSION}" and BUILD_VERSION >= 2
+    assert "building the built-in template tvb76" in lines[0]
+    assert "raw_dis_matrix" in loadmat(t.path("dis_matrix_fs_20k.mat"))
+    assert sorted(p.name for p in old.iterdir()) == ["template.json"]
     lines.clear()
     assert resolve_template("tvb76", log=lines.append).folder == t.folder and lines == []
     assert not list(tmp_path.glob(".*tmp*"))

@@ -5,7 +5,7 @@ import time
 
 import numpy as np
 import pytest
-from scipy.io import loadmat, savemat
+from scipy.io import loadmat, savemat, whosmat
 
 from conftest import run_octave
 from deepsif_pipeline.engine import matlab_string
@@ -127,6 +127,25 @@ def test_real_template_step4(real_step4_run, real_step4_inputs, anatomy_dir):
         expected = _published_alpha(data.astype(float), fwd, patch, TEST_MODE["target_snr"])
         assert np.allclose(ratio[e, k], expected, rtol=1e-8)
     assert seconds < 300, f"step 4 on the real template took {seconds:.0f} s"
+
+
+@pytest.mark.slow
+def test_real_template_step4_reads_raw_dis_matrix(real_step4_run, real_step4_inputs):
+    """Step 4 took its distances from ``raw_dis_matrix``, DeepSIF's name, the file's only variable.
+
+    Every magnitude is exp(-d^2 / (2 sigma^2)) with one sigma for the data set:
+    d^2 / -log(magnitude) is the same number for every patch region.
+    """
+    path = real_step4_inputs["distances"]
+    assert [name for name, _, _ in whosmat(path)] == ["raw_dis_matrix"]
+    d = loadmat(path)["raw_dis_matrix"]
+    out, _ = real_step4_run
+    sr, mag = out["selected_region"], out["mag_change"]
+    centre = np.broadcast_to(sr[:, :, :1], sr.shape)
+    inner = (sr != PAD) & (np.arange(MAX_SIZE) > 0)
+    dist = d[centre[inner].astype(int), sr[inner].astype(int)]
+    two_sigma_sq = dist ** 2 / -np.log(mag[inner])
+    assert inner.sum() > 1000 and np.allclose(two_sigma_sq, two_sigma_sq[0], rtol=1e-9)
 
 
 def _published_alpha(data, fwd, patch, target_snr):

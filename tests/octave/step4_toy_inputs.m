@@ -2,7 +2,7 @@ function job = step4_toy_inputs(folder, clip_counts)
 %STEP4_TOY_INPUTS Write the inputs of GENERATE_SYNTHETIC_SOURCE for a toy head.
 %   JOB = STEP4_TOY_INPUTS(FOLDER, CLIP_COUNTS) writes into FOLDER the 5 x 5
 %   torus geometry of STEP4_TORUS (centre, nbs), the Euclidean distances of
-%   the centres (all_dis), a random 6-sensor lead field (fwd) and
+%   the centres (raw_dis_matrix), a random 6-sensor lead field (fwd) and
 %   CLIP_COUNTS(r+1) clips for each region r (500 x 25, a 12 mV bump in
 %   the region's own column, background in a few other columns). JOB holds
 %   the path fields of the job file (not mode, seed, output).
@@ -11,16 +11,16 @@ n = numel(nbs);
 if ~exist(folder, 'dir')
     mkdir(folder);
 end
-all_dis = zeros(n);
+raw_dis_matrix = zeros(n);
 for i = 1:n
     d = centre - repmat(centre(i, :), n, 1);
-    all_dis(i, :) = sqrt(sum(d.^2, 2))';
+    raw_dis_matrix(i, :) = sqrt(sum(d.^2, 2))';
 end
 seed_rng(7);   % fixed toy data, independent of the tested seeds
 fwd = randn(6, n);
 save(fullfile(folder, 'inflated.mat'), 'centre', '-v7');
 save(fullfile(folder, 'region_mapping.mat'), 'nbs', '-v7');
-save(fullfile(folder, 'distances.mat'), 'all_dis', '-v7');
+save(fullfile(folder, 'distances.mat'), 'raw_dis_matrix', '-v7');
 save(fullfile(folder, 'leadfield.mat'), 'fwd', '-v7');
 clip_dir = fullfile(folder, 'nmm_toy');
 t = (1:500)';

@@ -69,7 +69,7 @@ for q = 1:20:(n_ex * n_src)
     ids = squeeze(sr(e, k, :))';
     ids = ids(ids ~= pad);
     mag = squeeze(out.mag_change(e, k, 1:numel(ids)))';
-    d = dis.all_dis(ids(1) + 1, ids + 1);
+    d = dis.raw_dis_matrix(ids(1) + 1, ids + 1);
     [~, order] = sort(d);
     assert(all(diff(mag(order)) <= 0), 'magnitude non-increasing with distance');
     assert(all(mag > 0 & mag <= 1));
