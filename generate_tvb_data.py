@@ -8,34 +8,35 @@ pieces ``raw_nmm/a{r}/mean_iter_{m}_a_iter_{r}_{k}.mat`` (``time``,
 ``dt``, ``engine``). ``--engine tvb`` integrates with tvb-library;
 ``--engine fast`` with ``deepsif_pipeline.fast_engine``, the same equations,
 parameters, delays and initial history (taken from the configured TVB
-simulator) in numba, with its own noise samples. Pieces that are already
-complete (same size, seed and engine) are kept; a mean iteration whose
-pieces are all complete is not simulated again.
+simulator) in numba, with its own noise samples. Each piece records the
+fingerprint of the settings that made it (``deepsif_pipeline/steps/simulate.py``):
+pieces that are complete and carry this run's fingerprint are kept, a mean
+iteration whose pieces are all kept is not simulated again, and pieces made
+with other settings stop the run (exit 2) rather than being mixed.
 
 Usable on its own with DeepSIF's arguments::
 
     python generate_tvb_data.py --a_start 0 --a_end 2 --anatomy ANATOMY --output OUT
 """
 
-import argparse
 import signal
 import sys
 import time
 import warnings
 
 import numpy as np
-from scipy.io import whosmat, loadmat
 
 from deepsif_pipeline import science
-from deepsif_pipeline.anatomy import AnatomyError, DEFAULT_LEADFIELD, parse_piece_name
-from deepsif_pipeline.files import mat_file_problem, write_mat_atomic
+from deepsif_pipeline.anatomy import AnatomyError
 from deepsif_pipeline.builtin import resolve_template
+from deepsif_pipeline.files import write_mat_atomic
+from deepsif_pipeline.fingerprint import canonical
 from deepsif_pipeline.layout import Layout, resolve_locations
-
-
-# Step 1's simulator unless --engine says otherwise: the numba engine, shown
-# equivalent to tvb-library in tests/test_fast_engine.py; tvb stays the reference.
-DEFAULT_ENGINE = "fast"
+from deepsif_pipeline.results import State
+from deepsif_pipeline.settings import (DEFAULT_ENGINE, HelpFormatter, OneLineParser, Settings, add_common_options,
+                                       check_lengths)
+from deepsif_pipeline.steps.simulate import (fingerprint, judge_pieces, kept_samples, piece_plan,  # noqa: F401
+                                             piece_rows, raw_bytes)
 
 
 def build_simulator(connectivity, excitable, a_value, mean_iteration, seed):
@@ -131,81 +132,6 @@ def make_simulator(connectivity, excitable, a_value, mean_iteration, seed, engin
     raise ValueError(f"unknown engine {engine!r}")
 
 
-def piece_is_complete(path, n_times, n_columns, seed, engine="tvb", raw_rate="full"):
-    """True when a raw piece on disk is whole and made with the expected seed, engine and rate.
-
-    ``n_times`` is the number of rows expected (already decimated for
-    ``raw_rate='decimated'``). A piece without an ``engine`` variable was
-    made by tvb-library, one without ``raw_rate`` at the full rate (both
-    from before these options existed).
-    """
-    try:
-        if mat_file_problem(path):  # cut short or garbled (e.g. a copy that stopped half way)
-            return False
-        shapes = {name: shape for name, shape, _ in whosmat(str(path))}
-        if shapes.get("data") != (n_times, n_columns):
-            return False
-        saved = loadmat(str(path), variable_names=["seed", "engine", "raw_rate"])
-        made_by = str(saved["engine"].ravel()[0]).strip() if "engine" in saved else "tvb"
-        rate = str(saved["raw_rate"].ravel()[0]).strip() if "raw_rate" in saved else "full"
-        return int(saved["seed"].ravel()[0]) == int(seed) and made_by == engine and rate == raw_rate
-    except Exception:
-        return False
-
-
-def raw_bytes(n_columns, sim_length_s, piece_length_s, raw_rate="full", n_iterations=None):
-    """Disk taken by one region's raw pieces (step 1's output, deleted by step 3).
-
-    Parameters
-    ----------
-    n_columns : int
-        Connectivity regions (columns of each piece's ``data``).
-    sim_length_s, piece_length_s : float
-    raw_rate : {'full', 'decimated'}
-    n_iterations : int or None
-        Mean iterations simulated (default: all of ``science.MEAN_ITERATIONS``).
-
-    Returns
-    -------
-    int
-        Bytes: ``data`` (float32) and ``time`` (float64, one row per kept
-        sample; ``sample_index`` too when decimated), the gains and the
-        MAT-file headers, summed over the pieces.
-    """
-    n_iterations = len(science.MEAN_ITERATIONS) if n_iterations is None else n_iterations
-    lengths = science.piece_lengths_ms(sim_length_s, piece_length_s)
-    steps = [int(round(length / science.DT_MS)) for length in lengths]
-    first = np.cumsum([1] + steps[:-1])
-    total = 0
-    for f, n in zip(first, steps):
-        rows = len(kept_samples(f, n)) if raw_rate == "decimated" else n
-        extra = 2 * rows if raw_rate == "decimated" else rows  # time (+ sample_index)
-        total += 4 * rows * n_columns + 8 * (extra + n_columns) + 512
-    return total * n_iterations
-
-
-def kept_samples(first, n_steps):
-    """Which raw samples of a piece step 2 uses (after the transient, every 4th).
-
-    Parameters
-    ----------
-    first : int
-        1-based global index (within the mean iteration) of the piece's first raw sample.
-    n_steps : int
-        Raw samples in the piece.
-
-    Returns
-    -------
-    numpy.ndarray
-        ``(n_kept,)`` 0-based rows of the piece; the rule is the one of
-        ``matlab/load_raw_iteration.m``, with ``transient_samples`` and
-        ``downsample_factor`` of step 2 (``deepsif_pipeline/science.json``).
-    """
-    transient, factor = science.TRANSIENT_SAMPLES, science.DOWNSAMPLE_FACTOR
-    g = first + np.arange(n_steps)
-    return np.flatnonzero((g > transient) & ((g - transient - 1) % factor == 0))
-
-
 class Progress:
     """Progress of a region's simulation: a tqdm bar on a terminal, plain lines otherwise.
 
@@ -250,8 +176,8 @@ class Progress:
             self.bar.close()
 
 
-class ForeignPieces(Exception):
-    """The region's raw folder holds pieces this plan would not write (one-line message)."""
+class OtherSettings(Exception):
+    """The region's raw folder holds pieces made with other settings (one-line message)."""
 
 
 def simulate_region(template, layout, region, sim_length_s, piece_length_s, a_value, run_seed,
@@ -288,38 +214,35 @@ def simulate_region(template, layout, region, sim_length_s, piece_length_s, a_va
     """
     tvb_connectivity = _import_tvb()
 
+    settings = Settings(seed=run_seed, a_range=a_value, sim_length=sim_length_s, piece_length=piece_length_s,
+                        engine=engine, raw_rate=raw_rate)
+    made_with = fingerprint(settings, template)
+    rows = piece_rows(settings)
     lengths = science.piece_lengths_ms(sim_length_s, piece_length_s)
-    steps = [int(round(length / science.DT_MS)) for length in lengths]
+    first, steps = zip(*piece_plan(settings))  # 1-based global index of each piece's first sample, its samples
     n_conn = template.n_connectivity
     excitable = int(template.columns[region])
     out_dir = layout.raw_dir(region)
-    out_dir.mkdir(parents=True, exist_ok=True)
     gains = np.full(n_conn, science.A_NORMAL)
     gains[excitable] = a_value
 
-    first = np.cumsum([1] + steps[:-1])  # 1-based global index of each piece's first sample
-    keep = [kept_samples(f, n) if raw_rate == "decimated" else np.arange(n) for f, n in zip(first, steps)]
     todo, result = [], {}
     for m in iterations:
-        seed = science.simulation_seed(run_seed, region, m)
-        paths = [out_dir / Layout.piece_name(region, m, k, len(lengths)) for k in range(len(lengths))]
-        foreign = sorted(p.name for p in out_dir.glob(f"mean_iter_{m}_a_iter_{region}_*.mat")
-                         if p not in paths and parse_piece_name(p.name))
-        if foreign:
-            raise ForeignPieces(f"{out_dir} holds raw pieces of other --sim-length/--piece-length settings "
-                                f"({foreign[0]}, {len(foreign)} in all): re-run with the settings that made them, "
-                                "or delete that folder to simulate the region again")
-        missing = [k for k, p in enumerate(paths)
-                   if not piece_is_complete(p, len(keep[k]), n_conn, seed, engine, raw_rate)]
-        if missing:
-            todo.append((m, seed, paths, missing))
-            result[m] = "simulated"
-        else:
+        verdict = judge_pieces(layout, region, m, made_with, rows, n_conn)
+        if verdict.state is State.OTHER_SETTINGS:
+            raise OtherSettings(f"{verdict.detail}: re-run with the settings that made them, or delete {out_dir} "
+                                "(the orchestrator's --redo does) to simulate the region again")
+        if verdict.state is State.CURRENT:
             result[m] = "kept"
-            print(f"region {region} mean iteration {m}: all {len(paths)} raw pieces already complete", flush=True)
+            print(f"region {region} mean iteration {m}: all {len(rows)} raw pieces already complete", flush=True)
+        else:
+            todo.append((m, science.simulation_seed(run_seed, region, m),
+                         layout.raw_pieces(region, m, len(rows)), list(verdict.todo)))
+            result[m] = "simulated"
     if not todo:
         return result
 
+    out_dir.mkdir(parents=True, exist_ok=True)
     conn = tvb_connectivity.Connectivity.from_file(str(template.connectivity))
     conn.configure()
     progress = Progress(sum(steps) * len(todo), f"region {region}", progress_mode)
@@ -330,10 +253,12 @@ def simulate_region(template, layout, region, sim_length_s, piece_length_s, a_va
             for k, length in enumerate(lengths[:last_needed + 1]):
                 t, data = run(sim, length, progress)
                 if k in missing:
-                    piece = {"time": t[keep[k]], "data": data[keep[k]], "A": gains, "seed": seed,
-                             "mean_iter": m, "dt": science.DT_MS, "engine": engine, "raw_rate": raw_rate}
+                    keep = kept_samples(first[k], steps[k]) if raw_rate == "decimated" else np.arange(steps[k])
+                    piece = {"time": t[keep], "data": data[keep], "A": gains, "seed": seed,
+                             "mean_iter": m, "dt": science.DT_MS, "engine": engine, "raw_rate": raw_rate,
+                             "fingerprint": canonical(made_with)}
                     if raw_rate == "decimated":
-                        piece.update(sample_index=(first[k] + keep[k]).astype(float), raw_steps=float(steps[k]))
+                        piece.update(sample_index=(first[k] + keep).astype(float), raw_steps=float(steps[k]))
                     write_mat_atomic(paths[k], piece)
                 progress.line(f"mean iteration {m} piece {k + 1}/{len(lengths)} "
                               f"{'written' if k in missing else 'already complete'}")
@@ -353,47 +278,10 @@ def _import_tvb():
     return connectivity
 
 
-class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
-    """Shows each option's default, unless it is None or the help already says it."""
-
-    def _get_help_string(self, action):
-        if action.default is None or "(default" in (action.help or ""):
-            return action.help
-        return super()._get_help_string(action)
-
-
-def add_common_options(p):
-    """Options shared by this script and the orchestrator (which passes them on)."""
-    p.add_argument("--leadfield", default=None,
-                   help=f"lead field file in the anatomy folder (default: {DEFAULT_LEADFIELD}, or the built-in "
-                        "template's own)")
-    p.add_argument("--anatomy", default=None,
-                   help="template folder in DeepSIF's anatomy/ layout, or the built-in template tvb76 "
-                        "(default: ../anatomy when present, else tvb76)")
-    p.add_argument("--output", default=None,
-                   help="folder for raw_nmm/, nmm_{filename}/ and the synthetic source file "
-                        "(default: ../source with ../anatomy, else ./source)")
-    p.add_argument("--seed", type=int, default=science.DEFAULT_SEED,
-                   help="run seed; every region, mean iteration and the synthesis derive theirs from it")
-    p.add_argument("--sim-length", type=float, default=science.SIM_LENGTH_S,
-                   help="simulated seconds per mean iteration")
-    p.add_argument("--piece-length", type=float, default=science.PIECE_LENGTH_S,
-                   help="simulated seconds per raw file")
-    p.add_argument("--a-range", type=float, default=science.A_EXCITABLE,
-                   help="excitatory gain A (mV) of the source region")
-    p.add_argument("--progress", choices=["auto", "bar", "lines", "none"], default="auto",
-                   help="step 1 progress: a bar on a terminal, plain lines otherwise (a nohup log)")
-    p.add_argument("--engine", choices=["tvb", "fast"], default=DEFAULT_ENGINE,
-                   help="step 1 simulator: tvb-library, or fast (the same network in numba, about 100x "
-                        "faster; same initial history, its own noise samples)")
-    p.add_argument("--raw-rate", choices=["full", "decimated"], default="full",
-                   help="raw pieces with every 2 kHz step, or only the samples step 2 uses (after the "
-                        "0.5 s transient, every 4th: a quarter of the disk, the same clips)")
-
-
 def build_parser():
-    p = argparse.ArgumentParser(
-        description="Step 1 of the DeepSIF pipeline: TVB simulation of source regions a_start..a_end-1.",
+    p = OneLineParser(
+        description="Step 1 of the DeepSIF pipeline: simulate source regions a_start..a_end-1 (tvb-library or "
+                    "the fast engine) into OUTPUT/raw_nmm/.",
         formatter_class=HelpFormatter)
     p.add_argument("--a_start", type=int, default=0, help="first source region (0-based, inclusive)")
     p.add_argument("--a_end", type=int, default=1, help="last source region (exclusive)")
@@ -403,16 +291,6 @@ def build_parser():
     return p
 
 
-def check_lengths(sim_length_s, piece_length_s):
-    """An error message for unusable lengths, or None."""
-    if not sim_length_s >= science.MIN_SIM_LENGTH_S:
-        return (f"--sim-length {sim_length_s} is too short: step 2 drops a 0.5 s transient and needs "
-                f"1 s clips; use at least {science.MIN_SIM_LENGTH_S}")
-    if not piece_length_s > 0:
-        return f"--piece-length must be positive, got {piece_length_s}"
-    return None
-
-
 def main(argv=None):
     args = build_parser().parse_args(argv)
     # SIGTERM (the orchestrator stopping, a time limit) unwinds like Ctrl-C, so that the
@@ -420,7 +298,7 @@ def main(argv=None):
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     try:
         return simulate_regions(args)
-    except ForeignPieces as exc:
+    except OtherSettings as exc:
         return fail(str(exc))
     except KeyboardInterrupt:
         print("interrupted: the raw pieces written so far are kept", file=sys.stderr)
@@ -434,7 +312,8 @@ def simulate_regions(args):
         template = resolve_template(anatomy, args.leadfield)
     except AnatomyError as exc:
         return fail(str(exc))
-    error = check_lengths(args.sim_length, args.piece_length)
+    s = Settings.from_args(args)
+    error = check_lengths(s.sim_length, s.piece_length)
     if error:
         return fail(error)
     if not 0 <= args.a_start < args.a_end <= template.n_regions:
@@ -444,8 +323,8 @@ def simulate_regions(args):
     for region in range(args.a_start, args.a_end):
         start = time.time()
         print(f"------ Generate data of region_id {region} ----------", flush=True)
-        simulate_region(template, layout, region, args.sim_length, args.piece_length, args.a_range,
-                        args.seed, args.iterations, args.progress, args.engine, args.raw_rate)
+        simulate_region(template, layout, region, s.sim_length, s.piece_length, s.a_range, s.seed,
+                        args.iterations, args.progress, s.engine, s.raw_rate)
         print(f"Time for {region}: {time.time() - start:.1f} s", flush=True)
     return 0
 

@@ -27,8 +27,9 @@ sys.path.insert(0, str(REPO))
 from deepsif_pipeline import science  # noqa: E402
 from deepsif_pipeline.anatomy import load_template  # noqa: E402
 from deepsif_pipeline.engine import find_engine  # noqa: E402
-from deepsif_pipeline.layout import Layout, marker_counts, missing_clips  # noqa: E402
-from pipeline_orchestrator import region_job  # noqa: E402
+from deepsif_pipeline.layout import Layout  # noqa: E402
+from deepsif_pipeline.settings import Settings  # noqa: E402
+from deepsif_pipeline.steps import Context, extract  # noqa: E402
 
 # Runs a command and prints the peak resident memory (KiB) of its process tree's largest process.
 MEASURE = ("import resource, subprocess, sys; rc = subprocess.run(sys.argv[1:]).returncode; "
@@ -86,14 +87,16 @@ def main():
                            "--engine", args.engine, "--raw-rate", rate], log)
         raw_bytes = folder_bytes(layout.raw_dir(r))  # step 1 is the only writer of raw_nmm: now is the peak
 
-        job = region_job(out / "job.mat", template, layout, r, science.TARGET_SNR_DB, args.seed)
-        t2, m2 = measured(engine.command("process_region_nmm", job), log)
-        clips = marker_counts(layout, r)[science.MEAN_ITERATIONS[-1]]
-        clip_arrays[rate] = [loadmat(str(p))["data"] for p in
-                             sorted((layout.clip_root / f"a{r}").glob("nmm_*.mat"))]
+        ctx = Context(Settings(seed=args.seed, sim_length=args.sim_length, piece_length=args.piece_length,
+                               engine=args.engine, raw_rate=rate), template, layout, engine)
+        job = extract.job(ctx, r)  # the job the pipeline writes
+        t2, m2 = measured(engine.command(extract.FUNCTION, job), log)
+        done = extract.judge(layout, r, ctx.fingerprint(extract.NAME))
+        clips = done.clips
+        clip_arrays[rate] = [loadmat(str(layout.clip(r, n)))["data"] for n in range(1, clips + 1)]
 
         start = time.time()
-        assert not missing_clips(layout, r)
+        assert done.current, done.detail
         shutil.rmtree(layout.raw_dir(r))
         t3 = time.time() - start
         print(f"{rate:<10}{t1:>10.1f}{m1:>8.0f}{t2:>10.1f}{m2:>8.0f}{t3:>10.2f}{raw_bytes / 1e6:>17.1f}"

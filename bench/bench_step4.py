@@ -29,11 +29,11 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from bench.clip_fixture import write_spike_clips  # noqa: E402
-from deepsif_pipeline import science  # noqa: E402
 from deepsif_pipeline.anatomy import DISTANCES_VARIABLE, distance_file, load_template  # noqa: E402
 from deepsif_pipeline.engine import find_engine  # noqa: E402
 from deepsif_pipeline.layout import Layout  # noqa: E402
-from pipeline_orchestrator import run_synthesis, synthesis_job, synthesis_processes  # noqa: E402
+from deepsif_pipeline.settings import Settings  # noqa: E402
+from deepsif_pipeline.steps import Context, extract, synthesise  # noqa: E402
 
 
 def measure(function, *args):
@@ -56,7 +56,7 @@ def main():
     ap.add_argument("--clips-per-region", type=int, default=100)
     ap.add_argument("--dataset", choices=["train", "test"], default="train")
     ap.add_argument("--matlab", default="auto")
-    ap.add_argument("--processes", type=int, nargs="+", default=[synthesis_processes()],
+    ap.add_argument("--processes", type=int, nargs="+", default=[synthesise.processes()],
                     help="run step 4 once per value, its scale ratios split over that many processes")
     ap.add_argument("--stored-projection", action=argparse.BooleanOptionalAction, default=True,
                     help="clips carry step 2's sensor projection (as the pipeline writes them)")
@@ -90,12 +90,13 @@ def main():
           f"fixture written in {fixture_s:.0f} s), {args.dataset} mode, "
           f"{engine.version()}", flush=True)
     results = []
+    ctx = Context(Settings(dataset=args.dataset), template, layout, engine)
+    asked = synthesise.fingerprint(ctx.settings, template, ctx.fingerprint(extract.NAME), counts)
+    fields = synthesise.job_fields(ctx, counts, distances, out, asked)  # the job the pipeline writes
     for n_parts in args.processes:
-        job = synthesis_job(work / "job.mat", template, layout, counts, args.dataset,
-                            science.synthesis_seed(science.DEFAULT_SEED), distances, out)
-        log = work / f"step4_{n_parts}.log"
+        log = layout.synthesis_log(args.dataset)
         log.unlink(missing_ok=True)
-        wall, peak_mb, status = measure(run_synthesis, engine, job, log, n_parts)
+        wall, peak_mb, status = measure(synthesise.run_staged, engine, fields, layout, args.dataset, n_parts)
         if status != 0:
             sys.exit(f"step 4 failed, see {log}")
         meta = loadmat(str(out), variable_names=["selected_region", "scale_ratio"])

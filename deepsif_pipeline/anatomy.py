@@ -25,7 +25,6 @@ import bz2
 import hashlib
 import io
 import json
-import re
 import warnings
 import zipfile
 
@@ -618,23 +617,99 @@ def distance_file(template, cache_dir, log=print):
     return cached
 
 
-def leadfield_id(path):
-    """Identity of a lead field file: ``'sha256:'`` and the hex digest of its bytes.
+def load_distances(path):
+    """The distances between region centres (``raw_dis_matrix``) of a file :func:`distance_file` gave."""
+    return np.asarray(_load_variable(path, DISTANCES_VARIABLE), dtype=float)
 
-    Step 2 stores it beside each clip's sensor projection; step 4 reuses a
-    stored projection only when its id equals the one of its own lead field.
+
+def content_digest(*values):
+    """``'sha256:'`` and the hex digest of arrays' values (dtype, shape and bytes; not the file's).
+
+    The identity of template data: the same values give the same digest,
+    whatever MAT-file version, header time stamp or copy holds them.
     """
     digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
+    for value in values:
+        value = np.ascontiguousarray(value)
+        digest.update(f"{value.dtype.str}{value.shape}".encode())
+        digest.update(value.tobytes())
     return "sha256:" + digest.hexdigest()
 
 
-_PIECE = re.compile(r"^mean_iter_(\d+)_a_iter_(\d+)_(\d+)\.mat$")
+def leadfield_id(path):
+    """Identity of a lead field: :func:`content_digest` of its ``fwd`` (as float64).
+
+    Step 2 stores it beside each clip's sensor projection; step 4 reuses a
+    stored projection only when its id equals the one of its own lead field.
+    The fingerprints of steps 2 and 4 record it too.
+    """
+    return _cached_identity(Path(path), "leadfield")
 
 
-def parse_piece_name(name):
-    """``(mean_iteration, region, piece)`` of a raw file name, or None."""
-    m = _PIECE.match(name)
-    return tuple(int(g) for g in m.groups()) if m else None
+def template_identity(template, part):
+    """The identity of what a step reads of the template: a digest of the values, or a count.
+
+    Parameters
+    ----------
+    template : Template
+    part : str
+        'connectivity' (every member of the TVB zip), 'regions' (their
+        number), 'leadfield' (``fwd``), 'centres' (``centre`` of the inflated
+        cortex), 'neighbours' (``nbs``) or 'distances' (the template's
+        ``dis_matrix_fs_20k.mat``, or the cortex and region mapping it is
+        derived from).
+
+    Returns
+    -------
+    str or int
+    """
+    if part == "regions":
+        return int(template.n_regions)
+    if part == "connectivity":
+        return _cached_identity(template.connectivity, "connectivity")
+    if part == "leadfield":
+        return leadfield_id(template.leadfield)
+    if part == "centres":
+        return _cached_identity(template.path(INFLATED), "centre")
+    if part == "neighbours":
+        return _cached_identity(template.path(REGION_MAPPING), "nbs")
+    if part == "distances":
+        own = template.path(DISTANCES)
+        if own.is_file():
+            return _cached_identity(own, "distances")
+        return "derived " + content_digest(_load_variable(template.path(CORTEX), "pos").astype(float),
+                                           _load_variable(template.path(REGION_MAPPING), "rm").astype(float))
+    raise ValueError(f"unknown template part {part!r}")
+
+
+def describe_template(template):
+    """``'tvb76 (/cache/tvb76-v2), leadfield_63_16k.mat'``: the template as people know it."""
+    name = template_info(template.folder).get("name")
+    return f"{f'{name} ({template.folder})' if name else template.folder}, {template.leadfield.name}"
+
+
+_IDENTITIES = {}
+
+
+def _cached_identity(path, what):
+    """:func:`content_digest` of one file's data, cached per file state (path, size, mtime)."""
+    path = Path(path)
+    stat = path.stat()
+    key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns, what)
+    if key not in _IDENTITIES:
+        if what == "connectivity":
+            digest = hashlib.sha256()
+            with zipfile.ZipFile(path) as zf:
+                for name in sorted(n for n in zf.namelist() if not n.startswith("__MACOSX") and not n.endswith("/")):
+                    digest.update(name.encode() + b"\0" + zf.read(name))
+            _IDENTITIES[key] = "sha256:" + digest.hexdigest()
+        elif what == "leadfield":
+            _IDENTITIES[key] = content_digest(np.asarray(_load_variable(path, "fwd"), dtype=float))
+        elif what == "nbs":
+            lists = [np.ravel(c).astype(float) for c in np.ravel(_load_variable(path, "nbs"))]
+            _IDENTITIES[key] = content_digest(np.array([len(v) for v in lists]), *lists)
+        elif what == "distances":
+            _IDENTITIES[key] = content_digest(np.asarray(_load_variable(path, DISTANCES_VARIABLE), dtype=float))
+        else:
+            _IDENTITIES[key] = content_digest(np.asarray(_load_variable(path, what), dtype=float))
+    return _IDENTITIES[key]

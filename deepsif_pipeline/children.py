@@ -26,6 +26,8 @@ import subprocess
 import sys
 import threading
 
+# Thread-count variables of the numerical libraries in the children (OpenBLAS, MKL, OpenMP, numba).
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS")
 GRACE = 10.0  # seconds a stopped child gets to exit after SIGTERM before SIGKILL
 TIMED_OUT = 124  # exit status reported for a child stopped at its time limit (as coreutils' timeout)
 WITH_PARENT = Path(__file__).resolve().parent / "with_parent.py"
@@ -53,6 +55,16 @@ class Outcome:
         """The outcome of a child that ended with ``status`` (as ``engine.run_function`` reports it)."""
         timed_out = status == TIMED_OUT and not STOP.is_set()
         return cls(status, timed_out, STOP.is_set() and status != 0 and not timed_out)
+
+
+def single_threaded_env(env=None):
+    """An environment (default: this one's) with one numerical thread.
+
+    Results do not depend on how many regions run at once: a BLAS product
+    split over another number of threads can differ in the last bit (seen
+    in step 2's clips), and each region is a serial job anyway.
+    """
+    return dict(os.environ if env is None else env, **{name: "1" for name in THREAD_VARIABLES})
 
 
 def spawn(command, **popen):

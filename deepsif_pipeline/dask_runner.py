@@ -9,11 +9,12 @@ orchestrator itself for that one region as a subprocess::
 with the same output folder (the workers share the client's file system, at
 the same paths), so everything a local run does holds on the worker too:
 markers, resuming, the region's claim (``deepsif_pipeline/claims.py``). The
-subprocess's output is appended to ``OUTPUT/logs/dask_region_{r}.log``; the
-task returns the region's result ('done', 'skipped', 'elsewhere' or an error
-text), read from the subprocess's exit status and summary. The client prints
-one line per finished region and returns ``{region: result}``; step 4 stays
-in the client, after all regions.
+subprocess's output is appended to ``OUTPUT/logs/dask_region_{r}.log``. The
+region's run writes its typed result (``deepsif_pipeline.results.Result`` as
+JSON) to a file the task names (``--result-file``); the task reads it and
+returns it, so no printed text is parsed. The client prints one line per
+finished region and returns ``{region: Result}``; step 4 stays in the
+client, after all regions.
 
 A worker that dies
 ------------------
@@ -66,7 +67,6 @@ the guard script, and ``distributed`` is imported when a run starts.
 import functools
 import os
 from pathlib import Path
-import re
 import signal
 import socket
 import subprocess
@@ -175,43 +175,41 @@ def guard_main(argv):
 # reading a one-region run's output
 
 
-def parse_result(text, region, status):
-    """The region's result from the output of a one-region orchestrator run and its exit status.
+def read_result(path, region, status, text):
+    """The result of one region's run, as JSON (``Result.to_json``), from the file it wrote.
+
+    A run that wrote none (refused at once with exit status 2, killed, or
+    crashed) gets a failed result saying so, with its last ``error:`` line.
+
+    Parameters
+    ----------
+    path : str
+        The ``--result-file`` given to the run.
+    region : int
+    status : int
+        Its exit status.
+    text : str
+        What it printed (for the error line of a refusal).
 
     Returns
     -------
-    str
-        'done', 'skipped', 'elsewhere', or an error text.
+    dict
+        ``{'status': 'done' | 'skipped' | 'elsewhere' | 'failed' | ..., 'detail': ..., ...}``.
     """
-    start = text.rfind("# Summary")
-    summary = text[start:] if start >= 0 else ""
-    lines = summary.splitlines()
-
-    def count(label):
-        for line in lines:
-            found = re.match(rf"{re.escape(label)}: (\d+)", line)
-            if found:
-                return int(found.group(1))
-        return 0
-
-    if status == 0 and summary:
-        if count("Successful regions") == 1:
-            return "done"
-        if count("Already done, skipped") == 1:
-            return "skipped"
-        if count("Being processed by another run") == 1:
-            return "elsewhere"
-    if summary and count("Failed regions") >= 1:
-        for line in lines:
-            found = re.match(rf"\s+region {region}: (.*)", line)
-            if found:
-                return found.group(1).strip()
+    import json
+    try:
+        with open(path) as fh:
+            return json.load(fh)["regions"][str(region)]
+    except (OSError, ValueError, KeyError):
+        pass
     errors = [line for line in text.splitlines() if line.startswith("error: ")]
     if status == 2 and errors:
-        return f"the orchestrator refused the region: {errors[-1][len('error: '):]}"
-    if status > 128:
-        return f"the orchestrator was stopped by signal {status - 128}"
-    return f"the orchestrator exited with status {status}" + ("" if summary else " without a summary")
+        detail = f"the orchestrator refused the region: {errors[-1][len('error: '):]}"
+    elif status > 128:
+        detail = f"the orchestrator was stopped by signal {status - 128}"
+    else:
+        detail = f"the orchestrator exited with status {status} without a result"
+    return {"status": "failed", "detail": detail, "clips": None, "seconds": 0.0}
 
 
 # ---------------------------------------------------------------------------
@@ -219,7 +217,7 @@ def parse_result(text, region, status):
 
 
 def run_region_task(region, command, log_path, run_id, guard, probe=None, env=None, python=None,
-                    grace=DEFAULT_GRACE, elsewhere_wait=DEFAULT_ELSEWHERE_WAIT):
+                    grace=DEFAULT_GRACE, elsewhere_wait=DEFAULT_ELSEWHERE_WAIT, result_path="{tag}.json"):
     """The Dask task of one region: the orchestrator for that region, under the guard.
 
     Parameters
@@ -239,13 +237,16 @@ def run_region_task(region, command, log_path, run_id, guard, probe=None, env=No
         Variables set for the orchestrator on top of the worker's environment.
     python : str, optional
         Python executable (default: the worker's).
+    result_path : str, optional
+        Where the region's run writes its result: a ``str.format`` pattern with ``{tag}``, filled
+        with this attempt's own tag (``Layout.task_result``).
 
     Returns
     -------
     dict
-        ``region``, ``result`` (see :func:`parse_result`), ``worker`` (address), ``host``,
-        ``seconds``, ``interrupted`` (earlier attempts of this run that never ended: their
-        worker died).
+        ``region``, ``result`` (a ``Result`` as JSON, see :func:`read_result`), ``worker``
+        (address), ``host``, ``seconds``, ``interrupted`` (earlier attempts of this run that
+        never ended: their worker died).
     """
     started = time.time()
     host = socket.gethostname()
@@ -256,8 +257,9 @@ def run_region_task(region, command, log_path, run_id, guard, probe=None, env=No
         worker = f"pid {os.getpid()}"
     info = {"region": region, "worker": worker, "host": host, "interrupted": 0}
     if probe is not None and not os.path.exists(probe):
-        return dict(info, seconds=0.0, result=f"worker {worker} on {host} does not see the output folder "
-                                             f"({os.path.dirname(os.path.dirname(probe))}); workers must share it")
+        return dict(info, seconds=0.0, result={
+            "status": "failed", "detail": f"worker {worker} on {host} does not see the output folder "
+                                          f"({os.path.dirname(os.path.dirname(probe))}); workers must share it"})
     log_path = Path(log_path)
     log_path.parent.mkdir(parents=True, exist_ok=True)
     start_line = f"{TASK_MARK} {run_id} region {region} started"
@@ -268,7 +270,9 @@ def run_region_task(region, command, log_path, run_id, guard, probe=None, env=No
     except FileNotFoundError:
         pass
     python = python or sys.executable
-    cmd = [python, guard, GUARD_FLAG, str(os.getpid()), repr(float(grace)), run_id, "--", python, *command]
+    result_file = result_path.format(tag=f"{run_id}_{os.getpid()}_{uuid.uuid4().hex[:6]}")
+    cmd = [python, guard, GUARD_FLAG, str(os.getpid()), repr(float(grace)), run_id, "--", python, *command,
+           "--result-file", result_file]
     child_env = dict(os.environ, **(env or {}), PYTHONUNBUFFERED="1")
     deadline = time.monotonic() + elsewhere_wait
     pause = 2.0
@@ -284,8 +288,12 @@ def run_region_task(region, command, log_path, run_id, guard, probe=None, env=No
             with open(log_path, "rb") as fh:
                 fh.seek(offset)
                 text = fh.read().decode(errors="replace")
-            result = parse_result(text, region, status)
-            if result != "elsewhere" or time.monotonic() + pause > deadline:
+            result = read_result(result_file, region, status, text)
+            try:
+                os.unlink(result_file)
+            except OSError:
+                pass
+            if result["status"] != "elsewhere" or time.monotonic() + pause > deadline:
                 break
             # claimed by a live run: typically this region's previous attempt, still stopping
             log.write(f"{TASK_MARK} {run_id} region {region}: claimed elsewhere, trying again in "
@@ -294,7 +302,8 @@ def run_region_task(region, command, log_path, run_id, guard, probe=None, env=No
             time.sleep(pause)
             pause = min(pause * 2, 15.0)
         seconds = time.time() - started
-        log.write(f"{end_line}: {result} (exit {status}) in {seconds:.1f} s\n".encode())
+        log.write(f"{end_line}: {result['status']} {result.get('detail') or ''} (exit {status}) in "
+                  f"{seconds:.1f} s\n".encode())
     return dict(info, result=result, seconds=seconds)
 
 
@@ -327,10 +336,6 @@ def _stop_guards(run_id):
 
 # ---------------------------------------------------------------------------
 # the client
-
-
-def region_log(output, region):
-    return Path(output) / "logs" / f"dask_region_{region}.log"
 
 
 def forwarded_options(parser, args, drop=(), override=None):
@@ -386,22 +391,39 @@ def _takes_n_workers(client):
     return "n_workers" in inspect.signature(client.scheduler_info).parameters
 
 
-def run_regions_on_dask(address, regions, command_for_region, log, output, env=None, python=None,
+def connect(address, connect_timeout=None):
+    """A client of the Dask scheduler at ``address`` (checked before a run creates anything).
+
+    Raises
+    ------
+    DaskSetupError
+        The scheduler cannot be reached within ``connect_timeout`` seconds (default: Dask's
+        ``distributed.comm.timeouts.connect``, 30 s).
+    """
+    from distributed import Client
+    try:
+        return Client(address, set_as_default=False,
+                      **({} if connect_timeout is None else {"timeout": connect_timeout}))
+    except (OSError, TimeoutError) as exc:
+        raise DaskSetupError(f"cannot reach the Dask scheduler at {address}: {exc}") from None
+
+
+def run_regions_on_dask(scheduler, regions, command_for_region, log, output, env=None, python=None,
                         retries=1, grace=DEFAULT_GRACE, elsewhere_wait=DEFAULT_ELSEWHERE_WAIT,
                         connect_timeout=None):
-    """Process ``regions`` as tasks of the Dask cluster at ``address``; ``{region: result}``.
+    """Process ``regions`` as tasks of a Dask cluster; ``{region: Result}``.
 
     Parameters
     ----------
-    address : str
-        Scheduler address, e.g. ``tcp://10.0.0.5:8786``.
+    scheduler : str or distributed.Client
+        Scheduler address, e.g. ``tcp://10.0.0.5:8786``, or a client of it (:func:`connect`).
     regions : sequence of int
     command_for_region : callable
         ``region -> [pipeline_orchestrator.py, ...]``: the one-region command without the Python
         executable (the worker's is used unless ``python`` is given).
     log : callable
         Prints one line (the orchestrator's ``say``).
-    output : path-like
+    output : Layout or path-like
         The output folder (shared with the workers, same path).
     env : dict, optional
         Environment variables for the orchestrators on the workers.
@@ -412,12 +434,12 @@ def run_regions_on_dask(address, regions, command_for_region, log, output, env=N
     elsewhere_wait : float
         Seconds a task waits for its region's claim to be freed (see the module docstring).
     connect_timeout : float, optional
-        Seconds to reach the scheduler; default Dask's ``distributed.comm.timeouts.connect`` (30 s).
+        Seconds to reach the scheduler when ``scheduler`` is an address.
 
     Returns
     -------
     dict
-        ``{region: 'done' | 'skipped' | 'elsewhere' | error text}`` in region order.
+        ``{region: deepsif_pipeline.results.Result}`` in region order.
 
     Raises
     ------
@@ -426,8 +448,11 @@ def run_regions_on_dask(address, regions, command_for_region, log, output, env=N
     """
     import cloudpickle
     from dask.utils import apply
-    from distributed import Client, as_completed
+    from distributed import as_completed
     from distributed.client import FutureCancelledError
+
+    from .layout import Layout
+    from .results import Result, Status
 
     try:
         from distributed.scheduler import KilledWorker
@@ -436,18 +461,15 @@ def run_regions_on_dask(address, regions, command_for_region, log, output, env=N
 
     cloudpickle.register_pickle_by_value(sys.modules[__name__])  # our functions travel by value
     regions = list(regions)
-    output = Path(output)
+    layout = output if isinstance(output, Layout) else Layout(Path(output))
+    client = connect(scheduler, connect_timeout) if isinstance(scheduler, str) else scheduler
+    address = client.scheduler.address
     run_id = f"{time.strftime('%Y%m%d%H%M%S')}-{uuid.uuid4().hex[:8]}"
     guard = str(Path(__file__).resolve())
-    probe = output / "logs" / f".dask_run_{run_id}"
+    probe = layout.dask_probe(run_id)
     probe.parent.mkdir(parents=True, exist_ok=True)
     probe.write_text(f"{socket.gethostname()} {os.getpid()}\n")
     try:
-        try:
-            client = Client(address, set_as_default=False,
-                            **({} if connect_timeout is None else {"timeout": connect_timeout}))
-        except (OSError, TimeoutError) as exc:
-            raise DaskSetupError(f"cannot reach the Dask scheduler at {address}: {exc}") from None
         with client:
             workers, line = _workers_line(client)
             log(f"Dask scheduler {address}: {line}")
@@ -462,12 +484,12 @@ def run_regions_on_dask(address, regions, command_for_region, log, output, env=N
                         f"{addr} on {host} misses {', '.join(missing)}: workers must share the output folder "
                         "and have the repository at the same path")
             log(f"{len(regions)} regions sent as tasks; each one's output goes to "
-                f"{region_log(output, '{r}')}")
+                f"{layout.dask_region_log('{r}')}")
             futures = {}
             for i, r in enumerate(regions):
                 task = functools.partial(run_region_task, r, [str(c) for c in command_for_region(r)],
-                                         str(region_log(output, r)), run_id, guard, str(probe), env, python,
-                                         grace, elsewhere_wait)
+                                         str(layout.dask_region_log(r)), run_id, guard, str(probe), env, python,
+                                         grace, elsewhere_wait, str(layout.task_result(r, "{tag}")))
                 key = f"region-{r}-{run_id}"
                 # The task travels as cloudpickle bytes, unpickled on the worker: Dask pickles a graph by
                 # reference where it can, and the scheduler unpickles it, so neither needs to import
@@ -482,18 +504,19 @@ def run_regions_on_dask(address, regions, command_for_region, log, output, env=N
                     where = ""
                     try:
                         done = future.result()
-                        results[r] = done["result"]
+                        results[r] = Result.from_json(done["result"])
                         again = (f" after {done['interrupted']} interrupted attempt(s)"
                                  if done["interrupted"] else "")
                         where = f" on worker {done['worker']} ({done['host']}) in {done['seconds']:.1f} s{again}"
                     except KilledWorker as exc:
-                        results[r] = (f"its worker died each time it ran it ({exc.allowed_failures + 1} times: "
-                                      f"Dask KilledWorker); log {region_log(output, r)}")
+                        results[r] = Result(Status.FAILED, f"its worker died each time it ran it "
+                                                           f"({exc.allowed_failures + 1} times: Dask KilledWorker); "
+                                                           f"log {layout.dask_region_log(r)}")
                     except FutureCancelledError:
-                        results[r] = "the Dask task was cancelled"
+                        results[r] = Result(Status.FAILED, "the Dask task was cancelled")
                     except Exception as exc:  # the task itself raised (after its retries)
                         first = (str(exc).strip().splitlines() or [""])[0]
-                        results[r] = f"the Dask task failed: {type(exc).__name__}: {first}"
+                        results[r] = Result(Status.FAILED, f"the Dask task failed: {type(exc).__name__}: {first}")
                     log(f"region {r}: {results[r]}{where} ({k}/{len(regions)})")
             except KeyboardInterrupt:
                 client.cancel(list(futures))

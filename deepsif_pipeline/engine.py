@@ -122,7 +122,7 @@ def run_functions(engine, function, job_files, log_paths, timeout=None, single_t
         after ``timeout``, negative (``-signal``) for one stopped by a signal.
     """
     if single_threaded:
-        env = dict(env or os.environ, OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
+        env = children.single_threaded_env(env)
     procs, logs = [], []
     try:
         for job_file, log_path in zip(job_files, log_paths):

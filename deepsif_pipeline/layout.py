@@ -1,4 +1,4 @@
-"""Where every file of a run lives, and what is on disk for a region.
+"""Where every file of a run lives: the one place that builds a file name.
 
 The output tree follows DeepSIF's (``../source`` in a DeepSIF checkout)::
 
@@ -6,67 +6,157 @@ The output tree follows DeepSIF's (``../source`` in a DeepSIF checkout)::
     OUTPUT/nmm_{name}/a{r}/nmm_{n}.mat                      step 2 clips
     OUTPUT/nmm_{name}/clip_info/iter{m}/iter_{m}_i_{r}.mat  step 2 markers (written last)
     OUTPUT/{train|test}_sample_source1.mat                  step 4
-    OUTPUT/logs/                                            MATLAB/Octave logs per region
-    OUTPUT/logs/runs.log                                    every run: start, settings, versions, results
-    OUTPUT/logs/region_{r}.failed                           why the region's last attempt failed
+    OUTPUT/{train|test}_sample_nmm.h5                       the clip pack DeepSIF's trainer reads
+    OUTPUT/dataset.json                                     the manifest: settings, regions, files
+    OUTPUT/logs/                                            logs, the run log, failure records, job files
     OUTPUT/derived/                                         derived template data (distances)
+    OUTPUT/claims/                                          which run holds which region
 
-Skip and redo decisions are made from these files alone.
+Every other module asks a :class:`Layout` for a path; the ``matlab/``
+functions get full paths (or, for clips, :meth:`Layout.clip_pattern`) in
+their job files and build none.
 """
 
 from dataclasses import dataclass
 from pathlib import Path
-
-import numpy as np
-from scipy.io import loadmat
-
-from .files import mat_file_problem
-from .science import MEAN_ITERATIONS
+import re
 
 DEFAULT_TEMPLATE = "tvb76"  # built-in template used when no anatomy folder is given or found
 
+# DeepSIF's names (forward/ scripts, the trainer), written once.
+RAW_PIECE = "mean_iter_{m}_a_iter_{region}_{piece}.mat"
+REGION_FOLDER = "a{region}"
+CLIP_FILE = "nmm_{n}.mat"
+MARKER_FOLDER = "iter{m}"
+MARKER_FILE = "iter_{m}_i_{region}.mat"
+SYNTHESIS_FILE = "{dataset}_sample_source1.mat"
+MANIFEST = "dataset.json"
 
-class MarkerError(Exception):
-    """A marker file exists but cannot be read (one-line message)."""
+_MARKER = re.compile("^" + re.escape(MARKER_FILE).replace(r"\{m\}", r"(\d+)").replace(r"\{region\}", r"(\d+)") + "$")
+_RAW_PIECE = re.compile("^" + re.escape(RAW_PIECE).replace(r"\{m\}", r"(\d+)").replace(r"\{region\}", r"(\d+)")
+                        .replace(r"\{piece\}", r"(\d+)") + "$")
 
 
 @dataclass(frozen=True)
 class Layout:
-    """Paths of one output folder and clip set name."""
+    """Paths of one output folder and clip set (``--output``, ``--filename``)."""
 
     output: Path
     filename: str = "spikes"
+
+    # ---- step 1: raw pieces ------------------------------------------------------------------
 
     @property
     def raw_root(self):
         return self.output / "raw_nmm"
 
     def raw_dir(self, region):
-        return self.raw_root / f"a{region}"
+        return self.raw_root / REGION_FOLDER.format(region=region)
 
     @staticmethod
     def piece_name(region, mean_iteration, piece, n_pieces):
         """Raw file name; the piece number is zero-padded so names sort in time order."""
         width = len(str(max(n_pieces - 1, 0)))
-        return f"mean_iter_{mean_iteration}_a_iter_{region}_{piece:0{width}d}.mat"
+        return RAW_PIECE.format(m=mean_iteration, region=region, piece=f"{piece:0{width}d}")
+
+    def raw_pieces(self, region, mean_iteration, n_pieces):
+        """The ``n_pieces`` raw files of one region and mean iteration, in time order."""
+        return [self.raw_dir(region) / self.piece_name(region, mean_iteration, k, n_pieces)
+                for k in range(n_pieces)]
+
+    @staticmethod
+    def parse_piece_name(name):
+        """``(mean_iteration, region, piece)`` of a raw file name, or None."""
+        found = _RAW_PIECE.match(name)
+        return tuple(int(g) for g in found.groups()) if found else None
+
+    def raw_pieces_present(self, region, mean_iteration):
+        """Every raw file of a region and mean iteration on disk, whatever its piece count."""
+        folder = self.raw_dir(region)
+        if not folder.is_dir():
+            return []
+        return sorted(p for p in folder.iterdir()
+                      if (self.parse_piece_name(p.name) or (None, None))[:2] == (mean_iteration, region))
+
+    # ---- step 2: clips and markers -------------------------------------------------------------
 
     @property
     def clip_root(self):
         return self.output / f"nmm_{self.filename}"
 
     def clip_dir(self, region):
-        return self.clip_root / f"a{region}"
+        return self.clip_root / REGION_FOLDER.format(region=region)
 
     def clip(self, region, n):
         """Clip ``n`` (1-based) of a region."""
-        return self.clip_dir(region) / f"nmm_{n}.mat"
+        return self.clip_dir(region) / CLIP_FILE.format(n=n)
+
+    def clip_pattern(self, region=None):
+        """The clip path as a MATLAB ``sprintf`` format: ``%d`` for the clip number (and the region).
+
+        Step 2 (one region) fills the clip number; step 4 fills the region
+        (0-based) and then the clip number.
+        """
+        root = str(self.clip_root).replace("%", "%%")
+        folder = REGION_FOLDER.format(region="%d" if region is None else int(region))
+        return str(Path(root) / folder / CLIP_FILE.format(n="%d"))
 
     def marker(self, mean_iteration, region):
-        return (self.clip_root / "clip_info" / f"iter{mean_iteration}"
-                / f"iter_{mean_iteration}_i_{region}.mat")
+        """The marker that step 2 of ``mean_iteration`` of ``region`` is done (written last)."""
+        return (self.clip_root / "clip_info" / MARKER_FOLDER.format(m=mean_iteration)
+                / MARKER_FILE.format(m=mean_iteration, region=region))
+
+    def regions_with_marker(self, mean_iteration):
+        """Regions that have a marker of ``mean_iteration`` (a folder listing; no file is read)."""
+        folder = self.marker(mean_iteration, 0).parent
+        if not folder.is_dir():
+            return set()
+        found = (_MARKER.match(p.name) for p in folder.iterdir())
+        return {int(f.group(2)) for f in found if f and int(f.group(1)) == mean_iteration}
+
+    # ---- step 4 and the pack ------------------------------------------------------------------
 
     def synthesis_file(self, dataset):
-        return self.output / f"{dataset}_sample_source1.mat"
+        return self.output / SYNTHESIS_FILE.format(dataset=dataset)
+
+    def pack_file(self, dataset):
+        """The HDF5 file DeepSIF's trainer opens beside the step-4 file: ``path[:-12] + '_nmm.h5'``."""
+        synthesis = self.synthesis_file(dataset)
+        return synthesis.with_name(synthesis.name[:-12] + "_nmm.h5")
+
+    def synthesis_job(self, dataset):
+        """Job file of step 4 run in one process."""
+        return self.log_dir / f"synthesis_{dataset}_job.mat"
+
+    def synthesis_stages(self, dataset, n_parts):
+        """Files of step 4 run in stages (plan, ``n_parts`` scale-ratio processes, finish).
+
+        Returns
+        -------
+        dict
+            ``plan`` (the plan), ``parts`` (one result per ratio process),
+            ``jobs`` (plan, ratio 1..n, finish), ``part_logs`` (one per ratio process).
+        """
+        stem = self.log_dir / f"synthesis_{dataset}_job"
+        return {"plan": stem.with_name(stem.name + "_plan.mat"),
+                "parts": [stem.with_name(f"{stem.name}_part{k}of{n_parts}.mat") for k in range(1, n_parts + 1)],
+                "jobs": [stem.with_name(f"{stem.name}_stage_{name}.mat") for name in
+                         ["plan"] + [f"ratios{k}" for k in range(1, n_parts + 1)] + ["finish"]],
+                "part_logs": [self.synthesis_log(dataset, k) for k in range(1, n_parts + 1)]}
+
+    def synthesis_log(self, dataset, part=None):
+        return self.log_dir / f"synthesis_{dataset}{'' if part is None else f'_part{part}'}.log"
+
+    @property
+    def derived_dir(self):
+        return self.output / "derived"
+
+    # ---- records ------------------------------------------------------------------------------
+
+    @property
+    def manifest(self):
+        """``dataset.json``: what the folder holds and how it was made (see ``deepsif_pipeline.manifest``)."""
+        return self.output / MANIFEST
 
     @property
     def log_dir(self):
@@ -74,6 +164,9 @@ class Layout:
 
     def region_log(self, region):
         return self.log_dir / f"region_{region}.log"
+
+    def step2_job(self, region):
+        return self.log_dir / f"region_{region}_step2_job.mat"
 
     def failure_record(self, region):
         """``logs/region_{r}.failed``: why the region's last attempt failed (removed once it is done)."""
@@ -84,106 +177,33 @@ class Layout:
         """``logs/runs.log``: one timestamped line per event of every run on this folder."""
         return self.log_dir / "runs.log"
 
-    @property
-    def derived_dir(self):
-        return self.output / "derived"
+    def dask_region_log(self, region):
+        """The output of region ``region``'s orchestrator when it runs as a Dask task."""
+        return self.log_dir / f"dask_region_{region}.log"
+
+    def dask_probe(self, run_id):
+        """A file the Dask client writes for its workers to see (shared folder check)."""
+        return self.log_dir / f".dask_run_{run_id}"
+
+    def task_result(self, region, tag):
+        """The typed result a one-region run writes for its Dask task (``--result-file``)."""
+        return self.log_dir / f".result_region_{region}_{tag}.json"
 
     @property
     def claim_dir(self):
-        """``OUTPUT/claims/``: one ``{name}.claim`` per region being processed (see ``claims``)."""
+        """``OUTPUT/claims/``: one ``{name}.claim`` per unit being made (see ``claims``)."""
         return self.output / "claims"
 
+    @staticmethod
+    def region_claim(region):
+        return f"region_{region}"
 
-def read_marker(path):
-    """Clips recorded so far for a region by one marker (``num_spike``).
+    @staticmethod
+    def synthesis_claim(dataset):
+        """Step 4 and the pack of ``dataset`` (run together)."""
+        return f"synthesis_{dataset}"
 
-    Raises
-    ------
-    MarkerError
-        The file exists but is not a readable marker.
-    """
-    problem = mat_file_problem(path)
-    try:
-        if problem is None:
-            return int(np.asarray(loadmat(str(path), variable_names=["num_spike"])["num_spike"]).ravel()[0])
-    except Exception as exc:
-        problem = str(exc)
-    raise MarkerError(f"marker {path} is damaged ({problem}); delete it and re-run to redo that "
-                      "mean iteration of the region (same seed, same clips)")
-
-
-def marker_counts(layout, region, iterations=MEAN_ITERATIONS):
-    """Recorded clip count per mean iteration, None where the marker is absent.
-
-    Returns
-    -------
-    dict
-        ``{mean_iteration: num_spike or None}``.
-    """
-    out = {}
-    for m in iterations:
-        path = layout.marker(m, region)
-        out[m] = read_marker(path) if path.is_file() else None
-    return out
-
-
-def region_done(layout, region, iterations=MEAN_ITERATIONS):
-    """True when the region has a marker for every mean iteration."""
-    return all(layout.marker(m, region).is_file() for m in iterations)
-
-
-def missing_clips(layout, region, iterations=MEAN_ITERATIONS):
-    """Why the region's step-2 output is not complete, or an empty list.
-
-    Complete means a marker for every mean iteration and every clip file
-    ``nmm_1 .. nmm_{num_spike}`` the last marker counts on disk, each a
-    whole MAT-file (:func:`files.mat_file_problem`: headers only, cheap).
-    Only then may the raw data be deleted, or the region be skipped.
-
-    Returns
-    -------
-    list of str
-        Human-readable problems (missing markers, missing clip files).
-    """
-    try:
-        counts = marker_counts(layout, region, iterations)
-    except MarkerError as exc:
-        return [str(exc)]
-    problems = [f"no marker {layout.marker(m, region)}" for m, c in counts.items() if c is None]
-    if problems:
-        return problems
-    total = counts[iterations[-1]]
-    absent = [n for n in range(1, total + 1) if not layout.clip(region, n).is_file()]
-    if absent:
-        problems.append(f"{len(absent)} of {total} clip files missing in {layout.clip_dir(region)} "
-                        f"(first: nmm_{absent[0]}.mat)")
-    for n in range(1, total + 1):
-        problem = None if n in absent else mat_file_problem(layout.clip(region, n))
-        if problem:
-            m = next(m for m in iterations if counts[m] >= n)
-            problems.append(f"clip {layout.clip(region, n)} is damaged ({problem}): delete it and the marker "
-                            f"{layout.marker(m, region)}, then re-run to make mean iteration {m} of region "
-                            f"{region} again (same seed, same clips)")
-            break
-    return problems
-
-
-def clip_counts(layout, n_regions, iterations=MEAN_ITERATIONS):
-    """Clips of every region from the markers of its last mean iteration.
-
-    Returns
-    -------
-    counts : numpy.ndarray
-        ``(n_regions,)`` clip counts, -1 where the region is not done.
-    """
-    counts = np.full(n_regions, -1, dtype=int)
-    last = iterations[-1]
-    folder = layout.marker(last, 0).parent
-    present = {p.name for p in folder.glob("*.mat")} if folder.is_dir() else set()
-    for r in range(n_regions):
-        if layout.marker(last, r).name in present and region_done(layout, r, iterations):
-            counts[r] = read_marker(layout.marker(last, r))
-    return counts
+    MANIFEST_CLAIM = "manifest"
 
 
 def compact_ranges(values):

@@ -4,7 +4,7 @@ import numpy as np
 from scipy.io import loadmat
 
 from .anatomy import INFLATED, REGION_MAPPING
-from .layout import clip_counts
+from .steps.extract import clip_counts
 from .verify import PAD
 
 
@@ -19,7 +19,7 @@ def qc_figure(layout, template, dataset, n_regions_shown=4, n_patches=3):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    counts = clip_counts(layout, template.n_regions)
+    counts = clip_counts(layout, template.n_regions)[0]
     fig, axes = plt.subplots(1, 3, figsize=(16, 4.8))
 
     ax = axes[0]

@@ -1,27 +1,22 @@
 """What is on disk for each region and for step 4, read from the files alone (``--status``).
 
 Nothing here writes, starts a process or waits: a status report can run
-beside a live run, on any machine that sees the output folder.
+beside a live run, on any machine that sees the output folder. The verdicts
+are the ones a run would reach (``deepsif_pipeline.plan``), with the claims
+and failure records added.
 """
 
 from pathlib import Path
 import time
 
-import numpy as np
-from scipy.io import loadmat
+from . import claims, science
+from .console import plural
+from .layout import compact_ranges
+from .plan import region_verdict
+from .results import State
+from .steps import clean, extract, synthesise
 
-from . import claims
-from .layout import MarkerError, clip_counts, compact_ranges, marker_counts
-from .science import MEAN_ITERATIONS
-
-
-def folder_bytes(folder):
-    """``(files, bytes)`` of the files directly in ``folder`` ((0, 0) when absent)."""
-    folder = Path(folder)
-    if not folder.is_dir():
-        return 0, 0
-    sizes = [p.stat().st_size for p in folder.iterdir() if p.is_file()]
-    return len(sizes), sum(sizes)
+STATES = ("done", "running", "partial", "failed", "damaged", "other settings", "not started")
 
 
 def read_failure(path):
@@ -32,12 +27,12 @@ def read_failure(path):
         return None
 
 
-def region_state(layout, region, claim=None):
-    """One region's state from its markers, raw folder, claim and failure record.
+def region_state(ctx, region, claim=None):
+    """One region's state from its files (as a run would judge them), claim and failure record.
 
     Parameters
     ----------
-    layout : Layout
+    ctx : deepsif_pipeline.steps.Context
     region : int
     claim : claims.ClaimInfo or None
         The region's claim, when there is one.
@@ -45,24 +40,26 @@ def region_state(layout, region, claim=None):
     Returns
     -------
     state : str
-        'done', 'running', 'failed', 'partial', 'damaged' or 'not started'.
+        One of :data:`STATES`.
     detail : str
     """
+    layout = ctx.layout
     notes = []
-    files, size = folder_bytes(layout.raw_dir(region))
+    files, size = clean.raw_size(layout, region)
     if files:
         notes.append(f"raw data present: {files} files, {size / 1e6:.1f} MB")
-    try:
-        counts = marker_counts(layout, region)
-    except MarkerError as exc:
-        return "damaged", str(exc)
-    have = [m for m, c in counts.items() if c is not None]
-    if len(have) == len(counts):
-        last = counts[MEAN_ITERATIONS[-1]]
-        return "done", "; ".join([f"{last} clip{'' if last == 1 else 's'}"] + notes + (["deleted by the next run"] if files else []))
-    if have:
-        notes.insert(0, f"markers for mean iterations {', '.join(map(str, have))} of "
-                        f"{', '.join(map(str, counts))}")
+    verdict = region_verdict(ctx, region)
+    if verdict.state is State.DAMAGED:
+        return "damaged", verdict.detail
+    if verdict.state is State.OTHER_SETTINGS:
+        return "other settings", "; ".join([verdict.detail + " (--redo replaces it)"] + notes)
+    if verdict.current:
+        return "done", "; ".join([plural(verdict.clips, "clip")] + notes + (["deleted by the next run"] if files else []))
+    if verdict.state is State.PARTIAL:
+        done = [m for m in science.MEAN_ITERATIONS if m not in verdict.todo]
+        if done:
+            notes.insert(0, f"markers for mean iterations {', '.join(map(str, done))} of "
+                            f"{', '.join(map(str, science.MEAN_ITERATIONS))}")
     if claim is not None:
         who = f"claimed by {claim}" + (" (stale: the next run takes it over)" if claim.stale else "")
         return ("partial" if claim.stale else "running"), "; ".join([who] + notes)
@@ -72,65 +69,47 @@ def region_state(layout, region, claim=None):
     return ("partial" if notes else "not started"), "; ".join(notes)
 
 
-def step4_state(layout, n_regions, dataset, up_to_date):
-    """What step 4 of ``dataset`` is waiting for, or whether its file is there.
-
-    Parameters
-    ----------
-    up_to_date : callable
-        ``up_to_date(path, counts) -> bool``: is the step-4 file made from these counts.
-
-    Returns
-    -------
-    str
-    """
-    try:
-        counts = clip_counts(layout, n_regions)
-    except MarkerError as exc:
-        return f"cannot tell: {exc}"
-    missing = np.flatnonzero(counts < 0)
-    out = layout.synthesis_file(dataset)
-    if missing.size:
-        return (f"waiting for {missing.size} of {n_regions} regions without all markers "
-                f"({compact_ranges(missing)})")
-    if out.is_file():
-        return (f"{out.name} present and up to date" if up_to_date(out, counts)
-                else f"{out.name} present but made from other clips or settings: the next run remakes it")
-    return "every region is done: the next run (or --synthesis-only) makes it"
+def step4_state(ctx):
+    """What step 4 of this run's dataset is waiting for, or whether its file is current."""
+    counts, waiting, problem = synthesise.inputs(ctx)
+    if problem:
+        return f"cannot run: {problem}"
+    if waiting:
+        return (f"waiting for {len(waiting)} of {ctx.template.n_regions} regions without all markers "
+                f"({compact_ranges(waiting)})")
+    out = ctx.layout.synthesis_file(ctx.settings.dataset)
+    asked = synthesise.fingerprint(ctx.settings, ctx.template, ctx.fingerprint(extract.NAME), counts)
+    verdict = synthesise.judge(ctx.layout, ctx.settings, asked)
+    if verdict.current:
+        return f"{out.name} present and up to date"
+    if verdict.state is State.MISSING:
+        return "every region is done: the next run (or --synthesis-only) makes it"
+    if verdict.state is State.OTHER_SETTINGS:
+        return f"{verdict.detail} (--redo replaces it)"
+    return f"{verdict.detail or out.name + ' is out of date'}: the next run remakes it"
 
 
-def report(layout, n_regions, regions, dataset, up_to_date, now=None):
+def report(ctx, regions, now=None):
     """The lines of ``--status``: one per region of ``regions``, a count per state, step 4.
 
     ``now`` (seconds since the epoch) judges the claims' heartbeats; the
     local clock by default (a status report writes nothing, not even a
     clock probe on the file server).
     """
+    layout = ctx.layout
     held = {c.name: c for c in claims.list_claims(layout.claim_dir, now=time.time() if now is None else now)}
     lines, tally = [], {}
     width = len(str(max(regions))) if len(regions) else 1
     for r in regions:
-        state, detail = region_state(layout, r, held.get(f"region_{r}"))
+        state, detail = region_state(ctx, r, held.get(layout.region_claim(r)))
         tally.setdefault(state, []).append(r)
         lines.append(f"region {r:>{width}}  {state:<11}  {detail}".rstrip())
     lines.append("")
-    for state in ("done", "running", "partial", "failed", "damaged", "not started"):
+    for state in STATES:
         if state in tally:
             lines.append(f"{state}: {len(tally[state])} ({compact_ranges(tally[state])})")
-    synthesis = held.get(f"synthesis_{dataset}")
+    dataset = ctx.settings.dataset
+    synthesis = held.get(layout.synthesis_claim(dataset))
     lines.append(f"step 4 ({dataset}): " + (f"running, claimed by {synthesis}" if synthesis and not synthesis.stale
-                                             else step4_state(layout, n_regions, dataset, up_to_date)))
+                                             else step4_state(ctx)))
     return lines
-
-
-def synthesis_up_to_date(path, counts, seed, dataset):
-    """True when ``path`` is a step-4 file made from these clip counts, seed and dataset."""
-    if not Path(path).is_file():
-        return False
-    try:
-        made = loadmat(str(path), variable_names=["seed", "clip_counts", "dataset", "clip_rows"])
-        return ("clip_rows" in made and int(made["seed"].ravel()[0]) == int(seed)
-                and str(made["dataset"][0]) == dataset
-                and np.array_equal(made["clip_counts"].ravel().astype(int), np.asarray(counts)))
-    except Exception:
-        return False

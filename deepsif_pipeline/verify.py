@@ -9,9 +9,9 @@ from pathlib import Path
 import numpy as np
 from scipy.io import loadmat
 
-from . import science
-from .layout import MarkerError, clip_counts
-from .pack import pack_path
+from . import manifest, science
+from .results import State
+from .steps.extract import clip_counts
 
 PAD = science.PAD_VALUE            # padding of selected_region and mag_change
 CLIP_LENGTH = science.CLIP_LENGTH  # samples per clip
@@ -26,17 +26,15 @@ def check_markers(layout, n_regions):
     counts : numpy.ndarray
         ``(n_regions,)`` clip counts, -1 where a region is not done.
     """
-    try:
-        counts = clip_counts(layout, n_regions)
-    except MarkerError as exc:
-        return [str(exc)], np.full(n_regions, -1)
-    problems = []
+    counts, others = clip_counts(layout, n_regions)
+    problems = [v.detail for v in others.values() if v.state is State.DAMAGED]
     missing = np.flatnonzero(counts < 0)
-    if missing.size:
+    if missing.size > len(problems):
         problems.append(f"{missing.size} regions have no complete markers (first: region {missing[0]})")
     for r in np.flatnonzero(counts >= 0):
-        on_disk = {p.name for p in layout.clip_dir(r).glob("nmm_*.mat")} if layout.clip_dir(r).is_dir() else set()
-        expected = {f"nmm_{n}.mat" for n in range(1, counts[r] + 1)}
+        folder = layout.clip_dir(r)
+        on_disk = {p.name for p in folder.iterdir() if not p.name.startswith(".")} if folder.is_dir() else set()
+        expected = {layout.clip(r, n).name for n in range(1, counts[r] + 1)}
         if on_disk != expected:
             lost, extra = sorted(expected - on_disk), sorted(on_disk - expected)
             problems.append(f"region {r}: marker counts {counts[r]} clips but "
@@ -166,6 +164,8 @@ def verify(layout, template, dataset, distances):
         rows.append((name, not problems, passed_detail if not problems else "; ".join(problems[:3])
                      + (f" (+{len(problems) - 3} more)" if len(problems) > 3 else "")))
 
+    add("manifest agrees with the files", manifest.check(layout, layout.filename),
+        f"{layout.manifest.name} lists every region, step-4 file and pack as they are")
     problems, counts = check_markers(layout, template.n_regions)
     done = counts >= 0
     add("markers match clip files", problems, f"{int(done.sum())} regions, {int(counts[done].sum())} clips")
@@ -184,6 +184,6 @@ def verify(layout, template, dataset, distances):
         return rows
     add("synthetic source fields", check_synthesis(meta, counts, distances),
         f"{meta['selected_region'].shape[0]} examples x {meta['selected_region'].shape[1]} sources")
-    add("pack rows equal their clips", check_pack(meta, layout, pack_path(synthesis), template.n_regions),
+    add("pack rows equal their clips", check_pack(meta, layout, layout.pack_file(dataset), template.n_regions),
         f"{len(np.unique(meta['nmm_idx']))} rows checked")
     return rows

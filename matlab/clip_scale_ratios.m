@@ -1,11 +1,12 @@
-function ratio = clip_scale_ratios(plan, heads, fwd, clip_dir, prm)
+function ratio = clip_scale_ratios(plan, heads, fwd, clip_pattern, prm)
 %CLIP_SCALE_RATIOS Scale ratios of some (clip, patch) heads of a step-4 plan.
-%   RATIO = CLIP_SCALE_RATIOS(PLAN, HEADS, FWD, CLIP_DIR, PRM)
+%   RATIO = CLIP_SCALE_RATIOS(PLAN, HEADS, FWD, CLIP_PATTERN, PRM)
 %     PLAN     - from SYNTHESIS_PLAN (uses head_row, head_patch, clip_rows,
 %                clip_counts, target_snr, leadfield_id)
 %     HEADS    - indices into PLAN.head_row, ascending
 %     FWD      - sensors x N lead field
-%     CLIP_DIR - the nmm_{name} folder
+%     CLIP_PATTERN - sprintf format of a clip file: %d for the region
+%                (0-based), then %d for the clip number
 %     PRM      - DEEPSIF_PARAMS()
 %   RATIO (numel(HEADS) x K) for the K target SNRs. Each clip file is read
 %   once and projected on the sensors once (PREPARE_CLIP_POWER), or not at
@@ -29,8 +30,7 @@ n_stored = 0;
 for u = 1:n_clips
     row = rows(starts(u)) + 1;
     c = plan.clip_rows(row, 1) + 1;
-    clip_file = fullfile(clip_dir, sprintf('a%d', c - 1), ...
-                         sprintf('nmm_%d.mat', plan.clip_rows(row, 2)));
+    clip_file = sprintf(clip_pattern, c - 1, plan.clip_rows(row, 2));
     if ~exist(clip_file, 'file')
         error('generate_synthetic_source:clip', 'missing clip %s (clip_counts(%d) = %d)', ...
               clip_file, c, plan.clip_counts(c));

@@ -8,13 +8,15 @@ function generate_synthetic_source(job_file)
 %     leadfield      - path of a file with `fwd` (sensors x N)
 %     leadfield_id   - optional: identity of that file; a clip's stored
 %                      projection (step 2) is used when made with it
-%     clip_dir       - the nmm_{name} folder: clip n of region r (0-based) is
-%                      clip_dir/a{r}/nmm_{n}.mat with `data` (T x N)
+%     clip_pattern   - sprintf format of a clip file: clip n of region r
+%                      (0-based) is sprintf(clip_pattern, r, n), with `data`
+%                      (T x N)
 %     clip_counts    - 1 x N, clips available per region (may be 0)
 %     mode           - 'train' or 'test' (nper, n_iter, target SNRs from
 %                      DEEPSIF_PARAMS)
 %     seed           - seed of the random generators
 %     output         - path of the MAT file to write
+%     fingerprint    - optional: what made the file (JSON text), saved in it
 %   and writes, for E = n_iter x (regions with clips) x 4 sensor-SNR levels
 %   examples and S = n_sources sources:
 %     selected_region (E x S x 70) patch region ids, 0-based, centre first,
@@ -28,7 +30,7 @@ function generate_synthetic_source(job_file)
 %                     padded with 15213
 %     clip_rows       (rows x 2) [region 0-based, clip number] of every row
 %                     of the packed clip file, in row order (CLIP_ROW_INDEX)
-%     seed, clip_counts, dataset: the inputs that produced the file
+%     seed, clip_counts, dataset, fingerprint: what produced the file
 %   Example order is the published script's actual output order: for each
 %   centre region, for each variation, the 4 sensor-SNR levels.
 %
@@ -51,7 +53,7 @@ switch stage
     case 'all'
         plan = synthesis_plan(job, prm);
         heads = (1:numel(plan.head_row))';
-        ratio = clip_scale_ratios(plan, heads, load_fwd(job), char(job.clip_dir), prm);
+        ratio = clip_scale_ratios(plan, heads, load_fwd(job), char(job.clip_pattern), prm);
         save_synthesis(plan, ratio, char(job.output), t_start);
     case 'plan'
         plan = synthesis_plan(job, prm);
@@ -61,7 +63,8 @@ switch stage
                     'target_snr', 'leadfield_id');
         heads = part_heads(plan.head_row, double(job.part), double(job.n_parts));
         part.heads = heads;
-        part.head_ratio = clip_scale_ratios(plan, heads, load_fwd(job), char(job.clip_dir), prm);
+        part.head_ratio = clip_scale_ratios(plan, heads, load_fwd(job), char(job.clip_pattern), ...
+                                            prm);
         save_mat_atomic(char(job.part_file), part, '-v6');
     case 'finish'
         plan = load(char(job.plan_file));
@@ -110,6 +113,7 @@ out.clip_rows = plan.clip_rows;
 out.seed = plan.seed;
 out.clip_counts = plan.clip_counts;
 out.dataset = plan.dataset;
+out.fingerprint = plan.fingerprint;
 [out_dir, ~, ~] = fileparts(output);
 if ~isempty(out_dir) && ~exist(out_dir, 'dir')
     [ok, msg] = mkdir(out_dir);

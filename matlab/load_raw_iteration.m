@@ -1,8 +1,8 @@
-function [data, time] = load_raw_iteration(raw_dir, mean_iter, region, p)
+function [data, time] = load_raw_iteration(files, p)
 %LOAD_RAW_ITERATION Join, trim and downsample the raw pieces of one mean iteration.
-%   [DATA, TIME] = LOAD_RAW_ITERATION(RAW_DIR, MEAN_ITER, REGION, P)
-%   follows step 2, items 1-2: the pieces listed by RAW_PIECE_FILES are
-%   joined in numeric order of k, the first P.transient_samples raw
+%   [DATA, TIME] = LOAD_RAW_ITERATION(FILES, P) follows step 2, items 1-2:
+%   the pieces FILES (in time order, as the job lists them) are
+%   joined, the first P.transient_samples raw
 %   samples are dropped, and every P.downsample_factor-th sample is kept
 %   starting with the first one left (DOWNSAMPLE(x, 4) without the signal
 %   package). The selection is done piece by piece on the global sample
@@ -12,19 +12,24 @@ function [data, time] = load_raw_iteration(raw_dir, mean_iter, region, p)
 %   samples it covers, and the same rule selects all of its rows.
 %
 %   Inputs
-%       RAW_DIR   : char, folder of the region's raw pieces.
-%       MEAN_ITER : scalar, mean iteration m.
-%       REGION    : scalar, 0-based region r.
-%       P         : struct from DEEPSIF_PARAMS.
+%       FILES : cell of char, full paths of the raw pieces in time order
+%               (the job lists them; no name is built here).
+%       P     : struct from DEEPSIF_PARAMS.
 %   Outputs
 %       DATA : T x C double, y1 - y2 (mV), time x connectivity columns.
 %       TIME : T x 1 double, the matching entries of the pieces' `time`
 %              (empty when the pieces have no `time`).
-files = raw_piece_files(raw_dir, mean_iter, region);
+files = cellstr(files);
+if isempty(files)
+    error('load_raw_iteration:none', 'no raw pieces given');
+end
 parts = cell(numel(files), 1);
 times = cell(numel(files), 1);
 offset = 0;
 for i = 1:numel(files)
+    if exist(files{i}, 'file') ~= 2
+        error('load_raw_iteration:missing', 'raw piece %s is missing', files{i});
+    end
     piece = load(files{i});
     if ~isfield(piece, 'data')
         error('load_raw_iteration:noData', 'raw piece %s has no variable data', files{i});
@@ -63,7 +68,7 @@ end
 data = vertcat(parts{:});
 time = vertcat(times{:});
 if isempty(data)
-    error('load_raw_iteration:short', 'raw pieces in %s hold only %d samples (transient %d)', ...
-          raw_dir, offset, p.transient_samples);
+    error('load_raw_iteration:short', 'raw pieces %s ... hold only %d samples (transient %d)', ...
+          files{1}, offset, p.transient_samples);
 end
 end

@@ -1,23 +1,33 @@
 function counts = process_region_nmm(job_file)
 %PROCESS_REGION_NMM Step 2 for one region: isolated, scaled spike clips from raw TVB output.
 %   COUNTS = PROCESS_REGION_NMM(JOB_FILE) loads the job (a MAT-file) with
-%   fields raw_dir, clip_dir (char), region (0-based r), columns (1 x N,
-%   1-based connectivity columns to keep, template order), leadfield
-%   (char, a MAT-file with fwd, sensors x N), target_snr (dB), iterations (1 x M mean
-%   iterations) and seeds (1 x M, stored in the markers), and optionally
-%   leadfield_id (char, identity of the lead field file, '' if absent).
-%   For each mean iteration m, in order: when its marker
-%   clip_dir/clip_info/iter{m}/iter_{m}_i_{r}.mat exists, its num_spike
-%   is read and m is skipped. Otherwise the raw pieces are loaded
+%   fields
+%     raw_pieces   - 1 x M cell: for each mean iteration, a cell of the full
+%                    paths of its raw pieces in time order
+%     markers      - 1 x M cell: the full path of each mean iteration's marker
+%     clip_pattern - sprintf format of the region's clip files, %d for the
+%                    clip number (built by the Python Layout: no file name is
+%                    built here)
+%     region       - 0-based r
+%     columns      - 1 x N, 1-based connectivity columns to keep, template order
+%     leadfield    - a MAT-file with fwd, sensors x N
+%     target_snr   - dB
+%     iterations   - 1 x M mean iterations, in order
+%     seeds        - 1 x M, stored in the markers
+%     fingerprint  - optional: what made the clips (JSON text), stored in the markers
+%     leadfield_id - optional: identity of the lead field ('' if absent)
+%   For each mean iteration m, in order: when its marker exists, its
+%   num_spike is read and m is skipped. Otherwise the raw pieces are loaded
 %   (LOAD_RAW_ITERATION), the columns selected, the isolated spikes of
 %   column r + 1 found (FIND_SPIKE_PEAKS, ISOLATED_SPIKES), the source
 %   rescaled (SNR_SCALE_FACTOR, RESCALE_SPIKES), the clips saved as
-%   clip_dir/a{r}/nmm_{n}.mat (data, 500 x N double; proj = fwd * data',
+%   sprintf(clip_pattern, n) (data, 500 x N double; proj = fwd * data',
 %   sensors x 500, the clip at the sensors, for step 4; proj_leadfield =
 %   leadfield_id, which lead field made proj), n numbered on from
 %   the previous iteration's num_spike, and LAST the marker written with
-%   num_spike (total so far), spike_time (1 x K), seed, target_snr and
-%   alpha (NaN without spike). Every file goes through SAVE_MAT_ATOMIC.
+%   num_spike (total so far), spike_time (1 x K), seed, target_snr,
+%   alpha (NaN without spike) and fingerprint. Every file goes through
+%   SAVE_MAT_ATOMIC.
 %
 %   Outputs
 %       COUNTS : 1 x M double, the region's clip total after each
@@ -35,13 +45,17 @@ lf_id = '';
 if isfield(job, 'leadfield_id')
     lf_id = char(job.leadfield_id);
 end
-clip_folder = fullfile(job.clip_dir, sprintf('a%d', r));
+made_with = '';
+if isfield(job, 'fingerprint')
+    made_with = char(job.fingerprint);
+end
+clip_pattern = char(job.clip_pattern);
 fwd = [];
 prev = 0;
 counts = zeros(1, numel(iterations));
 for i = 1:numel(iterations)
     m = iterations(i);
-    marker = marker_path(job.clip_dir, m, r);
+    marker = char(job.markers{i});
     if exist(marker, 'file') == 2
         done = load(marker, 'num_spike');
         prev = double(done.num_spike);
@@ -52,7 +66,7 @@ for i = 1:numel(iterations)
     if isempty(fwd)
         fwd = load_leadfield(job.leadfield, numel(columns));
     end
-    nmm = load_raw_iteration(job.raw_dir, m, r, p);
+    nmm = load_raw_iteration(job.raw_pieces{i}, p);
     if max(columns) > size(nmm, 2)
         error('process_region_nmm:columns', 'columns reach %d but the raw data has %d', ...
               max(columns), size(nmm, 2));
@@ -64,11 +78,12 @@ for i = 1:numel(iterations)
     if ~isempty(kept)
         alpha = snr_scale_factor(nmm, fwd, col, kept, target_snr, p);
         nmm(:, col) = rescale_spikes(nmm(:, col), kept, alpha, p);
-        save_clips(nmm, kept, clip_folder, prev, p, fwd, lf_id);
+        save_clips(nmm, kept, clip_pattern, prev, p, fwd, lf_id);
     end
     total = prev + numel(kept);
     info = struct('num_spike', total, 'spike_time', reshape(kept, 1, []), ...
-                  'seed', seeds(i), 'target_snr', target_snr, 'alpha', alpha);
+                  'seed', seeds(i), 'target_snr', target_snr, 'alpha', alpha, ...
+                  'fingerprint', made_with);
     ensure_dir(fileparts(marker));
     save_mat_atomic(marker, info);
     fprintf('iter %d region %d: %d clips (total %d)\n', m, r, numel(kept), total);
@@ -79,22 +94,19 @@ end
 
 function check_job(job, job_file)
 % Error naming the first missing job field.
-needed = {'raw_dir', 'clip_dir', 'region', 'columns', 'leadfield', 'target_snr', 'iterations', ...
-          'seeds'};
+needed = {'raw_pieces', 'markers', 'clip_pattern', 'region', 'columns', 'leadfield', ...
+          'target_snr', 'iterations', 'seeds'};
 for i = 1:numel(needed)
     if ~isfield(job, needed{i})
         error('process_region_nmm:job', 'job file %s has no field %s', job_file, needed{i});
     end
 end
-if numel(job.seeds) ~= numel(job.iterations)
-    error('process_region_nmm:job', 'job file %s: %d seeds for %d iterations', ...
-          job_file, numel(job.seeds), numel(job.iterations));
+n_it = numel(job.iterations);
+if numel(job.seeds) ~= n_it || numel(job.markers) ~= n_it || numel(job.raw_pieces) ~= n_it
+    error('process_region_nmm:job', ...
+          'job file %s: %d seeds, %d markers, %d piece lists for %d iterations', ...
+          job_file, numel(job.seeds), numel(job.markers), numel(job.raw_pieces), n_it);
 end
-end
-
-function path = marker_path(clip_dir, m, r)
-% The marker that mean iteration M of region R is done.
-path = fullfile(clip_dir, 'clip_info', sprintf('iter%d', m), sprintf('iter_%d_i_%d.mat', m, r));
 end
 
 function fwd = load_leadfield(path, n_regions)
@@ -110,19 +122,19 @@ if size(fwd, 2) ~= n_regions
 end
 end
 
-function save_clips(nmm, kept, folder, prev, p, fwd, lf_id)
-% Save clip j of the kept spikes as FOLDER/nmm_{PREV + j}.mat (data: L x
+function save_clips(nmm, kept, pattern, prev, p, fwd, lf_id)
+% Save clip j of the kept spikes as sprintf(PATTERN, PREV + j) (data: L x
 % regions), with its projection on the sensors (proj = FWD * data') that
 % step 4 would otherwise compute again, and the lead field it was made with.
 % Uncompressed (-v6): the noisy background does not compress, and step 4
 % and the pack read every clip, compressed ones about 40x slower.
-ensure_dir(folder);
+ensure_dir(fileparts(sprintf(pattern, prev + 1)));
 starts = clip_start(kept, p.clip_length);
 for j = 1:numel(kept)
     clip = struct('data', nmm(starts(j):starts(j) + p.clip_length - 1, :));
     clip.proj = fwd * clip.data';
     clip.proj_leadfield = lf_id;
-    save_mat_atomic(fullfile(folder, sprintf('nmm_%d.mat', prev + j)), clip, '-v6');
+    save_mat_atomic(sprintf(pattern, prev + j), clip, '-v6');
 end
 end
 

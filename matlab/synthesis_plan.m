@@ -143,6 +143,10 @@ plan.leadfield_id = '';
 if isfield(job, 'leadfield_id')
     plan.leadfield_id = char(job.leadfield_id);
 end
+plan.fingerprint = '';            % what made the file (JSON text from the job), saved with it
+if isfield(job, 'fingerprint')
+    plan.fingerprint = char(job.fingerprint);
+end
 fprintf('  plan: %d (example, source) pairs, %d distinct (clip, patch) (%.1f s)\n', ...
         n_pairs, numel(first), toc(t_start));
 end

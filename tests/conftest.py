@@ -67,7 +67,8 @@ def real_step4_inputs(anatomy_dir, tmp_path_factory):
     """Inputs of step 4 on the real template: derived distances and small synthetic clips.
 
     Every region gets 1 to 3 clips (a few get none, see bench/clip_fixture.py),
-    and its markers.
+    and its markers, with the fingerprint step 2 gives them under the default
+    settings and ``--seed 7`` (``seed``).
     """
     folder = tmp_path_factory.mktemp("step4_real")
     template = load_template(anatomy_dir)
@@ -80,13 +81,20 @@ def real_step4_inputs(anatomy_dir, tmp_path_factory):
     counts[[0, 7, 100, 500, 993]] = 0
     clip_dir = folder / "nmm_test"
     write_spike_clips(clip_dir, counts, raw_dis_matrix)
-    for m, share in zip((0, 1, 2), (0, 0.5, 1)):  # markers as step 2 writes them (cumulative counts)
-        (clip_dir / "clip_info" / f"iter{m}").mkdir(parents=True)
-        for r in range(n):
-            savemat(clip_dir / "clip_info" / f"iter{m}" / f"iter_{m}_i_{r}.mat",
-                    {"num_spike": float(np.floor(counts[r] * share)), "spike_time": np.zeros((1, 0))})
+    seed = 7
+    write_markers(Layout(folder, "test"), counts, extract.fingerprint(Settings(seed=seed), template))
     return {"folder": folder, "distances": distances, "clip_dir": clip_dir, "counts": counts,
-            "n": n}
+            "n": n, "seed": seed}
+
+
+def write_markers(layout, counts, fingerprint):
+    """Markers of every region as step 2 writes them: cumulative counts (0, half, all), ``fingerprint``."""
+    from deepsif_pipeline.fingerprint import canonical
+    for m, share in zip((0, 1, 2), (0, 0.5, 1)):
+        layout.marker(m, 0).parent.mkdir(parents=True, exist_ok=True)
+        for r, count in enumerate(counts):
+            savemat(layout.marker(m, r), {"num_spike": float(np.floor(count * share)), "spike_time": np.zeros((1, 0)),
+                                          "fingerprint": canonical(fingerprint)})
 
 
 def run_octave(octave, code, cwd, timeout=600):

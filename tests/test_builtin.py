@@ -94,7 +94,8 @@ def test_deepsif_hemisphere_relations(anatomy_dir):
 
 def test_hemispheres_from_region_labels(tvb76_dir):
     """Each vertex is in the hemisphere of its region, TVB's reading of the labels; the mesh splits there."""
-    from tvb.datatypes.connectivity import Connectivity
+    from generate_tvb_data import _import_tvb
+    Connectivity = _import_tvb().Connectivity  # tvb's loggers set up the way the pipeline does it
     left, right = _check_hemispheres(tvb76_dir)
     conn = Connectivity.from_file(str(tvb76_dir / "connectivity_76.zip"))
     conn.configure()  # TVB computes hemispheres from the labels (the zip has no hemispheres file)

@@ -41,6 +41,8 @@ import pytest
 from scipy.io import loadmat
 
 from conftest import REPO
+from deepsif_pipeline import manifest
+from deepsif_pipeline.layout import Layout
 
 # tvb76 regions 6, 7 and 8: 9, 5 and 2 clips with these settings and the default seed (checked on
 # the reference run). --sim-length 4 --piece-length 1: 4 pieces per mean iteration, 12 per region.
@@ -245,7 +247,7 @@ def _allowed(rel, is_dir):
     found = re.fullmatch(rf"nmm_spikes/clip_info/iter([012])/iter_([012])_i_({regions})\.mat", rel)
     if found:
         return found.group(1) == found.group(2)
-    return re.fullmatch(r"logs/[^./][^/]*\.log", rel) is not None
+    return rel == "dataset.json" or re.fullmatch(r"logs/[^./][^/]*\.log", rel) is not None
 
 
 def _leftovers(out):
@@ -695,6 +697,9 @@ class CrashLoop:
                                   "uninterrupted run:\n  " + "\n  ".join(problems[:30])))
         for category, paths in _leftovers(out).items():
             self.findings.append((category, f"{info['label']}: " + ", ".join(paths)))
+        disagree = manifest.check(Layout(out), "spikes")
+        if disagree:
+            self.findings.append(("manifest disagrees with the files", f"{info['label']}: " + "; ".join(disagree)))
         raw = out / "raw_nmm"
         left = sorted(p.name for p in raw.iterdir()) if raw.is_dir() else []
         if left:

@@ -19,7 +19,14 @@ import pytest
 
 from conftest import REPO
 from deepsif_pipeline import dask_runner
-from deepsif_pipeline.layout import Layout, region_done
+from deepsif_pipeline.layout import Layout
+from deepsif_pipeline.results import Result, Status
+from deepsif_pipeline.steps.extract import judge
+
+
+def region_done(layout, region):
+    """Every marker of the region and the clips they count (whatever settings made them)."""
+    return judge(layout, region, None).current
 
 SHORT = ["--sim-length", "2", "--piece-length", "2", "--progress", "none"]
 
@@ -97,26 +104,22 @@ def _processes_mentioning(text):
 # fast: result parsing, option forwarding, the guard
 
 
-SUMMARY = "\n################\n# Summary\n################\n"
+def test_result_is_the_file_the_region_run_wrote(tmp_path):
+    import json
+    path = tmp_path / "result.json"
+    made = {"status": "failed", "detail": "step 1 (TVB simulation) failed", "clips": None, "seconds": 3.0}
+    path.write_text(json.dumps({"regions": {"5": made}}))
+    assert dask_runner.read_result(str(path), 5, 1, "whatever was printed\n# Summary\n") == made
+    assert Result.from_json(made) == Result(Status.FAILED, "step 1 (TVB simulation) failed", None, 3.0)
 
 
-@pytest.mark.parametrize("tail,status,expected", [
-    ("Successful regions: 1 (5)\nFailed regions: 0\nTotal time: 3.00 seconds\n", 0, "done"),
-    ("Successful regions: 0\nAlready done, skipped: 1 (5)\nFailed regions: 0\n", 0, "skipped"),
-    ("Successful regions: 0\nBeing processed by another run: 1 (5)\nFailed regions: 0\n", 0, "elsewhere"),
-    ("Successful regions: 0\nFailed regions: 1 (5)\n  region 5: step 1 (TVB simulation) failed\n", 1,
-     "step 1 (TVB simulation) failed"),
-])
-def test_result_read_from_the_summary(tail, status, expected):
-    text = "# Summary\nSuccessful regions: 1 (4)\n" + "noise\n" + SUMMARY + tail  # the last summary counts
-    assert dask_runner.parse_result(text, 5, status) == expected
-
-
-def test_result_without_summary():
-    assert "refused the region: --end_region" in dask_runner.parse_result(
-        "error: --end_region (3) must be greater\n", 3, 2)
-    assert dask_runner.parse_result("STEP 1\n", 3, 130) == "the orchestrator was stopped by signal 2"
-    assert dask_runner.parse_result("STEP 1\n", 3, 1) == "the orchestrator exited with status 1 without a summary"
+def test_result_without_a_result_file():
+    assert "refused the region: --end_region" in dask_runner.read_result(
+        "/nonexistent", 3, 2, "error: --end_region (3) must be greater\n")["detail"]
+    assert dask_runner.read_result("/nonexistent", 3, 130, "STEP 1\n") == {
+        "status": "failed", "detail": "the orchestrator was stopped by signal 2", "clips": None, "seconds": 0.0}
+    assert dask_runner.read_result("/nonexistent", 3, 1, "STEP 1\n")["detail"] == \
+        "the orchestrator exited with status 1 without a result"
 
 
 def test_forwarded_options_give_the_same_arguments():
@@ -262,8 +265,8 @@ def test_region_of_a_killed_worker_is_redone(tvb76_cache, tmp_path, local_cluste
     assert killed, "no worker was killed while holding a region"
     r = killed["region"]
     assert sorted(results) == regions
-    assert all(why == "done" for q, why in results.items() if q != r), results
-    assert results[r] in ("done", "skipped"), results  # 'skipped' if killed after its last marker
+    assert all(why.status is Status.DONE for q, why in results.items() if q != r), results
+    assert results[r].status in (Status.DONE, Status.SKIPPED), results  # skipped if killed after its last marker
     assert all(region_done(Layout(out), q) for q in regions)
     assert not list((out / "claims").glob("*.claim")), "a claim was left behind"
     # the first attempt was stopped by its guard, nothing of it outlived the worker

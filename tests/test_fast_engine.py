@@ -336,50 +336,42 @@ def test_step1_fast_engine_writes_the_same_files(tvb76_dir, tmp_path):
     for name, n_times in zip(names["fast"], (2000, 1000)):
         pieces = {e: loadmat(tmp_path / e / "raw_nmm" / "a3" / name) for e in ("tvb", "fast")}
         assert {k for k in pieces["fast"] if not k.startswith("__")} == {
-            "time", "data", "A", "seed", "mean_iter", "dt", "engine", "raw_rate"}
+            "time", "data", "A", "seed", "mean_iter", "dt", "engine", "raw_rate", "fingerprint"}
         for key in ("time", "A", "seed", "mean_iter", "dt"):
             assert np.array_equal(pieces["fast"][key], pieces["tvb"][key]), key
         assert pieces["fast"]["data"].dtype == np.float32 and pieces["fast"]["data"].shape == (n_times, 76)
         assert [str(pieces[e]["engine"][0]) for e in ("tvb", "fast")] == ["tvb", "fast"]
-        path = {e: tmp_path / e / "raw_nmm" / "a3" / name for e in ("tvb", "fast")}
-        assert gen.piece_is_complete(path["fast"], n_times, 76, seed, "fast")
-        assert not gen.piece_is_complete(path["fast"], n_times, 76, seed, "tvb")
-        assert not gen.piece_is_complete(path["tvb"], n_times, 76, seed, "fast")
+        assert '"engine":"fast"' in str(pieces["fast"]["fingerprint"][0])
     # the same initial history: the transients of the two engines agree closely at first
     first = {e: loadmat(tmp_path / e / "raw_nmm" / "a3" / names[e][0])["data"] for e in ("tvb", "fast")}
     assert np.abs(first["fast"][:20] - first["tvb"][:20]).max() < 1e-3 * np.ptp(first["tvb"][:20])
-    # a TVB piece is simulated again by the fast engine, a fast piece is kept
+    # fast pieces are kept by the fast engine; TVB pieces are refused by it, not mixed or overwritten
     before = (tmp_path / "fast" / "raw_nmm" / "a3" / names["fast"][0]).stat().st_mtime_ns
     assert gen.simulate_region(template, Layout(tmp_path / "fast"), 3, 1.5, 1.0, 3.5, 21, iterations=[2],
                                progress_mode="none", engine="fast") == {2: "kept"}
     assert (tmp_path / "fast" / "raw_nmm" / "a3" / names["fast"][0]).stat().st_mtime_ns == before
-    assert gen.simulate_region(template, Layout(tmp_path / "tvb"), 3, 1.5, 1.0, 3.5, 21, iterations=[2],
-                               progress_mode="none", engine="fast") == {2: "simulated"}
-    assert str(loadmat(tmp_path / "tvb" / "raw_nmm" / "a3" / names["tvb"][1])["engine"][0]) == "fast"
+    with pytest.raises(gen.OtherSettings, match="--engine: recorded tvb, asked fast"):
+        gen.simulate_region(template, Layout(tmp_path / "tvb"), 3, 1.5, 1.0, 3.5, 21, iterations=[2],
+                            progress_mode="none", engine="fast")
+    assert str(loadmat(tmp_path / "tvb" / "raw_nmm" / "a3" / names["tvb"][1])["engine"][0]) == "tvb"
 
 
-def test_piece_without_engine_variable_counts_as_tvb(tmp_path):
-    from deepsif_pipeline.anatomy import write_mat_atomic
-    path = tmp_path / "old.mat"
-    write_mat_atomic(path, {"time": np.zeros(4), "data": np.zeros((4, 3), np.float32), "seed": 5})
-    assert gen.piece_is_complete(path, 4, 3, 5) and gen.piece_is_complete(path, 4, 3, 5, "tvb")
-    assert not gen.piece_is_complete(path, 4, 3, 5, "fast")
-
-
-def test_engine_option_default_and_orchestrator_passes_it_on(monkeypatch):
-    import types
+def test_engine_option_default_and_orchestrator_passes_it_on(tvb76_dir):
     import pipeline_orchestrator as orchestrator
-    assert gen.build_parser().parse_args([]).engine == "fast"
-    assert gen.build_parser().parse_args(["--engine", "tvb"]).engine == "tvb"
-    commands = []
-    monkeypatch.setattr(orchestrator.children, "run",
-                        lambda cmd, **kw: commands.append(cmd) or orchestrator.children.Outcome(0))
+    from deepsif_pipeline.anatomy import load_template
+    from deepsif_pipeline.settings import Settings
+    from deepsif_pipeline.steps import Context, simulate
+    assert Settings.from_args(gen.build_parser().parse_args([])).engine == "fast"
+    assert Settings.from_args(gen.build_parser().parse_args(["--engine", "tvb"])).engine == "tvb"
     args = orchestrator.build_parser().parse_args(["--start_region", "0", "--end_region", "1", "--engine", "tvb",
                                                    "--raw-rate", "decimated"])
-    template = types.SimpleNamespace(folder=Path("/anatomy"), leadfield=Path("/anatomy/lf.mat"))
-    assert orchestrator.step1(args, template, types.SimpleNamespace(output=Path("/out")), 3, [0, 2]).ok
-    assert commands[0][commands[0].index("--engine") + 1] == "tvb"
-    assert commands[0][commands[0].index("--raw-rate") + 1] == "decimated"
+    ctx = Context(Settings.from_args(args), load_template(tvb76_dir), Layout(Path("/out")))
+    command = simulate.command(ctx, 3, [0, 2])
+    assert command[command.index("--engine") + 1] == "tvb"
+    assert command[command.index("--raw-rate") + 1] == "decimated"
+    assert command[command.index("--iterations") + 1:] == ["0", "2"]
+    # the child parses it back to the same settings
+    assert Settings.from_args(gen.build_parser().parse_args(command[2:])) == ctx.settings
 
 
 def test_cli_fast_engine_on_the_real_template(anatomy_dir, tmp_path):

@@ -66,16 +66,31 @@ def test_same_seed_same_data_and_complete_pieces_are_kept(raw76, template76, tmp
     assert not np.array_equal(loadmat(tmp_path / "raw_nmm" / "a5" / middle.name)["data"], expected)
 
 
-def test_piece_from_another_seed_is_not_trusted(raw76, template76):
-    path = raw76 / "raw_nmm" / "a5" / "mean_iter_1_a_iter_5_2.mat"
-    assert gen.piece_is_complete(path, 1000, 76, science.simulation_seed(11, 5, 1))
-    assert not gen.piece_is_complete(path, 1000, 76, science.simulation_seed(11, 5, 1), engine="fast")
-    assert not gen.piece_is_complete(path, 1000, 76, science.simulation_seed(11, 5, 1), raw_rate="decimated")
-    assert not gen.piece_is_complete(path, 1000, 76, 12345)
-    assert not gen.piece_is_complete(path, 999, 76, science.simulation_seed(11, 5, 1))
-    truncated = path.with_name("cut.mat")
-    truncated.write_bytes(path.read_bytes()[:5000])
-    assert not gen.piece_is_complete(truncated, 1000, 76, science.simulation_seed(11, 5, 1))
+def test_pieces_made_otherwise_are_refused_and_cut_ones_made_again(raw76, template76, tmp_path):
+    """steps/simulate.judge_pieces: the pieces' fingerprint against each setting; cut pieces count as missing."""
+    import shutil
+    from deepsif_pipeline.results import State
+    from deepsif_pipeline.settings import Settings
+    from deepsif_pipeline.steps.simulate import fingerprint, judge_pieces, piece_rows
+    lay = Layout(tmp_path)
+    shutil.copytree(raw76 / "raw_nmm", lay.raw_root)
+    base = dict(seed=11, a_range=3.5, sim_length=1.5, piece_length=0.5, engine="tvb")
+
+    def verdict(**changed):
+        s = Settings(**dict(base, **changed))
+        return judge_pieces(lay, 5, 1, fingerprint(s, template76), piece_rows(s), 76)
+
+    assert verdict().current
+    for changed, flag in (({"engine": "fast"}, "--engine"), ({"raw_rate": "decimated"}, "--raw-rate"),
+                          ({"seed": 12}, "--seed"), ({"a_range": 3.6}, "--a-range")):
+        found = verdict(**changed)
+        assert found.state is State.OTHER_SETTINGS and [d.name for d in found.differences] == [flag], changed
+    found = verdict(piece_length=0.75)  # pieces of another length lie in the folder
+    assert found.state is State.OTHER_SETTINGS and "--piece-length" in str(found.differences)
+    piece = lay.raw_pieces(5, 1, 3)[2]
+    piece.write_bytes(piece.read_bytes()[:5000])
+    found = verdict()
+    assert found.state is State.PARTIAL and found.todo == (2,)
 
 
 def test_plain_progress_lines_have_no_carriage_returns(anatomy_dir, tmp_path):

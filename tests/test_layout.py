@@ -1,9 +1,6 @@
 """Output tree names, markers and default locations."""
 
-import numpy as np
-from scipy.io import savemat
-
-from deepsif_pipeline.layout import Layout, compact_ranges, missing_clips, resolve_locations, clip_counts
+from deepsif_pipeline.layout import Layout, compact_ranges, resolve_locations
 
 
 def test_piece_names_sort_in_time_order():
@@ -20,32 +17,32 @@ def test_paths_follow_deepsif_tree(tmp_path):
     assert lay.synthesis_file("train") == tmp_path / "train_sample_source1.mat"
 
 
-def _marker(lay, m, r, n):
-    lay.marker(m, r).parent.mkdir(parents=True, exist_ok=True)
-    savemat(lay.marker(m, r), {"num_spike": n, "spike_time": np.zeros((1, 0))})
+def test_raw_pieces_and_clip_patterns_come_from_one_definition(tmp_path):
+    lay = Layout(tmp_path / "o%d")
+    pieces = lay.raw_pieces(3, 1, 12)
+    assert [p.name for p in pieces[:3]] == ["mean_iter_1_a_iter_3_00.mat", "mean_iter_1_a_iter_3_01.mat",
+                                            "mean_iter_1_a_iter_3_02.mat"]
+    assert all(Layout.parse_piece_name(p.name) == (1, 3, k) for k, p in enumerate(pieces))
+    assert Layout.parse_piece_name("mean_iter_1_a_iter_3_02_ds.mat") is None
+    # the MATLAB sprintf patterns give the paths Python gives (a % in the folder is escaped)
+    assert lay.clip_pattern(4) % 2 == str(lay.clip(4, 2))
+    assert lay.clip_pattern() % (4, 2) == str(lay.clip(4, 2))
+    assert lay.pack_file("test").name == "test_sample_nmm.h5"  # DeepSIF's trainer: path[:-12] + '_nmm.h5'
 
 
-def test_missing_clips_needs_markers_and_files(tmp_path):
+def test_raw_pieces_present_and_regions_with_marker(tmp_path):
     lay = Layout(tmp_path)
-    assert missing_clips(lay, 0)  # nothing yet
-    for m, n in ((0, 1), (1, 1), (2, 2)):
-        _marker(lay, m, 0, n)
-    problems = missing_clips(lay, 0)
-    assert len(problems) == 1 and "2 of 2 clip files missing" in problems[0]
-    lay.clip_dir(0).mkdir(parents=True)
-    for n in (1, 2):
-        savemat(lay.clip(0, n), {"data": np.zeros((500, 3))})
-    assert missing_clips(lay, 0) == []
-    lay.marker(1, 0).write_bytes(b"garbage")
-    assert "is damaged" in missing_clips(lay, 0)[0] and str(lay.marker(1, 0)) in missing_clips(lay, 0)[0]
-
-
-def test_clip_counts(tmp_path):
-    lay = Layout(tmp_path)
-    for m in (0, 1, 2):
-        _marker(lay, m, 1, 3 + m)
-    _marker(lay, 2, 0, 5)  # region 0 lacks iterations 0 and 1
-    assert clip_counts(lay, 3).tolist() == [-1, 5, -1]
+    lay.raw_dir(3).mkdir(parents=True)
+    for name in ("mean_iter_1_a_iter_3_0.mat", "mean_iter_1_a_iter_3_07.mat", "mean_iter_2_a_iter_3_0.mat",
+                 "mean_iter_1_a_iter_3_0_ds.mat", "notes.txt"):
+        (lay.raw_dir(3) / name).write_bytes(b"")
+    assert [p.name for p in lay.raw_pieces_present(3, 1)] == ["mean_iter_1_a_iter_3_0.mat",
+                                                               "mean_iter_1_a_iter_3_07.mat"]
+    for r in (0, 12):
+        lay.marker(2, r).parent.mkdir(parents=True, exist_ok=True)
+        lay.marker(2, r).write_bytes(b"")
+    (lay.marker(2, 0).parent / ".tmp_iter_2_i_5_77.mat").write_bytes(b"")
+    assert lay.regions_with_marker(2) == {0, 12} and lay.regions_with_marker(1) == set()
 
 
 def test_compact_ranges():
@@ -63,19 +60,3 @@ def test_default_locations_follow_deepsif_checkout(tmp_path):
     assert resolve_locations("tvb76", cwd=tmp_path)[0] == "tvb76"
     anatomy, out = resolve_locations(str(tmp_path / "x"), "y", cwd=tmp_path)
     assert anatomy == tmp_path / "x" and out.name == "y"
-
-
-def test_damaged_clip_is_named_with_its_mean_iteration(tmp_path):
-    lay = Layout(tmp_path)
-    for m, n in ((0, 1), (1, 3), (2, 4)):
-        _marker(lay, m, 0, n)
-    lay.clip_dir(0).mkdir(parents=True)
-    for n in range(1, 5):
-        savemat(lay.clip(0, n), {"data": np.full((500, 3), float(n))})
-    assert missing_clips(lay, 0) == []
-    whole = lay.clip(0, 3).read_bytes()
-    lay.clip(0, 3).write_bytes(whole[:len(whole) // 2])  # a copy that stopped half way
-    problems = missing_clips(lay, 0)
-    assert len(problems) == 1
-    assert f"clip {lay.clip(0, 3)} is damaged (truncated" in problems[0]
-    assert f"the marker {lay.marker(1, 0)}" in problems[0] and "mean iteration 1 of region 0" in problems[0]

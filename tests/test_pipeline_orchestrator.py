@@ -206,24 +206,29 @@ def test_unreadable_marker_fails_its_region_only(tmp_path, anatomy_dir):
     assert "Failed regions: 1 (0)" in res.stdout
 
 
-def test_raw_kept_when_clips_are_incomplete(tmp_path):
-    import argparse
+def test_raw_kept_when_clips_are_incomplete(tmp_path, tvb76_dir):
     from scipy.io import savemat
-    import pipeline_orchestrator as po
+    from deepsif_pipeline import runner
+    from deepsif_pipeline.anatomy import load_template
     from deepsif_pipeline.layout import Layout
+    from deepsif_pipeline.results import Status
+    from deepsif_pipeline.settings import Settings
+    from deepsif_pipeline.steps import Context
     lay = Layout(tmp_path)
     for m, n in ((0, 1), (1, 2), (2, 2)):
         lay.marker(m, 4).parent.mkdir(parents=True, exist_ok=True)
         savemat(lay.marker(m, 4), {"num_spike": float(n)})
     lay.clip_dir(4).mkdir(parents=True)
-    savemat(lay.clip(4, 1), {"data": np.zeros((500, 3))})
+    savemat(lay.clip(4, 1), {"data": np.zeros((500, 76))})
     lay.raw_dir(4).mkdir(parents=True)
     (lay.raw_dir(4) / "piece.mat").write_bytes(b"x")
-    args = argparse.Namespace(keep_raw=False)
-    assert po.step3(args, lay, 4) is False
+    ctx = Context(Settings(), load_template(tvb76_dir), lay)
+    result = runner._region_steps(ctx, 4)
+    assert result.status is Status.FAILED and "1 of 2 clip files missing" in result.detail
     assert (lay.raw_dir(4) / "piece.mat").exists()
-    savemat(lay.clip(4, 2), {"data": np.zeros((500, 3))})
-    assert po.step3(args, lay, 4) is True
+    savemat(lay.clip(4, 2), {"data": np.zeros((500, 76))})
+    result = runner._region_steps(ctx, 4)
+    assert result.status is Status.SKIPPED and result.clips == 2
     assert not lay.raw_dir(4).exists()
 
 
@@ -275,8 +280,10 @@ def test_partial_region_redoes_only_missing_iterations(tvb76_cache, tmp_path):
 def test_pack_alone_needs_the_step4_file(tmp_path, anatomy_dir):
     res = run_cli("pipeline_orchestrator.py", "--pack", "--dataset", "test", "--anatomy", anatomy_dir,
                   "--output", tmp_path)
-    assert res.returncode == 1 and "Traceback" not in res.stderr
-    assert "no test_sample_source1.mat" in res.stdout and "run step 4 first" in res.stdout
+    assert res.returncode == 2 and "Traceback" not in res.stderr and not any(tmp_path.iterdir())
+    assert "no test_sample_source1.mat" in res.stderr and "run step 4 first" in res.stderr
+    line = _bad(tmp_path, "--pack", "--anatomy", anatomy_dir)  # no output folder at all: nothing created
+    assert "no output folder" in line
 
 
 def test_decimated_raw_rate_gives_the_same_clips(tvb76_cache, octave, tmp_path):
@@ -303,9 +310,13 @@ def test_decimated_raw_rate_gives_the_same_clips(tvb76_cache, octave, tmp_path):
     size = {rate: sum(p.stat().st_size for p in paths) for rate, paths in raw.items()}
     assert 0.2 < size["decimated"] / size["full"] < 0.3
     # step 2's input, read by matlab/load_raw_iteration.m from each folder
+    from deepsif_pipeline.layout import Layout
+    from deepsif_pipeline.steps.simulate import piece_steps
     code = "p = deepsif_params(); "
+    n_pieces = len(piece_steps(4, 0.6005))
     for rate, out in outs.items():
-        code += (f"[d_{rate}, t_{rate}] = load_raw_iteration({matlab_string(out / 'raw_nmm' / 'a10')}, 0, 10, p); ")
+        files = ", ".join(matlab_string(f) for f in Layout(out).raw_pieces(10, 0, n_pieces))
+        code += f"[d_{rate}, t_{rate}] = load_raw_iteration({{{files}}}, p); "
     code += ("assert(isequal(d_full, d_decimated) && isequal(t_full, t_decimated)); "
              "printf('rows %d\\n', size(d_full, 1));")
     res = run_octave(octave, code, tmp_path)
@@ -361,9 +372,13 @@ def test_two_runs_on_overlapping_ranges_share_the_regions(tvb76_cache, tmp_path)
     import subprocess
     import sys
     from conftest import REPO
-    from deepsif_pipeline.layout import Layout, region_done
+    from deepsif_pipeline.layout import Layout
+    from deepsif_pipeline.steps.extract import judge
     env = dict(os.environ, DEEPSIF_PIPELINE_CACHE=str(tvb76_cache))
     out = tmp_path / "shared_out"
+
+    def region_done(layout, r):
+        return judge(layout, r, None).current
     procs = [subprocess.Popen([sys.executable, str(REPO / "pipeline_orchestrator.py"), "--anatomy", "tvb76",
                                "--output", str(out), "--start_region", str(a), "--end_region", str(b),
                                "--sim-length", "2", "--piece-length", "2", "--skip-synthesis", "--progress", "none"],
@@ -409,25 +424,29 @@ def test_step4_held_by_another_run_is_left_to_it(tmp_path, anatomy_dir):
     assert "Synthetic source: elsewhere" in res.stdout
 
 
-def test_lost_claim_stops_before_step2(tmp_path, anatomy_dir, capsys):
-    """A run whose region claim was taken over while step 1 ran writes no clip or marker."""
-    import json
-    import pipeline_orchestrator as orchestrator
-    from deepsif_pipeline import claims
+def _context(anatomy_dir, out, **settings):
     from deepsif_pipeline.builtin import resolve_template
     from deepsif_pipeline.engine import find_engine
     from deepsif_pipeline.layout import Layout
+    from deepsif_pipeline.settings import Settings
+    from deepsif_pipeline.steps import Context
+    return Context(Settings(**settings), resolve_template(anatomy_dir, None), Layout(out), find_engine("octave"),
+                   progress="none")
+
+
+def test_lost_claim_stops_before_step2(tmp_path, anatomy_dir, capsys):
+    """A run whose region claim was taken over while step 1 ran writes no clip or marker."""
+    import json
+    from deepsif_pipeline import claims, runner
+    from deepsif_pipeline.results import Status
     out = tmp_path / "out"
     raw = _complete_raw(out, 0, 3)
-    layout = Layout(out)
-    claim = claims.try_claim(layout.claim_dir, "region_0")
+    ctx = _context(anatomy_dir, out, sim_length=1.5, piece_length=1.5, seed=3)
+    claim = claims.try_claim(ctx.layout.claim_dir, "region_0")
     owner = json.loads(claim.path.read_text())
     claim.path.write_text(json.dumps(dict(owner, token="someone-else")))  # taken over meanwhile
-    args = orchestrator.build_parser().parse_args(
-        ["--start_region", "0", "--end_region", "1", "--sim-length", "1.5", "--piece-length", "1.5", "--seed", "3"])
-    result = orchestrator.process_region(args, resolve_template(anatomy_dir, None), layout,
-                                         find_engine("octave"), 0, claim)
-    assert result.startswith("claim lost"), result
+    result = runner._region_steps(ctx, 0, claim)
+    assert result.status is Status.FAILED and result.detail.startswith("claim lost"), result
     assert "its claim was taken over by another run" in capsys.readouterr().out
     assert not (out / "nmm_spikes").exists() and len(list(raw.glob("*.mat"))) == 3
 
@@ -462,16 +481,14 @@ def test_anatomy_connectivity_with_nan_weight_named_with_member(tmp_path, anatom
 def test_claim_lost_during_step2_leaves_the_raw_data(tmp_path, anatomy_dir, capsys, monkeypatch):
     """Step 2 (real Octave) finishes, but another run took the claim meanwhile: no deletion by this run."""
     import json
-    import pipeline_orchestrator as orchestrator
-    from deepsif_pipeline import claims
-    from deepsif_pipeline.builtin import resolve_template
-    from deepsif_pipeline.engine import find_engine
-    from deepsif_pipeline.layout import Layout, region_done
+    from deepsif_pipeline import claims, runner
+    from deepsif_pipeline.results import Status
+    from deepsif_pipeline.steps import extract
     out = tmp_path / "out"
     raw = _complete_raw(out, 0, 3)
-    layout = Layout(out)
-    claim = claims.try_claim(layout.claim_dir, "region_0")
-    real_step2 = orchestrator.step2
+    ctx = _context(anatomy_dir, out, sim_length=1.5, piece_length=1.5, seed=3)
+    claim = claims.try_claim(ctx.layout.claim_dir, "region_0")
+    real_step2 = extract.run
 
     def step2_then_taken_over(*args):
         outcome = real_step2(*args)
@@ -479,11 +496,9 @@ def test_claim_lost_during_step2_leaves_the_raw_data(tmp_path, anatomy_dir, caps
         claim.path.write_text(json.dumps(dict(owner, token="someone-else")))
         return outcome
 
-    monkeypatch.setattr(orchestrator, "step2", step2_then_taken_over)
-    args = orchestrator.build_parser().parse_args(
-        ["--start_region", "0", "--end_region", "1", "--sim-length", "1.5", "--piece-length", "1.5", "--seed", "3"])
-    result = orchestrator.process_region(args, resolve_template(anatomy_dir, None), layout,
-                                         find_engine("octave"), 0, claim)
-    assert result == "done"
+    monkeypatch.setattr(extract, "run", step2_then_taken_over)
+    result = runner._region_steps(ctx, 0, claim)
+    assert result.status is Status.DONE
     assert "its raw data is left for that run to delete" in capsys.readouterr().out
-    assert region_done(layout, 0) and len(list(raw.glob("*.mat"))) == 3
+    assert extract.judge(ctx.layout, 0, ctx.fingerprint(extract.NAME)).current
+    assert len(list(raw.glob("*.mat"))) == 3

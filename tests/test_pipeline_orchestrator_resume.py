@@ -17,7 +17,7 @@ from conftest import REPO, assert_same_arrays, descendants, tvb76_run
 from deepsif_pipeline import claims
 from deepsif_pipeline.files import format_bytes
 from deepsif_pipeline.layout import Layout
-from generate_tvb_data import raw_bytes
+from deepsif_pipeline.steps.simulate import raw_bytes
 
 RANGE = ("--start_region", 2, "--end_region", 5, "--sim-length", 3, "--piece-length", 1, "--skip-synthesis")
 
@@ -163,22 +163,46 @@ def test_damaged_clip_is_reported_and_the_advice_works(tvb76_cache, reference, t
     assert_same_arrays(out / "nmm_spikes", reference / "nmm_spikes")
 
 
-def test_disk_guard_stops_before_simulating(tvb76_cache, tmp_path):
+def test_disk_shortage_is_refused_before_anything_is_created(tvb76_cache, tmp_path):
     out = tmp_path / "out"
-    res = tvb76_run(tvb76_cache, out, "--start_region", 0, "--end_region", 3, "--sim-length", 1e6,
-                    "--piece-length", 10, "--skip-synthesis")
-    assert res.returncode == 1, res.stdout[-3000:]
-    need = format_bytes(raw_bytes(76, 1e6, 10))  # tvb76: 76 connectivity regions
-    assert f"not enough disk space for region 0: its raw data needs about {need}" in res.stdout
-    assert "free; free some space" in res.stdout and "Not started: 2 (1-2)" in res.stdout
-    assert "Stopped starting regions: not enough disk space (region 0, above)" in res.stdout
-    assert not (out / "raw_nmm").exists() and not list((out / "claims").glob("*"))
-    plan = tvb76_run(tvb76_cache, tmp_path / "other", "--start_region", 0, "--end_region", 3, "--sim-length", 1e6,
-                     "--piece-length", 10, "--dry-run", "--workers", 2)
+    args = ("--start_region", 0, "--end_region", 3, "--sim-length", 1e6, "--piece-length", 1e4)
+    res = subprocess.run([sys.executable, str(REPO / "pipeline_orchestrator.py"), "--anatomy", "tvb76", "--output",
+                          str(out), *map(str, args), "--skip-synthesis"], capture_output=True, text=True,
+                         env=dict(os.environ, DEEPSIF_PIPELINE_CACHE=str(tvb76_cache)), stdin=subprocess.DEVNULL)
+    assert res.returncode == 2 and "Traceback" not in res.stderr, res.stdout + res.stderr
+    need = format_bytes(raw_bytes(76, 1e6, 1e4))  # tvb76: 76 connectivity regions
+    (line,) = res.stderr.strip().splitlines()
+    assert line.startswith(f"error: not enough disk space for region 0: its raw data needs about {need}")
+    assert "free; free some space" in line and not out.exists()
+    plan = tvb76_run(tvb76_cache, tmp_path / "other", *args, "--dry-run", "--workers", 2)
     assert plan.returncode == 0, plan.stdout
     assert "steps 1-3: 3 regions (0-2)" in plan.stdout and f"raw data per region: {need}" in plan.stdout
-    assert f"peak with 2 at once: {format_bytes(2 * raw_bytes(76, 1e6, 10))}" in plan.stdout and "would wait for 73 regions" in plan.stdout
+    assert f"peak with 2 at once: {format_bytes(2 * raw_bytes(76, 1e6, 1e4))}" in plan.stdout
+    assert "would wait for 73 regions" in plan.stdout
     assert not (tmp_path / "other").exists(), "a dry run creates nothing"
+
+
+def test_disk_filled_during_a_run_starts_no_further_region(tvb76_dir, tmp_path, monkeypatch):
+    """The guard of a running run: a region without room for its raw data fails and halts the run."""
+    from deepsif_pipeline import disk, runner
+    from deepsif_pipeline.anatomy import load_template
+    from deepsif_pipeline.results import Status
+    from deepsif_pipeline.settings import Settings
+    from deepsif_pipeline.steps import Context
+    ctx = Context(Settings(sim_length=3.0, piece_length=1.0), load_template(tvb76_dir), Layout(tmp_path / "out"))
+    guard, halt = disk.DiskGuard(ctx.layout.output), runner.Halt()
+    need = raw_bytes(76, 3.0, 1.0)
+    monkeypatch.setattr(disk, "free_bytes", lambda path: disk.with_margin(1.5 * need))  # room for one region
+    assert guard.reserve(9, need) is None  # a region running beside
+    result = runner.region(ctx, 0, 0, 2, guard, halt)
+    assert result.status is Status.FAILED and halt
+    assert result.detail.startswith(f"not enough disk space for region 0: its raw data needs about "
+                                    f"{format_bytes(need)} (+ {format_bytes(need)} for the regions running beside")
+    assert halt.reason == "not enough disk space (region 0, above)"
+    assert runner.region(ctx, 1, 1, 2, guard, halt).status is Status.NOT_STARTED
+    assert not ctx.layout.raw_root.exists() and not list(ctx.layout.claim_dir.glob("*"))
+    guard.release(9)
+    assert guard.reserve(0, need) is None
 
 
 def test_status_names_the_claim_holder(tvb76_cache, tmp_path):
@@ -194,7 +218,7 @@ def test_status_names_the_claim_holder(tvb76_cache, tmp_path):
 
 
 @pytest.mark.parametrize("args, needle", [
-    (("--timeout-step2", -1), "--timeout-step2 must be a number of seconds"),
+    (("--timeout-step2", -1), "argument --timeout-step2: must be 0 (no limit) or a number of seconds, got '-1'"),
     (("--status", "--start_region", 3), "--status takes both --start_region and --end_region"),
     (("--status", "--verify"), "--status only reports"),
 ])

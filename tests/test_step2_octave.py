@@ -2,10 +2,11 @@
 
 The Octave unit tests live in ``tests/octave/test_step2_*.m`` (known answers
 on tiny synthetic inputs); each runs in its own Octave process. One more test
-builds a raw folder from Python, runs ``process_region_nmm`` and checks its
-outputs with SciPy.
+builds a raw folder and a job file (full paths, as the pipeline writes them)
+from Python, runs ``process_region_nmm`` and checks its outputs with SciPy.
 """
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -47,14 +48,27 @@ def synthetic_signal(n_samples, n_columns, bumps):
 
 
 def write_raw(raw_dir, m, r, ds, split):
-    """Raw pieces (float32) whose drop-transient-and-keep-every-4th gives back ``ds``."""
+    """Raw pieces (float32) whose drop-transient-and-keep-every-4th gives back ``ds``.
+
+    Returns their paths, in time order.
+    """
     junk = 500 + 400 * np.sin(np.arange(1, TRANSIENT + 1) / 30)[:, None] * np.ones(ds.shape[1])
     raw = np.vstack([junk, np.repeat(ds, FACTOR, axis=0)]).astype(np.float32)
     edges = [0, split, raw.shape[0]]
+    paths = []
     for k in range(2):
         rows = np.arange(edges[k], edges[k + 1])
-        savemat(str(raw_dir / f"mean_iter_{m}_a_iter_{r}_{k}.mat"),
-                {"data": raw[rows], "time": (rows * 0.5)[None, :]})
+        paths.append(raw_dir / f"mean_iter_{m}_a_iter_{r}_{k}.mat")
+        savemat(str(paths[-1]), {"data": raw[rows], "time": (rows * 0.5)[None, :]})
+    return paths
+
+
+def cell_row(items):
+    """A MATLAB 1 x n cell for savemat: str entries, or further cells."""
+    cell = np.empty((1, len(items)), dtype=object)
+    for i, item in enumerate(items):
+        cell[0, i] = item
+    return cell
 
 
 def expected_alpha(nmm, fwd, col, spikes, snr_db):
@@ -77,19 +91,25 @@ def test_process_region_from_python(octave, tmp_path):
     # peaks at 1600, near the second -> rejected. Raw col 2 peaks at 1200, inside
     # the first clip's isolation window, but it is not a kept column.
     bumps = {0: [(3, 750), (3, 1750), (0, 1600), (1, 1200)], 1: [], 2: []}
-    raw_ds = {}
+    raw_ds, pieces = {}, {}
     for m in range(3):
         raw_ds[m] = synthetic_signal(n_samples, 4, bumps[m])
-        write_raw(raw_dir, m, region, raw_ds[m], split=5003 + m)
+        pieces[m] = write_raw(raw_dir, m, region, raw_ds[m], split=5003 + m)
     fwd = np.array([[1.0, 0.5, 0.2], [0.3, 1.0, 0.4]])
     savemat(str(tmp_path / "lf.mat"), {"fwd": fwd})
     clip_dir = tmp_path / "nmm_spikes"
+    markers = [clip_dir / "clip_info" / f"iter{m}" / f"iter_{m}_i_{region}.mat" for m in range(3)]
+    clip_pattern = str(clip_dir / f"a{region}").replace("%", "%%") + "/nmm_%d.mat"
+    fingerprint = json.dumps({"step": "extract", "target_snr": 15.0, "seed": 7, "note": "50% 'quoted'"},
+                             sort_keys=True, separators=(",", ":"))
     job = tmp_path / "job.mat"
     seeds = np.array([101.0, 202.0, 303.0])
-    savemat(str(job), {"raw_dir": str(raw_dir), "clip_dir": str(clip_dir), "region": float(region),
-                       "columns": columns.astype(float)[None, :], "leadfield": str(tmp_path / "lf.mat"),
-                       "target_snr": 15.0, "iterations": np.array([[0.0, 1.0, 2.0]]),
-                       "seeds": seeds[None, :]})
+    savemat(str(job), {"raw_pieces": cell_row([cell_row([str(p) for p in pieces[m]]) for m in range(3)]),
+                       "markers": cell_row([str(p) for p in markers]), "clip_pattern": clip_pattern,
+                       "region": float(region), "columns": columns.astype(float)[None, :],
+                       "leadfield": str(tmp_path / "lf.mat"), "target_snr": 15.0,
+                       "iterations": np.array([[0.0, 1.0, 2.0]]), "seeds": seeds[None, :],
+                       "fingerprint": fingerprint})
 
     res = run_octave(octave, f"process_region_nmm({matlab_string(job)});", tmp_path)
     assert res.returncode == 0, f"process_region_nmm failed:\n{res.stdout}\n{res.stderr}"
@@ -100,6 +120,7 @@ def test_process_region_from_python(octave, tmp_path):
     for m in range(3):
         info = loadmat(str(clip_dir / "clip_info" / f"iter{m}" / f"iter_{m}_i_{region}.mat"))
         assert info["num_spike"].item() == 1
+        assert np.asarray(info["fingerprint"]).ravel()[0] == fingerprint  # the job's, unchanged
         assert info["seed"].item() == seeds[m] and info["target_snr"].item() == 15.0
         if m == 0:
             assert info["spike_time"].tolist() == [[750]]

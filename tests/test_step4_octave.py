@@ -18,6 +18,7 @@ PAD = 15213
 MAX_SIZE = 70
 SNR_LEVELS = (5, 10, 15, 20)
 TEST_MODE = {"nper": 10, "n_iter": 3, "target_snr": (10, 15)}  # science.json, step4 modes.test
+FINGERPRINT = '{"dataset":"test","seed":12345,"step":"synthesis"}'  # JSON text, as the pipeline passes it
 
 
 def _run_octave(octave, code, cwd, timeout):
@@ -53,11 +54,12 @@ def real_step4_run(octave, anatomy_dir, real_step4_inputs):
         "region_mapping": str(anatomy_dir / "fs_cortex_20k_region_mapping.mat"),
         "distances": str(inp["distances"]),
         "leadfield": str(anatomy_dir / "leadfield_75_20k.mat"),
-        "clip_dir": str(inp["clip_dir"]),
+        "clip_pattern": str(inp["clip_dir"]).replace("%", "%%") + "/a%d/nmm_%d.mat",
         "clip_counts": inp["counts"].astype(float)[None, :],
         "mode": "test",
         "seed": 12345.0,
         "output": str(output),
+        "fingerprint": FINGERPRINT,
     })
     code = f"generate_synthetic_source({matlab_string(job)});"
     rc, log, seconds = _run_octave(octave, code, folder, timeout=1800)
@@ -127,6 +129,12 @@ def test_real_template_step4(real_step4_run, real_step4_inputs, anatomy_dir):
         expected = _published_alpha(data.astype(float), fwd, patch, TEST_MODE["target_snr"])
         assert np.allclose(ratio[e, k], expected, rtol=1e-8)
     assert seconds < 300, f"step 4 on the real template took {seconds:.0f} s"
+
+
+@pytest.mark.slow
+def test_real_template_step4_saves_the_job_fingerprint(real_step4_run):
+    out, _ = real_step4_run
+    assert np.asarray(out["fingerprint"]).ravel()[0] == FINGERPRINT
 
 
 @pytest.mark.slow

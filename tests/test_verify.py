@@ -36,7 +36,7 @@ def copy(finished, tmp_path):
 def test_finished_folder_passes_and_qc_figure(copy, tvb76_dir):
     res = _verify(copy, tvb76_dir, "--qc")
     assert res.returncode == 0, res.stdout
-    assert "4 of 4 checks passed" in res.stdout
+    assert "5 of 5 checks passed" in res.stdout
     png = copy / "qc_test.png"
     assert f"QC figure: {png}" in res.stdout
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 20000
@@ -72,3 +72,22 @@ def test_wrong_nmm_idx_row(copy, tvb76_dir):
     savemat(path, meta)
     line = _failed_line(_verify(copy, tvb76_dir), "pack rows equal their clips")
     assert "pack row" in line and ("differs from" in line or "two different clips" in line)
+
+
+def test_manifest_records_the_folder_and_verify_checks_it(copy, tvb76_dir):
+    import json
+    data = json.loads((copy / "dataset.json").read_text())
+    clips = data["clip_sets"]["spikes"]
+    assert clips["summary"]["regions"] == 76 and len(clips["regions"]) == 76
+    assert clips["summary"]["clips"] == sum(len(list((copy / "nmm_spikes" / f"a{r}").glob("nmm_*.mat")))
+                                            for r in range(76))
+    made = data["synthesis"]["test"]
+    assert made["file"] == "test_sample_source1.mat" and made["bytes"] == (copy / made["file"]).stat().st_size
+    assert made["pack"]["file"] == "test_sample_nmm.h5" and made["pack"]["current"]
+    assert made["settings"]["dataset"] == "test" and made["fingerprint"].startswith("sha256:")
+    # a manifest that disagrees with the files fails --verify, naming the region
+    r = next(k for k, e in clips["regions"].items() if e["clips"] > 0)
+    clips["regions"][r]["per_iteration"][-1] += 1
+    (copy / "dataset.json").write_text(json.dumps(data))
+    line = _failed_line(_verify(copy, tvb76_dir), "manifest agrees with the files")
+    assert f"region {r}: per_iteration is" in line

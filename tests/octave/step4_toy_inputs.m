@@ -1,11 +1,14 @@
-function job = step4_toy_inputs(folder, clip_counts)
+function [job, clip_dir] = step4_toy_inputs(folder, clip_counts)
 %STEP4_TOY_INPUTS Write the inputs of GENERATE_SYNTHETIC_SOURCE for a toy head.
-%   JOB = STEP4_TOY_INPUTS(FOLDER, CLIP_COUNTS) writes into FOLDER the 5 x 5
-%   torus geometry of STEP4_TORUS (centre, nbs), the Euclidean distances of
-%   the centres (raw_dis_matrix), a random 6-sensor lead field (fwd) and
+%   [JOB, CLIP_DIR] = STEP4_TOY_INPUTS(FOLDER, CLIP_COUNTS) writes into
+%   FOLDER the 5 x 5 torus geometry of STEP4_TORUS (centre, nbs), the
+%   Euclidean distances of the centres (raw_dis_matrix), a random 6-sensor
+%   lead field (fwd) and
 %   CLIP_COUNTS(r+1) clips for each region r (500 x 25, a 12 mV bump in
-%   the region's own column, background in a few other columns). JOB holds
-%   the path fields of the job file (not mode, seed, output).
+%   the region's own column, background in a few other columns), clip k of
+%   region r as CLIP_DIR/a{r}/nmm_{k}.mat. JOB holds the path fields of the
+%   job file (not mode, seed, output): clip_pattern is the sprintf format
+%   CLIP_DIR/a%d/nmm_%d.mat (region, then clip number).
 [nbs, centre] = step4_torus(5, 5);
 n = numel(nbs);
 if ~exist(folder, 'dir')
@@ -39,6 +42,6 @@ job.inflated = fullfile(folder, 'inflated.mat');
 job.region_mapping = fullfile(folder, 'region_mapping.mat');
 job.distances = fullfile(folder, 'distances.mat');
 job.leadfield = fullfile(folder, 'leadfield.mat');
-job.clip_dir = clip_dir;
+job.clip_pattern = fullfile(clip_dir, 'a%d', 'nmm_%d.mat');
 job.clip_counts = clip_counts(:)';
 end

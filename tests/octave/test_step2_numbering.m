@@ -13,15 +13,18 @@ try
     clips = fullfile(root, 'nmm_test');
     bumps = {[2 750; 2 1750], [2 1250; 3 1000], [2 2250]};
     ds = cell(1, 3);
+    pieces = cell(1, 3);
     for m = 0:2
         ds{m + 1} = step2_signal(3000, 3, bumps{m + 1});
-        step2_write_raw(raw, m, 1, ds{m + 1}, m + 2);
+        pieces{m + 1} = step2_write_raw(raw, m, 1, ds{m + 1}, m + 2);
     end
     lf = fullfile(root, 'leadfield.mat');
     save_mat_atomic(lf, struct('fwd', [1 0.5 0.2; 0.3 1 0.4]));
-    job = struct('raw_dir', raw, 'clip_dir', clips, 'region', 1, 'columns', [1 2 3], ...
-                 'leadfield', lf, 'target_snr', 15, 'iterations', [0 1 2], ...
-                 'seeds', [11 12 13], 'leadfield_id', 'sha256:toy');
+    markers = {marker(clips, 0), marker(clips, 1), marker(clips, 2)};
+    job = struct('raw_pieces', {pieces}, 'markers', {markers}, ...
+                 'clip_pattern', fullfile(clips, 'a1', 'nmm_%d.mat'), 'region', 1, ...
+                 'columns', [1 2 3], 'leadfield', lf, 'target_snr', 15, 'iterations', [0 1 2], ...
+                 'seeds', [11 12 13], 'leadfield_id', 'sha256:toy', 'fingerprint', 'toy settings');
     job_file = fullfile(root, 'job.mat');
     save_mat_atomic(job_file, job);
 
@@ -43,6 +46,7 @@ try
         assert(isequal(info.spike_time, expect_time{m + 1}));
         assert(info.seed == 11 + m && info.target_snr == 15);
         assert(isnan(info.alpha) == (m == 1));
+        assert(strcmp(info.fingerprint, 'toy settings'));
     end
     % clip content: nmm_2 is the clip 1501..2000 of iteration 0
     clip = load(fullfile(a1, 'nmm_2.mat'));

@@ -16,7 +16,8 @@ function check_toy_runs(folder)
 prm = deepsif_params();
 counts = mod(0:24, 4);          % regions 0, 4, 8, ... have no clip
 counts(6) = 12;                 % more clips than nper (10 in test mode)
-job = step4_toy_inputs(folder, counts);
+[job, clip_dir] = step4_toy_inputs(folder, counts);
+job.fingerprint = 'toy step-4 settings';
 with_clips = find(counts > 0);  % 1-based
 n_cen = numel(with_clips);
 
@@ -34,6 +35,7 @@ assert(isequal(size(out.nmm_idx), [n_ex n_src]));
 assert(isequal(size(out.current_snr), [n_ex 1]));
 assert(isequal(out.sensor_snr, out.current_snr));
 assert(isequal(out.current_snr, repmat(prm.sensor_snr_levels(:), n_ex / 4, 1)));
+assert(strcmp(out.fingerprint, job.fingerprint), 'the job fingerprint is saved in the output');
 
 cen = out.selected_region(:, :, 1);
 assert(all(counts(cen(:) + 1) > 0), 'only regions with clips are centres');
@@ -85,7 +87,7 @@ for q = 1:37:(n_ex * n_src)
     [e, k] = ind2sub([n_ex n_src], q);
     ids = squeeze(sr(e, k, :))';
     ids = ids(ids ~= pad) + 1;
-    clip = load(fullfile(job.clip_dir, sprintf('a%d', ids(1) - 1), ...
+    clip = load(fullfile(clip_dir, sprintf('a%d', ids(1) - 1), ...
                          sprintf('nmm_%d.mat', rs(e, k))));
     ref = direct_alpha(clip.data, fwd.fwd, ids, md.target_snr);
     assert(max(abs(squeeze(ratio(e, k, :))' - ref) ./ ref) < 1e-9);
@@ -94,7 +96,7 @@ end
 % same seed -> same variables; another seed -> different draws
 again = run_job(job, 'test', 3, fullfile(folder, 'out_b.mat'));
 assert(isequal(again, out), 'same seed must give the same file');
-check_stored_projections(job, out, folder);
+check_stored_projections(job, out, folder, clip_dir);
 split = run_split(job, 'test', 3, fullfile(folder, 'out_split.mat'), 3);
 assert(isequal(split, out), 'plan + 3 ratio parts + finish must give the same file as one process');
 other = run_job(job, 'test', 4, fullfile(folder, 'out_c.mat'));
@@ -145,16 +147,16 @@ generate_synthetic_source(job_file);
 out = load(output);
 end
 
-function check_stored_projections(job, out, folder)
-% Clips carrying step 2's projection: used when made with the job's lead
-% field (same ratios when right, other ratios when deliberately wrong),
-% ignored when made with another lead field.
+function check_stored_projections(job, out, folder, clip_dir)
+% Clips (in CLIP_DIR) carrying step 2's projection: used when made with the
+% job's lead field (same ratios when right, other ratios when deliberately
+% wrong), ignored when made with another lead field.
 lf = load(job.leadfield);
 centres = out.selected_region(:, :, 1);
 used = unique([centres(:), out.random_samples(:)], 'rows');
 job.leadfield_id = 'sha256:toy';
 for i = 1:size(used, 1)
-    path = fullfile(job.clip_dir, sprintf('a%d', used(i, 1)), sprintf('nmm_%d.mat', used(i, 2)));
+    path = fullfile(clip_dir, sprintf('a%d', used(i, 1)), sprintf('nmm_%d.mat', used(i, 2)));
     clip = load(path);
     clip.proj = lf.fwd * clip.data';
     clip.proj_leadfield = job.leadfield_id;
@@ -165,7 +167,7 @@ rel = abs(stored.scale_ratio - out.scale_ratio) ./ out.scale_ratio;
 assert(max(rel(:)) < 1e-10, 'stored projections give the same ratios');
 % a wrong projection of one clip, marked as made with this lead field
 target = used(1, :);
-path = fullfile(job.clip_dir, sprintf('a%d', target(1)), sprintf('nmm_%d.mat', target(2)));
+path = fullfile(clip_dir, sprintf('a%d', target(1)), sprintf('nmm_%d.mat', target(2)));
 clip = load(path);
 clip.proj = 3 * clip.proj;
 save(path, '-struct', 'clip', '-v7');

@@ -1,0 +1,255 @@
+"""The dataset manifest ``OUTPUT/dataset.json``: what a folder holds and how it was made.
+
+A person reads it to know what a dataset is; it travels with the dataset
+when the folder is copied to a training machine, and ``--verify`` checks the
+folder against it (:func:`check`). It is rewritten whole, atomically
+(temporary file, flush, rename), under the folder's ``manifest`` claim, so
+runs sharing the folder never lose each other's entries: each rewrite reads
+the current manifest and the markers of the regions it updates. Markers and
+the other outputs stay the truth; every rewrite also adds the regions that
+have markers but no entry yet and drops entries whose markers are gone.
+
+Layout (``format`` 1)::
+
+    {"format": 1, "about": "...", "updated": "2026-11-29T10:00:00Z",
+     "software": ["deepsif-pipeline 0.2.0 (abc1234), tvb-library 2.10.0, GNU Octave, version 7.3.0, Python 3.11.7"],
+     "clip_sets": {"spikes": {
+         "folder": "nmm_spikes", "template": "tvb76 (...), leadfield_63_16k.mat",
+         "settings": {...the clips' fingerprint...}, "fingerprint": "sha256:...",
+         "raw": {"piece_length": 10.0, "raw_rate": "full"},
+         "regions": {"0": {"clips": 3, "per_iteration": [1, 2, 3], "bytes": 12900000,
+                           "fingerprint": "sha256:...", "made_by": 0}, ...},
+         "summary": {"regions": 76, "clips": 153, "bytes": ..., "other_settings": []}}},
+     "synthesis": {"train": {"file": "train_sample_source1.mat", "bytes": ..., "examples": ...,
+                             "clip_set": "spikes", "fingerprint": "sha256:...", "settings": {...},
+                             "pack": {"file": "train_sample_nmm.h5", "bytes": ..., "rows": ...,
+                                      "fingerprint": "sha256:..."}}}}
+"""
+
+from contextlib import contextmanager
+import json
+import time
+
+import numpy as np
+from scipy.io import loadmat
+
+from . import claims, science
+from .fingerprint import digest, parse
+from .files import write_text_atomic
+from .layout import Layout, compact_ranges
+from .runlog import utc_now
+from .steps import extract, pack
+
+FORMAT = 1
+ABOUT = ("DeepSIF training data made by deepsif-pipeline: the settings and template each clip set was made "
+         "with, its regions (clips per mean iteration, bytes on disk), and the step-4 files and packs made "
+         "from it. See the project's README, 'Output'.")
+BEFORE_FINGERPRINTS = "not recorded (made before fingerprints)"
+LOCK_WAIT_S = 120.0  # seconds to wait for another run's rewrite (it takes milliseconds)
+
+
+class ManifestError(Exception):
+    """The manifest cannot be read or written (one-line message)."""
+
+
+def read(layout):
+    """The manifest of a folder as a dict, or None when there is none.
+
+    Raises
+    ------
+    ManifestError
+        It exists but is not a manifest.
+    """
+    path = layout.manifest
+    if not path.is_file():
+        return None
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise ManifestError(f"{path} cannot be read ({exc})") from None
+    if not isinstance(data, dict) or data.get("format") != FORMAT:
+        raise ManifestError(f"{path} is not a dataset manifest of format {FORMAT}")
+    return data
+
+
+def clip_set(data, filename):
+    """The entry of clip set ``filename`` of a manifest (None when absent)."""
+    return (data or {}).get("clip_sets", {}).get(filename)
+
+
+@contextmanager
+def _locked(layout):
+    """Hold the folder's ``manifest`` claim (taken over at once from a dead process on this machine)."""
+    deadline = time.monotonic() + LOCK_WAIT_S
+    while True:
+        claim = claims.try_claim(layout.claim_dir, Layout.MANIFEST_CLAIM)
+        if isinstance(claim, claims.Claim):
+            break
+        if time.monotonic() > deadline:
+            raise ManifestError(f"the manifest {layout.manifest} is held by {claim}")
+        time.sleep(0.05)
+    try:
+        claims.remove_old_ballots(claim)
+        yield
+    finally:
+        claim.release()
+
+
+def _marker_regions(layout):
+    """Regions that have a marker of the last mean iteration (a listing, no file is read)."""
+    return layout.regions_with_marker(science.MEAN_ITERATIONS[-1])
+
+
+def region_entry(layout, region, software_index):
+    """A region's entry, from its markers and clip files; None when it has no complete markers."""
+    per, made = [], None
+    for m in science.MEAN_ITERATIONS:
+        try:
+            marker = extract.read_marker(layout.marker(m, region))
+        except (extract.MarkerError, OSError):
+            return None
+        per.append(marker["num_spike"])
+        made = marker["fingerprint"]
+    folder = layout.clip_dir(region)
+    size = sum(p.stat().st_size for p in folder.iterdir() if p.is_file()) if folder.is_dir() else 0
+    return {"clips": per[-1], "per_iteration": per, "bytes": size,
+            "fingerprint": digest(made) if made else BEFORE_FINGERPRINTS, "made_by": software_index}
+
+
+def _software_index(data, software):
+    listed = data.setdefault("software", [])
+    if software not in listed:
+        listed.append(software)
+    return listed.index(software)
+
+
+def update(ctx, regions=(), synthesis=False, software=""):
+    """Rewrite the manifest: this run's clip set, the entries of ``regions``, and (``synthesis``) step 4 and the pack.
+
+    Parameters
+    ----------
+    ctx : deepsif_pipeline.steps.Context
+    regions : iterable of int
+        Regions this run finished (or found done); their entries are made
+        from their markers. Regions with markers but no entry are added.
+    synthesis : bool
+        Record the step-4 file and the pack of ``ctx.settings.dataset``.
+    software : str
+        This run's versions line (``runlog.versions``).
+
+    Raises
+    ------
+    ManifestError
+    """
+    layout, settings = ctx.layout, ctx.settings
+    with _locked(layout):
+        try:
+            data = read(layout) or {}
+        except ManifestError:
+            data = {}  # not a manifest (damaged by hand): made again from the files
+        data = {"format": FORMAT, "about": ABOUT, "updated": utc_now(), "software": data.get("software", []),
+                "clip_sets": data.get("clip_sets", {}), "synthesis": data.get("synthesis", {})}
+        index = _software_index(data, software)
+        asked = ctx.fingerprint(extract.NAME)
+        entry = data["clip_sets"].setdefault(settings.filename, {})
+        if entry.get("fingerprint") != digest(asked):  # a new clip set, or --redo under new settings
+            entry.update(folder=layout.clip_root.name, template=asked.get("about.template", ""), settings=asked,
+                         fingerprint=digest(asked))
+        entry["raw"] = {"piece_length": float(settings.piece_length), "raw_rate": settings.raw_rate}
+        known = entry.setdefault("regions", {})
+        on_disk = _marker_regions(layout)
+        for r in sorted(set(regions) | (on_disk - {int(k) for k in known}) | ({int(k) for k in known} - on_disk)):
+            made = region_entry(layout, r, index)
+            if made is None:
+                known.pop(str(r), None)
+            else:
+                known[str(r)] = made
+        entry["regions"] = dict(sorted(known.items(), key=lambda kv: int(kv[0])))
+        made = {r: e["fingerprint"] for r, e in entry["regions"].items()}
+        entry["summary"] = {"regions": len(entry["regions"]),
+                            "clips": sum(e["clips"] for e in entry["regions"].values()),
+                            "bytes": sum(e["bytes"] for e in entry["regions"].values()),
+                            "other_settings": compact_ranges(int(r) for r, f in made.items()
+                                                             if f not in (entry["fingerprint"], BEFORE_FINGERPRINTS)),
+                            "before_fingerprints": compact_ranges(int(r) for r, f in made.items()
+                                                                  if f == BEFORE_FINGERPRINTS)}
+        if synthesis:
+            made = synthesis_entry(layout, settings.dataset, settings.filename)
+            if made is None:
+                data["synthesis"].pop(settings.dataset, None)
+            else:
+                data["synthesis"][settings.dataset] = made
+        write_text_atomic(layout.manifest, json.dumps(data, indent=1) + "\n")
+
+
+def synthesis_entry(layout, dataset, filename):
+    """The entry of the step-4 file of ``dataset`` and its pack, from the files; None without a step-4 file."""
+    path = layout.synthesis_file(dataset)
+    if not path.is_file():
+        return None
+    try:
+        saved = loadmat(str(path), variable_names=["fingerprint", "selected_region"])
+        made = parse(np.asarray(saved["fingerprint"]).ravel()[0]) if "fingerprint" in saved else None
+        examples = int(saved["selected_region"].shape[0]) if "selected_region" in saved else None
+    except Exception:  # scipy's errors for a damaged file, FingerprintError
+        made, examples = None, None
+    out = {"file": path.name, "bytes": path.stat().st_size, "examples": examples, "clip_set": filename,
+           "fingerprint": digest(made) if made else "not recorded", "settings": made or {}}
+    packed = pack.describe(layout, dataset)
+    if packed is not None:
+        verdict = pack.judge(layout, dataset)
+        out["pack"] = {"file": layout.pack_file(dataset).name, "rows": packed[0], "bytes": packed[1],
+                       "current": verdict.current}
+    return out
+
+
+def check(layout, filename):
+    """Where the folder disagrees with its manifest (an empty list when it agrees).
+
+    Every region with markers must have an entry with the same clip counts,
+    fingerprint and clip bytes, and every entry its markers; a recorded
+    step-4 file or pack must be there with the recorded size.
+
+    Returns
+    -------
+    list of str
+    """
+    try:
+        data = read(layout)
+    except ManifestError as exc:
+        return [str(exc)]
+    if data is None:
+        return [f"no manifest {layout.manifest}: a run of this version writes it (re-run the same command)"]
+    entry = clip_set(data, filename)
+    if entry is None:
+        return [f"{layout.manifest} has no clip set '{filename}'"]
+    problems = []
+    known = {int(r): e for r, e in entry.get("regions", {}).items()}
+    on_disk = _marker_regions(layout)
+    for r in sorted(on_disk - set(known)):
+        problems.append(f"region {r} has markers but no entry in {layout.manifest.name}")
+    for r, recorded in sorted(known.items()):
+        made = region_entry(layout, r, recorded.get("made_by"))
+        if made is None:
+            problems.append(f"region {r} is in {layout.manifest.name} but its markers are missing or damaged")
+            continue
+        for key in ("per_iteration", "fingerprint", "bytes"):
+            if made[key] != recorded.get(key):
+                problems.append(f"region {r}: {key} is {made[key]} on disk, {recorded.get(key)} in "
+                                f"{layout.manifest.name}")
+                break
+    for dataset, recorded in data.get("synthesis", {}).items():
+        if recorded.get("clip_set") != filename:
+            continue
+        made = synthesis_entry(layout, dataset, filename)
+        if made is None:
+            problems.append(f"{recorded['file']} is in {layout.manifest.name} but not in the folder")
+            continue
+        for key in ("bytes", "fingerprint"):
+            if made[key] != recorded.get(key):
+                problems.append(f"{recorded['file']}: {key} is {made[key]} on disk, {recorded.get(key)} in "
+                                f"{layout.manifest.name}")
+        if "pack" in recorded and made.get("pack", {}).get("bytes") != recorded["pack"].get("bytes"):
+            problems.append(f"{recorded['pack']['file']}: {made.get('pack', {}).get('bytes', 'no file')} bytes on "
+                            f"disk, {recorded['pack'].get('bytes')} in {layout.manifest.name}")
+    return problems

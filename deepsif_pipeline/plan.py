@@ -1,0 +1,119 @@
+"""What a command would do, judged from the files before anything runs.
+
+The same verdicts serve three purposes: a run refuses, before it creates or
+changes anything, to add to a folder made with other settings
+(:func:`refusal`); ``--dry-run`` prints them; ``--status`` prints them with the
+claims and failure records. The runner judges each unit again under its
+claim (another run may have changed the files meanwhile).
+"""
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+from . import manifest
+from .fingerprint import describe, differences, digest
+from .layout import compact_ranges
+from .results import State, Verdict
+from .steps import extract, simulate, synthesise
+
+
+def region_verdict(ctx, region, deep=False):
+    """One region's verdict: its step 2 (markers, and with ``deep`` its clips), then the raw pieces it needs.
+
+    Returns
+    -------
+    Verdict
+        ``extract.judge``'s, except that raw pieces made with other settings
+        for the mean iterations still to do give ``OTHER_SETTINGS``.
+    """
+    try:
+        verdict = extract.judge(ctx.layout, region, ctx.fingerprint(extract.NAME), deep=deep)
+    except (OSError, ValueError) as exc:
+        return Verdict(State.DAMAGED, f"region {region}: {exc}")
+    if verdict.state in (State.MISSING, State.PARTIAL):
+        raw = simulate.judge(ctx, region, verdict.todo)
+        if raw.state is State.OTHER_SETTINGS:
+            return raw
+    return verdict
+
+
+@dataclass
+class Plan:
+    """Verdicts of the units a command touches.
+
+    Attributes
+    ----------
+    regions : dict
+        ``{region: Verdict}`` of the region range.
+    clip_set : list of Difference
+        How the clip set's recorded settings (the manifest) differ from this run's.
+    synthesis_inputs : tuple or None
+        ``synthesise.inputs`` (counts, waiting, problem), for ``--synthesis-only``.
+    synthesis : Verdict or None
+        The step-4 file's verdict (settings only), when step 4 is judged.
+    """
+
+    regions: dict = field(default_factory=dict)
+    clip_set: list = field(default_factory=list)
+    synthesis_inputs: tuple = None
+    synthesis: Verdict = None
+
+    def by_state(self):
+        """``{State: [region, ...]}`` of the region range."""
+        out = defaultdict(list)
+        for r, v in self.regions.items():
+            out[v.state].append(r)
+        return out
+
+
+def make(ctx, regions=(), synthesis_only=False):
+    """Judge ``regions`` and the clip set (or, for ``synthesis_only``, every region and the step-4 file).
+
+    Nothing is written. ``--status`` and ``--dry-run`` call it as the run does.
+    """
+    plan = Plan(regions={r: region_verdict(ctx, r) for r in regions})
+    try:
+        recorded = manifest.clip_set(manifest.read(ctx.layout), ctx.settings.filename)
+    except manifest.ManifestError:
+        recorded = None
+    asked = ctx.fingerprint(extract.NAME)
+    if recorded is not None and recorded.get("fingerprint") != digest(asked):
+        plan.clip_set = differences(recorded.get("settings", {}), asked)
+    if synthesis_only:
+        plan.synthesis_inputs = synthesise.inputs(ctx)
+        asked4 = synthesise.fingerprint(ctx.settings, ctx.template, asked, [])
+        plan.synthesis = synthesise.judge(ctx.layout, ctx.settings, asked4)
+    return plan
+
+
+WAYS_OUT = ("re-run with the settings they were made with, use another --output (or --filename), or add --redo "
+            "to replace them under the new settings")
+
+
+def refusal(ctx, plan):
+    """The one line refusing this command, or None when nothing in its way was made differently.
+
+    With ``--redo`` nothing is refused: the units made differently are replaced.
+    """
+    if ctx.redo:
+        return None
+    folder = ctx.layout.clip_root
+    groups = defaultdict(list)
+    for r, v in plan.regions.items():
+        if v.state is State.OTHER_SETTINGS:
+            groups[tuple(v.differences)].append(r)
+    if groups:
+        diffs, regions = max(groups.items(), key=lambda kv: len(kv[1]))
+        more = sum(len(rs) for rs in groups.values()) - len(regions)
+        old = any(plan.regions[r].legacy for r in regions)
+        return (f"{folder} holds region{'s' if len(regions) > 1 else ''} {compact_ranges(regions)} made with other "
+                f"settings ({describe(list(diffs))})" + (f", and {more} more regions made differently" if more else "")
+                + (" (made before fingerprints: taken as made with that version's defaults)" if old else "")
+                + f"; {WAYS_OUT}")
+    if plan.clip_set:
+        return f"{folder} was made with other settings ({describe(plan.clip_set)}); {WAYS_OUT}"
+    if plan.synthesis_inputs is not None and plan.synthesis_inputs[2]:
+        return f"step 4 cannot use {folder}: {plan.synthesis_inputs[2]}"
+    if plan.synthesis is not None and plan.synthesis.state is State.OTHER_SETTINGS:
+        return f"{plan.synthesis.detail}; {WAYS_OUT}"
+    return None

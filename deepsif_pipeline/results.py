@@ -1,0 +1,117 @@
+"""What a step made of a unit of work, and what is on disk for it: values, not strings to parse.
+
+A :class:`Result` is what running (or not running) a unit gave: a
+:class:`Status` and a one-line detail. A :class:`Verdict` is what the files
+on disk say about a unit before anything runs: a :class:`State`, the
+settings that differ when they were made differently, and what is left to
+do. The orchestrator's summary, the run log, the failure records, the
+Dask runner and ``--status`` all read these values; none parses text.
+"""
+
+from dataclasses import asdict, dataclass
+import enum
+
+
+class Status(enum.Enum):
+    """How a unit of work ended in this run."""
+
+    DONE = "done"                # made (or completed) by this run
+    SKIPPED = "skipped"          # already current: made earlier with the same settings
+    ELSEWHERE = "elsewhere"      # another live run holds it
+    WAITING = "waiting"          # step 4: regions of the template are not done yet (not a failure)
+    FAILED = "failed"            # see the detail
+    INTERRUPTED = "interrupted"  # the run was asked to stop while it ran
+    NOT_STARTED = "not started"  # the run stopped before it began
+
+    @property
+    def ok(self):
+        """Not a failure: the run may end with exit status 0."""
+        return self is not Status.FAILED
+
+
+@dataclass(frozen=True)
+class Result:
+    """The outcome of one unit of work (a region, step 4, the pack).
+
+    Attributes
+    ----------
+    status : Status
+    detail : str
+        One line for people (why it failed, who holds it, ...).
+    clips : int or None
+        Clips the region has after this run (regions only).
+    seconds : float
+        Wall time spent on it by this run.
+    """
+
+    status: Status
+    detail: str = ""
+    clips: int = None
+    seconds: float = 0.0
+
+    def to_json(self):
+        """A JSON-ready dict (``status`` as its value)."""
+        return dict(asdict(self), status=self.status.value)
+
+    @classmethod
+    def from_json(cls, data):
+        return cls(Status(data["status"]), data.get("detail", ""), data.get("clips"),
+                   float(data.get("seconds", 0.0)))
+
+    def __str__(self):
+        return self.status.value + (f": {self.detail}" if self.detail else "")
+
+
+class State(enum.Enum):
+    """What the files on disk are for a unit, judged against the settings of this run."""
+
+    MISSING = "missing"                # no output yet
+    PARTIAL = "partial"                # some outputs, made with these settings
+    CURRENT = "current"                # every output, complete, made with these settings
+    STALE = "stale"                    # made with these settings from inputs that changed since: remade
+    OTHER_SETTINGS = "other settings"  # made with other settings: refused unless --redo
+    DAMAGED = "damaged"                # a file is cut short or unreadable
+
+
+@dataclass(frozen=True)
+class Difference:
+    """One setting that differs between a unit's files and this run."""
+
+    name: str       # the setting, as the user knows it ('--sim-length', 'template connectivity')
+    recorded: str   # what the files were made with
+    asked: str      # what this run asks for
+
+    def __str__(self):
+        return f"{self.name}: recorded {self.recorded}, asked {self.asked}"
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """What the files say about one unit of work.
+
+    Attributes
+    ----------
+    state : State
+    detail : str
+        One line for people.
+    differences : tuple of Difference
+        With ``State.OTHER_SETTINGS``: each setting that differs.
+    todo : tuple
+        What is left to make (e.g. the mean iterations of a region).
+    legacy : bool
+        Some of the files were made before fingerprints were recorded
+        (taken as made with that version's defaults).
+    clips : int or None
+        Clips of a region whose step 2 is current.
+    """
+
+    state: State
+    detail: str = ""
+    differences: tuple = ()
+    todo: tuple = ()
+    legacy: bool = False
+    clips: int = None
+
+    @property
+    def current(self):
+        return self.state is State.CURRENT

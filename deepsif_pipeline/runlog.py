@@ -1,0 +1,50 @@
+"""The run log ``OUTPUT/logs/runs.log``: one timestamped line per event of every run on a folder."""
+
+from datetime import datetime, timezone
+import os
+from pathlib import Path
+import socket
+import subprocess
+import sys
+
+from . import __version__
+from .console import say
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def utc_now():
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def record(layout, text):
+    """Append one line (time, host:pid, ``text``) to the run log.
+
+    Each line is one ``write`` on a file opened for appending, so lines of
+    runs sharing the folder do not mix.
+    """
+    line = f"{utc_now()} {socket.gethostname()}:{os.getpid()} {text}\n"
+    try:
+        layout.run_log.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(layout.run_log, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            os.write(fd, line.encode())
+        finally:
+            os.close(fd)
+    except OSError as exc:
+        say(f"warning: cannot write the run log {layout.run_log}: {exc.strerror}")
+
+
+def versions(engine):
+    """One line: the project (with its git commit), tvb-library, MATLAB/Octave and Python versions."""
+    from importlib.metadata import PackageNotFoundError, version
+    try:
+        tvb = version("tvb-library")
+    except PackageNotFoundError:
+        tvb = "not installed"
+    commit = ""
+    if (REPO / ".git").exists():
+        commit = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"], capture_output=True,
+                                text=True, stdin=subprocess.DEVNULL).stdout.strip()
+    return (f"deepsif-pipeline {__version__}{f' ({commit})' if commit else ''}, tvb-library {tvb}, "
+            + (engine.version() if engine else "no MATLAB/Octave needed") + f", Python {sys.version.split()[0]}")

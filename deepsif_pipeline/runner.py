@@ -1,0 +1,329 @@
+"""The one runner: for every unit of work, claim it, judge it from its files, run what is missing, record it.
+
+A region runs steps 1-3 (simulate, extract, clean) under its claim
+``claims/region_{r}.claim``; the dataset runs step 4 and the pack under
+``claims/synthesis_{dataset}.claim``. In both, a unit is judged again once
+claimed (``deepsif_pipeline.plan`` judged it before, but another run may
+have worked on it since); a unit made with other settings is refused
+unless ``--redo``, in which case its outputs are deleted first. Each result
+is a :class:`deepsif_pipeline.results.Result`, recorded in the run log, the
+region's failure record and the manifest.
+"""
+
+from dataclasses import replace
+import socket
+import time
+
+from . import children, claims, manifest, science
+from .console import FAIL, OK, RULE_REGION, RULE_STEP, banner, plural, say, tail
+from .fingerprint import describe
+from .files import format_bytes, write_text_atomic
+from .layout import compact_ranges
+from .plan import WAYS_OUT
+from .results import Result, State, Status
+from .runlog import record, utc_now
+from .steps import clean, extract, pack, simulate, synthesise
+
+
+class Halt:
+    """Why this run starts no new region any more (a full disk), shared by the worker threads."""
+
+    def __init__(self):
+        self.reason = None
+
+    def __bool__(self):
+        return self.reason is not None
+
+
+def describe_outcome(what, outcome, limit_flag, log=None):
+    """One line on a child step that did not succeed."""
+    where = f", log {log}" if log else ""
+    if outcome.timed_out:
+        return f"{what} stopped at its time limit ({limit_flag}){where}"
+    if outcome.stopped:
+        return "interrupted"
+    return f"{what} failed (exit {outcome.status}){where}"
+
+
+def show_engine_failure(engine, outcome, log):
+    """Print why a MATLAB/Octave step did not succeed and the end of its log (nothing when it was stopped)."""
+    if outcome.ok or outcome.stopped:
+        return
+    say(f"{engine.kind} {'was stopped at its time limit' if outcome.timed_out else f'failed (exit {outcome.status})'}"
+        f"; its output is in {log}:")
+    for line in tail(log, 8):
+        say(f"    {line}")
+
+
+def _failed_or_stopped(outcome, why):
+    if outcome.stopped:
+        return Result(Status.INTERRUPTED)
+    return Result(Status.FAILED, why)
+
+
+# ---------------------------------------------------------------------------
+# a region: steps 1-3
+
+
+def region(ctx, r, i, n, disk=None, halt=None, software=""):
+    """Steps 1-3 of region ``r`` under its claim, between the seed's banner and a result line.
+
+    The region is claimed first (``deepsif_pipeline/claims.py``) and the
+    leftovers of killed runs are removed; when another live run holds it, it
+    is left to that run (``ELSEWHERE``, or ``SKIPPED`` when already done).
+    Once this run is stopping or halted, regions not begun are ``NOT_STARTED``.
+
+    Returns
+    -------
+    Result
+    """
+    if children.STOP.is_set() or halt:
+        return Result(Status.NOT_STARTED)
+    banner(RULE_REGION, f"Processing Region {r} ({i + 1}/{n})")
+    t0 = time.time()
+    layout = ctx.layout
+    # A region already done is claimed too: a run killed after its markers may have left its
+    # claim, step-2 job file or raw data, which are removed here (and never by two runs at once).
+    with claims.hold(layout.claim_dir, layout.region_claim(r)) as claim:
+        if not isinstance(claim, claims.Claim):
+            done = extract.judge(layout, r, ctx.fingerprint(extract.NAME), deep=False)
+            if done.current:
+                say(f"{OK} Region {r} already processed; {claim} is finishing it")
+                return Result(Status.SKIPPED, clips=done.clips)
+            say(f"region {r} is being processed by {claim}: left to that run")
+            return Result(Status.ELSEWHERE, f"being processed by {claim}")
+        if claim.took_over is not None:
+            say(f"region {r}: took over the claim of {claim.took_over}")
+        left = len(clean.sweep(layout, r)) + claims.remove_old_ballots(claim)
+        if left:
+            say(f"region {r}: removed {left} leftover files of an interrupted run")
+        try:
+            result = _region_steps(ctx, r, claim, disk, halt)
+        finally:
+            if disk is not None:
+                disk.release(r)
+            if children.STOP.is_set():
+                clean.sweep(layout, r)
+    result = replace(result, seconds=time.time() - t0)
+    _record_region(ctx, r, result, software)
+    return result
+
+
+def _record_region(ctx, r, result, software):
+    """The result line, the failure record, the run log and the manifest of a region."""
+    layout = ctx.layout
+    if result.status in (Status.DONE, Status.SKIPPED):
+        layout.failure_record(r).unlink(missing_ok=True)
+        what = "no clip" if result.clips == 0 else plural(result.clips, "clip") if result.clips is not None else ""
+        say(f"\n{OK} Completed region {r} in {result.seconds:.2f} seconds" + (f" ({what})" if what else ""))
+    elif result.status in (Status.INTERRUPTED, Status.NOT_STARTED):
+        say(f"\n{FAIL} Region {r} interrupted after {result.seconds:.2f} seconds; its finished mean "
+            "iterations are kept")
+    else:
+        write_text_atomic(layout.failure_record(r), f"{utc_now()} on {socket.gethostname()}: {result.detail}\n")
+        say(f"\n{FAIL} Region {r} failed after {result.seconds:.2f} seconds: {result.detail}")
+    record(layout, f"region {r}: {result} ({result.seconds:.1f} s)")
+    if result.status in (Status.DONE, Status.SKIPPED):
+        try:
+            manifest.update(ctx, regions=[r], software=software)
+        except (manifest.ManifestError, OSError) as exc:
+            say(f"warning: the manifest was not updated: {exc}")
+
+
+def _claim_lost(claim):
+    return claim is not None and (claim.lost or not claim.is_ours())
+
+
+def _region_steps(ctx, r, claim=None, disk=None, halt=None):
+    """Steps 1-3 of one region (its claim held). Returns a :class:`Result`.
+
+    With ``claim``, step 2 (which writes the clips and markers) does not
+    start once the claim was found lost: another run took the region over
+    while this one was stalled. With ``disk`` (a ``DiskGuard``), the region
+    is not simulated without room for its raw data; ``halt`` then records
+    why no further region starts.
+    """
+    layout = ctx.layout
+    verdict = extract.judge(layout, r, ctx.fingerprint(extract.NAME))
+    if verdict.state is State.DAMAGED:
+        return Result(Status.FAILED, verdict.detail)
+    if verdict.state is State.OTHER_SETTINGS:
+        if not ctx.redo:
+            return Result(Status.FAILED, f"{verdict.detail}; {WAYS_OUT}")
+        say(f"--redo: region {r} was made with other settings ({describe(list(verdict.differences))}); deleted "
+            f"its {clean.discard(layout, r)} files")
+        verdict = extract.judge(layout, r, ctx.fingerprint(extract.NAME))
+    if verdict.current:
+        say(f"{OK} Region {r} already processed (markers for mean iterations "
+            f"{', '.join(map(str, science.MEAN_ITERATIONS))}: {plural(verdict.clips, 'clip')}); skipping")
+        if layout.raw_dir(r).exists() and not ctx.keep_raw:
+            banner(RULE_STEP, f"STEP 3: Deleting raw data for region {r}")
+            _delete_raw(layout, r)
+        return Result(Status.SKIPPED, clips=verdict.clips)
+
+    todo = verdict.todo
+    raw = simulate.judge(ctx, r, todo)
+    if raw.state is State.OTHER_SETTINGS:
+        if not ctx.redo:
+            return Result(Status.FAILED, f"{raw.detail}; {WAYS_OUT}")
+        files, size = clean.raw_size(layout, r)
+        clean.run(layout, r)
+        say(f"--redo: deleted the raw data of region {r} made with other settings ({files} files, "
+            f"{format_bytes(size)})")
+    if disk is not None:
+        need = simulate.raw_bytes(ctx.template.n_connectivity, ctx.settings.sim_length, ctx.settings.piece_length,
+                                  ctx.settings.raw_rate, len(todo))
+        problem = disk.reserve(r, need)
+        if problem:
+            if halt is not None:
+                halt.reason = f"not enough disk space (region {r}, above)"
+            return Result(Status.FAILED, problem)
+    banner(RULE_STEP, f"STEP 1: Generating TVB data for region {r}")
+    if verdict.state is State.PARTIAL:
+        done = [m for m in science.MEAN_ITERATIONS if m not in todo]
+        say(f"mean iterations {', '.join(map(str, done))} already have markers; simulating "
+            f"{', '.join(map(str, todo))}")
+    outcome = simulate.run(ctx, r, todo)
+    if not outcome.ok:
+        why = describe_outcome("step 1 (TVB simulation)", outcome, "--timeout-step1")
+        say(f"{FAIL} TVB simulation failed for region {r}: {why}")
+        return _failed_or_stopped(outcome, why)
+    say(f"{OK} Successfully generated TVB data for region {r}")
+
+    if _claim_lost(claim):
+        say(f"{FAIL} Region {r}: its claim was taken over by another run while step 1 ran; "
+            "leaving the region to that run")
+        return Result(Status.FAILED, "claim lost to another run (stalled longer than the claim timeout?)")
+    if children.STOP.is_set():
+        return Result(Status.INTERRUPTED)
+    banner(RULE_STEP, f"STEP 2: Processing raw NMM data for region {r}")
+    outcome = extract.run(ctx, r)
+    log = layout.region_log(r)
+    if not outcome.ok:
+        show_engine_failure(ctx.engine, outcome, log)
+        why = describe_outcome(f"step 2 ({ctx.engine.kind})", outcome, "--timeout-step2", log)
+        say(f"{FAIL} Processing raw NMM data failed for region {r}: {why}")
+        return _failed_or_stopped(outcome, why)
+    for line in tail(log, 50):
+        if line.startswith("iter "):
+            say(line)
+    say(f"{OK} Successfully processed raw NMM data for region {r}")
+
+    made = extract.judge(layout, r, ctx.fingerprint(extract.NAME))
+    if _claim_lost(claim):
+        say(f"{OK} Region {r} is processed, but its claim was taken over by another run while step 2 ran: "
+            "its raw data is left for that run to delete")
+        return Result(Status.DONE, clips=made.clips)
+    banner(RULE_STEP, f"STEP 3: Deleting raw data for region {r}")
+    if not made.current:
+        say(f"{FAIL} Keeping raw data of region {r} ({layout.raw_dir(r)}): step 2 output incomplete: "
+            f"{made.detail or made.state.value}")
+        return Result(Status.FAILED, f"step 3: raw data kept, clips incomplete ({made.detail or made.state.value})")
+    if ctx.keep_raw:
+        say(f"{OK} Keeping raw data of region {r} (--keep-raw): {layout.raw_dir(r)}")
+        return Result(Status.DONE, clips=made.clips)
+    _delete_raw(layout, r)
+    say(f"{OK} Successfully deleted raw data for region {r}")
+    return Result(Status.DONE, clips=made.clips)
+
+
+def _delete_raw(layout, r):
+    files, size = clean.run(layout, r)
+    say(f"Deleted {layout.raw_dir(r)} ({size / 1e6:.1f} MB)" if files else f"No raw data left for region {r}")
+
+
+# ---------------------------------------------------------------------------
+# the dataset: step 4 and the pack
+
+
+def dataset(ctx, synthesise_too=True, software=""):
+    """Step 4 (unless ``synthesise_too`` is False: the pack alone) and the pack, under the dataset's claim.
+
+    Returns
+    -------
+    synthesis : Result or None
+        None when step 4 was not asked for.
+    packing : Result or None
+        None when the pack was not reached.
+    """
+    layout, name = ctx.layout, ctx.settings.dataset
+    synthesis = packing = None
+    with claims.hold(layout.claim_dir, layout.synthesis_claim(name)) as claim:
+        if not isinstance(claim, claims.Claim):
+            say(f"\nStep 4 and the pack are being run by {claim}: left to that run")
+            return (Result(Status.ELSEWHERE, f"being made by {claim}") if synthesise_too else None,
+                    None if synthesise_too else Result(Status.ELSEWHERE, f"being made by {claim}"))
+        synthesise.sweep(layout, name)
+        if synthesise_too:
+            synthesis = _synthesis(ctx)
+        if (synthesis is None or synthesis.status in (Status.DONE, Status.SKIPPED)) and not children.STOP.is_set():
+            packing = _pack(ctx)
+        if children.STOP.is_set():
+            synthesise.sweep(layout, name)
+    record(layout, "; ".join(f"{what}: {result}" for what, result in (("step 4", synthesis), ("pack", packing))
+                             if result is not None))
+    if synthesis is not None and synthesis.status in (Status.DONE, Status.SKIPPED) or packing is not None:
+        try:
+            manifest.update(ctx, synthesis=True, software=software)
+        except (manifest.ManifestError, OSError) as exc:
+            say(f"warning: the manifest was not updated: {exc}")
+    return synthesis, packing
+
+
+def _synthesis(ctx):
+    """Step 4 once every region is current; a :class:`Result` (``WAITING`` while regions are missing)."""
+    layout, settings = ctx.layout, ctx.settings
+    banner(RULE_STEP, f"STEP 4: Generating synthetic source ({layout.synthesis_file(settings.dataset).name})")
+    start = time.time()
+    counts, waiting, problem = synthesise.inputs(ctx)
+    if problem:
+        return Result(Status.FAILED, problem)
+    if waiting:
+        n = ctx.template.n_regions
+        what = f"{len(waiting)} of {n} regions have no markers yet ({compact_ranges(waiting)})"
+        say(f"Step 4 needs every region of the template: {what}. Skipping; run the remaining regions, then "
+            "re-run or use --synthesis-only.")
+        return Result(Status.WAITING, what)
+    empty = [r for r, c in enumerate(counts) if c == 0]
+    if len(empty) == len(counts):
+        return Result(Status.FAILED, "no region has any clip: nothing to synthesise (longer --sim-length?)")
+    if empty:
+        say(f"{len(empty)} regions have no clip and cannot be source centres: {compact_ranges(empty)}")
+    asked = synthesise.fingerprint(settings, ctx.template, ctx.fingerprint(extract.NAME), counts)
+    out = layout.synthesis_file(settings.dataset)
+    verdict = synthesise.judge(layout, settings, asked)
+    if verdict.current:
+        say(f"{OK} {out} is up to date (made from these clips and settings); not regenerated")
+        return Result(Status.SKIPPED)
+    if verdict.state is State.OTHER_SETTINGS:
+        if not ctx.redo:
+            return Result(Status.FAILED, f"{verdict.detail}; {WAYS_OUT}")
+        say(f"--redo: {verdict.detail}: making it again")
+    elif verdict.detail:
+        say(verdict.detail)
+    outcome = synthesise.run(ctx, counts, asked, log=say)
+    if not outcome.ok:
+        log = layout.synthesis_log(settings.dataset)
+        show_engine_failure(ctx.engine, outcome, log)
+        return _failed_or_stopped(outcome, describe_outcome("step 4", outcome, "--timeout-step4", log))
+    say(f"{OK} Wrote {out} in {time.time() - start:.1f} s")
+    return Result(Status.DONE, seconds=time.time() - start)
+
+
+def _pack(ctx):
+    """The pack of the step-4 file; a :class:`Result`."""
+    layout, name = ctx.layout, ctx.settings.dataset
+    banner(RULE_STEP, f"PACK: Writing {layout.pack_file(name).name} for the trainer")
+    verdict = pack.judge(layout, name)
+    if not layout.synthesis_file(name).is_file():
+        return Result(Status.FAILED, f"no {layout.synthesis_file(name).name} in {layout.output}: run step 4 first "
+                                     f"(--synthesis-only --dataset {name})")
+    if verdict.current:
+        say(f"{layout.pack_file(name)} is up to date")
+        return Result(Status.SKIPPED)
+    start = time.time()
+    try:
+        pack.pack_clips(layout, name, log=say, stop=children.STOP)
+    except pack.PackError as exc:
+        return Result(Status.INTERRUPTED) if children.STOP.is_set() else Result(Status.FAILED, str(exc))
+    return Result(Status.DONE, seconds=time.time() - start)

@@ -1,0 +1,184 @@
+"""The settings of a run: the options both scripts share, checked when they are parsed.
+
+Every value is checked by argparse itself (a ``type=`` function below), so a
+bad one stops the script with one line, ``error: ...``, and exit status 2,
+before anything is created (:class:`OneLineParser`). :class:`Settings` holds
+the values that decide what the steps make; the steps' fingerprints
+(``deepsif_pipeline/steps/``) are built from it.
+"""
+
+import argparse
+from dataclasses import dataclass
+import math
+import sys
+
+from . import science
+
+DEFAULT_ENGINE = "fast"  # step 1's simulator: shown equal to tvb-library in tests/test_fast_engine.py
+ENGINES = ("tvb", "fast")
+RAW_RATES = ("full", "decimated")
+DATASETS = ("train", "test")
+MAX_SEED = 2 ** 32 - 1  # seeds are kept as uint32 (science.derive_seed) and as doubles in MAT-files
+MAX_PIECES = 1000       # raw files per mean iteration (the published run: 20)
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """An ArgumentParser whose errors are one line on stderr (``error: ...``) and exit status 2."""
+
+    def error(self, message):
+        sys.stderr.write(f"error: {message} (see --help)\n")
+        sys.exit(2)
+
+
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows each option's default, unless it is None or the help already says it."""
+
+    def _get_help_string(self, action):
+        if action.default is None or "(default" in (action.help or ""):
+            return action.help
+        return super()._get_help_string(action)
+
+
+def _number(text):
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
+    return value
+
+
+def finite_float(text):
+    """A finite number (``--target-snr``: any finite dB value)."""
+    return _number(text)
+
+
+def positive_float(text):
+    """A finite number above 0 (``--a-range``, ``--sim-length``, ``--piece-length``)."""
+    value = _number(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be above 0, got {text!r}")
+    return value
+
+
+def seconds(text):
+    """A finite number of seconds, 0 or more (time limits; 0: none)."""
+    value = _number(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 (no limit) or a number of seconds, got {text!r}")
+    return value
+
+
+def seed(text):
+    """A whole number 0 .. 2**32 - 1 (every unit's seed is derived from it)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a whole number 0..{MAX_SEED}, got {text!r}") from None
+    if not 0 <= value <= MAX_SEED:
+        raise argparse.ArgumentTypeError(f"must be a whole number 0..{MAX_SEED}, got {text!r}")
+    return value
+
+
+def add_common_options(p):
+    """Options of both scripts (the orchestrator passes them on to step 1).
+
+    The settings that go into fingerprints default to None, so that a
+    script can tell the ones given on the command line from the others
+    (``--status`` and ``--verify`` take the others from the folder's
+    manifest); :meth:`Settings.from_args` fills in the defaults.
+    """
+    from .anatomy import DEFAULT_LEADFIELD
+    d = Settings()
+    p.add_argument("--leadfield", default=None,
+                   help=f"lead field file in the anatomy folder (default: {DEFAULT_LEADFIELD}, or the built-in "
+                        "template's own)")
+    p.add_argument("--anatomy", default=None,
+                   help="template folder in DeepSIF's anatomy/ layout, or the built-in template tvb76 "
+                        "(default: ../anatomy when present, else tvb76)")
+    p.add_argument("--output", default=None,
+                   help="folder for raw_nmm/, nmm_{filename}/ and the synthetic source file "
+                        "(default: ../source with ../anatomy, else ./source)")
+    p.add_argument("--seed", type=seed, default=None,
+                   help=f"run seed, 0..{MAX_SEED}; every region, mean iteration and the synthesis derive theirs "
+                        f"from it (default: {d.seed})")
+    p.add_argument("--sim-length", type=positive_float, default=None,
+                   help=f"simulated seconds per mean iteration, at least {science.MIN_SIM_LENGTH_S:g} "
+                        f"(default: {d.sim_length})")
+    p.add_argument("--piece-length", type=positive_float, default=None,
+                   help="simulated seconds per raw file, at most --sim-length (when not given, a shorter "
+                        f"--sim-length is one piece) (default: {d.piece_length})")
+    p.add_argument("--a-range", type=positive_float, default=None,
+                   help=f"excitatory gain A (mV) of the source region (default: {d.a_range})")
+    p.add_argument("--progress", choices=["auto", "bar", "lines", "none"], default="auto",
+                   help="step 1 progress: a bar on a terminal, plain lines otherwise (a nohup log)")
+    p.add_argument("--engine", choices=ENGINES, default=None,
+                   help="step 1 simulator: tvb-library, or fast (the same network in numba, about 100x "
+                        f"faster; same initial history, its own noise samples) (default: {d.engine})")
+    p.add_argument("--raw-rate", choices=RAW_RATES, default=None,
+                   help="raw pieces with every 2 kHz step, or only the samples step 2 uses (after the "
+                        f"0.5 s transient, every 4th: a quarter of the disk, the same clips) (default: {d.raw_rate})")
+
+
+def check_lengths(sim_length_s, piece_length_s):
+    """Why ``--sim-length`` / ``--piece-length`` cannot be used, or None.
+
+    The simulated length must leave room for one clip after the transient,
+    a piece may not be longer than the simulation (it would silently be
+    cut), and a mean iteration is at most :data:`MAX_PIECES` files.
+    """
+    if not sim_length_s >= science.MIN_SIM_LENGTH_S:
+        return (f"--sim-length {sim_length_s:g} is too short: step 2 drops a 0.5 s transient and needs "
+                f"1 s clips; use at least {science.MIN_SIM_LENGTH_S:g}")
+    if piece_length_s > sim_length_s:
+        return (f"--piece-length {piece_length_s:g} is longer than --sim-length {sim_length_s:g}: a mean "
+                f"iteration is one piece at most as long as itself; use --piece-length {sim_length_s:g} or less")
+    n = math.ceil(round(sim_length_s * 1000.0 / science.DT_MS) / max(1, round(piece_length_s * 1000.0 / science.DT_MS)))
+    if n > MAX_PIECES:
+        return (f"--piece-length {piece_length_s:g} cuts --sim-length {sim_length_s:g} into {n} raw files per mean "
+                f"iteration (at most {MAX_PIECES}); use --piece-length {sim_length_s / MAX_PIECES:g} or more")
+    return None
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The values of a run that decide what its steps make (one home for their defaults).
+
+    ``filename`` names the clip set (``nmm_{filename}/``) and ``dataset`` the
+    step-4 file; the others go into the steps' fingerprints.
+    """
+
+    seed: int = science.DEFAULT_SEED
+    a_range: float = science.A_EXCITABLE
+    sim_length: float = science.SIM_LENGTH_S
+    piece_length: float = science.PIECE_LENGTH_S
+    engine: str = DEFAULT_ENGINE
+    raw_rate: str = "full"
+    target_snr: float = science.TARGET_SNR_DB
+    filename: str = "spikes"
+    dataset: str = "train"
+
+    @classmethod
+    def from_args(cls, args, recorded=None):
+        """The settings of parsed command-line options.
+
+        Parameters
+        ----------
+        args : argparse.Namespace
+        recorded : dict, optional
+            Values to use for the settings not given (``None`` in ``args``),
+            e.g. those a folder's manifest records; the defaults otherwise.
+        """
+        values = dict(recorded or {})
+        values.update({name: getattr(args, name) for name in cls.__dataclass_fields__
+                       if getattr(args, name, None) is not None})
+        values = {k: v for k, v in values.items() if k in cls.__dataclass_fields__}
+        if "piece_length" not in values:  # the default piece is at most the whole mean iteration
+            values["piece_length"] = min(science.PIECE_LENGTH_S, values.get("sim_length", science.SIM_LENGTH_S))
+        return cls(**values)
+
+    @staticmethod
+    def given(args):
+        """Names of the settings given on the command line."""
+        return {name for name in Settings.__dataclass_fields__ if getattr(args, name, None) is not None}

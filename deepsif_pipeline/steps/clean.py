@@ -1,0 +1,93 @@
+"""Step 3, clean: delete a region's raw data once its step 2 is complete.
+
+Unit of work: a region. It makes no file: it is done when ``raw_nmm/a{r}``
+is gone. It runs only when step 2 of the region is current
+(``extract.judge`` with the clips checked), after the clips and markers are
+flushed to the disk, so no machine failure can lose both the raw data and
+what was made from it. This module also sweeps what killed writers left of
+a region (``.tmp_*`` files, its step-2 job file), under the region's claim.
+"""
+
+import shutil
+
+from .. import science
+from ..files import fsync_path, sweep_temporaries
+
+NAME = "clean"
+
+
+def make_durable(layout, region):
+    """Flush the region's clips and markers (and their folders' entries) to the disk."""
+    folders = {layout.clip_dir(region)}
+    for m in science.MEAN_ITERATIONS:
+        fsync_path(layout.marker(m, region))
+        folders.add(layout.marker(m, region).parent)
+    if layout.clip_dir(region).is_dir():
+        for path in layout.clip_dir(region).iterdir():
+            if path.is_file() and not path.name.startswith("."):
+                fsync_path(path)
+    for folder in folders:
+        if folder.is_dir():
+            fsync_path(folder)
+
+
+def raw_size(layout, region):
+    """``(files, bytes)`` of the region's raw folder ((0, 0) when absent)."""
+    folder = layout.raw_dir(region)
+    if not folder.is_dir():
+        return 0, 0
+    sizes = [p.stat().st_size for p in folder.iterdir() if p.is_file()]
+    return len(sizes), sum(sizes)
+
+
+def run(layout, region):
+    """Delete the raw data of a region whose step 2 was found current; ``(files, bytes)`` deleted."""
+    raw = layout.raw_dir(region)
+    if not raw.exists():
+        return 0, 0
+    make_durable(layout, region)
+    size = raw_size(layout, region)
+    shutil.rmtree(raw, ignore_errors=True)  # another run may be deleting it too
+    return size
+
+
+def sweep(layout, region):
+    """Delete what killed writers left of one region; only under its claim, with no child working on it.
+
+    Returns
+    -------
+    list of Path
+    """
+    gone = sweep_temporaries(layout.raw_dir(region)) + sweep_temporaries(layout.clip_dir(region))
+    for m in science.MEAN_ITERATIONS:
+        marker = layout.marker(m, region)
+        gone += sweep_temporaries(marker.parent, f"{marker.stem}_")
+    job = layout.step2_job(region)
+    gone += sweep_temporaries(job.parent, f"{job.stem}_")
+    if job.exists():
+        job.unlink()
+        gone.append(job)
+    return gone
+
+
+def discard(layout, region):
+    """Delete a region's clips, markers and raw data (``--redo`` of a region made with other settings).
+
+    The markers go first, so that an interruption leaves a region that is
+    not done rather than a marker counting clips that are gone.
+
+    Returns
+    -------
+    int
+        Files deleted.
+    """
+    n = 0
+    for m in science.MEAN_ITERATIONS:
+        if layout.marker(m, region).is_file():
+            layout.marker(m, region).unlink()
+            n += 1
+    for folder in (layout.clip_dir(region), layout.raw_dir(region)):
+        if folder.is_dir():
+            n += sum(1 for p in folder.iterdir() if p.is_file())
+            shutil.rmtree(folder, ignore_errors=True)
+    return n

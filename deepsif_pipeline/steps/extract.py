@@ -1,0 +1,267 @@
+"""Step 2, extract: isolated spikes of a region, scaled and saved as clips (``matlab/process_region_nmm.m``).
+
+Unit of work: a (region, mean iteration). Outputs: the clips numbered in it,
+``nmm_{f}/a{r}/nmm_{n}.mat`` (``data`` ``(500, n_regions)``, the sensor
+projection ``proj`` and ``proj_leadfield``), then its marker
+``nmm_{f}/clip_info/iter{m}/iter_{m}_i_{r}.mat`` (``num_spike``: the region's
+clips so far, ``spike_time``, ``seed``, ``target_snr``, ``alpha``,
+``fingerprint``), written last. Clips are numbered on across the mean
+iterations, so a region's mean iterations are made in order, with the same
+settings: the unit is current when its marker exists, is whole, carries this
+run's fingerprint and every clip it counts is a whole file.
+
+The fingerprint leaves out ``--piece-length`` and ``--raw-rate``: the clips
+are the same whatever the pieces (``tests/test_generate_tvb_data.py``:
+piece boundaries do not change the signal, both engines;
+``tests/test_pipeline_orchestrator.py``: decimated pieces give identical
+clips). It keeps everything else step 1 depends on, since the clips are made
+from its output.
+"""
+
+import numpy as np
+from scipy.io import loadmat, whosmat
+
+from .. import children, science
+from ..anatomy import describe_template, leadfield_id, template_identity
+from ..engine import run_function, write_job
+from ..fingerprint import FORMAT, canonical, describe, differences, flatten, legacy, parse
+from ..files import mat_file_problem
+from ..results import State, Verdict
+from .simulate import piece_steps
+
+NAME = "extract"
+FUNCTION = "process_region_nmm"  # matlab/process_region_nmm.m
+
+# Default time limit of a step-2 process: a start-up allowance plus wall seconds per simulated second
+# (all mean iterations), about 20 times what was measured here.
+TIMEOUT_BASE_S = 900.0
+TIMEOUT_S_PER_SIMULATED_S = 1.0
+
+
+class MarkerError(Exception):
+    """A marker file exists but cannot be read (one-line message)."""
+
+
+def fingerprint(settings, template):
+    """What decides the clips and markers of every (region, mean iteration) of this run.
+
+    Returns
+    -------
+    dict
+        The template's connectivity, region count and lead field, the run
+        seed, ``--a-range``, ``--sim-length``, ``--engine``,
+        ``--target-snr`` and the science parameters of steps 1 and 2.
+    """
+    return {"format": FORMAT, "step": NAME, "about.template": describe_template(template),
+            "template.connectivity": template_identity(template, "connectivity"),
+            "template.regions": template_identity(template, "regions"),
+            "template.leadfield": template_identity(template, "leadfield"),
+            "seed": int(settings.seed), "a_range": float(settings.a_range),
+            "sim_length": float(settings.sim_length), "engine": settings.engine,
+            "target_snr": float(settings.target_snr),
+            **flatten("science.step1.", science.values("step1")),
+            **flatten("science.step2.", science.values("step2"))}
+
+
+def time_limit(settings):
+    """Default seconds a step-2 process of one region may take."""
+    return TIMEOUT_BASE_S + TIMEOUT_S_PER_SIMULATED_S * settings.sim_length * len(science.MEAN_ITERATIONS)
+
+
+def read_marker(path):
+    """A marker's ``num_spike`` and what it records of how it was made.
+
+    Returns
+    -------
+    dict
+        ``num_spike`` (int), ``fingerprint`` (dict, None for markers made
+        before fingerprints), ``seed`` and ``target_snr`` (or None).
+
+    Raises
+    ------
+    MarkerError
+        The file exists but is not a readable marker.
+    """
+    problem = mat_file_problem(path)
+    try:
+        if problem is None:
+            saved = loadmat(str(path), variable_names=["num_spike", "fingerprint", "seed", "target_snr"])
+            scalar = {k: float(np.asarray(saved[k]).ravel()[0]) for k in ("seed", "target_snr")
+                      if k in saved and np.asarray(saved[k]).size}
+            return {"num_spike": int(np.asarray(saved["num_spike"]).ravel()[0]),
+                    "fingerprint": parse(np.asarray(saved["fingerprint"]).ravel()[0]) if "fingerprint" in saved
+                    else None, "seed": scalar.get("seed"), "target_snr": scalar.get("target_snr")}
+    except Exception as exc:  # scipy raises several types for broken files; FingerprintError too
+        problem = str(exc)
+    raise MarkerError(f"marker {path} is damaged ({problem}); delete it and re-run to redo that "
+                      "mean iteration of the region (same seed, same clips)")
+
+
+def _legacy(layout, region, mean_iteration, marker, asked):
+    """The fingerprint of a marker made before fingerprints (version 0.1.0's defaults assumed).
+
+    What the marker records (its seed, target SNR) is used, and the region
+    count of its clips when it has any (a clip is ``(500, n_regions)``).
+    """
+    recorded = {}
+    if marker["seed"] is not None:
+        same = int(marker["seed"]) == science.simulation_seed(asked["seed"], region, mean_iteration)
+        recorded["seed"] = asked["seed"] if same else f"another (this marker's seed is {int(marker['seed'])})"
+    if marker["target_snr"] is not None:
+        recorded["target_snr"] = marker["target_snr"]
+    first = layout.clip(region, 1)
+    if first.is_file():
+        try:
+            shape = {name: shape for name, shape, _ in whosmat(str(first))}.get("data")
+            if shape and len(shape) == 2:
+                recorded["template.regions"] = int(shape[1])
+        except Exception:
+            pass  # damaged: judged with the clips
+    return legacy(asked, recorded)
+
+
+def judge(layout, region, asked, deep=True):
+    """What is on disk of a region's step 2 (clips and markers of every mean iteration).
+
+    Parameters
+    ----------
+    layout : Layout
+    region : int
+    asked : dict or None
+        This run's :func:`fingerprint`; None to take the markers as they
+        are, whatever made them (``--verify`` reads the counts so).
+    deep : bool
+        Also check that every clip the markers count is a whole file
+        (headers only: 5 ms per 100 clips). Without it, only the markers are read.
+
+    Returns
+    -------
+    Verdict
+        ``CURRENT`` (``clips``: the region's clips), ``MISSING`` or
+        ``PARTIAL`` (``todo``: mean iterations without marker),
+        ``OTHER_SETTINGS`` (the first marker made differently) or
+        ``DAMAGED`` (a marker or clip cut short or unreadable, with what to do).
+    """
+    counts, old = {}, False
+    for m in science.MEAN_ITERATIONS:
+        path = layout.marker(m, region)
+        if not path.is_file():
+            counts[m] = None
+            continue
+        try:
+            marker = read_marker(path)
+        except MarkerError as exc:
+            return Verdict(State.DAMAGED, str(exc))
+        recorded = marker["fingerprint"]
+        old = old or recorded is None
+        if asked is not None and recorded is None:
+            recorded = _legacy(layout, region, m, marker, asked)
+        diffs = differences(recorded, asked) if asked is not None else []
+        if diffs:
+            return Verdict(State.OTHER_SETTINGS, f"mean iteration {m} of region {region} was made with other "
+                           f"settings ({describe(diffs)})", differences=tuple(diffs), legacy=marker["fingerprint"]
+                           is None)
+        counts[m] = marker["num_spike"]
+    todo = tuple(m for m, c in counts.items() if c is None)
+    if todo:
+        return Verdict(State.MISSING if len(todo) == len(counts) else State.PARTIAL, todo=todo, legacy=old)
+    total = counts[science.MEAN_ITERATIONS[-1]]
+    if deep:
+        problems = clip_problems(layout, region, counts)
+        if problems:
+            return Verdict(State.DAMAGED, "; ".join(problems), clips=total, legacy=old)
+    return Verdict(State.CURRENT, clips=total, legacy=old)
+
+
+def clip_problems(layout, region, counts):
+    """Why the clips counted by a region's markers are not all whole files (an empty list when they are).
+
+    Parameters
+    ----------
+    counts : dict
+        ``{mean_iteration: num_spike}`` of every mean iteration.
+
+    Returns
+    -------
+    list of str
+        Missing clip files, or the first damaged one with what to delete.
+    """
+    total = counts[science.MEAN_ITERATIONS[-1]]
+    absent = [n for n in range(1, total + 1) if not layout.clip(region, n).is_file()]
+    problems = []
+    if absent:
+        problems.append(f"{len(absent)} of {total} clip files missing in {layout.clip_dir(region)} "
+                        f"(first: {layout.clip(region, absent[0]).name})")
+    for n in range(1, total + 1):
+        problem = None if n in absent else mat_file_problem(layout.clip(region, n))
+        if problem:
+            m = next(m for m in science.MEAN_ITERATIONS if counts[m] >= n)
+            problems.append(f"clip {layout.clip(region, n)} is damaged ({problem}): delete it and the marker "
+                            f"{layout.marker(m, region)}, then re-run to make mean iteration {m} of region "
+                            f"{region} again (same seed, same clips)")
+            break
+    return problems
+
+
+def clip_counts(layout, n_regions, asked=None):
+    """Clips of every region whose step 2 is current with ``asked`` (None: any), from the markers alone.
+
+    Returns
+    -------
+    counts : numpy.ndarray
+        ``(n_regions,)`` clip counts, -1 where a region is not current.
+    verdicts : dict
+        ``{region: Verdict}`` of the regions that are not current.
+    """
+    counts = np.full(n_regions, -1, dtype=int)
+    others = {}
+    for r in range(n_regions):
+        verdict = judge(layout, r, asked, deep=False)
+        if verdict.current:
+            counts[r] = verdict.clips
+        else:
+            others[r] = verdict
+    return counts, others
+
+
+def _cell(items):
+    """A MATLAB cell row (1 x n) of ``items`` for a job file."""
+    cell = np.empty((1, len(items)), dtype=object)
+    for i, item in enumerate(items):
+        cell[0, i] = item
+    return cell
+
+
+def job(ctx, region):
+    """Write the job file of ``matlab/process_region_nmm.m`` for one region; return its path.
+
+    The job gives full paths: the raw pieces of every mean iteration (in
+    time order), every marker, and the clips' ``sprintf`` pattern.
+    """
+    layout, s, template = ctx.layout, ctx.settings, ctx.template
+    n_pieces = len(piece_steps(s.sim_length, s.piece_length))
+    its = science.MEAN_ITERATIONS
+    return write_job(layout.step2_job(region),
+                     raw_pieces=_cell([_cell([str(p) for p in layout.raw_pieces(region, m, n_pieces)]) for m in its]),
+                     markers=_cell([str(layout.marker(m, region)) for m in its]),
+                     clip_pattern=layout.clip_pattern(region), region=float(region),
+                     columns=(template.columns + 1).astype(float), leadfield=template.leadfield,
+                     leadfield_id=leadfield_id(template.leadfield), target_snr=float(s.target_snr),
+                     iterations=np.array(its, dtype=float),
+                     seeds=np.array([science.simulation_seed(s.seed, region, m) for m in its], dtype=float),
+                     fingerprint=canonical(ctx.fingerprint(NAME)))
+
+
+def run(ctx, region):
+    """Step 2 of one region in one MATLAB/Octave process; a ``children.Outcome``.
+
+    The process's output is appended to ``logs/region_{r}.log``; the job
+    file is removed when it succeeded.
+    """
+    path = job(ctx, region)
+    status = run_function(ctx.engine, FUNCTION, path, ctx.layout.region_log(region), timeout=ctx.limits["step2"],
+                          env=children.single_threaded_env())
+    outcome = children.Outcome.from_status(status)
+    if outcome.ok:
+        path.unlink()
+    return outcome

@@ -1,0 +1,170 @@
+"""The pack: the clips a step-4 file uses, in the HDF5 file DeepSIF's trainer reads.
+
+Unit of work: the dataset, after step 4. Output: ``{dataset}_sample_nmm.h5``
+(``Layout.pack_file``: DeepSIF's ``loaders.SpikeEEGBuild`` opens
+``path[:-12] + '_nmm.h5'`` beside the step-4 file) with a dataset ``data``
+``(clips, 500, n_regions)`` float32, one clip per chunk; row ``nmm_idx[i, k]``
+is the clip of example i, source k. The row order is defined once, in
+``matlab/clip_row_index.m``; step 4 saves it as ``clip_rows`` ([region, clip
+number] of every row) and the pack writes the rows in that order.
+
+The pack has no settings of its own. Its fingerprint (the file's
+``fingerprint`` attribute) holds its inputs: the step-4 file's fingerprint
+and its clip rows; when they change, it is written again.
+"""
+
+import hashlib
+
+import numpy as np
+from scipy.io import loadmat
+
+from ..fingerprint import FORMAT, FingerprintError, canonical, differences, digest, parse
+from ..files import publish, temporary_name
+from ..results import State, Verdict
+
+NAME = "pack"
+
+
+class PackError(Exception):
+    """The step-4 file or a clip cannot be packed (one-line message)."""
+
+
+def rows_digest(rows):
+    return hashlib.sha256(np.ascontiguousarray(rows, dtype=np.int64).tobytes()).hexdigest()
+
+
+def _source(layout, dataset):
+    """``(clip_rows, fingerprint of the step-4 file or None)`` of a step-4 file."""
+    synthesis = layout.synthesis_file(dataset)
+    try:
+        saved = loadmat(str(synthesis), variable_names=["clip_rows", "fingerprint"])
+        rows = saved["clip_rows"].astype(np.int64).reshape(-1, 2)
+    except Exception as exc:
+        raise PackError(f"cannot read clip_rows from {synthesis} ({exc}); run step 4 again") from None
+    made = parse(np.asarray(saved["fingerprint"]).ravel()[0]) if "fingerprint" in saved else None
+    return rows, made
+
+
+def fingerprint(rows, synthesis_fingerprint):
+    """The pack's inputs: the step-4 file (its fingerprint, when it has one) and its clip rows."""
+    return {"format": FORMAT, "step": NAME,
+            "input.synthesis": digest(synthesis_fingerprint) if synthesis_fingerprint else "not recorded",
+            "input.clip_rows": "sha256:" + rows_digest(rows)}
+
+
+def judge(layout, dataset):
+    """What is on disk of the pack of ``dataset``.
+
+    Returns
+    -------
+    Verdict
+        ``MISSING`` (also when there is no step-4 file to pack), ``CURRENT``
+        or ``STALE`` (made from another step-4 file, or incomplete: written again).
+    """
+    import h5py
+    out = layout.pack_file(dataset)
+    if not layout.synthesis_file(dataset).is_file():
+        return Verdict(State.MISSING, f"no {layout.synthesis_file(dataset).name}: run step 4 first")
+    if not out.is_file():
+        return Verdict(State.MISSING)
+    try:
+        rows, made = _source(layout, dataset)
+    except PackError as exc:
+        return Verdict(State.STALE, str(exc))
+    asked = fingerprint(rows, made)
+    try:
+        with h5py.File(out, "r") as f:
+            n_rows = f["data"].shape[0]
+            stored = f.attrs.get("fingerprint")
+            rows_sha = f.attrs.get("clip_rows_sha256")
+    except (OSError, KeyError) as exc:
+        return Verdict(State.STALE, f"{out.name} cannot be read ({exc}): written again")
+    if n_rows != len(rows):
+        return Verdict(State.STALE, f"{out.name} has {n_rows} rows, the step-4 file names {len(rows)}")
+    if stored is None:  # made before fingerprints: its rows are what it can be judged by
+        same = rows_sha == rows_digest(rows)
+        return Verdict(State.CURRENT if same else State.STALE, legacy=True,
+                       detail="" if same else f"{out.name} holds other clip rows: written again")
+    try:
+        changed = differences(parse(stored), asked, inputs=True)
+    except FingerprintError as exc:
+        return Verdict(State.STALE, f"{out.name}: unreadable fingerprint ({exc}): written again")
+    if changed:
+        return Verdict(State.STALE, f"{out.name} was made from another step-4 file: written again")
+    return Verdict(State.CURRENT, f"{out.name} is up to date ({len(rows)} clips)")
+
+
+def pack_clips(layout, dataset, log=print, progress_every=1000, stop=None):
+    """Write the pack of the step-4 file of ``dataset``, one clip at a time.
+
+    Memory stays at one clip whatever the number of rows: each clip file is
+    read once and written to its row; the file is written under a temporary
+    name and renamed when complete, so an interrupted pack leaves no file
+    that could be mistaken for a finished one. A pack that is current
+    (:func:`judge`) is left alone.
+
+    Parameters
+    ----------
+    layout : Layout
+    dataset : str
+    log : callable
+    progress_every : int
+        Rows between progress lines.
+    stop : threading.Event or None
+        When set, the pack stops at the next clip: PackError, no file.
+
+    Returns
+    -------
+    Path
+        The HDF5 file.
+    """
+    import h5py
+    out = layout.pack_file(dataset)
+    rows, made = _source(layout, dataset)
+    if judge(layout, dataset).current:
+        log(f"{out} is up to date ({len(rows)} clips)")
+        return out
+    tmp = temporary_name(out, "pack")  # one name: a re-run after an interruption starts it afresh
+    first = _load_clip(layout, *rows[0])
+    try:
+        with h5py.File(tmp, "w", track_order=False) as f:
+            data = f.create_dataset("data", shape=(len(rows),) + first.shape, dtype="f4",
+                                    chunks=(1,) + first.shape, track_times=False)
+            for i, (region, n) in enumerate(rows):
+                clip = first if i == 0 else _load_clip(layout, region, n)
+                if clip.shape != first.shape:
+                    raise PackError(f"clip {layout.clip(region, n)} is {clip.shape}, expected {first.shape}")
+                data[i] = clip
+                if stop is not None and stop.is_set():
+                    raise PackError(f"interrupted after {i + 1} of {len(rows)} clips; nothing written")
+                if (i + 1) % progress_every == 0:
+                    log(f"  packed {i + 1} / {len(rows)} clips")
+            f.attrs["clip_rows_sha256"] = rows_digest(rows)
+            f.attrs["fingerprint"] = canonical(fingerprint(rows, made))
+        publish(tmp, out)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    log(f"wrote {out}: {len(rows)} clips x {first.shape[0]} samples x {first.shape[1]} regions "
+        f"({out.stat().st_size / 1e6:.1f} MB)")
+    return out
+
+
+def _load_clip(layout, region, n):
+    path = layout.clip(int(region), int(n))
+    try:
+        return loadmat(str(path), variable_names=["data"])["data"].astype(np.float32)
+    except Exception as exc:
+        raise PackError(f"cannot read clip {path} ({exc})") from None
+
+
+def describe(layout, dataset):
+    """``(rows, bytes)`` of a pack on disk, or None."""
+    import h5py
+    out = layout.pack_file(dataset)
+    try:
+        with h5py.File(out, "r") as f:
+            return int(f["data"].shape[0]), out.stat().st_size
+    except (OSError, KeyError):
+        return None
+

@@ -1,0 +1,271 @@
+"""Step 1, simulate: the network with one region excitable, written in raw pieces.
+
+Unit of work: a (region, mean iteration). Outputs: its raw pieces
+``raw_nmm/a{r}/mean_iter_{m}_a_iter_{r}_{k}.mat`` (``Layout.raw_pieces``), each
+with ``time``, ``data`` ``(n_times, n_connectivity)`` float32, ``A``,
+``seed`` (the unit's own, derived from ``--seed``), ``engine``, ``raw_rate``
+and ``fingerprint``. ``generate_tvb_data.py`` makes them, as a child process
+of the orchestrator or on its own; both decide which pieces to (re)make with
+:func:`judge_pieces`. Deleted by step 3 once step 2 is done.
+"""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+from scipy.io import loadmat, whosmat
+
+from .. import children, science
+from ..anatomy import describe_template, template_identity
+from ..fingerprint import FORMAT, FingerprintError, describe, differences, flatten, legacy, parse
+from ..files import mat_file_problem
+from ..results import Difference, State, Verdict
+
+NAME = "simulate"
+SCRIPT = Path(__file__).resolve().parent.parent.parent / "generate_tvb_data.py"
+
+# Default time limit of a step-1 process: a start-up allowance plus wall seconds per simulated second
+# (all mean iterations), about 20 times what was measured here (README, "Measured here").
+TIMEOUT_BASE_S = 900.0
+TIMEOUT_S_PER_SIMULATED_S = {"tvb": 150.0, "fast": 5.0}
+PIECE_OVERHEAD = 1536  # bytes of a raw piece besides its arrays: MAT-file headers and the fingerprint (about 1 kB)
+
+
+def fingerprint(settings, template):
+    """What decides the raw pieces of every (region, mean iteration) of this run.
+
+    Parameters
+    ----------
+    settings : deepsif_pipeline.settings.Settings
+    template : deepsif_pipeline.anatomy.Template
+
+    Returns
+    -------
+    dict
+        The template's connectivity and region count, the run seed (each
+        unit derives its own), ``--a-range``, ``--sim-length``,
+        ``--piece-length``, ``--engine``, ``--raw-rate`` and the science
+        parameters of step 1.
+    """
+    return {"format": FORMAT, "step": NAME, "about.template": describe_template(template),
+            "template.connectivity": template_identity(template, "connectivity"),
+            "template.regions": template_identity(template, "regions"),
+            "seed": int(settings.seed), "a_range": float(settings.a_range),
+            "sim_length": float(settings.sim_length), "piece_length": float(settings.piece_length),
+            "engine": settings.engine, "raw_rate": settings.raw_rate,
+            **flatten("science.step1.", science.values("step1"))}
+
+
+def piece_steps(sim_length_s, piece_length_s):
+    """Integration steps of each raw piece of one mean iteration (the last one may be shorter)."""
+    return [int(round(length / science.DT_MS)) for length in science.piece_lengths_ms(sim_length_s, piece_length_s)]
+
+
+def kept_samples(first, n_steps):
+    """Which raw samples of a piece step 2 uses (after the transient, every 4th).
+
+    Parameters
+    ----------
+    first : int
+        1-based global index (within the mean iteration) of the piece's first raw sample.
+    n_steps : int
+        Raw samples in the piece.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(n_kept,)`` 0-based rows of the piece; the rule of
+        ``matlab/load_raw_iteration.m`` with ``transient_samples`` and
+        ``downsample_factor`` of ``science.json``.
+    """
+    g = first + np.arange(n_steps)
+    transient, factor = science.TRANSIENT_SAMPLES, science.DOWNSAMPLE_FACTOR
+    return np.flatnonzero((g > transient) & ((g - transient - 1) % factor == 0))
+
+
+def piece_plan(settings):
+    """The raw pieces of a mean iteration: ``(first, n_steps)`` of each, in order.
+
+    ``first`` is the 1-based global index (within the mean iteration) of the
+    piece's first raw sample, ``n_steps`` its samples.
+    """
+    steps = piece_steps(settings.sim_length, settings.piece_length)
+    return list(zip((int(f) for f in np.cumsum([1] + steps[:-1])), steps))
+
+
+def _kept_up_to(last):
+    """How many of the global samples 1..last step 2 uses (closed form of :func:`kept_samples`)."""
+    transient, factor = science.TRANSIENT_SAMPLES, science.DOWNSAMPLE_FACTOR
+    return max(0, (last - transient - 1) // factor + 1) if last > transient else 0
+
+
+def piece_rows(settings):
+    """Rows of ``data`` each raw piece of a mean iteration holds with these settings, in order."""
+    if settings.raw_rate == "decimated":
+        return [_kept_up_to(first + n - 1) - _kept_up_to(first - 1) for first, n in piece_plan(settings)]
+    return [n for _, n in piece_plan(settings)]
+
+
+def raw_bytes(n_columns, sim_length_s, piece_length_s, raw_rate="full", n_iterations=None):
+    """Disk taken by one region's raw pieces (step 1's output, deleted by step 3).
+
+    Computed in closed form, so any length is estimated at once.
+
+    Parameters
+    ----------
+    n_columns : int
+        Connectivity regions (columns of each piece's ``data``).
+    sim_length_s, piece_length_s : float
+    raw_rate : {'full', 'decimated'}
+    n_iterations : int or None
+        Mean iterations simulated (default: all of ``science.MEAN_ITERATIONS``).
+
+    Returns
+    -------
+    int
+        Bytes: ``data`` (float32) and ``time`` (float64, one row per kept
+        sample; ``sample_index`` too when decimated), the gains, the
+        fingerprint and the MAT-file headers (:data:`PIECE_OVERHEAD`),
+        summed over the pieces.
+    """
+    n_iterations = len(science.MEAN_ITERATIONS) if n_iterations is None else n_iterations
+    total = int(round(sim_length_s * 1000.0 / science.DT_MS))
+    per = max(1, int(round(piece_length_s * 1000.0 / science.DT_MS)))
+    n_pieces = -(-total // per)
+    if raw_rate == "decimated":
+        rows = max(0, -(-(total - science.TRANSIENT_SAMPLES) // science.DOWNSAMPLE_FACTOR))
+        extra = 2 * rows  # time and sample_index
+    else:
+        rows, extra = total, total
+    return (4 * rows * n_columns + 8 * extra + n_pieces * (8 * n_columns + PIECE_OVERHEAD)) * n_iterations
+
+
+def time_limit(settings, n_iterations=None):
+    """Default seconds a step-1 process of one region may take."""
+    n = len(science.MEAN_ITERATIONS) if n_iterations is None else n_iterations
+    return TIMEOUT_BASE_S + TIMEOUT_S_PER_SIMULATED_S[settings.engine] * settings.sim_length * n
+
+
+def _recorded(path, asked, region, mean_iteration, fits):
+    """The fingerprint a raw piece was made with (older pieces: rebuilt from what they hold)."""
+    saved = loadmat(str(path), variable_names=["fingerprint", "seed", "engine", "raw_rate", "A"])
+    if "fingerprint" in saved:
+        return parse(np.asarray(saved["fingerprint"]).ravel()[0])
+    seed = int(np.asarray(saved["seed"]).ravel()[0]) if "seed" in saved else None
+    recorded = {"seed": asked["seed"] if seed == science.simulation_seed(asked["seed"], region, mean_iteration)
+                else f"another (this piece's seed is {seed})",
+                "engine": str(saved["engine"].ravel()[0]).strip() if "engine" in saved else "tvb",
+                "raw_rate": str(saved["raw_rate"].ravel()[0]).strip() if "raw_rate" in saved else "full"}
+    if "A" in saved:  # the gains: A_NORMAL everywhere but in the excitable region
+        gains = np.asarray(saved["A"], dtype=float).ravel()
+        odd = gains[gains != science.A_NORMAL]
+        recorded["a_range"] = float(odd[0]) if odd.size else science.A_NORMAL
+    if fits:  # the pieces on disk are the ones these lengths make
+        recorded.update(sim_length=asked["sim_length"], piece_length=asked["piece_length"])
+    return legacy(asked, recorded)
+
+
+def judge_pieces(layout, region, mean_iteration, asked, rows, n_columns):
+    """What is on disk of one (region, mean iteration)'s raw pieces.
+
+    Parameters
+    ----------
+    layout : Layout
+    region, mean_iteration : int
+    asked : dict
+        This run's :func:`fingerprint`.
+    rows : list of int
+        :func:`piece_rows` of this run's settings.
+    n_columns : int
+        Columns of ``data`` (the connectivity's regions).
+
+    Returns
+    -------
+    Verdict
+        ``CURRENT`` (every piece complete, made with these settings),
+        ``MISSING``/``PARTIAL`` (``todo``: the 0-based pieces to write;
+        cut-short pieces count as missing) or ``OTHER_SETTINGS``.
+    """
+    paths = layout.raw_pieces(region, mean_iteration, len(rows))
+    present = layout.raw_pieces_present(region, mean_iteration)
+    foreign = [p for p in present if p not in paths]
+    todo = []
+    for k, path in enumerate(paths):
+        if not path.is_file() or mat_file_problem(path):
+            todo.append(k)
+            continue
+        try:
+            shape = {name: shape for name, shape, _ in whosmat(str(path))}.get("data")
+            recorded = _recorded(path, asked, region, mean_iteration, fits=not foreign)
+        except (FingerprintError, ValueError, OSError, IndexError, KeyError):
+            todo.append(k)  # unreadable despite whole headers: made again
+            continue
+        diffs = differences(recorded, asked)
+        if diffs:
+            return _other(path, region, mean_iteration, diffs, recorded)
+        if shape != (rows[k], n_columns):
+            todo.append(k)
+    if foreign:
+        try:
+            diffs = differences(_recorded(foreign[0], asked, region, mean_iteration, fits=False), asked)
+        except (FingerprintError, ValueError, OSError, IndexError, KeyError):
+            diffs = []
+        if not diffs:
+            diffs = [Difference("--sim-length/--piece-length", f"{len(present)} pieces ({foreign[0].name}, ...)",
+                                f"{len(rows)} pieces")]
+        return _other(foreign[0], region, mean_iteration, diffs, {})
+    if not todo:
+        return Verdict(State.CURRENT)
+    return Verdict(State.MISSING if len(todo) == len(paths) else State.PARTIAL, todo=tuple(todo))
+
+
+def _other(path, region, mean_iteration, diffs, recorded):
+    return Verdict(State.OTHER_SETTINGS,
+                   f"raw piece {path} of mean iteration {mean_iteration} of region {region} was made with other "
+                   f"settings ({describe(diffs)})", differences=tuple(diffs),
+                   legacy="about.made_by" in recorded)
+
+
+def judge(ctx, region, iterations):
+    """Raw pieces of the mean iterations ``iterations`` of a region: the first one made differently, or fine.
+
+    Returns
+    -------
+    Verdict
+        ``OTHER_SETTINGS`` for the first mean iteration with pieces made
+        with other settings; else ``CURRENT`` when every piece is there,
+        ``PARTIAL`` or ``MISSING`` (``todo``: mean iterations with pieces
+        to write).
+    """
+    asked = ctx.fingerprint(NAME)
+    rows = piece_rows(ctx.settings)
+    n_columns = ctx.template.n_connectivity
+    todo, any_piece = [], False
+    for m in iterations:
+        verdict = judge_pieces(ctx.layout, region, m, asked, rows, n_columns)
+        if verdict.state is State.OTHER_SETTINGS:
+            return verdict
+        if verdict.state is not State.CURRENT:
+            todo.append(m)
+        any_piece = any_piece or verdict.state is not State.MISSING
+    if not todo:
+        return Verdict(State.CURRENT)
+    return Verdict(State.PARTIAL if any_piece else State.MISSING, todo=tuple(todo))
+
+
+def command(ctx, region, iterations):
+    """The step-1 child's argument list for ``iterations`` of ``region``."""
+    s = ctx.settings
+    return [sys.executable, str(SCRIPT), "--a_start", str(region), "--a_end", str(region + 1),
+            "--anatomy", str(ctx.template.folder), "--output", str(ctx.layout.output),
+            "--leadfield", ctx.template.leadfield.name, "--sim-length", repr(s.sim_length),
+            "--piece-length", repr(s.piece_length), "--a-range", repr(s.a_range), "--seed", str(s.seed),
+            "--progress", ctx.progress, "--engine", s.engine, "--raw-rate", s.raw_rate,
+            "--iterations", *[str(m) for m in iterations]]
+
+
+def run(ctx, region, iterations):
+    """Simulate ``iterations`` of ``region`` in one child process; a ``children.Outcome``."""
+    return children.run(command(ctx, region, iterations), timeout=ctx.limits["step1"], stdin=subprocess.DEVNULL,
+                        env=children.single_threaded_env())
