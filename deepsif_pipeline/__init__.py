@@ -6,4 +6,4 @@ parameters of step 1, the template (anatomy) checks, the output layout
 and the MATLAB/Octave runner.
 """
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"  # 0.2.0: outputs carry the fingerprint of their settings

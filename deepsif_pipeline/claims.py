@@ -154,21 +154,50 @@ def claim_path(folder, name):
 
 
 def _create_exclusive(path, data):
-    """Create ``path`` holding ``data``; False if it exists."""
-    try:
-        fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-    except FileExistsError:
-        return False
+    """Create ``path`` holding ``data``, whole or not at all; False if it exists.
+
+    The data is written and flushed under a temporary name (:func:`_staging_name`),
+    then hard-linked to ``path``: the link is atomic and fails if ``path``
+    exists (on NFS too, the classic lock-file way), so no reader ever sees an
+    empty or partial claim or ballot, even of a run killed while creating
+    it. A staging file left by a killed run is removed by the next holder
+    of the claim (:func:`remove_old_ballots`).
+    """
+    tmp = _staging_name(path)
+    fd = os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
     try:
         try:
             _write_all(fd, data)
             os.fsync(fd)
         finally:
             os.close(fd)
-    except BaseException:
-        path.unlink(missing_ok=True)  # ours: nobody takes over a fresh unreadable claim
-        raise
+        os.link(tmp, path)
+    except FileExistsError:
+        return False
+    finally:
+        tmp.unlink(missing_ok=True)
     return True
+
+
+_STAGING = ".new"
+
+
+def _staging_name(path):
+    """``.{name}.{host}.{pid}.{random}.new`` beside ``path``: where its content is written first."""
+    host = socket.gethostname().replace(".", "_")
+    return path.with_name(f".{path.name.lstrip('.')}.{host}.{os.getpid()}.{uuid.uuid4().hex[:8]}{_STAGING}")
+
+
+def _staging_is_abandoned(path, now, stale_after):
+    """True for a staging file whose writer is gone: its process died on this machine, or it is old."""
+    try:
+        _, host, pid, _ = path.name[:-len(_STAGING)].rsplit(".", 3)
+        age = now - path.stat().st_mtime
+    except (ValueError, OSError):
+        return False
+    if age > stale_after:
+        return True
+    return host == socket.gethostname().replace(".", "_") and pid.isdigit() and not pid_alive(int(pid))
 
 
 def _write_all(fd, data):
@@ -178,10 +207,15 @@ def _write_all(fd, data):
 
 
 def _replace(path, data):
-    """Replace ``path``'s content atomically (temporary file in the same folder + ``os.replace``)."""
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+    """Replace ``path``'s content atomically (staging file in the same folder + ``os.replace``)."""
+    tmp = _staging_name(path)
     try:
-        _create_exclusive(tmp, data)
+        fd = os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        try:
+            _write_all(fd, data)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
@@ -466,17 +500,23 @@ class Claim:
 
 
 def remove_old_ballots(claim):
-    """Delete the election files of other generations of ``claim``'s name; their number.
+    """Delete what killed runs left around ``claim``'s file; their number.
 
-    Left by a run killed inside an election. Only the holder of the claim
-    may call this: an election for another generation can no longer change
-    the claim file (it checks the generation first).
+    Election files of other generations of the claim (left by a run killed
+    inside an election), and staging files whose writer is gone. Only the
+    holder of the claim may call this: an election for another generation
+    can no longer change the claim file (it checks the generation first).
     """
     mine = f".{claim.path.name}.{claim.token}."
     gone = 0
     for ballot in claim.path.parent.glob(f".{claim.path.name}.*.takeover*"):
-        if not ballot.name.startswith(mine):
+        if not ballot.name.startswith(mine) and not ballot.name.endswith(_STAGING):
             ballot.unlink(missing_ok=True)
+            gone += 1
+    now = server_now(claim.path.parent)
+    for staged in claim.path.parent.glob(f".{claim.path.name}.*{_STAGING}"):
+        if _staging_is_abandoned(staged, now, claim.stale_after):
+            staged.unlink(missing_ok=True)
             gone += 1
     return gone
 

@@ -147,6 +147,10 @@ class Layout:
     def synthesis_log(self, dataset, part=None):
         return self.log_dir / f"synthesis_{dataset}{'' if part is None else f'_part{part}'}.log"
 
+    def qc_figure(self, dataset):
+        """``--verify --qc``'s figure."""
+        return self.output / f"qc_{dataset}.png"
+
     @property
     def derived_dir(self):
         return self.output / "derived"

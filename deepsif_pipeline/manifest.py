@@ -144,10 +144,11 @@ def update(ctx, regions=(), synthesis=False, software=""):
     layout, settings = ctx.layout, ctx.settings
     with _locked(layout):
         try:
-            data = read(layout) or {}
+            old = read(layout) or {}
         except ManifestError:
-            data = {}  # not a manifest (damaged by hand): made again from the files
-        data = {"format": FORMAT, "about": ABOUT, "updated": utc_now(), "software": data.get("software", []),
+            old = {}  # not a manifest (damaged by hand): made again from the files
+        data = json.loads(json.dumps(old))  # a copy, compared with the old one before writing
+        data = {"format": FORMAT, "about": ABOUT, "updated": old.get("updated"), "software": data.get("software", []),
                 "clip_sets": data.get("clip_sets", {}), "synthesis": data.get("synthesis", {})}
         index = _software_index(data, software)
         asked = ctx.fingerprint(extract.NAME)
@@ -162,7 +163,7 @@ def update(ctx, regions=(), synthesis=False, software=""):
             made = region_entry(layout, r, index)
             if made is None:
                 known.pop(str(r), None)
-            else:
+            elif not _same_region(known.get(str(r)), made):  # unchanged entries keep who made them
                 known[str(r)] = made
         entry["regions"] = dict(sorted(known.items(), key=lambda kv: int(kv[0])))
         made = {r: e["fingerprint"] for r, e in entry["regions"].items()}
@@ -175,11 +176,23 @@ def update(ctx, regions=(), synthesis=False, software=""):
                                                                   if f == BEFORE_FINGERPRINTS)}
         if synthesis:
             made = synthesis_entry(layout, settings.dataset, settings.filename)
+            before = data["synthesis"].get(settings.dataset) or {}
             if made is None:
                 data["synthesis"].pop(settings.dataset, None)
-            else:
-                data["synthesis"][settings.dataset] = made
-        write_text_atomic(layout.manifest, json.dumps(data, indent=1) + "\n")
+            elif {k: v for k, v in before.items() if k != "made_by"} != made:
+                data["synthesis"][settings.dataset] = dict(made, made_by=index)
+        used = {e["made_by"] for c in data["clip_sets"].values() for e in c.get("regions", {}).values()}
+        used |= {e.get("made_by") for e in data["synthesis"].values()}
+        if index not in used and software not in old.get("software", []):  # made nothing: not listed
+            data["software"].pop(index)
+        if data != old or not layout.manifest.is_file():  # a run that changed nothing leaves the file alone
+            data["updated"] = utc_now()
+            write_text_atomic(layout.manifest, json.dumps(data, indent=1) + "\n")
+
+
+def _same_region(old, new):
+    """The same clips, fingerprint and bytes (who made them aside)."""
+    return old is not None and all(old.get(k) == new[k] for k in ("per_iteration", "fingerprint", "bytes"))
 
 
 def synthesis_entry(layout, dataset, filename):

@@ -60,7 +60,7 @@ def qc_figure(layout, template, dataset, n_regions_shown=4, n_patches=3):
     ax.axis("off")
 
     fig.tight_layout()
-    path = layout.output / f"qc_{dataset}.png"
+    path = layout.qc_figure(dataset)
     fig.savefig(path, dpi=90)
     plt.close(fig)
     return path

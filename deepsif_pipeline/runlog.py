@@ -11,6 +11,7 @@ from . import __version__
 from .console import say
 
 REPO = Path(__file__).resolve().parent.parent
+PACKAGES = ("tvb-library", "numpy", "scipy", "numba", "h5py")  # what computes the data, besides MATLAB/Octave
 
 
 def utc_now():
@@ -36,15 +37,19 @@ def record(layout, text):
 
 
 def versions(engine):
-    """One line: the project (with its git commit), tvb-library, MATLAB/Octave and Python versions."""
+    """One line: the project (with its git commit), the Python packages that compute, MATLAB/Octave, Python."""
     from importlib.metadata import PackageNotFoundError, version
-    try:
-        tvb = version("tvb-library")
-    except PackageNotFoundError:
-        tvb = "not installed"
+
+    def installed(package):
+        try:
+            return f"{package} {version(package)}"
+        except PackageNotFoundError:
+            return f"{package} not installed"
+
+    packages = ", ".join(installed(p) for p in PACKAGES)
     commit = ""
     if (REPO / ".git").exists():
         commit = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"], capture_output=True,
                                 text=True, stdin=subprocess.DEVNULL).stdout.strip()
-    return (f"deepsif-pipeline {__version__}{f' ({commit})' if commit else ''}, tvb-library {tvb}, "
+    return (f"deepsif-pipeline {__version__}{f' ({commit})' if commit else ''}, {packages}, "
             + (engine.version() if engine else "no MATLAB/Octave needed") + f", Python {sys.version.split()[0]}")

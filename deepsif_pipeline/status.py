@@ -54,7 +54,9 @@ def region_state(ctx, region, claim=None):
     if verdict.state is State.OTHER_SETTINGS:
         return "other settings", "; ".join([verdict.detail + " (--redo replaces it)"] + notes)
     if verdict.current:
-        return "done", "; ".join([plural(verdict.clips, "clip")] + notes + (["deleted by the next run"] if files else []))
+        made = ["made before fingerprints (that version's defaults assumed)"] if verdict.legacy else []
+        return "done", "; ".join([plural(verdict.clips, "clip")] + made + notes
+                                 + (["deleted by the next run"] if files else []))
     if verdict.state is State.PARTIAL:
         done = [m for m in science.MEAN_ITERATIONS if m not in verdict.todo]
         if done:

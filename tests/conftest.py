@@ -14,6 +14,9 @@ sys.path.insert(0, str(REPO))
 
 from bench.clip_fixture import write_spike_clips  # noqa: E402
 from deepsif_pipeline.anatomy import DISTANCES_VARIABLE, distance_file, load_template  # noqa: E402
+from deepsif_pipeline.layout import Layout  # noqa: E402
+from deepsif_pipeline.settings import Settings  # noqa: E402
+from deepsif_pipeline.steps import extract  # noqa: E402
 
 
 @pytest.fixture(scope="session")

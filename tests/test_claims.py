@@ -316,3 +316,24 @@ def test_server_now_is_the_file_system_clock(tmp_path):
 def test_invalid_names(tmp_path, name):
     with pytest.raises(ValueError):
         try_claim(tmp_path, name)
+
+
+def test_claims_and_ballots_appear_whole_and_staging_left_by_a_killed_run_is_removed(tmp_path, dead_pid):
+    """A claim or ballot is written under a staging name, then linked into place: a run killed in between
+    leaves a staging file (removed by the next holder), never an empty claim or ballot that would block
+    a takeover for ``stale_after`` (seen in the crash test: a ballot of a release cut short)."""
+    import socket
+    host = socket.gethostname().replace(".", "_")
+    tmp_path.mkdir(exist_ok=True)
+    dead = tmp_path / f".region_3.claim.{host}.{dead_pid}.abcd1234.new"
+    dead.write_text("")
+    dead_ballot = tmp_path / f".region_3.claim.sometoken.takeover0.{host}.{dead_pid}.ef012345.new"
+    dead_ballot.write_text('{"half": ')
+    live = tmp_path / f".region_3.claim.{host}.{os.getpid()}.0badc0de.new"
+    live.write_text("")
+    claim = try_claim(tmp_path, "region_3")
+    assert isinstance(claim, Claim) and json.loads(claim.path.read_text())["token"] == claim.token
+    assert claims.remove_old_ballots(claim) == 2
+    assert not dead.exists() and not dead_ballot.exists() and live.exists(), "a live writer's file is kept"
+    live.unlink()
+    assert claim.release() and sorted(p.name for p in tmp_path.iterdir()) == [], "release leaves nothing"
