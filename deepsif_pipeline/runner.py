@@ -123,7 +123,7 @@ def _record_region(ctx, r, result, software):
         write_text_atomic(layout.failure_record(r), f"{utc_now()} on {socket.gethostname()}: {result.detail}\n")
         say(f"\n{FAIL} Region {r} failed after {result.seconds:.2f} seconds: {result.detail}")
     record(layout, f"region {r}: {result} ({result.seconds:.1f} s)")
-    if result.status in (Status.DONE, Status.SKIPPED):
+    if result.status is Status.DONE:  # (a region found done is in the manifest, or added by the run's last update)
         try:
             manifest.update(ctx, regions=[r], software=software)
         except (manifest.ManifestError, OSError) as exc:

@@ -1,35 +1,23 @@
 """The pipeline's steps, each declared in one module.
 
-============  ==========================  ==========================================  ============================
-step          unit of work                outputs (``deepsif_pipeline.layout``)       fingerprint (what made them)
-============  ==========================  ==========================================  ============================
-simulate      region, mean iteration      ``raw_nmm/a{r}/mean_iter_{m}_a_iter_{r}_*``  template connectivity and
-              (``generate_tvb_data.py``)                                               regions, --seed, --a-range,
-                                                                                       --sim-length, --piece-length,
-                                                                                       --engine, --raw-rate, science
-                                                                                       step1
-extract       region, mean iteration      ``nmm_{f}/a{r}/nmm_{n}.mat`` and the         simulate's without
-              (``matlab/process_          marker ``clip_info/iter{m}/iter_{m}_i_{r}``  --piece-length and --raw-rate
-              region_nmm.m``)                                                          (shown not to change clips),
-                                                                                       + lead field, --target-snr,
-                                                                                       science step2
-clean         region                      (deletes ``raw_nmm/a{r}``)                   none: done when the raw folder
-                                                                                       is gone and extract is current
-synthesise    dataset                     ``{dataset}_sample_source1.mat``             template centres, neighbours,
-              (``matlab/generate_                                                      distances, lead field, --seed,
-              synthetic_source.m``)                                                    --dataset, --filename, science
-                                                                                       step4; inputs: the clips'
-                                                                                       fingerprint and counts
-pack          dataset                     ``{dataset}_sample_nmm.h5``                  inputs: the step-4 file's
-                                                                                       fingerprint and clip rows
-============  ==========================  ==========================================  ============================
+- ``simulate`` (step 1; unit: region and mean iteration): the raw pieces
+  ``raw_nmm/a{r}/mean_iter_{m}_a_iter_{r}_{k}.mat``, made by ``generate_tvb_data.py``.
+- ``extract`` (step 2; region and mean iteration): the clips ``nmm_{f}/a{r}/nmm_{n}.mat``
+  and, last, the marker ``nmm_{f}/clip_info/iter{m}/iter_{m}_i_{r}.mat``, made by
+  ``matlab/process_region_nmm.m``.
+- ``clean`` (step 3; region): deletes ``raw_nmm/a{r}`` once step 2 is current.
+- ``synthesise`` (step 4; dataset): ``{dataset}_sample_source1.mat``, made by
+  ``matlab/generate_synthetic_source.m``.
+- ``pack`` (dataset): ``{dataset}_sample_nmm.h5``, the clips step 4 uses.
 
-Each module declares the outputs of a unit, its fingerprint, a ``judge``
-that tells from the files alone whether the unit is current (a
-:class:`deepsif_pipeline.results.Verdict`), and how to run it, returning a
-:class:`deepsif_pipeline.results.Result`. ``deepsif_pipeline.runner`` does,
-for every unit: claim, judge, run, record; ``deepsif_pipeline.plan`` judges
-a whole command before anything runs (refusals, ``--dry-run``, ``--status``).
+Each module declares the outputs of a unit, their fingerprint (what made
+them: ``deepsif_pipeline/fingerprint.py``), a ``judge`` that tells from the
+files alone whether the unit is current (a
+:class:`deepsif_pipeline.results.Verdict`), and how to run it.
+``deepsif_pipeline.runner`` does, for every unit: claim, judge, run,
+record; ``deepsif_pipeline.plan`` judges a whole command before anything
+runs (refusals, ``--dry-run``, ``--status``). ``docs/architecture.md`` has
+the table of steps, outputs and fingerprints.
 """
 
 from dataclasses import dataclass, field
