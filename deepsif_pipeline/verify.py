@@ -92,7 +92,7 @@ def check_synthesis(meta, counts, distances):
     pad = sr == PAD
     n_real = (~pad).sum(axis=2)
     if np.any(pad != (np.arange(sr.shape[2]) >= n_real[..., None])) or np.any(n_real == 0):
-        problems.append("selected_region: padding 15213 must follow the patch regions, centre first")
+        problems.append(f"selected_region: padding {PAD} must follow the patch regions, centre first")
     if np.any((mag == PAD) != pad):
         problems.append("mag_change is padded where selected_region is not (or the reverse)")
     centres = sr[:, :, 0].astype(int)
