@@ -35,8 +35,7 @@ from deepsif_pipeline.layout import Layout, resolve_locations
 from deepsif_pipeline.results import State
 from deepsif_pipeline.settings import (DEFAULT_ENGINE, HelpFormatter, OneLineParser, Settings, add_common_options,
                                        check_lengths)
-from deepsif_pipeline.steps.simulate import (fingerprint, judge_pieces, kept_samples, piece_plan,  # noqa: F401
-                                             piece_rows, raw_bytes)
+from deepsif_pipeline.steps.simulate import fingerprint, judge_pieces, kept_samples, piece_plan, piece_rows
 
 
 def build_simulator(connectivity, excitable, a_value, mean_iteration, seed):

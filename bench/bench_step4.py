@@ -17,7 +17,6 @@ import argparse
 from pathlib import Path
 import resource
 import shutil
-import subprocess
 import sys
 import tempfile
 import time

@@ -6,7 +6,6 @@ SciPy), so the command line only carries two quoted paths.
 
 from dataclasses import dataclass
 from pathlib import Path
-import os
 import shutil
 import subprocess
 import time

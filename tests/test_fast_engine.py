@@ -341,6 +341,7 @@ def test_step1_fast_engine_writes_the_same_files(tvb76_dir, tmp_path):
             assert np.array_equal(pieces["fast"][key], pieces["tvb"][key]), key
         assert pieces["fast"]["data"].dtype == np.float32 and pieces["fast"]["data"].shape == (n_times, 76)
         assert [str(pieces[e]["engine"][0]) for e in ("tvb", "fast")] == ["tvb", "fast"]
+        assert int(pieces["fast"]["seed"].ravel()[0]) == seed
         assert '"engine":"fast"' in str(pieces["fast"]["fingerprint"][0])
     # the same initial history: the transients of the two engines agree closely at first
     first = {e: loadmat(tmp_path / e / "raw_nmm" / "a3" / names[e][0])["data"] for e in ("tvb", "fast")}

@@ -8,6 +8,7 @@ import generate_tvb_data as gen
 from deepsif_pipeline import science
 from deepsif_pipeline.anatomy import Template
 from deepsif_pipeline.layout import Layout
+from deepsif_pipeline.steps.simulate import raw_bytes
 
 from conftest import run_cli
 
@@ -133,6 +134,6 @@ def test_raw_bytes_estimate_matches_the_files(template76, tmp_path, raw_rate):
     gen.simulate_region(template76, Layout(tmp_path), 5, 1.3, 0.5, 3.5, 11, iterations=[0, 2], progress_mode="none",
                         engine="fast", raw_rate=raw_rate)
     written = sum(p.stat().st_size for p in Layout(tmp_path).raw_dir(5).glob("*.mat"))
-    estimate = gen.raw_bytes(76, 1.3, 0.5, raw_rate, n_iterations=2)
+    estimate = raw_bytes(76, 1.3, 0.5, raw_rate, n_iterations=2)
     assert abs(estimate - written) < 0.01 * written, (estimate, written)
-    assert gen.raw_bytes(998, 200, 10) / gen.raw_bytes(998, 200, 10, "decimated") > 3.5
+    assert raw_bytes(998, 200, 10) / raw_bytes(998, 200, 10, "decimated") > 3.5
