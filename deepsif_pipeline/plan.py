@@ -77,8 +77,8 @@ def make(ctx, regions=(), synthesis_only=False):
     except manifest.ManifestError:
         recorded = None
     asked = ctx.fingerprint(extract.NAME)
-    if recorded is not None and recorded.get("fingerprint") != digest(asked):
-        plan.clip_set = differences(recorded.get("settings", {}), asked)
+    if recorded and recorded.get("regions") and recorded.get("fingerprint") != digest(asked):
+        plan.clip_set = differences(recorded.get("settings", {}), asked)  # (a clip set with no region binds nothing)
     if synthesis_only:
         plan.synthesis_inputs = synthesise.inputs(ctx)
         asked4 = synthesise.fingerprint(ctx.settings, ctx.template, asked, [])
