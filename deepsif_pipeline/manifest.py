@@ -35,7 +35,7 @@ from scipy.io import loadmat
 
 from . import claims, science
 from .fingerprint import digest, parse
-from .files import write_text_atomic
+from .files import sweep_temporaries, write_text_atomic
 from .layout import Layout, compact_ranges
 from .runlog import utc_now
 from .steps import extract, pack
@@ -90,6 +90,7 @@ def _locked(layout):
         time.sleep(0.05)
     try:
         claims.remove_old_ballots(claim)
+        sweep_temporaries(layout.manifest.parent, layout.manifest.stem + "_")  # of a rewrite that was killed
         yield
     finally:
         claim.release()

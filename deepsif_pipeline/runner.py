@@ -104,23 +104,30 @@ def region(ctx, r, i, n, disk=None, halt=None, software=""):
                 disk.release(r)
             if children.STOP.is_set():
                 clean.sweep(layout, r)
-    result = replace(result, seconds=time.time() - t0)
+        result = replace(result, seconds=time.time() - t0)
+        _failure_record(layout, r, result)  # under the claim: the next holder may sweep its temporary
     _record_region(ctx, r, result, software)
     return result
 
 
-def _record_region(ctx, r, result, software):
-    """The result line, the failure record, the run log and the manifest of a region."""
-    layout = ctx.layout
+def _failure_record(layout, r, result):
+    """Write ``logs/region_{r}.failed`` for a failed region, remove it for a done one."""
     if result.status in (Status.DONE, Status.SKIPPED):
         layout.failure_record(r).unlink(missing_ok=True)
+    elif result.status is Status.FAILED:
+        write_text_atomic(layout.failure_record(r), f"{utc_now()} on {socket.gethostname()}: {result.detail}\n")
+
+
+def _record_region(ctx, r, result, software):
+    """The result line, the run log and the manifest of a region."""
+    layout = ctx.layout
+    if result.status in (Status.DONE, Status.SKIPPED):
         what = "no clip" if result.clips == 0 else plural(result.clips, "clip") if result.clips is not None else ""
         say(f"\n{OK} Completed region {r} in {result.seconds:.2f} seconds" + (f" ({what})" if what else ""))
     elif result.status in (Status.INTERRUPTED, Status.NOT_STARTED):
         say(f"\n{FAIL} Region {r} interrupted after {result.seconds:.2f} seconds; its finished mean "
             "iterations are kept")
     else:
-        write_text_atomic(layout.failure_record(r), f"{utc_now()} on {socket.gethostname()}: {result.detail}\n")
         say(f"\n{FAIL} Region {r} failed after {result.seconds:.2f} seconds: {result.detail}")
     record(layout, f"region {r}: {result} ({result.seconds:.1f} s)")
     if result.status is Status.DONE:  # (a region found done is in the manifest, or added by the run's last update)

@@ -52,7 +52,8 @@ def run(layout, region):
 
 
 def sweep(layout, region):
-    """Delete what killed writers left of one region; only under its claim, with no child working on it.
+    """Delete what killed writers left of one region (``.tmp_*`` of its raw pieces, clips, markers,
+    job file and failure record, and the job file); only under its claim, with no child working on it.
 
     Returns
     -------
@@ -62,8 +63,8 @@ def sweep(layout, region):
     for m in science.MEAN_ITERATIONS:
         marker = layout.marker(m, region)
         gone += sweep_temporaries(marker.parent, f"{marker.stem}_")
-    job = layout.step2_job(region)
-    gone += sweep_temporaries(job.parent, f"{job.stem}_")
+    job, failed = layout.step2_job(region), layout.failure_record(region)
+    gone += sweep_temporaries(job.parent, f"{job.stem}_") + sweep_temporaries(failed.parent, f"{failed.stem}_")
     if job.exists():
         job.unlink()
         gone.append(job)
