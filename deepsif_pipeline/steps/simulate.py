@@ -21,6 +21,7 @@ from ..anatomy import describe_template, template_identity
 from ..fingerprint import FORMAT, FingerprintError, describe, differences, flatten, legacy, parse
 from ..files import mat_file_problem
 from ..results import Difference, State, Verdict
+from ..settings import engine_entries
 
 NAME = "simulate"
 SCRIPT = Path(__file__).resolve().parent.parent.parent / "generate_tvb_data.py"
@@ -45,7 +46,8 @@ def fingerprint(settings, template):
     dict
         The template's connectivity and region count, the run seed (each
         unit derives its own), ``--a-range``, ``--sim-length``,
-        ``--piece-length``, ``--engine``, ``--raw-rate`` and the science
+        ``--piece-length``, ``--engine`` (and the fast engine's version,
+        ``settings.engine_entries``), ``--raw-rate`` and the science
         parameters of step 1.
     """
     return {"format": FORMAT, "step": NAME, "about.template": describe_template(template),
@@ -53,7 +55,7 @@ def fingerprint(settings, template):
             "template.regions": template_identity(template, "regions"),
             "seed": int(settings.seed), "a_range": float(settings.a_range),
             "sim_length": float(settings.sim_length), "piece_length": float(settings.piece_length),
-            "engine": settings.engine, "raw_rate": settings.raw_rate,
+            "engine": settings.engine, "raw_rate": settings.raw_rate, **engine_entries(settings),
             **flatten("science.step1.", science.values("step1"))}
 
 
