@@ -212,7 +212,7 @@ def test_noise_samples_are_the_previous_versions(conn76, monkeypatch):
     real = fast_engine.advance
 
     def capture(*args):
-        z, n_steps = args[13], args[4]
+        z, n_steps = args[14], args[4]
         captured.append(z[:, :n_steps, 0].copy())  # the one noisy variable, y4
         return real(*args)
     monkeypatch.setattr(fast_engine, "advance", capture)
