@@ -29,17 +29,22 @@ warm as in a normal run (compile time is printed separately). Also printed:
 time spent writing raw pieces (inside the wall times), imports, and the
 ratios.
 
-Why the earlier version of this benchmark reported 125x while marginal
-measurements gave 77-95x: it timed tvb-library over its first 2 simulated
-seconds of one mean iteration from a fresh simulator, and divided by 2. Those
-seconds include tvb-library's first-call costs (the numba compilation of
-its JansenRit ``dfun`` and the first ``Simulator.__call__`` set-up) and the
-0.5 s transient, during which its numpy ``exp`` overflows and every step
-goes through the warnings machinery (``run_piece`` filters the
-RuntimeWarnings, but each one is still raised and filtered). Both are
-per-region start-up, not per-simulated-second cost: spread over 2 s they
-made tvb-library look slower per second than it is over 600 s, while the
-fast engine was timed after a warm-up. The marginal cost here cancels them.
+Why the earlier version of this benchmark reported 125x while step 1's
+own figures gave 77-95x (0.245 wall s per mean-iteration second, from 147 s
+per region at 3 x 200 s, against tvb-library's 20-25): the earlier version
+timed only the engines' ``run`` calls, one mean iteration, after set-up and
+compilation, and wrote no raw piece, while the 147 s of a region include
+everything step 1 does: building three simulators, and writing 60 raw pieces
+of 80 MB (4.8 GB per region; writing is 8 % of the old fast engine's
+marginal cost here, with 16 MB pieces that stay in the page cache, and more
+once gigabytes of dirty pages must reach the disk). tvb-library's cost is
+almost all integration, so what the earlier version left out lowered only
+the fast engine's cost. It is not the transient or tvb-library's first-call
+costs: tvb-library's intercept measured here is about 0 (within the noise),
+and in one session on a loaded machine the earlier version gave 117x where
+the marginal costs of this version gave 138x for the same engines. Figures
+of different sessions also differ with the load of the machine (tvb-library
+took 45 wall s per simulated s with the other core busy, 20-25 without).
 
     python bench/bench_engines.py                 # 998-region template, region 700
     python bench/bench_engines.py --short 2 --long 6 --tvb-short 0.6 --tvb-long 1.6
