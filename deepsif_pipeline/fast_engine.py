@@ -10,7 +10,26 @@ as tvb-library's simulator for that configuration, with
 - the sigmoid of each region computed once per step and kept in a ring
   buffer of ``n_time`` (TVB's history horizon) steps per region;
 - the coupling as a scatter over the non-zero weights, by source region;
-- the whole time loop in one numba function, single-threaded.
+- the whole time loop in one numba function, single-threaded;
+- lanes: up to ``LANES`` simulations of the same network (step 1 gives
+  them a region's three mean iterations) advanced together. The ring
+  buffer holds the lanes side by side, so one connection's reads of all
+  lanes are one 32-byte vector, and the coupling of up to ``BLOCK`` steps
+  is gathered at once when the shortest delay allows (it is computed from
+  states that already exist). Every lane's arithmetic is the same
+  operations in the same order whatever lanes run with it: a lane's output
+  is bit for bit the one it has alone;
+- the node update vectorised over regions (AVX2: four regions at a time),
+  with an exponential of its own (:func:`exp`, within 1 ulp of libm's;
+  libm's ``exp`` is a call no loop around can vectorise).
+
+Version (``settings.FAST_ENGINE_VERSION``, recorded in the fingerprints of
+steps 1 and 2): 1 was one mean iteration at a time with libm's ``exp``;
+2 (this) has lanes and its own ``exp``. The noise samples of a mean
+iteration are the same in both (below); the outputs differ in the last
+bits from version 1's (libm's ``exp`` against this one, growing through
+the dynamics like any rounding difference), both within the tolerance of
+the tests against tvb-library.
 
 What is reproduced from tvb-library (``tvb/simulator``), and how:
 
@@ -51,7 +70,10 @@ The noise is the one thing that is not TVB's sample by sample: TVB draws
 ``N(0, 1)`` for all six state variables from a legacy ``RandomState``
 (then multiplies five of them by zero); here a ``numpy.random.Generator``
 (PCG64) draws only the state variables with non-zero ``nsig`` (``y4``).
-The statistics are the same, the samples are not.
+The statistics are the same, the samples are not. Each lane has its own
+generator; its samples are drawn by numpy in blocks of steps, in the order
+version 1 drew them one by one (step, then variable, then region), so a
+mean iteration's samples are the same as in version 1.
 """
 
 import math
