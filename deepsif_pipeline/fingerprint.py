@@ -33,7 +33,7 @@ FLAGS = {"seed": "--seed", "a_range": "--a-range", "sim_length": "--sim-length",
 # that version, kept as it was whatever today's defaults (settings.Settings) become.
 LEGACY_VERSION = "0.1.0"
 LEGACY_DEFAULTS = {"seed": 20220425, "a_range": 3.5, "sim_length": 200.0, "piece_length": 10.0, "engine": "fast",
-                   "raw_rate": "full", "target_snr": 15.0, "fast_engine": 1}
+                   "raw_rate": "full", "target_snr": 15.0}
 
 
 class FingerprintError(Exception):
