@@ -104,31 +104,81 @@ def run_piece(sim, length_ms, progress):
     return t[:i], data[:i]
 
 
-def run_fast_piece(fast, length_ms, progress):
-    """:func:`run_piece` for a :class:`deepsif_pipeline.fast_engine.FastSimulator`: same returns."""
-    return fast.run_piece(length_ms, progress=progress.advance)
+def run_fast_lanes(fast, length_ms, progress):
+    """Advance a :class:`deepsif_pipeline.fast_engine.FastSimulator` by one piece, all its lanes.
+
+    Returns
+    -------
+    time : numpy.ndarray
+        ``(n_times,)`` in ms.
+    data : numpy.ndarray
+        ``(n_lanes, n_times, n_connectivity)`` float32, ``y1 - y2`` (mV) of each lane.
+    """
+    lanes = fast.n_lanes
+    return fast.run_lanes(length_ms, progress=lambda k: progress.advance(k * lanes))
+
+
+def make_simulators(connectivity, excitable, a_value, units, engine):
+    """The simulator(s) of one region's mean iterations, and the function that runs a piece of all of them.
+
+    Both engines start from the same configured TVB simulators (parameters,
+    delays, random initial history drawn with each unit's seed); the fast
+    engine puts the units in the lanes of one simulator, each drawing its
+    noise from a PCG64 generator seeded with the unit's seed (a lane's
+    samples do not depend on the other lanes).
+
+    Parameters
+    ----------
+    connectivity : tvb.datatypes.connectivity.Connectivity
+    excitable : int
+    a_value : float
+    units : sequence of (int, int)
+        ``(mean_iteration, seed)``; more than one only with ``engine='fast'``
+        (at most ``fast_engine.LANES``).
+    engine : {'tvb', 'fast'}
+
+    Returns
+    -------
+    sims : FastSimulator, or a one-element list of a tvb Simulator
+    run : callable
+        ``run(sims, length_ms, progress) -> (time, data)``, ``data``
+        ``(len(units), n_times, n_connectivity)`` float32.
+    """
+    sims = [build_simulator(connectivity, excitable, a_value, m, seed) for m, seed in units]
+    if engine == "tvb":
+        if len(sims) != 1:
+            raise ValueError("tvb-library runs one mean iteration at a time")
+        return sims, lambda tvb, length_ms, progress: _one_lane(run_piece(tvb[0], length_ms, progress))
+    if engine == "fast":
+        from deepsif_pipeline.fast_engine import FastSimulator
+        return FastSimulator.from_tvb_lanes(sims, [seed for _, seed in units]), run_fast_lanes
+    raise ValueError(f"unknown engine {engine!r}")
+
+
+def _one_lane(piece):
+    """``(time, data)`` with ``data`` given a leading lane axis of length 1."""
+    t, data = piece
+    return t, data[None]
 
 
 def make_simulator(connectivity, excitable, a_value, mean_iteration, seed, engine):
     """The simulator of one region and mean iteration, and the function that runs a piece of it.
 
-    Both engines start from the same configured TVB simulator (parameters,
-    delays, random initial history drawn with ``seed``); the fast engine
-    draws its noise from a PCG64 generator seeded with ``seed``.
+    :func:`make_simulators` with one unit, for tools and tests.
 
     Returns
     -------
     sim : tvb Simulator or FastSimulator
     run : callable
-        ``run(sim, length_ms, progress) -> (time, data)``.
+        ``run(sim, length_ms, progress) -> (time, data)``, ``data``
+        ``(n_times, n_connectivity)`` float32.
     """
-    sim = build_simulator(connectivity, excitable, a_value, mean_iteration, seed)
-    if engine == "tvb":
-        return sim, run_piece
-    if engine == "fast":
-        from deepsif_pipeline.fast_engine import FastSimulator
-        return FastSimulator.from_tvb(sim, seed), run_fast_piece
-    raise ValueError(f"unknown engine {engine!r}")
+    sims, run = make_simulators(connectivity, excitable, a_value, [(mean_iteration, seed)], engine)
+
+    def run_one(sim, length_ms, progress):
+        t, data = run(sim, length_ms, progress)
+        return t, data[0]
+    return sims, run_one
 
 
 class Progress:
@@ -245,23 +295,30 @@ def simulate_region(template, layout, region, sim_length_s, piece_length_s, a_va
     conn = tvb_connectivity.Connectivity.from_file(str(template.connectivity))
     conn.configure()
     progress = Progress(sum(steps) * len(todo), f"region {region}", progress_mode)
+
+    def write(m, seed, paths, k, t, data):
+        """Write piece ``k`` of mean iteration ``m``."""
+        keep = kept_samples(first[k], steps[k]) if raw_rate == "decimated" else np.arange(steps[k])
+        piece = {"time": t[keep], "data": data[keep], "A": gains, "seed": seed, "mean_iter": m, "dt": science.DT_MS,
+                 "engine": engine, "raw_rate": raw_rate, "fingerprint": canonical(made_with)}
+        if raw_rate == "decimated":
+            piece.update(sample_index=(first[k] + keep).astype(float), raw_steps=float(steps[k]))
+        write_mat_atomic(paths[k], piece)
+
     try:
-        for m, seed, paths, missing in todo:
-            sim, run = make_simulator(conn, excitable, a_value, m, seed, engine)
-            last_needed = max(missing)
+        # The fast engine runs the mean iterations together (lanes of one simulator); tvb-library one by one.
+        groups = [todo] if engine == "fast" else [[unit] for unit in todo]
+        for group in groups:
+            sims, run = make_simulators(conn, excitable, a_value, [(m, seed) for m, seed, _, _ in group], engine)
+            last_needed = max(max(missing) for _, _, _, missing in group)
             for k, length in enumerate(lengths[:last_needed + 1]):
-                t, data = run(sim, length, progress)
-                if k in missing:
-                    keep = kept_samples(first[k], steps[k]) if raw_rate == "decimated" else np.arange(steps[k])
-                    piece = {"time": t[keep], "data": data[keep], "A": gains, "seed": seed,
-                             "mean_iter": m, "dt": science.DT_MS, "engine": engine, "raw_rate": raw_rate,
-                             "fingerprint": canonical(made_with)}
-                    if raw_rate == "decimated":
-                        piece.update(sample_index=(first[k] + keep).astype(float), raw_steps=float(steps[k]))
-                    write_mat_atomic(paths[k], piece)
-                progress.line(f"mean iteration {m} piece {k + 1}/{len(lengths)} "
-                              f"{'written' if k in missing else 'already complete'}")
-            progress.advance(sum(steps[last_needed + 1:]))
+                t, data = run(sims, length, progress)
+                for (m, seed, paths, missing), lane in zip(group, data):
+                    if k in missing:
+                        write(m, seed, paths, k, t, lane)
+                    progress.line(f"mean iteration {m} piece {k + 1}/{len(lengths)} "
+                                  f"{'written' if k in missing else 'already complete'}")
+            progress.advance(sum(steps[last_needed + 1:]) * len(group))
     finally:
         progress.close()
     return result

@@ -1,16 +1,53 @@
 #!/usr/bin/env python3
-"""Benchmark the two step-1 engines side by side: tvb-library and deepsif_pipeline.fast_engine.
+"""Benchmark step 1's engines the way the pipeline runs them: marginal cost per simulated second.
 
-Both simulate the same region of the same template with the same settings
-(``generate_tvb_data.build_simulator``), each in its own child process so
-that its peak memory (``ru_maxrss``) is its own. Prints simulated seconds
-per wall second of each engine and their ratio, the fast engine's rate with
-two processes at once (two regions), the peak memory of every process, and
-the fast engine's numba compile time (measured on an empty numba cache,
-excluded from its rate: the engine is warmed up before the timed run).
+Each engine simulates one region's three mean iterations through
+``generate_tvb_data.simulate_region`` (raw pieces written, as step 1 does),
+in a fresh child process, at two simulated lengths per mean iteration. The
+marginal cost is ``(wall(long) - wall(short)) / (3 * (long - short))``: wall
+seconds per simulated second of one mean iteration, with every per-region
+start-up cost (loading the connectivity, building the TVB simulators and
+their random initial history, loading the numba cache, the 0.5 s transient)
+cancelled; that start-up is the intercept, shown separately. Both lengths
+include the transient, so neither the start-up nor the transient biases the
+marginal cost. The published run simulates 3 x 200 s per region: its wall
+time per mean-iteration second is ``marginal + intercept / 600``.
 
-    python bench/bench_engines.py                       # 998-region template, region 700
-    python bench/bench_engines.py --tvb-length 1 --fast-length 40
+Engines compared in one invocation:
+
+- ``fast``: this checkout's ``deepsif_pipeline.fast_engine`` (lanes: the
+  three mean iterations advanced together);
+- ``fast (old)``: the fast engine of an earlier commit (``--old-commit``,
+  default the version before lanes), its whole tree exported with ``git
+  archive``, run through that commit's own ``simulate_region`` (one mean
+  iteration after the other);
+- ``tvb``: tvb-library (through this checkout's ``simulate_region``).
+
+Each length of a fast engine runs ``--repeat`` times and the fastest counts
+(the machine may be shared). Each numba engine first runs once untimed, so that its on-disk cache is
+warm as in a normal run (compile time is printed separately). Also printed:
+time spent writing raw pieces (inside the wall times), imports, and the
+ratios.
+
+Why the earlier version of this benchmark reported 125x while step 1's
+own figures gave 77-95x (0.245 wall s per mean-iteration second, from 147 s
+per region at 3 x 200 s, against tvb-library's 20-25): the earlier version
+timed only the engines' ``run`` calls, one mean iteration, after set-up and
+compilation, and wrote no raw piece, while the 147 s of a region include
+everything step 1 does: building three simulators, and writing 60 raw pieces
+of 80 MB (4.8 GB per region; writing is 8 % of the old fast engine's
+marginal cost here, with 16 MB pieces that stay in the page cache, and more
+once gigabytes of dirty pages must reach the disk). tvb-library's cost is
+almost all integration, so what the earlier version left out lowered only
+the fast engine's cost. It is not the transient or tvb-library's first-call
+costs: tvb-library's intercept measured here is about 0 (within the noise),
+and in one session on a loaded machine the earlier version gave 117x where
+the marginal costs of this version gave 138x for the same engines. Figures
+of different sessions also differ with the load of the machine (tvb-library
+took 45 wall s per simulated s with the other core busy, 20-25 without).
+
+    python bench/bench_engines.py                 # 998-region template, region 700
+    python bench/bench_engines.py --short 2 --long 6 --tvb-short 0.6 --tvb-long 1.6
 """
 
 import argparse
@@ -18,150 +55,165 @@ import multiprocessing
 import os
 from pathlib import Path
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
 
 REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
+OLD_COMMIT = "b693363"  # the fast engine before lanes (one mean iteration at a time, libm exp)
+PUBLISHED_S = 200.0  # simulated seconds per mean iteration in the published run
 
 
-def peak_rss_mb():
-    """Peak resident memory of this process (MB)."""
-    import resource
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
-
-
-def simulate(engine, anatomy, region, mean_iteration, seconds, piece_seconds, seed, start=None):
-    """Run one engine in this (child) process; return its timings and peak memory.
+def child(code_dir, engine, anatomy, region, seconds, piece_seconds, seed, cache_dir):
+    """Run ``simulate_region`` of the checkout in ``code_dir`` in this (child) process; return timings.
 
     Parameters
     ----------
+    code_dir : str
+        Root of the checkout whose ``generate_tvb_data`` runs.
     engine : {'tvb', 'fast'}
     anatomy : str
         Template folder.
     region : int
         0-based template region made excitable.
-    mean_iteration : int
     seconds, piece_seconds : float
-        Simulated seconds, run in pieces of ``piece_seconds`` as step 1 does.
+        Simulated seconds per mean iteration, and per raw piece.
     seed : int
-        Run seed (the region and mean iteration derive theirs).
-    start : multiprocessing.Barrier, optional
-        Waited on just before the timed run (to start processes together).
+        Run seed.
+    cache_dir : str
+        ``NUMBA_CACHE_DIR`` of this engine (kept between its runs: warm).
 
     Returns
     -------
     dict
-        ``engine, region, setup_s, compile_s, wall_s, seconds, rate, peak_mb, nnz``.
+        ``import_s`` (modules), ``wall_s`` (``simulate_region``, all three
+        mean iterations), ``write_s`` (writing raw pieces, inside
+        ``wall_s``), ``seconds``.
     """
     os.environ["NUMBA_NUM_THREADS"] = "1"
-    cache = tempfile.mkdtemp(prefix="bench_engines_numba_")
-    if engine == "fast":  # an empty numba cache: the first call compiles
-        os.environ["NUMBA_CACHE_DIR"] = cache
-    try:
-        return _simulate(engine, anatomy, region, mean_iteration, seconds, piece_seconds, seed, start)
-    finally:
-        shutil.rmtree(cache, ignore_errors=True)
-
-
-def _simulate(engine, anatomy, region, mean_iteration, seconds, piece_seconds, seed, start):
-    """The body of :func:`simulate`, once the environment is set."""
-    import numpy as np
-    import generate_tvb_data as gen
-    from deepsif_pipeline import science
-    from deepsif_pipeline.anatomy import load_template
-
+    os.environ["NUMBA_CACHE_DIR"] = cache_dir
+    sys.path.insert(0, code_dir)
     t0 = time.perf_counter()
+    import generate_tvb_data as gen
+    from deepsif_pipeline.anatomy import load_template
+    from deepsif_pipeline.layout import Layout
+    gen._import_tvb()
+    import_s = time.perf_counter() - t0
+    if not str(Path(gen.__file__).resolve()).startswith(str(Path(code_dir).resolve())):
+        raise RuntimeError(f"imported {gen.__file__}, not from {code_dir}")
+
+    written = [0.0]
+    write = gen.write_mat_atomic
+
+    def timed_write(path, variables):
+        t = time.perf_counter()
+        write(path, variables)
+        written[0] += time.perf_counter() - t
+    gen.write_mat_atomic = timed_write
+
     template = load_template(anatomy)
-    tvb_connectivity = gen._import_tvb()
-    conn = tvb_connectivity.Connectivity.from_file(str(template.connectivity))
-    conn.configure()
-    column = int(template.columns[region])
-    run_seed = science.simulation_seed(seed, region, mean_iteration)
-    sim, run = gen.make_simulator(conn, column, science.A_EXCITABLE, mean_iteration, run_seed, engine)
-    setup = time.perf_counter() - t0
+    out = tempfile.mkdtemp(prefix="bench_engines_out_", dir=os.environ.get("BENCH_TMP"))
+    try:
+        t0 = time.perf_counter()
+        gen.simulate_region(template, Layout(Path(out)), region, seconds, piece_seconds, 3.5, seed,
+                            iterations=[0, 1, 2], progress_mode="none", engine=engine)
+        wall = time.perf_counter() - t0
+    finally:
+        shutil.rmtree(out, ignore_errors=True)
+    return {"import_s": import_s, "wall_s": wall, "write_s": written[0], "seconds": seconds}
 
-    class Quiet:
-        def advance(self, steps):
-            pass
 
-    compile_s = 0.0
+def in_child(*args):
+    """:func:`child` in a fresh spawned process."""
+    context = multiprocessing.get_context("spawn")
+    with context.Pool(1, maxtasksperchild=1) as pool:
+        return pool.apply(child, args)
+
+
+def export_commit(commit, into):
+    """The tree of ``commit`` of this repository, extracted into the folder ``into``."""
+    archive = subprocess.run(["git", "-C", str(REPO), "archive", "--format=tar", commit], check=True,
+                             capture_output=True).stdout
+    subprocess.run(["tar", "-x", "-C", str(into)], input=archive, check=True)
+    return str(into)
+
+
+def measure(label, code_dir, engine, args, short, long, cache_dir):
+    """Warm-up, then the two lengths (the fastest of ``--repeat`` runs each); the marginal cost and the intercept."""
+    common = (code_dir, engine, args.anatomy, args.region)
+    compile_s = None
     if engine == "fast":
         t0 = time.perf_counter()
-        from deepsif_pipeline.fast_engine import FastSimulator
-        FastSimulator.from_tvb(gen.build_simulator(conn, column, science.A_EXCITABLE, mean_iteration, run_seed),
-                               run_seed).run_piece(science.DT_MS)  # a throw-away copy: compiles
+        in_child(*common, 0.1, 0.1, args.seed, cache_dir)  # compiles into the (empty) cache
         compile_s = time.perf_counter() - t0
-    lengths = science.piece_lengths_ms(seconds, piece_seconds)
-    if start is not None:
-        start.wait()
-    t0 = time.perf_counter()
-    finite = True
-    for length in lengths:
-        _, data = run(sim, length, Quiet())
-        finite &= bool(np.isfinite(data).all())
-    wall = time.perf_counter() - t0
-    return {"engine": engine, "region": region, "setup_s": setup, "compile_s": compile_s, "wall_s": wall,
-            "seconds": seconds, "rate": seconds / wall, "peak_mb": peak_rss_mb(), "finite": finite,
-            "nnz": int((conn.weights != 0).sum()), "n_connectivity": conn.number_of_regions}
+    repeat = args.repeat if engine == "fast" else 1
+    runs = [min((in_child(*common, seconds, args.piece_length, args.seed, cache_dir) for _ in range(repeat)),
+                key=lambda run: run["wall_s"]) for seconds in (short, long)]
+    marginal = (runs[1]["wall_s"] - runs[0]["wall_s"]) / (3 * (long - short))  # per mean-iteration second
+    intercept = runs[0]["wall_s"] - marginal * 3 * short  # per region (3 mean iterations)
+    write = (runs[1]["write_s"] - runs[0]["write_s"]) / (3 * (long - short))
+    return {"label": label, "runs": runs, "marginal": marginal, "intercept": intercept, "write": write,
+            "compile_s": compile_s, "import_s": runs[0]["import_s"],
+            "published": marginal + intercept / (3 * PUBLISHED_S)}
 
 
-def in_children(jobs):
-    """Run ``simulate(*job)`` for each job in its own spawned process, all at once; return the results."""
-    context = multiprocessing.get_context("spawn")
-    with context.Manager() as manager:
-        barrier = manager.Barrier(len(jobs))
-        with context.Pool(len(jobs), maxtasksperchild=1) as pool:
-            pending = [pool.apply_async(simulate, (*job, barrier)) for job in jobs]
-            return [p.get() for p in pending]
-
-
-def row(label, r):
-    return (f"{label:<22}{r['seconds']:>9g}{r['wall_s']:>9.2f}{r['rate']:>12.3f}{1.0 / r['rate']:>12.3f}"
-            f"{r['peak_mb']:>10.0f}{r['setup_s']:>9.2f}{r['compile_s']:>10.2f}")
+def report(results, args):
+    """Print the table and the ratios."""
+    print(f"template {args.anatomy}, region {args.region}, 3 mean iterations through simulate_region, "
+          f"pieces of {args.piece_length:g} s written; cpus {os.cpu_count()}, load average "
+          f"{os.getloadavg()[0]:.2f} at the end")
+    print("wall s per simulated second of one mean iteration (marginal), start-up of a region (intercept)")
+    print(f"{'engine':<12}{'short s':>8}{'wall s':>9}{'long s':>8}{'wall s':>9}{'marginal':>10}{'writing':>9}"
+          f"{'start-up':>10}{'at 3x200 s':>12}{'import s':>10}{'compile s':>10}")
+    for r in results.values():
+        (a, b) = r["runs"]
+        compile_s = "-" if r["compile_s"] is None else f"{r['compile_s']:.1f}"
+        print(f"{r['label']:<12}{a['seconds']:>8g}{a['wall_s']:>9.2f}{b['seconds']:>8g}{b['wall_s']:>9.2f}"
+              f"{r['marginal']:>10.4f}{r['write']:>9.4f}{r['intercept']:>10.2f}{r['published']:>12.4f}"
+              f"{r['import_s']:>10.2f}{compile_s:>10}")
+    fast, old, tvb = results.get("fast"), results.get("old"), results.get("tvb")
+    if fast and old:
+        print(f"fast / fast (old): marginal {old['marginal'] / fast['marginal']:.2f}x faster, "
+              f"at 3 x 200 s {old['published'] / fast['published']:.2f}x faster")
+    if fast and tvb:
+        print(f"tvb-library / fast: marginal {tvb['marginal'] / fast['marginal']:.0f}x")
+    if old and tvb:
+        print(f"tvb-library / fast (old): marginal {tvb['marginal'] / old['marginal']:.0f}x")
+    print("marginal: (wall(long) - wall(short)) / (3 (long - short)); writing: its part spent writing raw pieces; "
+          "start-up: wall(short) - 3 short marginal (connectivity, simulators, initial history, numba cache "
+          "load); at 3x200 s: marginal + start-up / 600; compile: the untimed warm-up run, an empty numba cache")
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--anatomy", default=str(REPO.parent / "shared" / "anatomy" / "deepsif"))
     ap.add_argument("--region", type=int, default=700, help="template region made excitable")
-    ap.add_argument("--second-region", type=int, default=701, help="the other region of the two-process run")
-    ap.add_argument("--mean-iteration", type=int, default=0)
-    ap.add_argument("--tvb-length", type=float, default=2.0, help="simulated s for tvb-library")
-    ap.add_argument("--fast-length", type=float, default=20.0, help="simulated s for the fast engine")
-    ap.add_argument("--piece-length", type=float, default=10.0, help="simulated s per piece, as step 1")
+    ap.add_argument("--short", type=float, default=2.0, help="shorter simulated s per mean iteration, fast engines")
+    ap.add_argument("--long", type=float, default=6.0, help="longer simulated s per mean iteration, fast engines")
+    ap.add_argument("--tvb-short", type=float, default=0.6, help="shorter simulated s, tvb-library")
+    ap.add_argument("--tvb-long", type=float, default=1.4, help="longer simulated s, tvb-library")
+    ap.add_argument("--piece-length", type=float, default=2.0, help="simulated s per raw piece")
     ap.add_argument("--seed", type=int, default=20220425)
-    ap.add_argument("--skip-two", action="store_true", help="skip the two-process run of the fast engine")
+    ap.add_argument("--repeat", type=int, default=2, help="runs of each length of the fast engines (the fastest kept)")
+    ap.add_argument("--old-commit", default=OLD_COMMIT, help="commit whose fast engine is 'fast (old)'")
+    ap.add_argument("--skip-tvb", action="store_true")
+    ap.add_argument("--skip-old", action="store_true")
     args = ap.parse_args()
 
-    common = (args.anatomy, args.region, args.mean_iteration)
-    tvb = in_children([("tvb", *common, args.tvb_length, args.piece_length, args.seed)])[0]
-    fast = in_children([("fast", *common, args.fast_length, args.piece_length, args.seed)])[0]
-    two = [] if args.skip_two else in_children(
-        [("fast", args.anatomy, r, args.mean_iteration, args.fast_length, args.piece_length, args.seed)
-         for r in (args.region, args.second_region)])
-
-    print(f"template {args.anatomy}: {tvb['n_connectivity']} connectivity regions, {tvb['nnz']} non-zero "
-          f"weights; region {args.region}, mean iteration {args.mean_iteration}, piece {args.piece_length:g} s; "
-          f"cpus {os.cpu_count()}")
-    print(f"{'engine':<22}{'sim s':>9}{'wall s':>9}{'sim s/wall':>12}{'wall/sim s':>12}{'peak MB':>10}"
-          f"{'setup s':>9}{'compile s':>10}")
-    print(row("tvb-library", tvb))
-    print(row("fast", fast))
-    for r in two:
-        print(row(f"fast, 2 procs: r{r['region']}", r))
-    print(f"speed-up fast / tvb-library (one process): {fast['rate'] / tvb['rate']:.0f}x")
-    if two:
-        total = sum(r["rate"] for r in two)
-        print(f"fast, two processes at once: {total:.2f} simulated s per wall s together "
-              f"({total / fast['rate']:.2f}x one process)")
-    print("setup: template, TVB connectivity and simulator (random initial history), and for fast the copy; "
-          "compile: the fast engine's first call with an empty numba cache (with the on-disk cache of a "
-          "normal run it is a load), not part of the rate")
-    if not all(r["finite"] for r in [tvb, fast, *two]):
-        print("WARNING: non-finite values in the output")
-        return 1
+    work = Path(tempfile.mkdtemp(prefix="bench_engines_"))
+    try:
+        results = {"fast": measure("fast", str(REPO), "fast", args, args.short, args.long, str(work / "cache_new"))}
+        if not args.skip_old:
+            old_dir = export_commit(args.old_commit, (work / "old").mkdir() or work / "old")
+            results["old"] = measure("fast (old)", old_dir, "fast", args, args.short, args.long,
+                                     str(work / "cache_old"))
+        if not args.skip_tvb:
+            results["tvb"] = measure("tvb", str(REPO), "tvb", args, args.tvb_short, args.tvb_long,
+                                     str(work / "cache_tvb"))
+        report(results, args)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
     return 0
 
 

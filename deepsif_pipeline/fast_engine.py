@@ -10,7 +10,26 @@ as tvb-library's simulator for that configuration, with
 - the sigmoid of each region computed once per step and kept in a ring
   buffer of ``n_time`` (TVB's history horizon) steps per region;
 - the coupling as a scatter over the non-zero weights, by source region;
-- the whole time loop in one numba function, single-threaded.
+- the whole time loop in one numba function, single-threaded;
+- lanes: up to ``LANES`` simulations of the same network (step 1 gives
+  them a region's three mean iterations) advanced together. The ring
+  buffer holds the lanes side by side, so one connection's reads of all
+  lanes are one 32-byte vector, and the coupling of up to ``BLOCK`` steps
+  is gathered at once when the shortest delay allows (it is computed from
+  states that already exist). Every lane's arithmetic is the same
+  operations in the same order whatever lanes run with it: a lane's output
+  is bit for bit the one it has alone;
+- the node update vectorised over regions (AVX2: four regions at a time),
+  with an exponential of its own (:func:`exp`, within 1 ulp of libm's;
+  libm's ``exp`` is a call no loop around can vectorise).
+
+Version (``settings.FAST_ENGINE_VERSION``, recorded in the fingerprints of
+steps 1 and 2): 1 was one mean iteration at a time with libm's ``exp``;
+2 (this) has lanes and its own ``exp``. The noise samples of a mean
+iteration are the same in both (below); the outputs differ in the last
+bits from version 1's (libm's ``exp`` against this one, growing through
+the dynamics like any rounding difference), both within the tolerance of
+the tests against tvb-library.
 
 What is reproduced from tvb-library (``tvb/simulator``), and how:
 
@@ -51,12 +70,18 @@ The noise is the one thing that is not TVB's sample by sample: TVB draws
 ``N(0, 1)`` for all six state variables from a legacy ``RandomState``
 (then multiplies five of them by zero); here a ``numpy.random.Generator``
 (PCG64) draws only the state variables with non-zero ``nsig`` (``y4``).
-The statistics are the same, the samples are not.
+The statistics are the same, the samples are not. Each lane has its own
+generator; its samples are drawn by numpy in blocks of steps, in the order
+version 1 drew them one by one (step, then variable, then region), so a
+mean iteration's samples are the same as in version 1.
 """
 
 import math
 
+from llvmlite import binding as llvm_binding, ir
 import numba
+from numba.core import types
+from numba.extending import intrinsic
 import numpy as np
 
 # Rows of the model parameter table (see model_table): products precomputed in
@@ -238,162 +263,388 @@ def noise_gains(nsig, n):
 
 
 # ---------------------------------------------------------------------------
-# The numba kernels
+# The exponential
 # ---------------------------------------------------------------------------
+
+# LLVM vectorises a loop only if it needs at most 8 run-time checks that its arrays do not overlap
+# (numba cannot tell LLVM that they do not); the node update reads and writes ~30 array rows. More
+# checks are cheap here (once per loop, not per element). Process-wide LLVM options: set before
+# numba compiles this module's kernels (with the on-disk cache, before it compiled them the first
+# time). Vectorisation without fastmath changes no floating point result.
+for _option in ("-vectorize-memory-check-threshold=1000", "-runtime-memory-check-threshold=1000"):
+    llvm_binding.set_option("fast_engine", _option)
 
 _jit = numba.njit(cache=True, error_model="numpy", nogil=True)
 
 
-@_jit
-def _sigmoid(y1, y2, cmin, span, midpoint, r):
-    """TVB's coupling sigmoid of one region: float32 ``y1 - y2``, float64 sigmoid."""
-    diff = np.float32(np.float32(y1) - np.float32(y2))
-    return cmin + span / (1.0 + math.exp(r * (midpoint - diff)))
+@intrinsic
+def _float_from_bits(typingctx, bits):
+    """The float64 whose IEEE bits are the int64 ``bits`` (a bit cast, vectorisable)."""
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], ir.DoubleType())
+    return types.float64(types.int64), codegen
 
 
-@_jit
-def _dfun(y0, y1, y2, y3, y4, y5, c, p, i):
-    """JansenRit derivatives of region ``i`` (TVB's ``_numba_dfun_jr``, same order of operations)."""
-    two_nu, r, v0 = p[TWO_NU_MAX, i], p[R, i], p[V0, i]
-    s12 = two_nu / (1.0 + math.exp(r * (v0 - (y1 - y2))))
-    s01 = two_nu / (1.0 + math.exp(r * (v0 - (p[A1J, i] * y0))))
-    s03 = two_nu / (1.0 + math.exp(r * (v0 - (p[A3J, i] * y0))))
-    d3 = p[AA, i] * s12 - p[TWO_A, i] * y3 - p[A_SQ, i] * y0
-    d4 = p[AA, i] * (p[MU, i] + p[A2J, i] * s01 + c) - p[TWO_A, i] * y4 - p[A_SQ, i] * y1
-    d5 = p[BB, i] * (p[A4J, i] * s03) - p[TWO_B, i] * y5 - p[B_SQ, i] * y2
-    return y3, y4, y5, d3, d4, d5
+@intrinsic
+def _bits_of_float(typingctx, value):
+    """The IEEE bits of the float64 ``value`` as an int64 (a bit cast, vectorisable)."""
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], ir.IntType(64))
+    return types.int64(types.float64), codegen
 
 
-@_jit
-def _coupling(ring, base, index, target, weight, a, out):
-    """``out[i] = a * sum_j w_ij * S_j(after step s - 1 - d_ij)``, scattered over the connections.
+@intrinsic
+def _fma(typingctx, a, b, c):
+    """``a * b + c`` rounded once (``llvm.fma``): the same value in a vector or alone, with or without FMA hardware."""
+    def codegen(context, builder, signature, args):
+        return builder.fma(*args)
+    return types.float64(types.float64, types.float64, types.float64), codegen
 
-    ``ring`` is the flattened ``(n, 2 n_time)`` buffer, ``base`` the slot
-    ``(s - 1) % n_time`` of the state step ``s`` starts from, ``index``
-    from :func:`ring_index`. One flat loop: measured twice as fast as a
-    loop over sources with an inner loop over their targets.
+
+LOG2E = 1.4426950408889634
+LN2_HI = 6.93147180369123816490e-01  # fdlibm's ln 2 split: LN2_HI * k is exact for |k| < 2 ** 11
+LN2_LO = 1.90821492927058770002e-10
+ROUND_SHIFT = 6755399441055744.0  # 1.5 * 2 ** 52: (v + ROUND_SHIFT) - ROUND_SHIFT rounds v to an integer
+ROUND_SHIFT_BITS = 0x4338000000000000  # its IEEE bits: bits(v + ROUND_SHIFT) - ROUND_SHIFT_BITS = that integer
+EXP_OVERFLOW = 709.782712893384  # exp(x) > max float64 above this
+TWO_M64, TWO_P64 = 2.0 ** -64, 2.0 ** 64
+
+
+@numba.njit(inline="always", error_model="numpy")
+def exp(x):
+    """``e ** x`` within 1 ulp of ``math.exp`` (checked in the tests), in code LLVM vectorises.
+
+    ``math.exp`` is a call into libm that no loop around it can vectorise;
+    this one is plain arithmetic (no branch, no table): ``x = k ln 2 + r``
+    with ``|r| <= ln 2 / 2`` (Cody-Waite, with FMAs), ``e ** r`` by its
+    Taylor series to degree 13 (Horner with explicit FMAs: ~30 % faster and
+    more often correctly rounded than separate products and sums, measured),
+    ``2 ** k`` from its IEEE bits, applied in two factors so that subnormal
+    results and results near the overflow are right. ``inf`` above the
+    overflow threshold, ``0`` below the subnormals, NaN for NaN. The same
+    operations in the same order whether a loop is vectorised or not (no
+    ``fastmath``: LLVM neither reorders nor contracts the others into FMAs),
+    so a value never depends on its position in a vector.
     """
-    out[:] = 0.0
+    xc = min(max(x, -746.0), 710.0)
+    shifted = xc * LOG2E + ROUND_SHIFT
+    kd = shifted - ROUND_SHIFT
+    r = _fma(-kd, LN2_LO, _fma(-kd, LN2_HI, xc))
+    q = 1.0 / 6227020800.0
+    q = _fma(q, r, 1.0 / 479001600.0)
+    q = _fma(q, r, 1.0 / 39916800.0)
+    q = _fma(q, r, 1.0 / 3628800.0)
+    q = _fma(q, r, 1.0 / 362880.0)
+    q = _fma(q, r, 1.0 / 40320.0)
+    q = _fma(q, r, 1.0 / 5040.0)
+    q = _fma(q, r, 1.0 / 720.0)
+    q = _fma(q, r, 1.0 / 120.0)
+    q = _fma(q, r, 1.0 / 24.0)
+    q = _fma(q, r, 1.0 / 6.0)
+    q = _fma(q, r, 0.5)
+    q = _fma(q, r, 1.0)
+    q = _fma(q, r, 1.0)
+    k = _bits_of_float(shifted) - ROUND_SHIFT_BITS
+    negative = xc < 0.0
+    # 2 ** k = 2 ** (k +- 64) * 2 ** -+64: both factors are normal numbers for every k in -1076..1024
+    y = (q * _float_from_bits((k + (1023 + 64 if negative else 1023 - 64)) << 52)) * (
+        TWO_M64 if negative else TWO_P64)
+    y = np.inf if x > EXP_OVERFLOW else y
+    return x if x != x else y
+
+
+@_jit
+def exp_array(x, out):
+    """``out[i] = exp(x[i])`` (for the tests). ``x, out``: ``(m,)`` float64."""
+    for i in range(x.size):
+        out[i] = exp(x[i])
+
+
+# ---------------------------------------------------------------------------
+# The numba kernels. Lanes: up to LANES simulations of the same network (a
+# region's mean iterations) advanced together. Each lane's arithmetic is the
+# same operations in the same order whatever the other lanes are: a lane's
+# output does not depend on which lanes run with it.
+# ---------------------------------------------------------------------------
+
+LANES = 4  # lanes of the ring buffer: one connection's reads of all lanes are one 32-byte vector
+BLOCK = 4  # at most this many steps' coupling computed together (the delays permitting)
+
+
+@intrinsic
+def _add_scaled_4(typingctx, acc, at, w, x, xt):
+    """``acc[at:at + 4] += w * x[xt:xt + 4]`` as one ``<4 x double>`` load, multiply, add and store.
+
+    Written out because LLVM does not vectorise this across lanes by itself
+    (measured: the scatter 4.8 times faster with it and 4-step blocks). Per
+    element it is the scalar ``acc[at + l] + w * x[xt + l]``: the same value.
+    """
+    def codegen(context, builder, signature, args):
+        acc_v, at_v, w_v, x_v, xt_v = args
+        acc_data = context.make_array(signature.args[0])(context, builder, acc_v).data
+        x_data = context.make_array(signature.args[3])(context, builder, x_v).data
+        vector = ir.VectorType(ir.DoubleType(), 4)
+        acc_ptr = builder.bitcast(builder.gep(acc_data, [at_v]), vector.as_pointer())
+        x_ptr = builder.bitcast(builder.gep(x_data, [xt_v]), vector.as_pointer())
+        w_vector = builder.insert_element(ir.Constant(vector, ir.Undefined), w_v, ir.Constant(ir.IntType(32), 0))
+        w_vector = builder.shuffle_vector(w_vector, ir.Constant(vector, ir.Undefined),
+                                          ir.Constant(ir.VectorType(ir.IntType(32), 4), [0, 0, 0, 0]))
+        total = builder.fadd(builder.load(acc_ptr, align=8), builder.fmul(w_vector, builder.load(x_ptr, align=8)))
+        builder.store(total, acc_ptr, align=8)
+        return context.get_dummy_value()
+    return types.void(acc, at, w, x, xt), codegen
+
+
+@_jit
+def _coupling(ring, base, n_block, index, target, weight, a, acc, c):
+    """The coupling of ``n_block`` successive steps of every lane, scattered over the connections.
+
+    ``c[b, l, i] = a * sum_j w_ij * S_j(after step s + b - 1 - d_ij)`` for
+    steps ``s .. s + n_block - 1``, all read from the ring as it is before
+    step ``s``: valid when ``n_block - 1 <= min(d_ij)`` (:func:`block_steps`).
+
+    Parameters
+    ----------
+    ring : numpy.ndarray
+        ``(n * 2 n_time * LANES,)``, the flattened ``(n, 2 n_time, LANES)``
+        ring buffer.
+    base : int
+        The slot ``(s - 1) % n_time`` of the state step ``s`` starts from.
+    n_block : int
+        ``1 .. BLOCK`` steps.
+    index, target, weight : numpy.ndarray
+        ``(nnz,)`` from :func:`ring_index` and :func:`sparse_by_source`.
+    a : float
+        The coupling's ``a``.
+    acc : numpy.ndarray
+        ``(BLOCK, n * LANES)`` float64 scratch.
+    c : numpy.ndarray
+        ``(BLOCK, L, n)`` float64 output, ``L <= LANES``.
+
+    Each connection's index, target and weight are loaded once for all lanes
+    and steps, and its reads of the lanes are one vector; the sum of a lane
+    at a step runs over the connections in the same order as with one lane
+    and one step (sources in increasing order for each target), so the
+    values are the same.
+    """
+    acc[:n_block] = 0.0
     for k in range(index.size):
-        out[target[k]] += weight[k] * ring[base + index[k]]
-    for i in range(out.size):
-        out[i] = a * out[i]
+        at = np.int64(target[k]) * LANES
+        xt = (np.int64(base) + index[k]) * LANES
+        w = weight[k]
+        if n_block == BLOCK:
+            _add_scaled_4(acc[0], at, w, ring, xt)
+            _add_scaled_4(acc[1], at, w, ring, xt + LANES)
+            _add_scaled_4(acc[2], at, w, ring, xt + 2 * LANES)
+            _add_scaled_4(acc[3], at, w, ring, xt + 3 * LANES)
+        else:
+            for b in range(n_block):
+                _add_scaled_4(acc[b], at, w, ring, xt + b * LANES)
+    for b in range(n_block):
+        for l in range(c.shape[1]):
+            for i in range(c.shape[2]):
+                c[b, l, i] = a * acc[b, i * LANES + l]
+
+
+def block_steps(index, n_time):
+    """Steps whose coupling can be computed together: ``min(BLOCK, shortest delay + 1)``.
+
+    Parameters
+    ----------
+    index : numpy.ndarray
+        ``(nnz,)`` from :func:`ring_index` (``source * 2 n_time + n_time - delay``).
+    n_time : int
+
+    Returns
+    -------
+    int
+    """
+    if index.size == 0:
+        return BLOCK
+    shortest = n_time - int((np.asarray(index, dtype=np.int64) % (2 * n_time)).max())
+    return max(1, min(BLOCK, shortest + 1))
 
 
 @_jit
-def _draw_noise(rng, variables, gains, sqrt_dt, noise):
-    """``noise[v, i] = sqrt(dt) * N(0, 1) * sqrt(2 nsig)`` for the noisy variables (TVB's order of products).
+def _heun(x, c, z, variables, gains, sqrt_dt, p, dt, noise):
+    """One HeunStochastic step of every region of one lane, in place; vectorised over regions.
 
-    The rows of the other variables are left as they are (zero).
+    Parameters
+    ----------
+    x : numpy.ndarray
+        ``(6, n)`` float64 state.
+    c : numpy.ndarray
+        ``(n,)`` coupling.
+    z : numpy.ndarray
+        ``(k, n)`` standard normal samples of the noisy variables.
+    variables : numpy.ndarray
+        ``(k,)`` their indices (``k`` may be 0).
+    gains : numpy.ndarray
+        ``(k, n)`` ``sqrt(2 nsig)``.
+    sqrt_dt, dt : float
+    p : numpy.ndarray
+        ``(N_PARAMS, n)`` from :func:`model_table`.
+    noise : numpy.ndarray
+        ``(6, n)`` float64 scratch, zero but in the rows of ``variables``.
     """
+    n = x.shape[1]
     for k in range(variables.size):
         v = variables[k]
-        for i in range(noise.shape[1]):
-            noise[v, i] = (sqrt_dt * rng.standard_normal()) * gains[k, i]
-
-
-@_jit
-def _heun(x, c, noise, p, dt):
-    """One HeunStochastic step of every region, in place (``x`` is ``(6, n)``)."""
-    for i in range(x.shape[1]):
-        y0, y1, y2, y3, y4, y5 = x[0, i], x[1, i], x[2, i], x[3, i], x[4, i], x[5, i]
-        m0, m1, m2, m3, m4, m5 = _dfun(y0, y1, y2, y3, y4, y5, c[i], p, i)
+        for i in range(n):
+            noise[v, i] = (sqrt_dt * z[k, i]) * gains[k, i]  # TVB's order of products
+    # One loop, vectorised over regions by LLVM. No call to a helper in it: numba inlines only
+    # one level of inline="always" functions, and a call left to LLVM's inliner stops its vectoriser;
+    # hence the derivatives written out here (TVB's _numba_dfun_jr, same order of operations).
+    for i in range(n):
+        two_nu = p[TWO_NU_MAX, i]  # (no tuple assignments: they too stop the vectoriser)
+        r = p[R, i]
+        v0 = p[V0, i]
+        aa = p[AA, i]
+        two_a = p[TWO_A, i]
+        a_sq = p[A_SQ, i]
+        ci = c[i]
+        y0 = x[0, i]
+        y1 = x[1, i]
+        y2 = x[2, i]
+        y3 = x[3, i]
+        y4 = x[4, i]
+        y5 = x[5, i]
+        # dX(X); dy0..dy2 are y3..y5
+        s12 = two_nu / (1.0 + exp(r * (v0 - (y1 - y2))))
+        s01 = two_nu / (1.0 + exp(r * (v0 - (p[A1J, i] * y0))))
+        s03 = two_nu / (1.0 + exp(r * (v0 - (p[A3J, i] * y0))))
+        m3 = aa * s12 - two_a * y3 - a_sq * y0
+        m4 = aa * (p[MU, i] + p[A2J, i] * s01 + ci) - two_a * y4 - a_sq * y1
+        m5 = p[BB, i] * (p[A4J, i] * s03) - p[TWO_B, i] * y5 - p[B_SQ, i] * y2
         # inter = X + dt * dX(X) + noise
-        i0 = y0 + dt * m0 + noise[0, i]
-        i1 = y1 + dt * m1 + noise[1, i]
-        i2 = y2 + dt * m2 + noise[2, i]
+        i0 = y0 + dt * y3 + noise[0, i]
+        i1 = y1 + dt * y4 + noise[1, i]
+        i2 = y2 + dt * y5 + noise[2, i]
         i3 = y3 + dt * m3 + noise[3, i]
         i4 = y4 + dt * m4 + noise[4, i]
         i5 = y5 + dt * m5 + noise[5, i]
-        n0, n1, n2, n3, n4, n5 = _dfun(i0, i1, i2, i3, i4, i5, c[i], p, i)
+        # dX(inter)
+        s12 = two_nu / (1.0 + exp(r * (v0 - (i1 - i2))))
+        s01 = two_nu / (1.0 + exp(r * (v0 - (p[A1J, i] * i0))))
+        s03 = two_nu / (1.0 + exp(r * (v0 - (p[A3J, i] * i0))))
+        n3 = aa * s12 - two_a * i3 - a_sq * i0
+        n4 = aa * (p[MU, i] + p[A2J, i] * s01 + ci) - two_a * i4 - a_sq * i1
+        n5 = p[BB, i] * (p[A4J, i] * s03) - p[TWO_B, i] * i5 - p[B_SQ, i] * i2
         # X_next = X + (dX(X) + dX(inter)) * dt / 2 + noise
-        x[0, i] = y0 + (m0 + n0) * dt / 2.0 + noise[0, i]
-        x[1, i] = y1 + (m1 + n1) * dt / 2.0 + noise[1, i]
-        x[2, i] = y2 + (m2 + n2) * dt / 2.0 + noise[2, i]
+        x[0, i] = y0 + (y3 + i3) * dt / 2.0 + noise[0, i]
+        x[1, i] = y1 + (y4 + i4) * dt / 2.0 + noise[1, i]
+        x[2, i] = y2 + (y5 + i5) * dt / 2.0 + noise[2, i]
         x[3, i] = y3 + (m3 + n3) * dt / 2.0 + noise[3, i]
         x[4, i] = y4 + (m4 + n4) * dt / 2.0 + noise[4, i]
         x[5, i] = y5 + (m5 + n5) * dt / 2.0 + noise[5, i]
 
 
 @_jit
-def _record(x, ring, slot, n_time, cc, out):
-    """Store the sigmoid of the new state in ring slot ``slot`` (both copies) and ``y1 - y2`` in ``out``.
+def _record(x, ring, slot, lane, n_time, cc, sig, out):
+    """Store the sigmoid of one lane's new state in ring slot ``slot`` (both copies) and ``y1 - y2`` in ``out``.
 
-    ``ring`` is the flattened ``(n, 2 n_time)`` buffer.
+    ``x`` is the lane's ``(6, n)`` state, ``ring`` the flattened ``(n, 2
+    n_time, LANES)`` buffer, ``sig`` ``(n,)`` scratch, ``out`` ``(n,)``
+    float32.
     """
     cmin, span, midpoint, r = cc[0], cc[1], cc[2], cc[3]
-    for i in range(x.shape[1]):
-        value = _sigmoid(x[Y1, i], x[Y2, i], cmin, span, midpoint, r)
-        ring[2 * n_time * i + slot] = value
-        ring[2 * n_time * i + slot + n_time] = value
+    n = x.shape[1]
+    for i in range(n):  # vectorised; TVB's sigmoid: float32 y1 - y2 (its history), float64 sigmoid
+        diff = np.float32(np.float32(x[Y1, i]) - np.float32(x[Y2, i]))
+        sig[i] = cmin + span / (1.0 + exp(r * (midpoint - diff)))
         out[i] = x[Y1, i] - x[Y2, i]
+    for i in range(n):  # a scatter
+        at = (2 * n_time * i + slot) * LANES + lane
+        ring[at] = sig[i]
+        ring[at + n_time * LANES] = sig[i]
 
 
 @_jit
-def advance(x, ring, n_time, step, n_steps, index, target, weight, p, cc, dt, variables, gains, rng,
+def advance(x, ring, n_time, step, n_steps, block, index, target, weight, p, cc, dt, variables, gains, z,
             out_time, out_data):
-    """Integrate ``n_steps`` steps from step ``step``; the whole time loop.
+    """Integrate ``n_steps`` steps of every lane from step ``step``; the whole time loop.
 
     Parameters
     ----------
     x : numpy.ndarray
-        ``(6, n)`` float64 state after step ``step``; updated in place.
+        ``(L, 6, n)`` float64 state of each lane after step ``step``; updated
+        in place (``L <= LANES``).
     ring : numpy.ndarray
-        ``(n * 2 n_time,)`` float64, the flattened ``(n, 2 n_time)`` ring
-        buffer of the coupling sigmoid, slot ``k % n_time`` (and ``+ n_time``)
-        holding step ``k``; updated in place.
+        ``(n * 2 n_time * LANES,)`` float64, the flattened ``(n, 2 n_time,
+        LANES)`` ring buffer of the coupling sigmoid, slot ``k % n_time`` (and
+        ``+ n_time``) holding step ``k``, lane last; updated in place.
     n_time : int
         Slots of the ring (TVB's history length).
     step : int
-        Steps done so far (TVB's ``current_step``).
+        Steps done so far (TVB's ``current_step``), the same in every lane.
     n_steps : int
+    block : int
+        Steps whose coupling is computed together, from :func:`block_steps`.
     index, target, weight : numpy.ndarray
         ``(nnz,)`` connections, from :func:`ring_index` and :func:`sparse_by_source`.
     p : numpy.ndarray
-        ``(N_PARAMS, n)`` from :func:`model_table`.
+        ``(L, N_PARAMS, n)`` from :func:`model_table`, per lane.
     cc : numpy.ndarray
         ``(5,)`` from :func:`coupling_constants`.
     dt : float
         Step (ms).
-    variables, gains : numpy.ndarray
-        From :func:`noise_gains`; ``variables`` may be empty (no noise).
-    rng : numpy.random.Generator
+    variables : numpy.ndarray
+        ``(k,)`` the noisy state variables (:func:`noise_gains`), the same in
+        every lane; may be empty (no noise).
+    gains : numpy.ndarray
+        ``(L, k, n)`` ``sqrt(2 nsig)`` per lane.
+    z : numpy.ndarray
+        ``(L, n_steps, k, n)`` float64 standard normal samples of each lane,
+        in the order its generator drew them.
     out_time : numpy.ndarray
         ``(n_steps,)`` float64, filled with ``(step + 1 + k) * dt``.
     out_data : numpy.ndarray
-        ``(n_steps, n)`` float32, filled with ``y1 - y2`` after each step.
+        ``(L, n_steps, n)`` float32, filled with ``y1 - y2`` after each step.
     """
-    n = x.shape[1]
-    c = np.empty(n)
+    n_lanes, n = x.shape[0], x.shape[2]
+    c = np.empty((BLOCK, n_lanes, n))
+    acc = np.empty((BLOCK, n * LANES))
+    sig = np.empty(n)
     noise = np.zeros((N_STATE, n))
     sqrt_dt = math.sqrt(dt)
-    for k in range(n_steps):
-        s = step + 1 + k
-        _coupling(ring, (s - 1) % n_time, index, target, weight, cc[4], c)
-        if variables.size:
-            _draw_noise(rng, variables, gains, sqrt_dt, noise)
-        _heun(x, c, noise, p, dt)
-        _record(x, ring, s % n_time, n_time, cc, out_data[k])
-        out_time[k] = s * dt
+    k = 0
+    while k < n_steps:
+        n_block = min(block, n_steps - k)
+        _coupling(ring, (step + k) % n_time, n_block, index, target, weight, cc[4], acc, c)
+        for b in range(n_block):
+            s = step + 1 + k
+            for l in range(n_lanes):
+                _heun(x[l], c[b, l], z[l, k], variables, gains[l], sqrt_dt, p[l], dt, noise)
+                _record(x[l], ring, s % n_time, l, n_time, cc, sig, out_data[l, k])
+            out_time[k] = s * dt
+            k += 1
 
 
 # ---------------------------------------------------------------------------
 # The simulator object
 # ---------------------------------------------------------------------------
 
-class FastSimulator:
-    """A JansenRit network configured like a TVB simulator, integrated by :func:`advance`.
+NOISE_BLOCK = 256  # steps of noise drawn (per lane) per call of the numba loop
 
-    Build it with :meth:`from_tvb`; :meth:`run_piece` continues where the
-    previous call stopped, like successive calls of TVB's simulator.
+
+class FastSimulator:
+    """Up to :data:`LANES` JansenRit networks configured like TVB simulators, integrated together by :func:`advance`.
+
+    The lanes share the connectivity (weights and delays), the coupling and
+    the integration step, and are at the same step; each has its own model
+    parameters, noise, state, history and noise generator. A lane's output
+    is the same whatever lanes run with it. Build one lane with
+    :meth:`from_tvb` and several with :meth:`from_tvb_lanes`; :meth:`run_lanes`
+    (or :meth:`run_piece` for one lane) continues where the previous call
+    stopped, like successive calls of TVB's simulator.
 
     Attributes
     ----------
     state : numpy.ndarray
-        ``(6, n)`` float64 current state.
+        ``(L, 6, n)`` float64 current state of each lane.
     ring : numpy.ndarray
-        ``(n, 2 n_time)`` float64 ring buffer of the coupling sigmoid (see
-        :func:`sigmoid_history`).
+        ``(n, 2 n_time, LANES)`` float64 ring buffer of the coupling sigmoid
+        (see :func:`sigmoid_history`); lanes ``L..LANES-1`` are zero.
     step : int
         Steps done so far.
     dt : float
@@ -402,20 +653,26 @@ class FastSimulator:
         ``(index, target, weight)``, each ``(nnz,)``: :func:`ring_index`
         and the target and weight of :func:`sparse_by_source`.
     params : numpy.ndarray
-        ``(N_PARAMS, n)`` from :func:`model_table`.
+        ``(L, N_PARAMS, n)`` from :func:`model_table`.
     constants : numpy.ndarray
         ``(5,)`` from :func:`coupling_constants`.
-    noise_variables, noise_gains : numpy.ndarray
-        ``(k,)`` and ``(k, n)`` from :func:`noise_gains` (``k = 0``: no noise).
-    rng : numpy.random.Generator
-        The noise source; its state advances with the simulation.
+    noise_variables : numpy.ndarray
+        ``(k,)`` from :func:`noise_gains` (``k = 0``: no noise).
+    noise_gains : numpy.ndarray
+        ``(L, k, n)``.
+    rngs : list of numpy.random.Generator
+        The noise source of each lane; its state advances with the simulation.
     """
 
     def __init__(self, state, ring, step, dt, connections, params, constants, noise_variables,
-                 noise_gains_, rng):
+                 noise_gains_, rngs):
         """See the attributes; ``state`` and ``ring`` are copied."""
         self.state = np.array(state, dtype=np.float64, order="C")  # copies: never TVB's arrays
         self.ring = np.array(ring, dtype=np.float64, order="C")
+        if self.state.ndim != 3 or not 1 <= self.state.shape[0] <= LANES:
+            raise ValueError(f"state must be (L, 6, n) with 1 <= L <= {LANES}, got {self.state.shape}")
+        if self.ring.shape[2:] != (LANES,):
+            raise ValueError(f"ring must be (n, 2 n_time, {LANES}), got {self.ring.shape}")
         self.step = int(step)
         self.dt = float(dt)
         self.connections = connections
@@ -423,16 +680,20 @@ class FastSimulator:
         self.constants = np.ascontiguousarray(constants)
         self.noise_variables = np.asarray(noise_variables, dtype=np.int64)
         self.noise_gains = np.ascontiguousarray(noise_gains_, dtype=np.float64).reshape(
-            len(self.noise_variables), self.state.shape[1])
-        self.rng = rng
+            self.n_lanes, len(self.noise_variables), self.n_regions)
+        self.rngs = list(rngs)
 
     @property
     def n_regions(self):
-        return self.state.shape[1]
+        return self.state.shape[2]
+
+    @property
+    def n_lanes(self):
+        return self.state.shape[0]
 
     @classmethod
     def from_tvb(cls, sim, noise_seed, noise=True):
-        """Copy a configured TVB simulator: parameters, weights, delays, state and history.
+        """Copy a configured TVB simulator: parameters, weights, delays, state and history (one lane).
 
         Parameters
         ----------
@@ -450,58 +711,115 @@ class FastSimulator:
         -------
         FastSimulator
         """
-        check_supported(sim)
-        n = sim.connectivity.number_of_regions
-        constants = coupling_constants(sim.coupling)
-        history = sim.history
-        if history.n_time != sim.connectivity.horizon or list(history.cvars) != [Y1, Y2]:
-            raise ValueError("unexpected TVB history layout")
-        ring = sigmoid_history(history.buffer, constants)
-        source, target, weight, delay = sparse_by_source(history.weights, sim.connectivity.idelays)
-        connections = (ring_index(source, delay, history.n_time), target, weight)
-        if hasattr(sim.integrator, "noise") and noise:
-            variables, gains = noise_gains(sim.integrator.noise.nsig, n)
-        else:
-            variables, gains = np.zeros(0, dtype=np.int64), np.zeros((0, n))
-        rng = np.random.Generator(np.random.PCG64(int(noise_seed)))
-        return cls(np.asarray(sim.current_state)[:, :, 0], ring, sim.current_step, sim.integrator.dt,
-                   connections, model_table(sim.model, n), constants, variables, gains, rng)
+        return cls.from_tvb_lanes([sim], [noise_seed], noise)
 
-    def run_piece(self, length_ms, progress=None, chunk_steps=CHUNK_STEPS):
-        """Advance by ``length_ms`` and return the Raw monitor's ``y1 - y2``.
+    @classmethod
+    def from_tvb_lanes(cls, sims, noise_seeds, noise=True):
+        """Copy configured TVB simulators of the same network into lanes (see :meth:`from_tvb`).
+
+        Parameters
+        ----------
+        sims : sequence of tvb.simulator.simulator.Simulator
+            At most :data:`LANES`; the same weights, delays, coupling, ``dt``
+            and current step.
+        noise_seeds : sequence of int
+            Seed of each lane's PCG64 generator.
+        noise : bool
+
+        Returns
+        -------
+        FastSimulator
+        """
+        if not 1 <= len(sims) <= LANES or len(sims) != len(noise_seeds):
+            raise ValueError(f"1 to {LANES} simulators, one seed each")
+        lanes = [_lane_from_tvb(sim, seed, noise) for sim, seed in zip(sims, noise_seeds)]
+        first = lanes[0]
+        for lane in lanes[1:]:
+            same = (lane["step"] == first["step"] and lane["dt"] == first["dt"]
+                    and np.array_equal(lane["constants"], first["constants"])
+                    and np.array_equal(lane["variables"], first["variables"])
+                    and lane["ring"].shape == first["ring"].shape
+                    and all(np.array_equal(a, b) for a, b in zip(lane["connections"], first["connections"])))
+            if not same:
+                raise ValueError("lanes must share the network, coupling, dt, noisy variables and current step")
+        n, slots = first["ring"].shape
+        ring = np.zeros((n, slots, LANES))
+        for l, lane in enumerate(lanes):
+            ring[:, :, l] = lane["ring"]
+        return cls(np.stack([lane["state"] for lane in lanes]), ring, first["step"], first["dt"],
+                   first["connections"], np.stack([lane["params"] for lane in lanes]), first["constants"],
+                   first["variables"], np.stack([lane["gains"] for lane in lanes]),
+                   [lane["rng"] for lane in lanes])
+
+    def run_lanes(self, length_ms, progress=None, chunk_steps=CHUNK_STEPS):
+        """Advance every lane by ``length_ms`` and return the Raw monitor's ``y1 - y2``.
 
         Parameters
         ----------
         length_ms : float
             Simulated time; ``ceil(length_ms / dt)`` steps, as TVB.
         progress : callable, optional
-            Called with the number of steps done after every chunk.
+            Called with the number of steps done (per lane) after every chunk.
         chunk_steps : int
-            Steps per call of the numba loop when ``progress`` is given.
+            Steps per call of the numba loop when ``progress`` is given (at
+            most :data:`NOISE_BLOCK` in any case).
 
         Returns
         -------
         time : numpy.ndarray
             ``(n_steps,)`` ms, ``step * dt``.
         data : numpy.ndarray
-            ``(n_steps, n)`` float32 ``y1 - y2`` (mV).
+            ``(L, n_steps, n)`` float32 ``y1 - y2`` (mV) of each lane.
         """
         n_steps = int(math.ceil(float(length_ms) / self.dt))
         t = np.empty(n_steps)
-        data = np.empty((n_steps, self.n_regions), dtype=np.float32)
+        data = np.empty((self.n_lanes, n_steps, self.n_regions), dtype=np.float32)
         self.state = np.ascontiguousarray(self.state, dtype=np.float64)
         self.ring = np.ascontiguousarray(self.ring, dtype=np.float64)
         ring, n_time = self.ring.reshape(-1), self.ring.shape[1] // 2  # a view: updated in place
-        chunk = max(1, n_steps if progress is None else int(chunk_steps))
+        chunk = max(1, min(NOISE_BLOCK, n_steps if progress is None else int(chunk_steps)))
+        k_noise = len(self.noise_variables)
+        block = block_steps(self.connections[0], n_time)
+        z = np.empty((self.n_lanes, chunk, k_noise, self.n_regions))
         for first in range(0, n_steps, chunk):
             k = min(chunk, n_steps - first)
-            advance(self.state, ring, n_time, self.step, k, *self.connections, self.params, self.constants,
-                    self.dt, self.noise_variables, self.noise_gains, self.rng, t[first:first + k],
-                    data[first:first + k])
+            for l, rng in enumerate(self.rngs):  # each lane's samples in its generator's order
+                if k_noise:
+                    rng.standard_normal(out=z[l, :k])
+            advance(self.state, ring, n_time, self.step, k, block, *self.connections, self.params, self.constants,
+                    self.dt, self.noise_variables, self.noise_gains, z, t[first:first + k],
+                    data[:, first:first + k])
             self.step += k
             if progress is not None:
                 progress(k)
         return t, data
+
+    def run_piece(self, length_ms, progress=None, chunk_steps=CHUNK_STEPS):
+        """:meth:`run_lanes` of a one-lane simulator: ``data`` is ``(n_steps, n)``."""
+        if self.n_lanes != 1:
+            raise ValueError("run_piece runs one lane; use run_lanes")
+        t, data = self.run_lanes(length_ms, progress, chunk_steps)
+        return t, data[0]
+
+
+def _lane_from_tvb(sim, noise_seed, noise):
+    """What :meth:`FastSimulator.from_tvb` takes from one TVB simulator, as a dict."""
+    check_supported(sim)
+    n = sim.connectivity.number_of_regions
+    constants = coupling_constants(sim.coupling)
+    history = sim.history
+    if history.n_time != sim.connectivity.horizon or list(history.cvars) != [Y1, Y2]:
+        raise ValueError("unexpected TVB history layout")
+    source, target, weight, delay = sparse_by_source(history.weights, sim.connectivity.idelays)
+    if hasattr(sim.integrator, "noise") and noise:
+        variables, gains = noise_gains(sim.integrator.noise.nsig, n)
+    else:
+        variables, gains = np.zeros(0, dtype=np.int64), np.zeros((0, n))
+    return {"state": np.asarray(sim.current_state)[:, :, 0], "ring": sigmoid_history(history.buffer, constants),
+            "step": int(sim.current_step), "dt": float(sim.integrator.dt), "constants": constants,
+            "connections": (ring_index(source, delay, history.n_time), target, weight),
+            "params": model_table(sim.model, n), "variables": variables, "gains": gains,
+            "rng": np.random.Generator(np.random.PCG64(int(noise_seed)))}
 
 
 def check_supported(sim):

@@ -27,7 +27,7 @@ ABOUT, INPUT, TEMPLATE, SCIENCE = "about.", "input.", "template.", "science."
 # Settings as the user knows them (the command-line flag).
 FLAGS = {"seed": "--seed", "a_range": "--a-range", "sim_length": "--sim-length", "piece_length": "--piece-length",
          "engine": "--engine", "raw_rate": "--raw-rate", "target_snr": "--target-snr", "dataset": "--dataset",
-         "filename": "--filename"}
+         "filename": "--filename", "fast_engine": "--engine fast, version of its arithmetic"}
 
 # What the previous version (0.1.0, before fingerprints) used when nothing was recorded: a record of
 # that version, kept as it was whatever today's defaults (settings.Settings) become.
@@ -66,6 +66,10 @@ def digest(fingerprint):
     compared = {k: v for k, v in fingerprint.items() if not k.startswith(ABOUT)}
     return "sha256:" + hashlib.sha256(canonical(compared).encode()).hexdigest()[:16]
 
+
+# Entries that qualify another one (the fast engine's version qualifies --engine): compared, but not
+# reported as a difference of their own when the entry they qualify differs too.
+QUALIFIES = {"fast_engine": "engine"}
 
 # Entries of science.json that are the defaults of options: the option's value is recorded instead.
 OPTION_DEFAULTS = {"a_excitable", "sim_length_s", "piece_length_s", "min_sim_length_s", "target_snr_db"}
@@ -123,6 +127,8 @@ def differences(recorded, asked, inputs=False):
     for name in names:
         a, b = recorded.get(name, missing), asked.get(name, missing)
         if a == b:
+            continue
+        if name in QUALIFIES and recorded.get(QUALIFIES[name], missing) != asked.get(QUALIFIES[name], missing):
             continue
         if name.startswith(TEMPLATE):
             template.append(name[len(TEMPLATE):])

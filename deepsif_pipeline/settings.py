@@ -16,6 +16,10 @@ from . import science
 
 DEFAULT_ENGINE = "fast"  # step 1's simulator: shown equal to tvb-library in tests/test_fast_engine.py
 ENGINES = ("tvb", "fast")
+# Version of the fast engine's arithmetic: a new version makes other raw data from the same settings
+# (1: scalar libm exp, one mean iteration at a time; 2: lanes, its own vectorised exp, the same noise
+# samples). Recorded in the fingerprints of steps 1 and 2 when --engine is fast (engine_entries).
+FAST_ENGINE_VERSION = 2
 RAW_RATES = ("full", "decimated")
 DATASETS = ("train", "test")
 MAX_SEED = 2 ** 32 - 1  # seeds are kept as uint32 (science.derive_seed) and as doubles in MAT-files
@@ -182,3 +186,8 @@ class Settings:
     def given(args):
         """Names of the settings given on the command line."""
         return {name for name in Settings.__dataclass_fields__ if getattr(args, name, None) is not None}
+
+
+def engine_entries(settings):
+    """Fingerprint entries of the step-1 engine besides ``engine``: ``{'fast_engine': version}`` for fast, else none."""
+    return {"fast_engine": FAST_ENGINE_VERSION} if settings.engine == "fast" else {}

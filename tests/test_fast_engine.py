@@ -21,6 +21,7 @@ from scipy.stats import ks_2samp
 
 import generate_tvb_data as gen
 from deepsif_pipeline import science
+from deepsif_pipeline import fast_engine
 from deepsif_pipeline.fast_engine import FastSimulator, ring_index, sparse_by_source
 from deepsif_pipeline.layout import Layout
 
@@ -50,6 +51,14 @@ def deterministic_pair(conn, region, mean_iteration, seed):
     sim = gen.build_simulator(conn, region, science.A_EXCITABLE, mean_iteration, seed)
     sim.integrator.noise.nsig = np.zeros_like(sim.integrator.noise.nsig)
     return sim, FastSimulator.from_tvb(sim, seed, noise=False)
+
+
+def deterministic_lanes(conn, region, mean_iterations, seed):
+    """TVB simulators without noise, one per mean iteration, and one fast engine with them as lanes."""
+    sims = [gen.build_simulator(conn, region, science.A_EXCITABLE, m, seed + m) for m in mean_iterations]
+    for sim in sims:
+        sim.integrator.noise.nsig = np.zeros_like(sim.integrator.noise.nsig)
+    return sims, FastSimulator.from_tvb_lanes(sims, [seed + m for m in mean_iterations], noise=False)
 
 
 def relative_error(fast, tvb):
@@ -96,6 +105,33 @@ def test_deterministic_tvb76(conn76):
     assert_match(y_fast, y_tvb, region)
 
 
+@pytest.mark.slow
+def test_deterministic_998_template_three_lanes(deepsif_template):
+    """The three mean iterations as lanes of one engine, 300 ms each on the 998-region connectivity."""
+    conn = load_connectivity(deepsif_template.connectivity)
+    region = int(deepsif_template.columns[700])
+    sims, fast = deterministic_lanes(conn, region, science.MEAN_ITERATIONS, 11)
+    t_fast, y_fast = fast.run_lanes(300.0)
+    assert y_fast.shape == (3, 600, 998)
+    for sim, lane in zip(sims, y_fast):
+        t_tvb, y_tvb = gen.run_piece(sim, 300.0, NoProgress())
+        assert np.array_equal(t_fast, t_tvb)
+        assert_match(lane, y_tvb, region)
+
+
+@pytest.mark.parametrize("mean_iterations", [(0, 1, 2), (2, 0)], ids=["three_lanes", "two_lanes"])
+def test_deterministic_tvb76_lanes(conn76, mean_iterations):
+    """Each lane of a several-lane engine matches its own TVB simulator (500 ms transient + 1 s, tvb76)."""
+    region = 10
+    sims, fast = deterministic_lanes(conn76, region, mean_iterations, 4)
+    t_fast, y_fast = fast.run_lanes(1500.0, progress=lambda k: None, chunk_steps=100)
+    for sim, lane in zip(sims, y_fast):
+        t_tvb, y_tvb = gen.run_piece(sim, 1500.0, NoProgress())
+        assert np.array_equal(t_fast, t_tvb)
+        assert relative_error(lane, y_tvb) <= TOLERANCE
+        assert relative_error(lane[TRANSIENT:], y_tvb[TRANSIENT:]) <= TOLERANCE
+
+
 def test_continues_a_tvb_simulator_that_has_run(conn76):
     """From a simulator at step 300 (history slot != 0), in chunks, as TVB's next piece."""
     sim, _ = deterministic_pair(conn76, 10, 0, 5)
@@ -121,6 +157,91 @@ def test_pieces_and_chunks_do_not_change_the_noisy_signal(conn76):
     assert np.array_equal(whole, parts) and np.array_equal(whole, chunked)
     _, other_seed = FastSimulator.from_tvb(gen.build_simulator(conn76, 10, 3.5, 2, 9), 10).run_piece(600.0)
     assert not np.array_equal(whole, other_seed)
+
+
+# --------------------------------------------------------------------------- lanes: a lane's output is its own
+
+
+def noisy_lanes(conn, units, region=10):
+    """A fast engine whose lanes are the given ``(mean_iteration, seed)`` units, noise on."""
+    sims = [gen.build_simulator(conn, region, science.A_EXCITABLE, m, seed) for m, seed in units]
+    return FastSimulator.from_tvb_lanes(sims, [seed for _, seed in units])
+
+
+def test_a_lane_is_the_same_alone_or_with_others(conn76):
+    """With noise, mean iteration 2 alone, second of two, last of three, and in uneven chunks: the same bits."""
+    units = [(0, 31), (1, 32), (2, 33)]
+    _, alone = noisy_lanes(conn76, [units[2]]).run_lanes(400.0)
+    _, three = noisy_lanes(conn76, units).run_lanes(400.0)
+    _, two = noisy_lanes(conn76, [units[0], units[2]]).run_lanes(400.0, progress=lambda k: None, chunk_steps=37)
+    fast = noisy_lanes(conn76, [units[2], units[1]])
+    parts = np.concatenate([fast.run_lanes(length)[1] for length in (150.0, 250.0)], axis=1)
+    assert np.array_equal(alone[0], three[2]) and np.array_equal(alone[0], two[1])
+    assert np.array_equal(alone[0], parts[0]) and np.array_equal(three[1], parts[1])
+    assert not np.array_equal(three[0], three[2])  # the lanes do differ
+
+
+def test_lanes_must_share_the_network(conn76):
+    sims = [gen.build_simulator(conn76, 10, 3.5, 0, 1), gen.build_simulator(conn76, 10, 3.5, 1, 2)]
+    gen.run_piece(sims[1], 1.0, NoProgress())  # two steps ahead
+    with pytest.raises(ValueError, match="share the network"):
+        FastSimulator.from_tvb_lanes(sims, [1, 2])
+    with pytest.raises(ValueError, match="1 to 4"):
+        FastSimulator.from_tvb_lanes(sims * 3, [1, 2] * 3)
+
+
+def test_noise_samples_are_the_previous_versions(conn76, monkeypatch):
+    """Each lane's N(0, 1) samples are its PCG64 stream in the previous version's order (step, variable, region).
+
+    Version 1 drew them one by one inside numba (``rng.standard_normal()``
+    per noisy variable and region, step after step); here whole blocks are
+    drawn by numpy. Captured from the engine, compared with draws made the
+    old way from a generator with the lane's seed.
+    """
+    import numba
+
+    @numba.njit
+    def one_by_one(rng, n_steps, n):
+        out = np.empty((n_steps, n))
+        for k in range(n_steps):
+            for i in range(n):
+                out[k, i] = rng.standard_normal()
+        return out
+
+    captured = []
+    real = fast_engine.advance
+
+    def capture(*args):
+        z, n_steps = args[14], args[4]
+        captured.append(z[:, :n_steps, 0].copy())  # the one noisy variable, y4
+        return real(*args)
+    monkeypatch.setattr(fast_engine, "advance", capture)
+    fast = noisy_lanes(conn76, [(0, 41), (2, 43)])
+    assert list(fast.noise_variables) == [science.NOISY_STATE_VARIABLE]
+    fast.run_lanes(60.0, progress=lambda k: None, chunk_steps=50)
+    drawn = np.concatenate(captured, axis=1)
+    for lane, seed in enumerate((41, 43)):
+        expected = one_by_one(np.random.Generator(np.random.PCG64(seed)), 120, 76)
+        assert np.array_equal(drawn[lane], expected)
+
+
+def test_exp_within_one_ulp_of_math_exp():
+    """The engine's vectorisable exp against libm's (numpy's) on the range the model uses and the edges."""
+    rng = np.random.default_rng(5)
+    x = np.concatenate([rng.uniform(-40.0, 40.0, 200000), rng.uniform(-760.0, 760.0, 200000),
+                        [0.0, -0.0, 1e-300, -1e-300, 709.78, 709.79, -708.4, -745.1, -745.2, np.inf, -np.inf]])
+    got = np.empty_like(x)
+    fast_engine.exp_array(x, got)
+    with np.errstate(over="ignore", under="ignore"):
+        want = np.exp(x)
+    normal = np.isfinite(want) & (want >= np.finfo(float).tiny)
+    ulps = np.abs(got[normal].view(np.int64) - want[normal].view(np.int64))
+    assert ulps.max() <= 1
+    assert np.array_equal(got[~normal], want[~normal]) or np.allclose(got[~normal], want[~normal], rtol=1e-12, atol=0)
+    assert np.isinf(got[x > 709.79]).all() and (got[x < -745.2] == 0).all()
+    nan = np.empty(1)
+    fast_engine.exp_array(np.array([np.nan]), nan)
+    assert np.isnan(nan[0])
 
 
 # --------------------------------------------------------------------------- delays and history
@@ -214,7 +335,7 @@ def test_delays_and_history_convention(given_history, history_near_rest):
     rolled_history(wrong["ring-1"], -1)
     rolled_history(wrong["ring+1"], +1)
     oldest = (sim.current_step + 1) % sim.history.n_time  # the slot of the earliest history step
-    wrong["oldest state"].state[[1, 2]] = sim.history.buffer[oldest, :, :, 0]  # its y1, y2
+    wrong["oldest state"].state[0, [1, 2]] = sim.history.buffer[oldest, :, :, 0]  # its y1, y2
 
     _, y_tvb = gen.run_piece(sim, 100.0, NoProgress())
     assert relative_error(fast.run_piece(100.0)[1], y_tvb) <= TOLERANCE
@@ -426,3 +547,31 @@ def test_step2_clips_look_alike(tvb76_cache, tmp_path):
                                                         "clips per simulated minute", counts)
     assert (counts["tvb"] > 0).sum() >= 8 and (counts["fast"] > 0).sum() >= 8, counts
     assert np.corrcoef(shapes["tvb"], shapes["fast"])[0, 1] > 0.95
+
+
+def test_step1_mean_iterations_alone_together_or_resumed_give_the_same_files(tvb76_dir, tmp_path):
+    """Step 1 with the fast engine: the three mean iterations in one 3-lane run, mean iteration 2 alone,
+    and a resumed run that remakes two deleted pieces (each lane group simulating again from the
+    start) write bit-identical raw data."""
+    from deepsif_pipeline.anatomy import load_template
+    template = load_template(tvb76_dir)
+
+    def run(out, iterations):
+        return gen.simulate_region(template, Layout(out), 4, 1.5, 0.5, 3.5, 23, iterations=iterations,
+                                   progress_mode="none", engine="fast")
+
+    def data(out, m, k):
+        return loadmat(out / "raw_nmm" / "a4" / f"mean_iter_{m}_a_iter_4_{k}.mat")["data"]
+
+    assert run(tmp_path / "all", [0, 1, 2]) == {0: "simulated", 1: "simulated", 2: "simulated"}
+    run(tmp_path / "alone", [2])
+    for k in range(3):
+        assert np.array_equal(data(tmp_path / "all", 2, k), data(tmp_path / "alone", 2, k))
+    raw = tmp_path / "all" / "raw_nmm" / "a4"
+    before = {p.name: loadmat(p)["data"] for p in raw.iterdir()}
+    (raw / "mean_iter_1_a_iter_4_1.mat").unlink()
+    (raw / "mean_iter_2_a_iter_4_0.mat").unlink()
+    assert run(tmp_path / "all", [0, 1, 2]) == {0: "kept", 1: "simulated", 2: "simulated"}
+    after = {p.name: loadmat(p)["data"] for p in raw.iterdir()}
+    assert before.keys() == after.keys() and all(np.array_equal(before[k], after[k]) for k in before)
+    assert not np.array_equal(data(tmp_path / "all", 0, 2), data(tmp_path / "all", 1, 2))

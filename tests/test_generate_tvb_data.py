@@ -137,3 +137,43 @@ def test_raw_bytes_estimate_matches_the_files(template76, tmp_path, raw_rate):
     estimate = raw_bytes(76, 1.3, 0.5, raw_rate, n_iterations=2)
     assert abs(estimate - written) < 0.01 * written, (estimate, written)
     assert raw_bytes(998, 200, 10) / raw_bytes(998, 200, 10, "decimated") > 3.5
+
+
+def test_pieces_of_the_previous_fast_engine_are_refused(tvb76_dir, tmp_path):
+    """A fast raw piece whose fingerprint has no fast-engine version, or that has no fingerprint (both made
+    by the engine's version 1), is not taken as current; a tvb piece is judged as before."""
+    import json
+    from scipy.io import savemat
+    from deepsif_pipeline.anatomy import load_template
+    from deepsif_pipeline.fingerprint import canonical
+    from deepsif_pipeline.results import State
+    from deepsif_pipeline.settings import FAST_ENGINE_VERSION, Settings
+    from deepsif_pipeline.steps.simulate import fingerprint, judge_pieces, piece_rows
+    template = load_template(tvb76_dir)
+    s = Settings(seed=11, a_range=3.5, sim_length=1.0, piece_length=1.0, engine="fast")
+    gen.simulate_region(template, Layout(tmp_path), 5, 1.0, 1.0, 3.5, 11, iterations=[1], progress_mode="none",
+                        engine="fast")
+    asked = fingerprint(s, template)
+    assert asked["fast_engine"] == FAST_ENGINE_VERSION
+    assert "fast_engine" not in fingerprint(Settings(**dict(vars(s), engine="tvb")), template)
+    assert judge_pieces(Layout(tmp_path), 5, 1, asked, piece_rows(s), 76).current
+    piece = Layout(tmp_path).raw_pieces(5, 1, 1)[0]
+    content = {k: v for k, v in loadmat(piece).items() if not k.startswith("__")}
+    old = json.loads(str(content["fingerprint"][0]))
+    del old["fast_engine"]
+    content["fingerprint"] = canonical(old)
+    savemat(piece, content)
+    found = judge_pieces(Layout(tmp_path), 5, 1, asked, piece_rows(s), 76)
+    assert found.state is State.OTHER_SETTINGS
+    assert [(d.name, d.recorded, d.asked) for d in found.differences] == [
+        ("--engine fast, version of its arithmetic", "(not recorded)", str(FAST_ENGINE_VERSION))]
+    del content["fingerprint"]  # as written before fingerprints (version 0.1.0)
+    savemat(piece, content)
+    found = judge_pieces(Layout(tmp_path), 5, 1, asked, piece_rows(s), 76)
+    assert found.state is State.OTHER_SETTINGS
+    assert [(d.name, d.recorded, d.asked) for d in found.differences] == [
+        ("--engine fast, version of its arithmetic", "1", str(FAST_ENGINE_VERSION))]
+    content["engine"] = "tvb"
+    savemat(piece, content)
+    tvb = Settings(**dict(vars(s), engine="tvb"))
+    assert judge_pieces(Layout(tmp_path), 5, 1, fingerprint(tvb, template), piece_rows(tvb), 76).current

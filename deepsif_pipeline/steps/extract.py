@@ -27,6 +27,7 @@ from ..engine import run_function, write_job
 from ..fingerprint import FORMAT, canonical, describe, differences, flatten, legacy, parse
 from ..files import mat_file_problem
 from ..results import State, Verdict
+from ..settings import engine_entries
 from .simulate import piece_steps
 
 NAME = "extract"
@@ -49,7 +50,8 @@ def fingerprint(settings, template):
     -------
     dict
         The template's connectivity, region count and lead field, the run
-        seed, ``--a-range``, ``--sim-length``, ``--engine``,
+        seed, ``--a-range``, ``--sim-length``, ``--engine`` (and the fast
+        engine's version, ``settings.engine_entries``),
         ``--target-snr`` and the science parameters of steps 1 and 2.
     """
     return {"format": FORMAT, "step": NAME, "about.template": describe_template(template),
@@ -57,7 +59,7 @@ def fingerprint(settings, template):
             "template.regions": template_identity(template, "regions"),
             "template.leadfield": template_identity(template, "leadfield"),
             "seed": int(settings.seed), "a_range": float(settings.a_range),
-            "sim_length": float(settings.sim_length), "engine": settings.engine,
+            "sim_length": float(settings.sim_length), "engine": settings.engine, **engine_entries(settings),
             "target_snr": float(settings.target_snr),
             **flatten("science.step1.", science.values("step1")),
             **flatten("science.step2.", science.values("step2"))}

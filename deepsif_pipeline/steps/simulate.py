@@ -21,6 +21,7 @@ from ..anatomy import describe_template, template_identity
 from ..fingerprint import FORMAT, FingerprintError, describe, differences, flatten, legacy, parse
 from ..files import mat_file_problem
 from ..results import Difference, State, Verdict
+from ..settings import engine_entries
 
 NAME = "simulate"
 SCRIPT = Path(__file__).resolve().parent.parent.parent / "generate_tvb_data.py"
@@ -45,7 +46,8 @@ def fingerprint(settings, template):
     dict
         The template's connectivity and region count, the run seed (each
         unit derives its own), ``--a-range``, ``--sim-length``,
-        ``--piece-length``, ``--engine``, ``--raw-rate`` and the science
+        ``--piece-length``, ``--engine`` (and the fast engine's version,
+        ``settings.engine_entries``), ``--raw-rate`` and the science
         parameters of step 1.
     """
     return {"format": FORMAT, "step": NAME, "about.template": describe_template(template),
@@ -53,7 +55,7 @@ def fingerprint(settings, template):
             "template.regions": template_identity(template, "regions"),
             "seed": int(settings.seed), "a_range": float(settings.a_range),
             "sim_length": float(settings.sim_length), "piece_length": float(settings.piece_length),
-            "engine": settings.engine, "raw_rate": settings.raw_rate,
+            "engine": settings.engine, "raw_rate": settings.raw_rate, **engine_entries(settings),
             **flatten("science.step1.", science.values("step1"))}
 
 
@@ -157,6 +159,8 @@ def _recorded(path, asked, region, mean_iteration, fits):
                 else f"another (this piece's seed is {seed})",
                 "engine": str(saved["engine"].ravel()[0]).strip() if "engine" in saved else "tvb",
                 "raw_rate": str(saved["raw_rate"].ravel()[0]).strip() if "raw_rate" in saved else "full"}
+    if recorded["engine"] == "fast":  # fast pieces without a fingerprint: the fast engine's version 1
+        recorded["fast_engine"] = 1
     if "A" in saved:  # the gains: A_NORMAL everywhere but in the excitable region
         gains = np.asarray(saved["A"], dtype=float).ravel()
         odd = gains[gains != science.A_NORMAL]
