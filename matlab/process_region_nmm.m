@@ -80,7 +80,8 @@ for i = 1:numel(iterations)
         alpha = snr_power_ratio(scan.source, scan.background, window, scan.col_mean, fwd, col, ...
                                 target_snr);
         source = rescale_spikes(scan.source, kept, alpha, p);
-        save_spike_clips(pieces, scan, kept, source, columns, col, fwd, lf_id, clip_pattern, prev, p);
+        save_spike_clips(pieces, scan, kept, source, columns, col, fwd, lf_id, clip_pattern, ...
+                         prev, p);
     end
     total = prev + numel(kept);
     info = struct('num_spike', total, 'spike_time', reshape(kept, 1, []), ...

@@ -1,4 +1,5 @@
-function save_spike_clips(files, scan, kept, source, columns, source_col, fwd, lf_id, pattern, prev, p)
+function save_spike_clips(files, scan, kept, source, columns, source_col, fwd, lf_id, pattern, ...
+                          prev, p)
 %SAVE_SPIKE_CLIPS Save the clips of the kept spikes, reading the raw pieces again one at a time.
 %   SAVE_SPIKE_CLIPS(FILES, SCAN, KEPT, SOURCE, COLUMNS, SOURCE_COL, FWD,
 %   LF_ID, PATTERN, PREV, P) follows step 2, item 9: clip j holds the
@@ -13,9 +14,12 @@ function save_spike_clips(files, scan, kept, source, columns, source_col, fwd, l
 %   Each file: data (L x regions) in single precision, as the published
 %   step 2 keeps the raw data's single precision; proj = FWD * data'
 %   (sensors x L), the clip at the sensors that step 4 would otherwise
-%   compute again, in double precision and made from the single data as
-%   stored, so it is exactly what step 4 computes from the clip;
-%   proj_leadfield = LF_ID, which lead field made proj. Uncompressed
+%   compute again, in double precision from the data as stored: the
+%   background projection of the scan (SCAN.background, the other columns)
+%   plus the rescaled source column projected (equal to FWD * double(data)'
+%   up to the order of the additions); proj_leadfield = LF_ID, which lead
+%   field made proj. Spikes that fall in the same clip (the clips sit on
+%   a fixed grid) get the same file, made once. Uncompressed
 %   (-v6): the noisy background does not compress, and step 4 and the
 %   pack read every clip, compressed ones about 40x slower. Every file
 %   goes through SAVE_MAT_ATOMIC.
@@ -61,21 +65,31 @@ for i = 1:numel(files)
     end
     rows = read_raw_piece(files{i}, scan.offsets(i), p);
     if size(rows, 1) ~= hi - lo + 1 || tail_last ~= lo - 1
-        error('save_spike_clips:changed', 'raw piece %s holds %d samples, %d when it was scanned', ...
+        error('save_spike_clips:changed', ...
+              'raw piece %s holds %d samples, %d when it was scanned', ...
               files{i}, size(rows, 1), hi - lo + 1);
     end
     tail_first = lo - size(tail, 1);
     while j <= numel(starts) && starts(j) + n_len - 1 <= hi
+        if j > 1 && starts(j) == starts(j - 1)
+            % another spike of the same clip (clips sit on a fixed grid): the same file
+            save_mat_atomic(sprintf(pattern, prev + j), clip, '-v6');
+            j = j + 1;
+            continue
+        end
         at = starts(j) + (0:n_len - 1);
         in_tail = at < lo;
         if any(in_tail)
-            data = [tail(at(in_tail) - tail_first + 1, columns); rows(at(~in_tail) - lo + 1, columns)];
+            data = [tail(at(in_tail) - tail_first + 1, columns)
+                    rows(at(~in_tail) - lo + 1, columns)];
         else
             data = rows(at - lo + 1, columns);
         end
         data = single(data);
         data(:, source_col) = single(source(at));
-        clip = struct('data', data, 'proj', fwd * double(data)', 'proj_leadfield', lf_id);
+        proj = bsxfun(@plus, scan.background(at, :)', ...
+                      fwd(:, source_col) * double(data(:, source_col))');
+        clip = struct('data', data, 'proj', proj, 'proj_leadfield', lf_id);
         save_mat_atomic(sprintf(pattern, prev + j), clip, '-v6');
         j = j + 1;
     end

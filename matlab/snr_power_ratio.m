@@ -1,5 +1,5 @@
-function [alpha, ps, pn] = snr_power_ratio(source, background, idx, col_mean, fwd, source_col, ...
-                                         target_snr)
+function [alpha, ps, pn] = snr_power_ratio(source, background, idx, col_mean, fwd, ...
+                                           source_col, target_snr)
 %SNR_POWER_RATIO Scaling factor of step 2, item 7, from the source and the projected background.
 %   [ALPHA, PS, PN] = SNR_POWER_RATIO(SOURCE, BACKGROUND, IDX, COL_MEAN,
 %   FWD, SOURCE_COL, TARGET_SNR): the signal is the source column with
@@ -28,7 +28,8 @@ if isempty(idx)
     error('snr_scale_factor:noSpike', 'no spike to compute the scaling factor from');
 end
 if size(fwd, 2) ~= numel(col_mean) || size(background, 2) ~= size(fwd, 1)
-    error('snr_scale_factor:size', 'lead field is %d x %d, %d column means, background of %d sensors', ...
+    error('snr_scale_factor:size', ...
+          'lead field is %d x %d, %d column means, background of %d sensors', ...
           size(fwd, 1), size(fwd, 2), numel(col_mean), size(background, 2));
 end
 n = numel(idx);
