@@ -28,7 +28,10 @@ function [rows, n_covered, time, n_columns] = read_raw_piece(file, offset, p, co
 if exist(file, 'file') ~= 2
     error('load_raw_iteration:missing', 'raw piece %s is missing', file);
 end
+% full-rate pieces have no sample_index or raw_steps: MATLAB would warn for each
+was = warning('off', 'MATLAB:load:variableNotFound');
 piece = load(file, 'data', 'sample_index', 'raw_steps', 'time');
+warning(was);
 if ~isfield(piece, 'data')
     error('load_raw_iteration:noData', 'raw piece %s has no variable data', file);
 end
