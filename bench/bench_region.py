@@ -5,9 +5,10 @@ Prints the wall time of each step, simulated seconds per wall second of
 step 1, the peak disk use of ``raw_nmm/`` and the peak memory of each
 step's process tree, once per --raw-rate (checking that the clips are
 identical), the clips' disk use, and step 2's time and peak memory against
-its target at the published length (STEP2_TARGET_S, STEP2_TARGET_MB). Wrap it
-in ``flock /tmp/deepsif-bench.lock`` where other measurements may run. The step-1 engine (fast or tvb-library) and real MATLAB/Octave,
-as the pipeline runs them.
+its target at the published length (STEP2_TARGET_S, STEP2_TARGET_MB). The
+step-1 engine (fast or tvb-library) and real MATLAB/Octave, as the pipeline
+runs them. Wrap it in ``flock /tmp/deepsif-bench.lock`` where other
+measurements may run.
 
     python bench/bench_region.py --anatomy ../shared/anatomy/deepsif --sim-length 10
 """
