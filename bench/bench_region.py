@@ -4,8 +4,11 @@
 Prints the wall time of each step, simulated seconds per wall second of
 step 1, the peak disk use of ``raw_nmm/`` and the peak memory of each
 step's process tree, once per --raw-rate (checking that the clips are
-identical). The step-1 engine (fast or tvb-library) and real MATLAB/Octave,
-as the pipeline runs them.
+identical), the clips' disk use, and step 2's time and peak memory against
+its target at the published length (STEP2_TARGET_S, STEP2_TARGET_MB). The
+step-1 engine (fast or tvb-library) and real MATLAB/Octave, as the pipeline
+runs them. Wrap it in ``flock /tmp/deepsif-bench.lock`` where other
+measurements may run.
 
     python bench/bench_region.py --anatomy ../shared/anatomy/deepsif --sim-length 10
 """
@@ -24,7 +27,7 @@ from scipy.io import loadmat
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from deepsif_pipeline import science  # noqa: E402
+from deepsif_pipeline import children, science  # noqa: E402
 from deepsif_pipeline.anatomy import load_template  # noqa: E402
 from deepsif_pipeline.engine import find_engine  # noqa: E402
 from deepsif_pipeline.layout import Layout  # noqa: E402
@@ -37,11 +40,17 @@ MEASURE = ("import resource, subprocess, sys; rc = subprocess.run(sys.argv[1:]).
            "sys.exit(rc)")
 
 
-def measured(cmd, log):
+# Step 2 of one region at the published length (3 mean iterations x 200 simulated s, 994 regions):
+# wall seconds and peak memory it should stay within (checked, printed; not a timed test).
+STEP2_TARGET_S = 10.0
+STEP2_TARGET_MB = 600.0
+
+
+def measured(cmd, log, env=None):
     """Run ``cmd``; return (wall seconds, peak RSS in MB)."""
     start = time.time()
     res = subprocess.run([sys.executable, "-c", MEASURE, *map(str, cmd)], stdout=log, stderr=subprocess.PIPE,
-                         text=True)
+                         text=True, env=env)
     wall = time.time() - start
     rss = [int(line.split()[1]) for line in res.stderr.splitlines() if line.startswith("MAXRSS_KB")]
     if res.returncode != 0:
@@ -90,10 +99,12 @@ def main():
         ctx = Context(Settings(seed=args.seed, sim_length=args.sim_length, piece_length=args.piece_length,
                                engine=args.engine, raw_rate=rate), template, layout, engine)
         job = extract.job(ctx, r)  # the job the pipeline writes
-        t2, m2 = measured(engine.command(extract.FUNCTION, job), log)
+        # one numerical thread, as the pipeline runs step 2 (extract.run)
+        t2, m2 = measured(engine.command(extract.FUNCTION, job), log, env=children.single_threaded_env())
         done = extract.judge(layout, r, ctx.fingerprint(extract.NAME))
         clips = done.clips
         clip_arrays[rate] = [loadmat(str(layout.clip(r, n)))["data"] for n in range(1, clips + 1)]
+        clip_bytes = folder_bytes(layout.clip_dir(r)) if clips else 0
 
         start = time.time()
         assert done.current, done.detail
@@ -102,7 +113,10 @@ def main():
         print(f"{rate:<10}{t1:>10.1f}{m1:>8.0f}{t2:>10.1f}{m2:>8.0f}{t3:>10.2f}{raw_bytes / 1e6:>17.1f}"
               f"{raw_bytes / simulated * 600 / 1e9:>14.2f}{clips:>7}")
         print(f"  step 1: {simulated / t1:.3f} simulated s per wall s ({t1 / simulated:.2f} wall s per "
-              f"simulated s, including start-up)", flush=True)
+              f"simulated s, including start-up)")
+        print(f"  clips: {clip_bytes / 1e6:.1f} MB ({clip_bytes / max(clips, 1) / 1e6:.2f} MB per clip, "
+              f"{clip_arrays[rate][0].dtype if clips else '-'} data)")
+        print("  " + step2_check(t2, m2, args.sim_length), flush=True)
         log.close()
         if args.keep:
             print(f"  output kept in {out}")
@@ -113,6 +127,16 @@ def main():
         same = all(len(o) == len(first) and all(np.array_equal(a, b) for a, b in zip(o, first))
                    for o in others)
         print(f"clips identical across raw rates: {same}")
+
+
+def step2_check(wall_s, peak_mb, sim_length):
+    """One line: step 2's time and peak memory against STEP2_TARGET_S / STEP2_TARGET_MB."""
+    ok = wall_s <= STEP2_TARGET_S and peak_mb <= STEP2_TARGET_MB
+    line = (f"step 2 check: {wall_s:.1f} s (target <= {STEP2_TARGET_S:g} s), {peak_mb:.0f} MB peak "
+            f"(target <= {STEP2_TARGET_MB:g} MB)")
+    if sim_length != science.SIM_LENGTH_S:
+        return line + f": targets are for --sim-length {science.SIM_LENGTH_S:g}, not judged at {sim_length:g}"
+    return line + (": within target" if ok else ": OVER TARGET")
 
 
 if __name__ == "__main__":

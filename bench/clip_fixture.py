@@ -5,8 +5,9 @@ the region's own column and a background only in the 5 regions farthest
 from it. Two forms:
 
 - compact (tests): float32, compressed, a few tens of KB per file;
-- as step 2 writes them (benchmarks): float64, uncompressed (MAT v6),
-  with ``proj`` and ``proj_leadfield``, about 4.3 MB per file. To fit on
+- as step 2 writes them (benchmarks): float32 ``data``, uncompressed (MAT
+  v6), with ``proj`` (float64) and ``proj_leadfield``, about 2.3 MB per
+  file (4.3 MB with the float64 data of earlier versions). To fit on
   a disk, only ``distinct`` files per region are written and the other
   clip numbers are hard links to them: every clip path is read, but the
   bytes come from the page cache (the benchmark measures computation, not
@@ -68,5 +69,5 @@ def write_spike_clips(clip_dir, counts, distances, leadfield=None, distinct=None
             elif distinct and k > distinct:
                 os.link(folder / f"nmm_{(k - 1) % distinct + 1}.mat", path)
             else:
-                data = spike_clip(r, k, n, far).astype(float)
-                savemat(path, {"data": data, "proj": fwd @ data.T, "proj_leadfield": lf_id})
+                data = spike_clip(r, k, n, far)
+                savemat(path, {"data": data, "proj": fwd @ data.astype(float).T, "proj_leadfield": lf_id})

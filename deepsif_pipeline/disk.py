@@ -38,7 +38,7 @@ def shortage(output, need, what, others=0.0):
     beside = f" (+ {format_bytes(others)} for the regions running beside it)" if others else ""
     return (f"not enough disk space for {what}: its raw data needs about {format_bytes(need)}{beside}, "
             f"{format_bytes(required)} with the margin, and {output} has {format_bytes(free)} free; free some "
-            "space (or use --raw-rate decimated: a quarter of the raw data), then re-run")
+            "space (--raw-rate decimated, the default, needs a quarter of what full needs), then re-run")
 
 
 class DiskGuard:

@@ -17,13 +17,17 @@ function counts = process_region_nmm(job_file)
 %     fingerprint  - optional: what made the clips (JSON text), stored in the markers
 %     leadfield_id - optional: identity of the lead field ('' if absent)
 %   For each mean iteration m, in order: when its marker exists, its
-%   num_spike is read and m is skipped. Otherwise the raw pieces are loaded
-%   (LOAD_RAW_ITERATION), the columns selected, the isolated spikes of
-%   column r + 1 found (FIND_SPIKE_PEAKS, ISOLATED_SPIKES), the source
-%   rescaled (SNR_SCALE_FACTOR, RESCALE_SPIKES), the clips saved as
-%   sprintf(clip_pattern, n) (data, 500 x N double; proj = fwd * data',
-%   sensors x 500, the clip at the sensors, for step 4; proj_leadfield =
-%   leadfield_id, which lead field made proj), n numbered on from
+%   num_spike is read and m is skipped. Otherwise the raw pieces are read
+%   one at a time (SCAN_RAW_ITERATION: the peaks of every column, the
+%   column means, the source column and the background projected on the
+%   sensors; never the whole T x N signal), the isolated spikes of column
+%   r + 1 kept (THIN_PEAKS, ISOLATED_SPIKES), the source rescaled
+%   (SNR_WINDOW, SNR_POWER_RATIO, RESCALE_SPIKES), and the pieces that
+%   hold clip samples read again, one at a time, to save the clips
+%   (SAVE_SPIKE_CLIPS) as sprintf(clip_pattern, n) (data, 500 x N single,
+%   as the published step 2 keeps the raw data's single precision;
+%   proj = fwd * data', sensors x 500 double, the clip at the sensors, for
+%   step 4; proj_leadfield = leadfield_id, which lead field made proj), n numbered on from
 %   the previous iteration's num_spike, and LAST the marker written with
 %   num_spike (total so far), spike_time (1 x K), seed, target_snr,
 %   alpha (NaN without spike) and fingerprint. Every file goes through
@@ -66,19 +70,18 @@ for i = 1:numel(iterations)
     if isempty(fwd)
         fwd = load_leadfield(job.leadfield, numel(columns));
     end
-    nmm = load_raw_iteration(job.raw_pieces{i}, p);
-    if max(columns) > size(nmm, 2)
-        error('process_region_nmm:columns', 'columns reach %d but the raw data has %d', ...
-              max(columns), size(nmm, 2));
-    end
-    nmm = nmm(:, columns);
-    [spike_time, spike_chan] = find_spike_peaks(nmm, p);
-    kept = isolated_spikes(spike_time, spike_chan, col, size(nmm, 1), p);
+    pieces = job.raw_pieces{i};
+    scan = scan_raw_iteration(pieces, columns, col, fwd, p);
+    [spike_time, spike_chan] = thin_peaks(scan.peak_time, scan.peak_chan, scan.n_t, p);
+    kept = isolated_spikes(spike_time, spike_chan, col, scan.n_t, p);
     alpha = NaN;
     if ~isempty(kept)
-        alpha = snr_scale_factor(nmm, fwd, col, kept, target_snr, p);
-        nmm(:, col) = rescale_spikes(nmm(:, col), kept, alpha, p);
-        save_clips(nmm, kept, clip_pattern, prev, p, fwd, lf_id);
+        window = snr_window(kept, scan.n_t, p);
+        alpha = snr_power_ratio(scan.source, scan.background, window, scan.col_mean, fwd, col, ...
+                                target_snr);
+        source = rescale_spikes(scan.source, kept, alpha, p);
+        save_spike_clips(pieces, scan, kept, source, columns, col, fwd, lf_id, clip_pattern, ...
+                         prev, p);
     end
     total = prev + numel(kept);
     info = struct('num_spike', total, 'spike_time', reshape(kept, 1, []), ...
@@ -120,37 +123,4 @@ if size(fwd, 2) ~= n_regions
     error('process_region_nmm:leadfield', 'lead field %s has %d regions, columns give %d', ...
           path, size(fwd, 2), n_regions);
 end
-end
-
-function save_clips(nmm, kept, pattern, prev, p, fwd, lf_id)
-% Save clip j of the kept spikes as sprintf(PATTERN, PREV + j) (data: L x
-% regions), with its projection on the sensors (proj = FWD * data') that
-% step 4 would otherwise compute again, and the lead field it was made with.
-% Uncompressed (-v6): the noisy background does not compress, and step 4
-% and the pack read every clip, compressed ones about 40x slower.
-ensure_dir(fileparts(sprintf(pattern, prev + 1)));
-starts = clip_start(kept, p.clip_length);
-for j = 1:numel(kept)
-    clip = struct('data', nmm(starts(j):starts(j) + p.clip_length - 1, :));
-    clip.proj = fwd * clip.data';
-    clip.proj_leadfield = lf_id;
-    save_mat_atomic(sprintf(pattern, prev + j), clip, '-v6');
-end
-end
-
-function ensure_dir(folder)
-% Create FOLDER (and its parents) when missing. Another run sharing the
-% output folder may create it, or one of its parents, at the same moment;
-% mkdir then fails with 'File exists' part way: try again.
-msg = '';
-for attempt = 1:5
-    if exist(folder, 'dir') == 7
-        return
-    end
-    [ok, msg] = mkdir(folder);
-    if ok
-        return
-    end
-end
-error('process_region_nmm:mkdir', 'could not create %s: %s', folder, msg);
 end

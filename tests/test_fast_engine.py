@@ -500,7 +500,8 @@ def test_cli_fast_engine_on_the_real_template(anatomy_dir, tmp_path):
     """generate_tvb_data.py --engine fast: progress lines, the raw piece of the 998-region connectivity."""
     res = run_cli("generate_tvb_data.py", "--a_start", 0, "--a_end", 1, "--anatomy", anatomy_dir,
                   "--output", tmp_path, "--leadfield", "leadfield_75_20k.mat", "--sim-length", 1.5,
-                  "--piece-length", 1.5, "--iterations", 0, "--progress", "lines", "--engine", "fast", timeout=600)
+                  "--piece-length", 1.5, "--iterations", 0, "--progress", "lines", "--engine", "fast",
+                  "--raw-rate", "full", timeout=600)  # every step: the transient is checked below
     assert res.returncode == 0, res.stderr
     assert "\r" not in res.stdout + res.stderr and "piece 1/1 written" in res.stderr
     piece = loadmat(tmp_path / "raw_nmm" / "a0" / "mean_iter_0_a_iter_0_0.mat")

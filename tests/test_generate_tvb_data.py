@@ -75,7 +75,7 @@ def test_pieces_made_otherwise_are_refused_and_cut_ones_made_again(raw76, templa
     from deepsif_pipeline.steps.simulate import fingerprint, judge_pieces, piece_rows
     lay = Layout(tmp_path)
     shutil.copytree(raw76 / "raw_nmm", lay.raw_root)
-    base = dict(seed=11, a_range=3.5, sim_length=1.5, piece_length=0.5, engine="tvb")
+    base = dict(seed=11, a_range=3.5, sim_length=1.5, piece_length=0.5, engine="tvb", raw_rate="full")  # as raw76
 
     def verdict(**changed):
         s = Settings(**dict(base, **changed))
@@ -97,7 +97,8 @@ def test_pieces_made_otherwise_are_refused_and_cut_ones_made_again(raw76, templa
 def test_plain_progress_lines_have_no_carriage_returns(anatomy_dir, tmp_path):
     res = run_cli("generate_tvb_data.py", "--a_start", 0, "--a_end", 1, "--anatomy", anatomy_dir,
                   "--output", tmp_path, "--leadfield", "leadfield_75_20k.mat", "--sim-length", 1.5,
-                  "--piece-length", 1.5, "--iterations", 0, "--progress", "lines", timeout=600)
+                  "--piece-length", 1.5, "--iterations", 0, "--progress", "lines",
+                  "--raw-rate", "full", timeout=600)  # every step: the transient is checked below
     assert res.returncode == 0, res.stderr
     assert "\r" not in res.stdout + res.stderr
     assert "piece 1/1 written" in res.stderr

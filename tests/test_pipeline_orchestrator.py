@@ -149,16 +149,22 @@ def test_synthesis_only_on_real_template(real_step4_inputs, anatomy_dir, tmp_pat
 
 
 def _complete_raw(out, region, seed, n_samples=3000, n_conn=998):
-    """Raw pieces step 1 accepts as complete (right shape and seed): no simulation needed."""
+    """Raw pieces step 1 accepts as complete (shape, seed, default --raw-rate): no simulation needed."""
     from deepsif_pipeline.anatomy import write_mat_atomic
     from deepsif_pipeline.layout import Layout
     from deepsif_pipeline.science import simulation_seed
+    from deepsif_pipeline.settings import Settings
+    from deepsif_pipeline.steps.simulate import kept_samples
     raw = Layout(out).raw_dir(region)
     raw.mkdir(parents=True, exist_ok=True)
+    rate = Settings().raw_rate
+    keep = kept_samples(1, n_samples) if rate == "decimated" else np.arange(n_samples)
     for m in (0, 1, 2):
-        write_mat_atomic(raw / Layout.piece_name(region, m, 0, 1),
-                         {"data": np.zeros((n_samples, n_conn), np.float32), "time": np.arange(n_samples) * 0.5,
-                          "seed": simulation_seed(seed, region, m), "engine": "fast", "raw_rate": "full"})
+        piece = {"data": np.zeros((len(keep), n_conn), np.float32), "time": keep * 0.5,
+                 "seed": simulation_seed(seed, region, m), "engine": "fast", "raw_rate": rate}
+        if rate == "decimated":
+            piece.update(sample_index=(1 + keep).astype(float), raw_steps=float(n_samples))
+        write_mat_atomic(raw / Layout.piece_name(region, m, 0, 1), piece)
     return raw
 
 

@@ -1,8 +1,9 @@
 """Step 2, extract: isolated spikes of a region, scaled and saved as clips (``matlab/process_region_nmm.m``).
 
 Unit of work: a (region, mean iteration). Outputs: the clips numbered in it,
-``nmm_{f}/a{r}/nmm_{n}.mat`` (``data`` ``(500, n_regions)``, the sensor
-projection ``proj`` and ``proj_leadfield``), then its marker
+``nmm_{f}/a{r}/nmm_{n}.mat`` (``data`` ``(500, n_regions)`` single precision,
+as the published step 2 keeps the raw data's; the sensor projection ``proj``,
+double, and ``proj_leadfield``), then its marker
 ``nmm_{f}/clip_info/iter{m}/iter_{m}_i_{r}.mat`` (``num_spike``: the region's
 clips so far, ``spike_time``, ``seed``, ``target_snr``, ``alpha``,
 ``fingerprint``), written last. Clips are numbered on across the mean
@@ -16,6 +17,17 @@ piece boundaries do not change the signal, both engines;
 ``tests/test_pipeline_orchestrator.py``: decimated pieces give identical
 clips). It keeps everything else step 1 depends on, since the clips are made
 from its output.
+
+It leaves out the clips' precision too, on purpose. Step 2 up to commit
+b693363 stored ``data`` in double precision; today's stores the same values
+rounded to single (``tests/test_step2_previous_version.py``: same spike times
+and counts, every value the float32 rounding of the earlier one). A folder
+made by an earlier version is therefore current, and a clip set may hold
+both kinds: step 4 reads every clip as double, the pack stores float32 (the
+same rows from either kind) and ``--verify`` compares in float32
+(``tests/test_mixed_clip_precision.py``). Refusing such folders as "other
+settings" would make every finished region's step 2 run again without
+changing a single number the trainer reads.
 """
 
 import numpy as np

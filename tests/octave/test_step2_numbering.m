@@ -50,16 +50,20 @@ try
     end
     % clip content: nmm_2 is the clip 1501..2000 of iteration 0
     clip = load(fullfile(a1, 'nmm_2.mat'));
-    assert(isa(clip.data, 'double') && isequal(size(clip.data), [500 3]));
+    % single precision, as the published step 2 keeps the raw data's
+    assert(isa(clip.data, 'single') && isequal(size(clip.data), [500 3]));
     assert(isequal(clip.data(:, [1 3]), ds{1}(1501:2000, [1 3])));
     [~, at] = max(clip.data(:, 2));
     assert(at == 250);
     % with step 4's input: the clip at the sensors, and which lead field made it
-    assert(max(max(abs(clip.proj - [1 0.5 0.2; 0.3 1 0.4] * clip.data'))) < 1e-12);
+    % (in double precision, from the single data as stored)
+    assert(isa(clip.proj, 'double'));
+    assert(max(max(abs(clip.proj - [1 0.5 0.2; 0.3 1 0.4] * double(clip.data)'))) < 1e-12);
     assert(strcmp(clip.proj_leadfield, 'sha256:toy'));
     info = load(marker(clips, 0));
     x = ds{1}(:, 2);
-    assert(abs(clip.data(250, 2) - ((x(1750) - mean(x)) * info.alpha + mean(x))) < 1e-9);
+    want = (x(1750) - mean(x)) * info.alpha + mean(x);
+    assert(clip.data(250, 2) == single(want));
     % every file written is a MATLAB-format MAT-file
     written = [strcat(a1, filesep, {'nmm_1.mat', 'nmm_2.mat', 'nmm_3.mat'}), ...
                {marker(clips, 0), marker(clips, 1), marker(clips, 2)}];
