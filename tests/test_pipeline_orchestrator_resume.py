@@ -18,6 +18,7 @@ from conftest import REPO, assert_same_arrays, descendants, tvb76_run
 from deepsif_pipeline import claims, manifest
 from deepsif_pipeline.files import format_bytes
 from deepsif_pipeline.layout import Layout
+from deepsif_pipeline.settings import Settings
 from deepsif_pipeline.steps.simulate import raw_bytes
 
 RANGE = ("--start_region", 2, "--end_region", 5, "--sim-length", 3, "--piece-length", 1, "--skip-synthesis")
@@ -180,14 +181,15 @@ def test_disk_shortage_is_refused_before_anything_is_created(tvb76_cache, tmp_pa
                           str(out), *map(str, args), "--skip-synthesis"], capture_output=True, text=True,
                          env=dict(os.environ, DEEPSIF_PIPELINE_CACHE=str(tvb76_cache)), stdin=subprocess.DEVNULL)
     assert res.returncode == 2 and "Traceback" not in res.stderr, res.stdout + res.stderr
-    need = format_bytes(raw_bytes(76, 1e6, 1e4))  # tvb76: 76 connectivity regions
+    rate = Settings().raw_rate  # the default --raw-rate
+    need = format_bytes(raw_bytes(76, 1e6, 1e4, rate))  # tvb76: 76 connectivity regions
     (line,) = res.stderr.strip().splitlines()
     assert line.startswith(f"error: not enough disk space for region 0: its raw data needs about {need}")
     assert "free; free some space" in line and not out.exists()
     plan = tvb76_run(tvb76_cache, tmp_path / "other", *args, "--dry-run", "--workers", 2)
     assert plan.returncode == 0, plan.stdout
     assert "steps 1-3: 3 regions (0-2)" in plan.stdout and f"raw data per region: {need}" in plan.stdout
-    assert f"peak with 2 at once: {format_bytes(2 * raw_bytes(76, 1e6, 1e4))}" in plan.stdout
+    assert f"peak with 2 at once: {format_bytes(2 * raw_bytes(76, 1e6, 1e4, rate))}" in plan.stdout
     assert "would wait for 73 regions" in plan.stdout
     assert not (tmp_path / "other").exists(), "a dry run creates nothing"
 
@@ -197,11 +199,10 @@ def test_disk_filled_during_a_run_starts_no_further_region(tvb76_dir, tmp_path, 
     from deepsif_pipeline import disk, runner
     from deepsif_pipeline.anatomy import load_template
     from deepsif_pipeline.results import Status
-    from deepsif_pipeline.settings import Settings
     from deepsif_pipeline.steps import Context
     ctx = Context(Settings(sim_length=3.0, piece_length=1.0), load_template(tvb76_dir), Layout(tmp_path / "out"))
     guard, halt = disk.DiskGuard(ctx.layout.output), runner.Halt()
-    need = raw_bytes(76, 3.0, 1.0)
+    need = raw_bytes(76, 3.0, 1.0, ctx.settings.raw_rate)
     monkeypatch.setattr(disk, "free_bytes", lambda path: disk.with_margin(1.5 * need))  # room for one region
     assert guard.reserve(9, need) is None  # a region running beside
     result = runner.region(ctx, 0, 0, 2, guard, halt)
