@@ -159,8 +159,6 @@ def _recorded(path, asked, region, mean_iteration, fits):
                 else f"another (this piece's seed is {seed})",
                 "engine": str(saved["engine"].ravel()[0]).strip() if "engine" in saved else "tvb",
                 "raw_rate": str(saved["raw_rate"].ravel()[0]).strip() if "raw_rate" in saved else "full"}
-    if recorded["engine"] == "fast":  # fast pieces without a fingerprint: the fast engine's version 1
-        recorded["fast_engine"] = 1
     if "A" in saved:  # the gains: A_NORMAL everywhere but in the excitable region
         gains = np.asarray(saved["A"], dtype=float).ravel()
         odd = gains[gains != science.A_NORMAL]
