@@ -194,6 +194,10 @@ def check_args(args):
     the command line are the ones the folder's manifest records for the clip set.
     """
     check_modes(args)
+    try:
+        children.grace()
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
     anatomy, output = resolve_locations(args.anatomy, args.output)
     try:
         template = resolve_template(anatomy, args.leadfield, log=say)

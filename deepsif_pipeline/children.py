@@ -8,7 +8,7 @@ Every step-1, step-2 and step-4 process is started through :func:`spawn`:
   ``SIGKILL`` (or by the out-of-memory killer) leaves no TVB or Octave
   process writing into the region the next run takes over;
 - :func:`wait` stops it after its time limit: ``SIGTERM``, then ``SIGKILL``
-  after :data:`GRACE` seconds;
+  after :func:`grace` seconds;
 - on ``SIGINT``, ``SIGTERM`` or ``SIGHUP`` (:func:`install_signal_handlers`),
   :func:`request_stop` sets :data:`STOP` and stops the running children
   the same way; the orchestrator then starts nothing new, cleans up and
@@ -28,7 +28,8 @@ import threading
 
 # Thread-count variables of the numerical libraries in the children (OpenBLAS, MKL, OpenMP, numba).
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS")
-GRACE = 10.0  # seconds a stopped child gets to exit after SIGTERM before SIGKILL
+GRACE = 10.0  # seconds a stopped child gets to exit after SIGTERM before SIGKILL (default)
+GRACE_VARIABLE = "DEEPSIF_PIPELINE_STOP_GRACE"  # sets it: keep it below a cluster's KillWait
 TIMED_OUT = 124  # exit status reported for a child stopped at its time limit (as coreutils' timeout)
 WITH_PARENT = Path(__file__).resolve().parent / "with_parent.py"
 
@@ -55,6 +56,31 @@ class Outcome:
         """The outcome of a child that ended with ``status`` (as ``engine.run_function`` reports it)."""
         timed_out = status == TIMED_OUT and not STOP.is_set()
         return cls(status, timed_out, STOP.is_set() and status != 0 and not timed_out)
+
+
+def grace():
+    """Seconds a stopped child gets after ``SIGTERM``: ``$DEEPSIF_PIPELINE_STOP_GRACE``, else :data:`GRACE`.
+
+    Octave ignores a ``SIGTERM`` that arrives while it starts and then runs
+    its job to the end, so a step stopped early is only stopped by the
+    ``SIGKILL`` after this grace.
+
+    Raises
+    ------
+    ValueError
+        When the variable is not a number of seconds above 0 (one-line message).
+    """
+    text = os.environ.get(GRACE_VARIABLE, "").strip()
+    if not text:
+        return GRACE
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not 0 < value < float("inf"):
+        raise ValueError(f"{GRACE_VARIABLE}={text!r} is not a number of seconds above 0 (unset it for "
+                         f"the default, {GRACE:g})")
+    return value
 
 
 def single_threaded_env(env=None):
@@ -108,18 +134,18 @@ def run(command, timeout=None, **popen):
 
 
 def _terminate(proc):
-    """``SIGTERM``, then ``SIGKILL`` after :data:`GRACE` seconds."""
+    """``SIGTERM``, then ``SIGKILL`` after :func:`grace` seconds."""
     if proc.poll() is None:
         proc.terminate()
         try:
-            proc.wait(timeout=GRACE)
+            proc.wait(timeout=grace())
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
 
 
 def request_stop(signum=None):
-    """Stop: start no new child, ``SIGTERM`` the running ones, ``SIGKILL`` them after :data:`GRACE` s.
+    """Stop: start no new child, ``SIGTERM`` the running ones, ``SIGKILL`` them after :func:`grace` s.
 
     A second request kills the running children at once.
     """
@@ -135,7 +161,7 @@ def request_stop(signum=None):
         except OSError:
             pass
     if not again and procs:
-        timer = threading.Timer(GRACE, lambda: [p.kill() for p in procs if p.poll() is None])
+        timer = threading.Timer(grace(), lambda: [p.kill() for p in procs if p.poll() is None])
         timer.daemon = True
         timer.start()
 

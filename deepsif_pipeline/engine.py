@@ -35,7 +35,9 @@ class Engine:
         call = f"addpath({matlab_string(MATLAB_DIR)}); {function}({matlab_string(job_file)});"
         if self.kind == "matlab":
             return [self.executable, "-batch", call]
-        return [self.executable, "--no-gui", "--quiet", "--norc", "--no-history", "--eval", call]
+        # a stopped Octave would save its workspace (the raw data) as ./octave-workspace: not wanted
+        quiet_stop = "sigterm_dumps_octave_core(false); sighup_dumps_octave_core(false); "
+        return [self.executable, "--no-gui", "--quiet", "--norc", "--no-history", "--eval", quiet_stop + call]
 
     def version(self):
         """One line naming the engine and its version."""

@@ -128,15 +128,16 @@ def tree_snapshot(root):
             for p in sorted(root.rglob("*")) if p.is_file()}
 
 
-def tvb76_run(cache, out, *args, timeout=1800, **popen):
+def tvb76_run(cache, out, *args, timeout=1800, env=None, **popen):
     """Run the orchestrator on the built-in tvb76 template (quiet progress) as a user would.
 
-    Returns the CompletedProcess (stdout and stderr merged in ``stdout``).
+    ``env`` adds environment variables. Returns the CompletedProcess (stdout
+    and stderr merged in ``stdout``).
     """
     import os
     cmd = [sys.executable, str(REPO / "pipeline_orchestrator.py"), "--anatomy", "tvb76", "--output", str(out),
            "--progress", "none", *map(str, args)]
-    return subprocess.run(cmd, env=dict(os.environ, DEEPSIF_PIPELINE_CACHE=str(cache)), stdout=subprocess.PIPE,
+    return subprocess.run(cmd, env=dict(os.environ, DEEPSIF_PIPELINE_CACHE=str(cache), **(env or {})), stdout=subprocess.PIPE,
                           stderr=subprocess.STDOUT, text=True, timeout=timeout, stdin=subprocess.DEVNULL, **popen)
 
 

@@ -81,3 +81,18 @@ def test_missing_command_is_a_clear_failure():
     outcome = children.run(["/nonexistent/octave"], stderr=subprocess.PIPE)
     assert outcome.status == 127 and not outcome.ok
     assert os.path.exists(children.WITH_PARENT)
+
+
+def test_a_stopped_octave_leaves_no_workspace_file(tmp_path):
+    """Octave saves its workspace to ./octave-workspace on SIGTERM unless told not to (engine.command does)."""
+    from deepsif_pipeline.engine import find_engine
+    engine = find_engine("octave")
+    cmd = engine.command("disp", "job")
+    cmd[-1] = cmd[-1].replace("disp('job');", "x = zeros(500); disp('started'); pause(60);")
+    proc = subprocess.Popen(cmd, cwd=tmp_path, stdout=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().strip() == "started"  # past Octave's start, where SIGTERM is not ignored
+    start = time.time()
+    proc.terminate()
+    proc.wait(timeout=30)
+    assert time.time() - start < 10 and proc.returncode != 0
+    assert list(tmp_path.iterdir()) == []

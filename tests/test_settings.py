@@ -61,6 +61,13 @@ def test_bad_values_are_refused_in_one_line(cli, extra, needle):
     assert needle in cli(*extra)
 
 
+def test_a_bad_stop_grace_is_refused_in_one_line(tmp_path, tvb76_cache):
+    (tmp_path / "cache").symlink_to(tvb76_cache)
+    line = _refused(tmp_path, "--start_region", 0, "--end_region", 1, "--anatomy", "tvb76", "--output", tmp_path / "out",
+                    env={"DEEPSIF_PIPELINE_CACHE": str(tvb76_cache), "DEEPSIF_PIPELINE_STOP_GRACE": "soon"})
+    assert "DEEPSIF_PIPELINE_STOP_GRACE='soon' is not a number of seconds above 0" in line
+
+
 def test_the_step1_script_checks_the_same_options(cli):
     line = cli("--a_start", 0, "--a_end", 1, "--seed", -5, script="generate_tvb_data.py")
     assert "argument --seed: must be a whole number" in line
