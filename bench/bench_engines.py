@@ -63,9 +63,11 @@ import time
 REPO = Path(__file__).resolve().parent.parent
 OLD_COMMIT = "b693363"  # the fast engine before lanes (one mean iteration at a time, libm exp)
 PUBLISHED_S = 200.0  # simulated seconds per mean iteration in the published run
+TARGET_WALL_PER_S = 0.05  # issue 13: step 1 at 3 x 200 s, start-up included
+TARGET_TVB_RATIO = 400.0  # issue 13: marginal rate against tvb-library's
 
 
-def child(code_dir, engine, anatomy, region, seconds, piece_seconds, seed, cache_dir):
+def child(code_dir, engine, anatomy, region, seconds, piece_seconds, seed, cache_dir, raw_rate):
     """Run ``simulate_region`` of the checkout in ``code_dir`` in this (child) process; return timings.
 
     Parameters
@@ -83,6 +85,8 @@ def child(code_dir, engine, anatomy, region, seconds, piece_seconds, seed, cache
         Run seed.
     cache_dir : str
         ``NUMBA_CACHE_DIR`` of this engine (kept between its runs: warm).
+    raw_rate : {'full', 'decimated'}
+        The pieces written (the pipeline's default is decimated).
 
     Returns
     -------
@@ -117,7 +121,7 @@ def child(code_dir, engine, anatomy, region, seconds, piece_seconds, seed, cache
     try:
         t0 = time.perf_counter()
         gen.simulate_region(template, Layout(Path(out)), region, seconds, piece_seconds, 3.5, seed,
-                            iterations=[0, 1, 2], progress_mode="none", engine=engine)
+                            iterations=[0, 1, 2], progress_mode="none", engine=engine, raw_rate=raw_rate)
         wall = time.perf_counter() - t0
     finally:
         shutil.rmtree(out, ignore_errors=True)
@@ -145,10 +149,10 @@ def measure(label, code_dir, engine, args, short, long, cache_dir):
     compile_s = None
     if engine == "fast":
         t0 = time.perf_counter()
-        in_child(*common, 0.1, 0.1, args.seed, cache_dir)  # compiles into the (empty) cache
+        in_child(*common, 0.1, 0.1, args.seed, cache_dir, args.raw_rate)  # compiles into the (empty) cache
         compile_s = time.perf_counter() - t0
     repeat = args.repeat if engine == "fast" else 1
-    runs = [min((in_child(*common, seconds, args.piece_length, args.seed, cache_dir) for _ in range(repeat)),
+    runs = [min((in_child(*common, seconds, args.piece_length, args.seed, cache_dir, args.raw_rate) for _ in range(repeat)),
                 key=lambda run: run["wall_s"]) for seconds in (short, long)]
     marginal = (runs[1]["wall_s"] - runs[0]["wall_s"]) / (3 * (long - short))  # per mean-iteration second
     intercept = runs[0]["wall_s"] - marginal * 3 * short  # per region (3 mean iterations)
@@ -161,7 +165,7 @@ def measure(label, code_dir, engine, args, short, long, cache_dir):
 def report(results, args):
     """Print the table and the ratios."""
     print(f"template {args.anatomy}, region {args.region}, 3 mean iterations through simulate_region, "
-          f"pieces of {args.piece_length:g} s written; cpus {os.cpu_count()}, load average "
+          f"pieces of {args.piece_length:g} s written ({args.raw_rate}); cpus {os.cpu_count()}, load average "
           f"{os.getloadavg()[0]:.2f} at the end")
     print("wall s per simulated second of one mean iteration (marginal), start-up of a region (intercept)")
     print(f"{'engine':<12}{'short s':>8}{'wall s':>9}{'long s':>8}{'wall s':>9}{'marginal':>10}{'writing':>9}"
@@ -180,6 +184,14 @@ def report(results, args):
         print(f"tvb-library / fast: marginal {tvb['marginal'] / fast['marginal']:.0f}x")
     if old and tvb:
         print(f"tvb-library / fast (old): marginal {tvb['marginal'] / old['marginal']:.0f}x")
+    if fast:
+        met = fast["published"] <= TARGET_WALL_PER_S
+        print(f"target: at most {TARGET_WALL_PER_S} wall s per simulated s at 3 x 200 s: {fast['published']:.4f} "
+              f"({'met' if met else 'NOT met'})")
+    if fast and tvb:
+        ratio = tvb["marginal"] / fast["marginal"]
+        print(f"target: at least {TARGET_TVB_RATIO:.0f}x tvb-library's marginal rate: {ratio:.0f}x "
+              f"({'met' if ratio >= TARGET_TVB_RATIO else 'NOT met'})")
     print("marginal: (wall(long) - wall(short)) / (3 (long - short)); writing: its part spent writing raw pieces; "
           "start-up: wall(short) - 3 short marginal (connectivity, simulators, initial history, numba cache "
           "load); at 3x200 s: marginal + start-up / 600; compile: the untimed warm-up run, an empty numba cache")
@@ -197,6 +209,8 @@ def main():
     ap.add_argument("--seed", type=int, default=20220425)
     ap.add_argument("--repeat", type=int, default=2, help="runs of each length of the fast engines (the fastest kept)")
     ap.add_argument("--old-commit", default=OLD_COMMIT, help="commit whose fast engine is 'fast (old)'")
+    ap.add_argument("--raw-rate", choices=["full", "decimated"], default="decimated",
+                    help="raw pieces written (default: the pipeline's, decimated)")
     ap.add_argument("--skip-tvb", action="store_true")
     ap.add_argument("--skip-old", action="store_true")
     args = ap.parse_args()

@@ -152,7 +152,7 @@ def test_pieces_of_the_previous_fast_engine_are_refused(tvb76_dir, tmp_path):
     from deepsif_pipeline.settings import FAST_ENGINE_VERSION, Settings
     from deepsif_pipeline.steps.simulate import fingerprint, judge_pieces, piece_rows
     template = load_template(tvb76_dir)
-    s = Settings(seed=11, a_range=3.5, sim_length=1.0, piece_length=1.0, engine="fast")
+    s = Settings(seed=11, a_range=3.5, sim_length=1.0, piece_length=1.0, engine="fast", raw_rate="full")
     gen.simulate_region(template, Layout(tmp_path), 5, 1.0, 1.0, 3.5, 11, iterations=[1], progress_mode="none",
                         engine="fast")
     asked = fingerprint(s, template)
