@@ -118,7 +118,7 @@ def add_common_options(p):
     p.add_argument("--progress", choices=["auto", "bar", "lines", "none"], default="auto",
                    help="step 1 progress: a bar on a terminal, plain lines otherwise (a nohup log)")
     p.add_argument("--engine", choices=ENGINES, default=None,
-                   help="step 1 simulator: tvb-library, or fast (the same network in numba, about 100x "
+                   help="step 1 simulator: tvb-library, or fast (the same network in numba, about 200x "
                         f"faster; same initial history, its own noise samples) (default: {d.engine})")
     p.add_argument("--raw-rate", choices=RAW_RATES, default=None,
                    help="raw pieces with only the samples step 2 uses (decimated: after the 0.5 s transient, "
