@@ -28,7 +28,7 @@ import signal
 import sys
 import time
 
-from deepsif_pipeline import children, manifest, plan as planning, science
+from deepsif_pipeline import children, manifest, plan as planning, report, science
 from deepsif_pipeline.anatomy import AnatomyError, distance_file, load_distances, template_info
 from deepsif_pipeline.builtin import resolve_template
 from deepsif_pipeline.console import FAIL, OK, RULE_REGION, banner, say
@@ -36,6 +36,7 @@ from deepsif_pipeline.disk import DiskGuard, existing_ancestor, free_bytes, shor
 from deepsif_pipeline.engine import EngineNotFound, find_engine
 from deepsif_pipeline.files import format_bytes
 from deepsif_pipeline.layout import Layout, compact_ranges, resolve_locations
+from deepsif_pipeline.progress import RunProgress, mode_for
 from deepsif_pipeline.results import State, Status
 from deepsif_pipeline.runlog import record, utc_now, versions
 from deepsif_pipeline.settings import (DATASETS, HelpFormatter, OneLineParser, Settings, add_common_options,
@@ -59,7 +60,9 @@ def build_parser():
                                                     "--synthesis-only")
     p.add_argument("--end_region", type=int, help="last region (exclusive); required unless --synthesis-only")
     p.add_argument("--filename", default="spikes", help="clips go to OUTPUT/nmm_{filename}/")
-    add_common_options(p)
+    add_common_options(p, progress_help="the run's progress (regions done and to do, clips, elapsed, time left): "
+                                        "auto is a bar on a terminal, a plain line per region otherwise (a "
+                                        "nohup log)")
     p.add_argument("--matlab", choices=["auto", "matlab", "octave"], default="auto",
                    help="engine for steps 2 and 4 (auto: MATLAB when on PATH, else Octave)")
     p.add_argument("--target-snr", type=finite_float, default=None,
@@ -77,6 +80,9 @@ def build_parser():
                    help="check a finished output folder (manifest, markers, clips, step-4 file, pack) and print a "
                         "table; exit 1 on any mismatch")
     p.add_argument("--qc", action="store_true", help="with --verify: also write a QC figure (PNG)")
+    p.add_argument("--verbose", action="store_true",
+                   help="also show each step's own output on the console (step 1 piece by piece, MATLAB/Octave's "
+                        "lines); it always goes to OUTPUT/logs/region_{r}.log")
     p.add_argument("--workers", type=int, default=1,
                    help="regions processed at once on this machine, each step in its own process with one "
                         "numerical thread (up to the number of cores)")
@@ -239,7 +245,8 @@ def check_args(args):
         except DaskSetupError as exc:
             raise UsageError(str(exc)) from None
     ctx = Context(settings=settings, template=template, layout=layout, engine=engine,
-                  limits=time_limits(args, settings), redo=args.redo, keep_raw=args.keep_raw, progress=args.progress)
+                  limits=time_limits(args, settings), redo=args.redo, keep_raw=args.keep_raw, progress=args.progress,
+                  verbose=args.verbose)
     return ctx, client
 
 
@@ -339,8 +346,18 @@ def print_plan(ctx, args, plan):
 # the run
 
 
-def run_regions(ctx, args, client, regions, software):
-    """Steps 1-3 of ``regions``, here (``--workers`` at once) or on the Dask cluster; ``({region: Result}, Halt)``."""
+def run_regions(ctx, args, client, regions, plan, software):
+    """Steps 1-3 of ``regions`` (judged in ``plan``), here (``--workers`` at once) or on the Dask cluster.
+
+    Here, the run's progress (:mod:`deepsif_pipeline.progress`) follows the
+    regions: a bar on a terminal, a line per region otherwise.
+
+    Returns
+    -------
+    results : dict
+        ``{region: Result}``.
+    halt : runner.Halt
+    """
     halt = runner.Halt()
     if client is not None:
         return run_on_dask(ctx, args, client, regions), halt
@@ -348,11 +365,16 @@ def run_regions(ctx, args, client, regions, software):
         say(f"{min(args.workers, len(regions))} regions at a time (--workers {args.workers})")
     disk = DiskGuard(ctx.layout.output)
     results = {}
-    with ThreadPoolExecutor(max_workers=args.workers) as pool:
-        running = {pool.submit(runner.region, ctx, r, i, len(regions), disk, halt, software): r
-                   for i, r in enumerate(regions)}
-        for future in as_completed(running):
-            results[running[future]] = future.result()
+    to_process = sum(1 for r in regions if r not in plan.regions or plan.regions[r].state is not State.CURRENT)
+    progress = RunProgress(len(regions), to_process, args.workers, mode_for(args.progress))
+    try:
+        with ThreadPoolExecutor(max_workers=args.workers) as pool:
+            running = {pool.submit(runner.region, ctx, r, i, len(regions), disk, halt, software, progress): r
+                       for i, r in enumerate(regions)}
+            for future in as_completed(running):
+                results[running[future]] = future.result()
+    finally:
+        progress.close()
     return dict(sorted(results.items())), halt
 
 
@@ -434,12 +456,17 @@ def run(args):
     name = template_info(template.folder).get("name")
     say(f"DeepSIF data generation: anatomy {f'{name} (built-in, ' if name else '('}{template.folder}), "
         f"{template.n_regions} regions, {template.connectivity.name}, {template.leadfield.name}")
-    say(f"output {layout.output}, clips {layout.clip_root.name}/, "
-        + (f"engine {ctx.engine.kind} ({ctx.engine.executable}), " if ctx.engine else "") + f"seed {settings.seed}")
+    say(f"output {layout.output}, clips {layout.clip_root.name}/, seed {settings.seed}")
     if regions:
-        say(f"simulation {settings.sim_length:g} s x {len(science.MEAN_ITERATIONS)} mean iterations per region "
-            f"in {settings.piece_length:g} s pieces, A = {settings.a_range:g}, target SNR {settings.target_snr:g} "
-            f"dB, step 1 engine {settings.engine}")
+        say(f"step 1 (simulation): {runner.STEP1_ENGINES[settings.engine]} (--engine {settings.engine}), "
+            f"{settings.sim_length:g} s x {len(science.MEAN_ITERATIONS)} mean iterations per region in "
+            f"{settings.piece_length:g} s pieces, A = {settings.a_range:g}")
+    if ctx.engine:
+        say(f"steps 2 and 4: {ctx.engine.name} ({ctx.engine.executable})"
+            + (f", target SNR {settings.target_snr:g} dB" if regions else ""))
+    if regions:
+        say(f"per region: the steps' own output goes to {layout.region_log(regions[0]).parent}/region_{{r}}.log"
+            + (" and here (--verbose)" if args.verbose else " (--verbose shows it here too)"))
     if args.dry_run:
         return print_plan(ctx, args, plan)
 
@@ -452,7 +479,7 @@ def run(args):
     record(layout, f"start: {' '.join(map(str, sys.argv))}")
     record(layout, f"seed {settings.seed}, engine {settings.engine}, {software}")
 
-    results, halt = run_regions(ctx, args, client, regions, software) if regions else ({}, runner.Halt())
+    results, halt = run_regions(ctx, args, client, regions, plan, software) if regions else ({}, runner.Halt())
     synthesis = packing = None
     stopped = children.STOP.is_set() or bool(halt)
     if not (args.skip_synthesis or stopped):
@@ -471,17 +498,37 @@ def run(args):
         say(f"Stopped by {signame}: every finished region and mean iteration is kept, nothing half-written "
             "remains. Re-run the same command to resume; --status shows where each region stands.")
         record(layout, f"stopped by {signame}")
-        return 128 + signum
-    if halt:
+        status = 128 + signum
+    elif halt:
         say(f"Stopped starting regions: {halt.reason}")
         record(layout, f"halted: {halt.reason}")
-        return 1
-    if failed:
-        say("Re-run the same command to retry the failed regions; finished ones are skipped.")
-    bad = any(res is not None and not res.status.ok for res in (synthesis, packing))
-    status = 1 if failed or bad else 0
-    record(layout, f"end: exit {status}, {len(failed)} failed regions")
+        status = 1
+    else:
+        if failed:
+            say("Re-run the same command to retry the failed regions; finished ones are skipped.")
+        bad = any(res is not None and not res.status.ok for res in (synthesis, packing))
+        status = 1 if failed or bad else 0
+        record(layout, f"end: exit {status}, {len(failed)} failed regions")
+    for line in closing(ctx, args, results, synthesis, packing):
+        say(line)
     return status
+
+
+def closing(ctx, args, results, synthesis, packing):
+    """The summary's last lines (:func:`deepsif_pipeline.report.closing_lines`) for this run."""
+    layout, dataset = ctx.layout, ctx.settings.dataset
+    try:
+        entry = manifest.clip_set(manifest.read(layout), layout.filename)
+    except manifest.ManifestError:
+        entry = None
+    files = [report.file_line(layout.synthesis_file(dataset), synthesis, "step 4"),
+             report.file_line(layout.pack_file(dataset), packing, "the clip pack the trainer reads")]
+    failed = {r: (layout.region_log(r), layout.failure_record(r)) for r, res in results.items()
+              if res.status is Status.FAILED}
+    return report.closing_lines(layout.output, f"{layout.clip_root.name}/", ctx.template.n_regions, results, entry,
+                                files, failed, report.verify_command(args, layout.output, HERE /
+                                                                     "pipeline_orchestrator.py"),
+                                layout.manifest.name)
 
 
 def main(argv=None):

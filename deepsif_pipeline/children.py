@@ -124,13 +124,55 @@ def wait(proc, timeout=None):
     return Outcome(TIMED_OUT, True) if timed_out else Outcome.from_status(proc.returncode)
 
 
-def run(command, timeout=None, **popen):
-    """:func:`spawn` then :func:`wait`; an :class:`Outcome` (``stopped`` when never started)."""
-    try:
-        proc = spawn(command, **popen)
-    except ChildProcessError:
-        return Outcome(-1, stopped=True)
-    return wait(proc, timeout)
+def run(command, timeout=None, log=None, echo=None, **popen):
+    """:func:`spawn` then :func:`wait`; an :class:`Outcome` (``stopped`` when never started).
+
+    Parameters
+    ----------
+    command : list
+    timeout : float or None
+        Seconds after which the child is stopped.
+    log : Path or None
+        Append the child's output (stdout and stderr, line by line) to this
+        file, after a ``$ command`` line, instead of letting it inherit ours.
+    echo : callable or None
+        With ``log``: also called with each line (without its newline).
+    """
+    if log is None:
+        try:
+            proc = spawn(command, **popen)
+        except ChildProcessError:
+            return Outcome(-1, stopped=True)
+        return wait(proc, timeout)
+    log = Path(log)
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with open(log, "a") as out:
+        out.write(f"$ {' '.join(map(str, command))}\n")
+        out.flush()
+        try:
+            proc = spawn(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="replace",
+                         **popen)
+        except ChildProcessError:
+            out.write("not started: the run is stopping\n")
+            return Outcome(-1, stopped=True)
+        copier = threading.Thread(target=_copy_lines, args=(proc.stdout, out, echo), daemon=True)
+        copier.start()
+        outcome = wait(proc, timeout)
+        copier.join(timeout=max(grace(), 5.0))
+        if outcome.timed_out:
+            out.write(f"stopped after its time limit of {timeout:g} s\n")
+        elif outcome.stopped:
+            out.write("stopped: the run was interrupted\n")
+    return outcome
+
+
+def _copy_lines(source, log, echo):
+    """Copy a child's output to its log (flushed line by line), and each line to ``echo``."""
+    for line in source:
+        log.write(line)
+        log.flush()
+        if echo is not None:
+            echo(line.rstrip("\n"))
 
 
 def _terminate(proc):

@@ -30,6 +30,11 @@ class Engine:
     kind: str  # 'matlab' or 'octave'
     executable: str
 
+    @property
+    def name(self):
+        """``'GNU Octave'`` or ``'MATLAB'``: the name people know (steps 2 and 4 run in it)."""
+        return "GNU Octave" if self.kind == "octave" else "MATLAB"
+
     def command(self, function, job_file):
         """Argument list that runs ``function('job_file')`` and exits non-zero on error."""
         call = f"addpath({matlab_string(MATLAB_DIR)}); {function}({matlab_string(job_file)});"

@@ -15,7 +15,7 @@ import socket
 import time
 
 from . import children, claims, manifest, science
-from .console import FAIL, OK, RULE_REGION, RULE_STEP, banner, plural, say, tail
+from .console import EMPTY, FAIL, OK, RULE_REGION, RULE_STEP, banner, plural, say, tail
 from .fingerprint import describe
 from .files import format_bytes, write_text_atomic
 from .layout import compact_ranges
@@ -23,6 +23,8 @@ from .plan import WAYS_OUT
 from .results import Result, State, Status
 from .runlog import record, utc_now
 from .steps import clean, extract, pack, simulate, synthesise
+
+STEP1_ENGINES = {"fast": "fast engine", "tvb": "tvb-library"}  # what --engine runs, as people know it
 
 
 class Halt:
@@ -49,7 +51,7 @@ def show_engine_failure(engine, outcome, log):
     """Print why a MATLAB/Octave step did not succeed and the end of its log (nothing when it was stopped)."""
     if outcome.ok or outcome.stopped:
         return
-    say(f"{engine.kind} {'was stopped at its time limit' if outcome.timed_out else f'failed (exit {outcome.status})'}"
+    say(f"{engine.name} {'was stopped at its time limit' if outcome.timed_out else f'failed (exit {outcome.status})'}"
         f"; its output is in {log}:")
     for line in tail(log, 8):
         say(f"    {line}")
@@ -65,8 +67,11 @@ def _failed_or_stopped(outcome, why):
 # a region: steps 1-3
 
 
-def region(ctx, r, i, n, disk=None, halt=None, software=""):
+def region(ctx, r, i, n, disk=None, halt=None, software="", progress=None):
     """Steps 1-3 of region ``r`` under its claim, between the seed's banner and a result line.
+
+    ``progress`` (a :class:`deepsif_pipeline.progress.RunProgress`) is told
+    when the region begins and ends.
 
     The region is claimed first (``deepsif_pipeline/claims.py``) and the
     leftovers of killed runs are removed; when another live run holds it, it
@@ -80,6 +85,16 @@ def region(ctx, r, i, n, disk=None, halt=None, software=""):
     if children.STOP.is_set() or halt:
         return Result(Status.NOT_STARTED)
     banner(RULE_REGION, f"Processing Region {r} ({i + 1}/{n})")
+    if progress is not None:
+        progress.begin(r)
+    result = _region(ctx, r, disk, halt, software)
+    if progress is not None:
+        progress.end(r, result)
+    return result
+
+
+def _region(ctx, r, disk, halt, software):
+    """:func:`region` after its banner."""
     t0 = time.time()
     layout = ctx.layout
     # A region already done is claimed too: a run killed after its markers may have left its
@@ -122,8 +137,7 @@ def _record_region(ctx, r, result, software):
     """The result line, the run log and the manifest of a region."""
     layout = ctx.layout
     if result.status in (Status.DONE, Status.SKIPPED):
-        what = "no clip" if result.clips == 0 else plural(result.clips, "clip") if result.clips is not None else ""
-        say(f"\n{OK} Completed region {r} in {result.seconds:.2f} seconds" + (f" ({what})" if what else ""))
+        say("\n" + completed_line(r, result, ctx.settings.sim_length))
     elif result.status in (Status.INTERRUPTED, Status.NOT_STARTED):
         say(f"\n{FAIL} Region {r} interrupted after {result.seconds:.2f} seconds; its finished mean "
             "iterations are kept")
@@ -135,6 +149,19 @@ def _record_region(ctx, r, result, software):
             manifest.update(ctx, regions=[r], software=software)
         except (manifest.ManifestError, OSError) as exc:
             say(f"warning: the manifest was not updated: {exc}")
+
+
+def completed_line(r, result, sim_length):
+    """The seed's "Completed region" line, with the region's clips; a region with none is marked as such.
+
+    A region without clips is not a failure (no spike of it was isolated
+    within the simulated time), but it has nothing for step 4 either.
+    """
+    if result.clips == 0:
+        return (f"{EMPTY} Completed region {r} in {result.seconds:.2f} seconds: no clips (no isolated spike in "
+                f"{len(science.MEAN_ITERATIONS)} x {sim_length:g} s simulated; not a failure)")
+    line = f"{OK} Completed region {r} in {result.seconds:.2f} seconds"
+    return line + (f": {plural(result.clips, 'clip')}" if result.clips is not None else "")
 
 
 def _claim_lost(claim):
@@ -165,7 +192,7 @@ def _region_steps(ctx, r, claim=None, disk=None, halt=None):
             f"{', '.join(map(str, science.MEAN_ITERATIONS))}: {plural(verdict.clips, 'clip')}); skipping")
         if layout.raw_dir(r).exists() and not ctx.keep_raw:
             banner(RULE_STEP, f"STEP 3: Deleting raw data for region {r}")
-            _delete_raw(layout, r)
+            say(f"{OK} Successfully deleted raw data for region {r} ({_delete_raw(layout, r)})")
         return Result(Status.SKIPPED, clips=verdict.clips)
 
     todo = verdict.todo
@@ -185,17 +212,24 @@ def _region_steps(ctx, r, claim=None, disk=None, halt=None):
             if halt is not None:
                 halt.reason = f"not enough disk space (region {r}, above)"
             return Result(Status.FAILED, problem)
-    banner(RULE_STEP, f"STEP 1: Generating TVB data for region {r}")
+    simulator = STEP1_ENGINES[ctx.settings.engine]
+    log = layout.region_log(r)
+    banner(RULE_STEP, f"STEP 1: Generating TVB data for region {r} ({simulator})")
     if verdict.state is State.PARTIAL:
         done = [m for m in science.MEAN_ITERATIONS if m not in todo]
         say(f"mean iterations {', '.join(map(str, done))} already have markers; simulating "
             f"{', '.join(map(str, todo))}")
-    outcome = simulate.run(ctx, r, todo)
+    started = time.time()
+    outcome = simulate.run(ctx, r, todo, echo=say if ctx.verbose else None)
     if not outcome.ok:
-        why = describe_outcome("step 1 (TVB simulation)", outcome, "--timeout-step1")
-        say(f"{FAIL} TVB simulation failed for region {r}: {why}")
+        why = describe_outcome(f"step 1 ({simulator})", outcome, "--timeout-step1", log)
+        say(f"{FAIL} Step 1 ({simulator}) failed for region {r}: {why}")
+        if not outcome.stopped and not ctx.verbose:
+            for line in tail(log, 8):
+                say(f"    {line}")
         return _failed_or_stopped(outcome, why)
-    say(f"{OK} Successfully generated TVB data for region {r}")
+    say(f"{OK} Successfully generated TVB data for region {r} ({simulator}, {len(todo)} x "
+        f"{ctx.settings.sim_length:g} s simulated in {time.time() - started:.1f} s)")
 
     if _claim_lost(claim):
         say(f"{FAIL} Region {r}: its claim was taken over by another run while step 1 ran; "
@@ -204,39 +238,56 @@ def _region_steps(ctx, r, claim=None, disk=None, halt=None):
     if children.STOP.is_set():
         return Result(Status.INTERRUPTED)
     banner(RULE_STEP, f"STEP 2: Processing raw NMM data for region {r}")
+    started = time.time()
+    seen = log.stat().st_size if log.is_file() else 0
     outcome = extract.run(ctx, r)
-    log = layout.region_log(r)
+    if ctx.verbose:
+        for line in _read_from(log, seen):
+            say(line)
     if not outcome.ok:
-        show_engine_failure(ctx.engine, outcome, log)
-        why = describe_outcome(f"step 2 ({ctx.engine.kind})", outcome, "--timeout-step2", log)
+        if not ctx.verbose:
+            show_engine_failure(ctx.engine, outcome, log)
+        why = describe_outcome(f"step 2 ({ctx.engine.name})", outcome, "--timeout-step2", log)
         say(f"{FAIL} Processing raw NMM data failed for region {r}: {why}")
         return _failed_or_stopped(outcome, why)
-    for line in tail(log, 50):
-        if line.startswith("iter "):
-            say(line)
-    say(f"{OK} Successfully processed raw NMM data for region {r}")
-
     made = extract.judge(layout, r, ctx.fingerprint(extract.NAME))
+    clips = "" if made.clips is None else f": {plural(made.clips, 'clip')}"
+    say(f"{OK} Successfully processed raw NMM data for region {r} ({ctx.engine.name}, "
+        f"{time.time() - started:.1f} s){clips}")
+
     if _claim_lost(claim):
         say(f"{OK} Region {r} is processed, but its claim was taken over by another run while step 2 ran: "
             "its raw data is left for that run to delete")
         return Result(Status.DONE, clips=made.clips)
-    banner(RULE_STEP, f"STEP 3: Deleting raw data for region {r}")
     if not made.current:
+        banner(RULE_STEP, f"STEP 3: Deleting raw data for region {r}")
         say(f"{FAIL} Keeping raw data of region {r} ({layout.raw_dir(r)}): step 2 output incomplete: "
             f"{made.detail or made.state.value}")
         return Result(Status.FAILED, f"step 3: raw data kept, clips incomplete ({made.detail or made.state.value})")
     if ctx.keep_raw:
-        say(f"{OK} Keeping raw data of region {r} (--keep-raw): {layout.raw_dir(r)}")
+        banner(RULE_STEP, f"STEP 3: Skipped for region {r} (--keep-raw)")
+        say(f"{OK} Keeping raw data of region {r} (--keep-raw): {layout.raw_dir(r)} "
+            f"({format_bytes(clean.raw_size(layout, r)[1])})")
         return Result(Status.DONE, clips=made.clips)
-    _delete_raw(layout, r)
-    say(f"{OK} Successfully deleted raw data for region {r}")
+    banner(RULE_STEP, f"STEP 3: Deleting raw data for region {r}")
+    say(f"{OK} Successfully deleted raw data for region {r} ({_delete_raw(layout, r)})")
     return Result(Status.DONE, clips=made.clips)
 
 
 def _delete_raw(layout, r):
+    """Step 3 of region ``r``; what was deleted, for people."""
     files, size = clean.run(layout, r)
-    say(f"Deleted {layout.raw_dir(r)} ({size / 1e6:.1f} MB)" if files else f"No raw data left for region {r}")
+    return f"{layout.raw_dir(r)}, {format_bytes(size)}" if files else "no raw data was left"
+
+
+def _read_from(path, offset):
+    """The lines of a text file after byte ``offset`` (none when it cannot be read)."""
+    try:
+        with open(path, "rb") as f:
+            f.seek(offset)
+            return f.read().decode(errors="replace").splitlines()
+    except OSError:
+        return []
 
 
 # ---------------------------------------------------------------------------

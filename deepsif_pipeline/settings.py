@@ -85,8 +85,11 @@ def seed(text):
     return value
 
 
-def add_common_options(p):
+def add_common_options(p, progress_help=None):
     """Options of both scripts (the orchestrator passes them on to step 1).
+
+    ``progress_help`` replaces the help of ``--progress`` (the orchestrator's
+    shows the run's progress, step 1's that of its simulation).
 
     The settings that go into fingerprints default to None, so that a
     script can tell the ones given on the command line from the others
@@ -116,7 +119,7 @@ def add_common_options(p):
     p.add_argument("--a-range", type=positive_float, default=None,
                    help=f"excitatory gain A (mV) of the source region (default: {d.a_range})")
     p.add_argument("--progress", choices=["auto", "bar", "lines", "none"], default="auto",
-                   help="step 1 progress: a bar on a terminal, plain lines otherwise (a nohup log)")
+                   help=progress_help or "step 1 progress: a bar on a terminal, plain lines otherwise (a nohup log)")
     p.add_argument("--engine", choices=ENGINES, default=None,
                    help="step 1 simulator: tvb-library, or fast (the same network in numba, about 200x "
                         f"faster; same initial history, its own noise samples) (default: {d.engine})")

@@ -89,7 +89,12 @@ for i = 1:numel(iterations)
                   'fingerprint', made_with);
     ensure_dir(fileparts(marker));
     save_mat_atomic(marker, info);
-    fprintf('iter %d region %d: %d clips (total %d)\n', m, r, numel(kept), total);
+    if numel(kept) == 1
+        word = 'clip';
+    else
+        word = 'clips';
+    end
+    fprintf('iter %d region %d: %d %s (total %d)\n', m, r, numel(kept), word, total);
     prev = total;
     counts(i) = total;
 end

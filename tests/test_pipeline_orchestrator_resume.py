@@ -141,9 +141,10 @@ def test_time_limits_fail_the_region_and_damaged_raw_is_simulated_again(tvb76_ca
     (lay.raw_dir(4) / "mean_iter_0_a_iter_4_2.mat").write_bytes(b"\0" * 4096)
     todo = [0, 1, 2]
     assert not any(lay.marker(m, r).exists() for m in todo for r in (2, 3, 4))
-    res = tvb76_run(tvb76_cache, out, *RANGE, "--progress", "lines")
+    res = tvb76_run(tvb76_cache, out, *RANGE, "--progress", "lines", "--verbose")  # step 1's lines shown here too
     assert res.returncode == 0, res.stdout[-3000:]
     assert "mean iteration 1 piece 2/3 written" in res.stdout and "mean iteration 0 piece 3/3 written" in res.stdout
+    assert "mean iteration 1 piece 2/3 written" in (out / "logs" / "region_3.log").read_text()
     assert todo and all(f"region 2 mean iteration {m}: all 3 raw pieces already complete" in res.stdout
                         for m in todo)
     assert res.stdout.count(" written") == 2, "only the damaged pieces are simulated again"

@@ -113,7 +113,7 @@ def test_process_region_from_python(octave, tmp_path):
 
     res = run_octave(octave, f"process_region_nmm({matlab_string(job)});", tmp_path)
     assert res.returncode == 0, f"process_region_nmm failed:\n{res.stdout}\n{res.stderr}"
-    assert "iter 0 region 1: 1 clips (total 1)" in res.stdout, res.stdout
+    assert "iter 0 region 1: 1 clip (total 1)" in res.stdout, res.stdout
 
     kept = raw_ds[0][:, columns - 1].astype(np.float64)   # downsampled, remapped
     alpha = expected_alpha(kept, fwd, region, [749], 15.0)

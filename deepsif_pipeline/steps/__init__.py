@@ -44,7 +44,10 @@ class Context:
     keep_raw : bool
         Skip step 3 (``--keep-raw``).
     progress : str
-        Step 1's progress mode.
+        The run's progress display (``--progress``).
+    verbose : bool
+        Also show each step's own output (step 1's pieces, MATLAB/Octave's lines) on the console;
+        it always goes to the region's log.
     """
 
     settings: Settings
@@ -55,6 +58,7 @@ class Context:
     redo: bool = False
     keep_raw: bool = False
     progress: str = "auto"
+    verbose: bool = False
     _fingerprints: dict = field(default_factory=dict, repr=False)
 
     def fingerprint(self, step):

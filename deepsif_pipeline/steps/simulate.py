@@ -263,11 +263,17 @@ def command(ctx, region, iterations):
             "--anatomy", str(ctx.template.folder), "--output", str(ctx.layout.output),
             "--leadfield", ctx.template.leadfield.name, "--sim-length", repr(s.sim_length),
             "--piece-length", repr(s.piece_length), "--a-range", repr(s.a_range), "--seed", str(s.seed),
-            "--progress", ctx.progress, "--engine", s.engine, "--raw-rate", s.raw_rate,
+            "--progress", "lines", "--engine", s.engine, "--raw-rate", s.raw_rate,
             "--iterations", *[str(m) for m in iterations]]
 
 
-def run(ctx, region, iterations):
-    """Simulate ``iterations`` of ``region`` in one child process; a ``children.Outcome``."""
-    return children.run(command(ctx, region, iterations), timeout=ctx.limits["step1"], stdin=subprocess.DEVNULL,
+def run(ctx, region, iterations, echo=None):
+    """Simulate ``iterations`` of ``region`` in one child process; a ``children.Outcome``.
+
+    The child's output (its progress, piece by piece, as plain lines) is
+    appended to ``logs/region_{r}.log``, and each line passed to ``echo``
+    when given (``--verbose``).
+    """
+    return children.run(command(ctx, region, iterations), timeout=ctx.limits["step1"],
+                        log=ctx.layout.region_log(region), echo=echo, stdin=subprocess.DEVNULL,
                         env=children.single_threaded_env())

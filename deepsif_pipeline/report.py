@@ -1,0 +1,123 @@
+"""The end of a run's summary: where the output is, what was made, what is missing, and what to run next.
+
+Pure functions of the run's results and the folder's manifest, so that
+what the user reads last is tested line by line.
+"""
+
+import os
+from pathlib import Path
+import shlex
+import sys
+
+from .console import plural
+from .files import format_bytes
+from .layout import compact_ranges
+from .results import Status
+
+LONGEST_LIST = 80  # characters of a region list printed in full; longer ones are pointed to
+
+
+def shown_path(path, cwd=None):
+    """``path`` relative to ``cwd`` when it lies below it (as a user would type it), else absolute."""
+    path, cwd = Path(path), Path.cwd() if cwd is None else Path(cwd)
+    try:
+        return str(path.relative_to(cwd))
+    except ValueError:
+        return str(path)
+
+
+def verify_command(args, output, script, cwd=None, python=None):
+    """The ``--verify`` command of this run's output, runnable as printed from ``cwd``.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        The run's arguments (``anatomy``, ``leadfield``, ``filename``, ``dataset``).
+    output : Path
+        The output folder.
+    script : Path
+        ``pipeline_orchestrator.py``.
+
+    Returns
+    -------
+    str
+    """
+    python = sys.executable if python is None else python
+    words = [shown_path(python, cwd), shown_path(script, cwd), "--verify"]
+    if args.anatomy is not None:
+        words += ["--anatomy", str(args.anatomy)]
+    if args.leadfield is not None:
+        words += ["--leadfield", args.leadfield]
+    words += ["--output", str(output)]
+    if args.filename != "spikes":
+        words += ["--filename", args.filename]
+    if args.dataset != "train":
+        words += ["--dataset", args.dataset]
+    return shlex.join(words)
+
+
+def file_line(path, result, role):
+    """``'train_sample_source1.mat (12.3 MB, step 4: made in this run)'``, or None when the file is absent."""
+    path = Path(path)
+    if not path.is_file():
+        return None
+    how = {Status.DONE: "made in this run", Status.SKIPPED: "up to date, kept"}.get(
+        None if result is None else result.status, "from an earlier run")
+    return f"{path.name} ({format_bytes(path.stat().st_size)}, {role}: {how})"
+
+
+def closing_lines(output, clip_dir, n_regions, results, entry, files, failed_logs, verify, manifest_name):
+    """The last lines of the summary.
+
+    Parameters
+    ----------
+    output : Path
+        The output folder.
+    clip_dir : str
+        ``nmm_{filename}/``.
+    n_regions : int
+        Regions of the template.
+    results : dict
+        ``{region: Result}`` of this run.
+    entry : dict or None
+        The clip set's entry of the manifest (``regions``: ``{str(r): {'clips': n, ...}}``).
+    files : list of str
+        :func:`file_line` of the step-4 file and the pack (None entries are dropped).
+    failed_logs : dict
+        ``{region: (log path, failure record path)}`` of the failed regions.
+    verify : str
+        :func:`verify_command`.
+    manifest_name : str
+
+    Returns
+    -------
+    list of str
+    """
+    lines = ["", f"Output folder: {output}"]
+    made = sum(res.clips or 0 for res in results.values() if res.status is Status.DONE)
+    regions = (entry or {}).get("regions", {})
+    total = sum(e.get("clips", 0) for e in regions.values())
+    lines.append(f"Clips: {made} made in this run; {total} in {clip_dir} "
+                 f"({len(regions)} of {n_regions} regions done)")
+    empty = sorted(int(r) for r, e in regions.items() if e.get("clips", 0) == 0)
+    if empty:
+        listed = compact_ranges(empty)
+        where = (listed if len(listed) <= LONGEST_LIST
+                 else f"listed in {manifest_name} (clip_sets, regions with clips 0) and by --status")
+        lines.append(f"Regions without clips: {len(empty)} of {len(regions)} done ({where}); no isolated spike "
+                     "in the simulated time: not failures, but they cannot be source centres in step 4")
+    files = [f for f in files if f]
+    lines.append("Files: " + ("; ".join(files) if files else "no step-4 file or pack yet"))
+    if failed_logs:
+        shown = sorted(failed_logs.items())[:5]
+        lines.append(f"Failed: {plural(len(failed_logs), 'region')} ({compact_ranges(failed_logs)}); logs: "
+                     + ", ".join(str(log) for _, (log, _) in shown) + (", ..." if len(failed_logs) > 5 else "")
+                     + f"; why each failed: {shown[0][1][1].parent}/region_{{r}}.failed")
+    missing = sorted(set(range(n_regions)) - {int(r) for r in regions})
+    if missing:
+        lines.append(f"Next: regions {compact_ranges(missing)} have no markers yet; run them (same options, "
+                     "--start_region/--end_region covering them) and step 4 follows; then check the dataset with:")
+    else:
+        lines.append("Next: check the dataset (add --qc for a figure):")
+    lines.append(f"  {verify}")
+    return lines
