@@ -104,8 +104,8 @@ def closing_lines(output, clip_dir, n_regions, results, entry, files, failed_log
         listed = compact_ranges(empty)
         where = (listed if len(listed) <= LONGEST_LIST
                  else f"listed in {manifest_name} (clip_sets, regions with clips 0) and by --status")
-        lines.append(f"Regions without clips: {len(empty)} of {len(regions)} done ({where}); no isolated spike "
-                     "in the simulated time: not failures, but they cannot be source centres in step 4")
+        lines.append(f"Regions without clips: {len(empty)} of {len(regions)} done ({where}): not failures (no "
+                     "isolated spike in the simulated time), but no source centres for step 4")
     files = [f for f in files if f]
     lines.append("Files: " + ("; ".join(files) if files else "no step-4 file or pack yet"))
     if failed_logs:

@@ -1,0 +1,174 @@
+"""What a user reads on the console, on real small runs of the built-in tvb76 template (real engines, Octave).
+
+Output through a pipe, as under nohup: the seed's banners, a progress line
+per region, step 1 and Octave's own lines in the region's log only, true
+engine names and clip counts, a region without clips marked as such,
+``--keep-raw`` without a delete line, and a summary that ends with the
+output folder, the clips and the ``--verify`` command, runnable as printed.
+"""
+
+import os
+import re
+import shlex
+import subprocess
+import sys
+
+import pytest
+from scipy.io import loadmat
+
+from conftest import REPO, tvb76_run
+
+pytestmark = pytest.mark.slow
+
+PROGRESS = re.compile(r"^Progress: (\d+) of (\d+) regions done(, (\d+) to do)?; (\d+) clips? so far; "
+                      r"\d+:\d\d:\d\d elapsed(, about \d+:\d\d:\d\d left \(\d+\.\d s per region\))?$")
+
+
+@pytest.fixture(scope="module")
+def piped(tvb76_cache, tmp_path_factory):
+    """Regions 9-11 with 2 s per mean iteration, the run's progress as it is under a pipe."""
+    out = tmp_path_factory.mktemp("console") / "source"
+    res = tvb76_run(tvb76_cache, out, "--start_region", 9, "--end_region", 12, "--sim-length", 2,
+                    "--progress", "auto")
+    return out, res
+
+
+def _clips(out, r):
+    return int(loadmat(out / "nmm_spikes" / "clip_info" / "iter2" / f"iter_2_i_{r}.mat")["num_spike"].ravel()[0])
+
+
+def test_header_names_both_engines(piped):
+    out, res = piped
+    assert res.returncode == 0, res.stdout[-3000:]
+    lines = res.stdout.splitlines()
+    assert "step 1 (simulation): fast engine (--engine fast), 2 s x 3 mean iterations per region in 2 s pieces, " \
+           "A = 3.5" in lines
+    assert any(re.fullmatch(r"steps 2 and 4: GNU Octave \(\S+octave\S*\), target SNR 15 dB", ln) for ln in lines)
+    assert "engine octave" not in res.stdout
+
+
+def test_seed_banners_and_true_words_per_region(piped):
+    out, res = piped
+    text = res.stdout
+    for i, r in enumerate((9, 10, 11)):
+        assert f"# Processing Region {r} ({i + 1}/3)" in text
+        assert f"STEP 1: Generating TVB data for region {r} (fast engine)" in text
+        assert f"STEP 2: Processing raw NMM data for region {r}" in text
+        assert f"STEP 3: Deleting raw data for region {r}" in text
+        assert re.search(rf"^\u2713 Successfully generated TVB data for region {r} \(fast engine, 3 x 2 s simulated "
+                         r"in \d+\.\d s\)$", text, re.M)
+        n = _clips(out, r)
+        word = "clip" if n == 1 else "clips"
+        assert re.search(rf"^\u2713 Successfully processed raw NMM data for region {r} \(GNU Octave, \d+\.\d s\): "
+                         rf"{n} {word}$", text, re.M)
+        assert f"\u2713 Successfully deleted raw data for region {r} ({out / 'raw_nmm' / f'a{r}'}, " in text
+        if n:
+            assert re.search(rf"^\u2713 Completed region {r} in \d+\.\d\d seconds: {n} {word}$", text, re.M)
+        else:
+            assert re.search(rf"^\u25cb Completed region {r} in \d+\.\d\d seconds: no clips", text, re.M)
+    assert "1 clips" not in text and "TVB simulation" not in text
+    counts = [_clips(out, r) for r in (9, 10, 11)]
+    assert 1 in counts and any(c > 1 for c in counts), f"tvb76 regions 9-11 at 2 s give 1 and more clips: {counts}"
+
+
+def test_detail_goes_to_the_region_log(piped):
+    out, res = piped
+    for r in (9, 10, 11):
+        log = (out / "logs" / f"region_{r}.log").read_text()
+        assert f"------ Generate data of region_id {r} ----------" in log  # step 1's own lines
+        assert "mean iteration 2 piece 1/1 written" in log
+        assert f"iter 2 region {r}: " in log  # Octave's
+        assert f"region_id {r}" not in res.stdout and f"iter 2 region {r}" not in res.stdout
+    assert "per region: the steps' own output goes to " \
+           f"{out / 'logs'}/region_{{r}}.log (--verbose shows it here too)" in res.stdout
+
+
+def test_progress_lines_under_a_pipe(piped):
+    out, res = piped
+    assert "\r" not in res.stdout and "\x1b" not in res.stdout
+    progress = [ln for ln in res.stdout.splitlines() if ln.startswith("Progress:")]
+    assert len(progress) == 3, progress
+    made = 0
+    for k, (line, r) in enumerate(zip(progress, (9, 10, 11))):
+        match = PROGRESS.match(line)
+        assert match, line
+        made += _clips(out, r)
+        assert int(match.group(1)) == k + 1 and int(match.group(2)) == 3 and int(match.group(5)) == made
+        assert (match.group(6) is not None) == (k < 2)  # an estimate while regions are left
+    # each follows its region's result line
+    lines = res.stdout.splitlines()
+    for line, r in zip(progress, (9, 10, 11)):
+        assert f"Completed region {r} in" in lines[lines.index(line) - 1]
+
+
+def test_console_lines_per_region(piped):
+    out, res = piped
+    lines = res.stdout.splitlines()
+    first, second = lines.index("# Processing Region 9 (1/3)"), lines.index("# Processing Region 10 (2/3)")
+    # 4 banners of 4 lines, 3 step results, the result line and its blank line, the progress line
+    assert second - first == 22, lines[first:second]
+
+
+def test_summary_ends_with_what_to_do_next(piped, tvb76_cache):
+    out, res = piped
+    lines = res.stdout.splitlines()
+    total = sum(_clips(out, r) for r in (9, 10, 11))
+    tail = lines[lines.index("# Summary"):]
+    assert "Successful regions: 3 (9-11)" in tail and "Failed regions: 0" in tail
+    assert f"Output folder: {out}" in tail
+    assert f"Clips: {total} made in this run; {total} in nmm_spikes/ (3 of 76 regions done)" in tail
+    assert "Files: no step-4 file or pack yet" in tail
+    assert tail[-2].startswith("Next: regions 0-8, 12-75 have no markers yet")
+    command = tail[-1].strip()
+    assert command.endswith(f"pipeline_orchestrator.py --verify --anatomy tvb76 --output {out}")
+    # runnable as printed: it checks the folder (and finds step 4 missing), no usage error
+    check = subprocess.run(shlex.split(command), capture_output=True, text=True, stdin=subprocess.DEVNULL,
+                           env=dict(os.environ, DEEPSIF_PIPELINE_CACHE=str(tvb76_cache)))
+    assert check.returncode in (0, 1) and f"Verifying {out}" in check.stdout, check.stdout + check.stderr
+
+
+def test_zero_clip_region_kept_raw(tvb76_cache, tmp_path):
+    """Region 0 of tvb76 has no clip at 2 s: marked, not a failure; --keep-raw deletes nothing and says so."""
+    out = tmp_path / "source"
+    res = tvb76_run(tvb76_cache, out, "--start_region", 0, "--end_region", 1, "--sim-length", 2, "--keep-raw")
+    assert res.returncode == 0, res.stdout[-3000:]
+    assert _clips(out, 0) == 0
+    text = res.stdout
+    assert re.search(r"^\u25cb Completed region 0 in \d+\.\d\d seconds: no clips \(no isolated spike in 3 x 2 s "
+                     r"simulated; not a failure\)$", text, re.M)
+    assert "\u2713 Completed region 0" not in text and "Failed regions: 0" in text
+    assert "STEP 3: Skipped for region 0 (--keep-raw)" in text
+    assert f"\u2713 Keeping raw data of region 0 (--keep-raw): {out / 'raw_nmm' / 'a0'} (" in text
+    assert "deleted" not in text.lower() and "Deleting" not in text
+    assert (out / "raw_nmm" / "a0").is_dir() and any((out / "raw_nmm" / "a0").iterdir())
+    assert "Regions without clips: 1 of 1 done (0): not failures" in text
+    assert "Clips: 0 made in this run; 0 in nmm_spikes/ (1 of 76 regions done)" in text
+
+
+def test_terminal_shows_a_bar_in_place(tvb76_cache, tmp_path):
+    """On a terminal (a pty here): the bar is redrawn in place on the last line, and removed before the summary."""
+    import pty
+    out = tmp_path / "source"
+    primary, secondary = pty.openpty()
+    cmd = [sys.executable, str(REPO / "pipeline_orchestrator.py"), "--anatomy", "tvb76", "--output", str(out),
+           "--start_region", 5, "--end_region", 6, "--sim-length", 2, "--skip-synthesis"]
+    proc = subprocess.Popen(list(map(str, cmd)), stdout=secondary, stderr=secondary, stdin=subprocess.DEVNULL,
+                            env=dict(os.environ, DEEPSIF_PIPELINE_CACHE=str(tvb76_cache), COLUMNS="150"))
+    os.close(secondary)
+    chunks = []
+    while True:
+        try:
+            data = os.read(primary, 65536)
+        except OSError:  # the child closed the terminal
+            break
+        if not data:
+            break
+        chunks.append(data)
+    assert proc.wait(timeout=600) == 0
+    os.close(primary)
+    text = b"".join(chunks).decode(errors="replace")
+    assert "\r\x1b[K[" in text and "0/1 regions | 0 clips |" in text and "| running: 5" in text
+    assert "1/1 regions |" in text
+    summary = text[text.index("# Summary"):]
+    assert "\x1b" not in summary and "regions |" not in summary  # the bar is gone before the summary
+    assert "Progress:" not in text  # no plain lines on a terminal
