@@ -1,24 +1,57 @@
 """--verify and --qc on a small finished output folder (tvb76 geometry, real Octave step 4 and pack)."""
 
+import re
+import shlex
 import shutil
+import subprocess
 
 import numpy as np
 import pytest
 from scipy.io import loadmat, savemat
 
-from conftest import run_cli, write_step4_inputs
+from conftest import REPO, run_cli, write_step4_inputs
+from deepsif_pipeline.files import format_bytes
+from deepsif_pipeline.layout import compact_ranges
 
 
 @pytest.fixture(scope="module")
-def finished(tvb76_dir, tmp_path_factory):
-    """Markers and clips for all 76 regions (0-3 clips each), then step 4 (test) and the pack."""
+def finished_run(tvb76_dir, tmp_path_factory):
+    """Markers and clips for all 76 regions (0-3 clips each), then step 4 (test) and the pack; (folder, run)."""
     out = tmp_path_factory.mktemp("verify") / "source"
     write_step4_inputs(out / "nmm_spikes", 76, seed=5)
     res = run_cli("pipeline_orchestrator.py", "--synthesis-only", "--dataset", "test", "--anatomy", tvb76_dir,
                   "--output", out)
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
     assert (out / "test_sample_nmm.h5").is_file()
-    return out
+    return out, res
+
+
+@pytest.fixture(scope="module")
+def finished(finished_run):
+    return finished_run[0]
+
+
+def test_summary_names_the_files_and_the_verify_command(finished_run, tvb76_dir, tmp_path):
+    out, res = finished_run
+    lines = res.stdout.splitlines()
+    tail = lines[lines.index("# Summary"):]
+    source, pack = out / "test_sample_source1.mat", out / "test_sample_nmm.h5"
+    assert (f"Files: test_sample_source1.mat ({format_bytes(source.stat().st_size)}, step 4: made in this run); "
+            f"test_sample_nmm.h5 ({format_bytes(pack.stat().st_size)}, the clip pack the trainer reads: made in this "
+            "run)") in tail
+    counts = [int(loadmat(out / "nmm_spikes" / "clip_info" / "iter2" / f"iter_2_i_{r}.mat")["num_spike"].item())
+              for r in range(76)]
+    assert f"Clips: 0 made in this run; {sum(counts)} in nmm_spikes/ (76 of 76 regions done)" in tail
+    empty = [r for r in range(76) if counts[r] == 0]
+    assert f"Regions without clips: {len(empty)} of 76 done ({compact_ranges(empty)}): not failures" in "\n".join(tail)
+    assert tail[-2] == "Next: check the dataset (add --qc for a figure):"
+    command = shlex.split(tail[-1])
+    assert command[-7:] == ["--verify", "--anatomy", str(tvb76_dir), "--output", str(out), "--dataset", "test"]
+    dst = tmp_path / "source"
+    shutil.copytree(out, dst)
+    command[command.index(str(out))] = str(dst)
+    check = subprocess.run(command, capture_output=True, text=True, stdin=subprocess.DEVNULL, cwd=REPO)
+    assert check.returncode == 0 and "5 of 5 checks passed" in check.stdout, check.stdout + check.stderr
 
 
 def _verify(out, tvb76_dir, *extra):
@@ -40,6 +73,58 @@ def test_finished_folder_passes_and_qc_figure(copy, tvb76_dir):
     png = copy / "qc_test.png"
     assert f"QC figure: {png}" in res.stdout
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 20000
+
+
+def test_qc_figure_says_what_it_shows(copy, tvb76_dir):
+    """The figure itself: titles, units, labels, integer counts, patches told apart, the surface named."""
+    import matplotlib.pyplot as plt
+    from deepsif_pipeline.anatomy import load_template
+    from deepsif_pipeline.layout import Layout
+    from deepsif_pipeline.qc import build_figure
+    # the markers of mean iteration 0 record the scaling, as step 2's do
+    counts = np.array([int(loadmat(copy / "nmm_spikes" / "clip_info" / "iter2" / f"iter_2_i_{r}.mat")["num_spike"]
+                           .item()) for r in range(76)])
+    r = int(np.argmax(counts))
+    for m in (0, 1, 2):
+        savemat(copy / "nmm_spikes" / "clip_info" / f"iter{m}" / f"iter_{m}_i_{r}.mat",
+                {"num_spike": float(counts[r]), "spike_time": np.zeros((1, 0)), "alpha": 12.5, "target_snr": 15.0})
+    fig = build_figure(Layout(copy), load_template(tvb76_dir), "test")
+    try:
+        axes = {ax.get_title(): ax for ax in fig.axes if ax.get_title()}
+        titles = "\n".join(axes)
+        source = next(ax for t, ax in axes.items() if t.startswith(f"clip nmm_1 of region {r} (mean iteration 0)"))
+        assert "\u03b1 = 12.5 for 15 dB at the sensors" in source.get_title()
+        assert "mV x \u03b1" in source.get_ylabel() and source.get_ylabel() != "y1 - y2 (mV)"
+        assert [t.get_text() for t in source.get_legend().get_texts()][0] == f"region {r} (source)"
+        # the clip's source peaks at 40 (write_step4_inputs): the trace is the clip's column, not rescaled
+        assert max(source.get_lines()[0].get_ydata()) == pytest.approx(
+            loadmat(copy / "nmm_spikes" / f"a{r}" / "nmm_1.mat")["data"][:, r].max())
+        others = next(ax for t, ax in axes.items() if t.startswith("same clip: the 3 other regions"))
+        assert others.get_ylabel() == "y1 - y2 (mV)" and "not scaled" in others.get_title()
+        labels = [t.get_text() for t in others.get_legend().get_texts()]
+        assert len(labels) == 3 and f"region {r}" not in labels and all(lb.startswith("region ") for lb in labels)
+        peaks = next(ax for t, ax in axes.items() if t.startswith("peak of the source region per clip"))
+        assert f"({counts.sum()} of {counts.sum()} clips" in peaks.get_title() and "mV x \u03b1" in peaks.get_xlabel()
+        assert sum(p.get_height() for p in peaks.patches) == counts.sum()
+        snr = axes["sensor SNR of the test examples (step 4)"]
+        sensor_snr = loadmat(copy / "test_sample_source1.mat")["sensor_snr"].ravel()
+        assert snr.get_xlabel() == "sensor SNR (dB)" and snr.get_ylabel() == "examples"
+        assert sorted(p.get_height() for p in snr.patches) == sorted(np.unique(sensor_snr, return_counts=True)[1])
+        per_region = axes[f"clips per region ({(counts == 0).sum()} of 76 regions without clips)"]
+        assert [p.get_height() for p in per_region.patches] == list(np.bincount(counts))
+        for ax in (per_region, snr, peaks):  # counts: integer ticks only
+            ticks = [t for t in ax.get_yticks() if ax.get_ylim()[0] <= t <= ax.get_ylim()[1]]
+            assert ticks and all(float(t).is_integer() for t in ticks), (ax.get_title(), ticks)
+        assert all(float(t).is_integer() for t in per_region.get_xticks())
+        assert "clips per region on the folded cortex\n(from above)" in titles
+        patches = next(ax for t, ax in axes.items() if t.startswith("3 source patches of step 4"))
+        assert "on the folded cortex" in patches.get_title() and "inflated" not in titles
+        legend = [t.get_text() for t in patches.get_legend().get_texts()]
+        assert len(legend) == 3 and all(re.fullmatch(r"example \d+: centre region \d+, \d+ regions", t) for t in legend)
+        colours = {tuple(np.round(c.get_facecolor()[0], 3)) for c in patches.collections[1:]}
+        assert len(colours) == 3, "each patch has its own colour"
+    finally:
+        plt.close(fig)
 
 
 def _failed_line(res, check):
