@@ -47,13 +47,16 @@ def describe_outcome(what, outcome, limit_flag, log=None):
     return f"{what} failed (exit {outcome.status}){where}"
 
 
-def show_engine_failure(engine, outcome, log):
-    """Print why a MATLAB/Octave step did not succeed and the end of its log (nothing when it was stopped)."""
+def show_engine_failure(engine, outcome, log, lines=None):
+    """Print why a MATLAB/Octave step did not succeed and the end of its output (nothing when it was stopped).
+
+    ``lines``: its output (default: the log's); the last 8 are shown.
+    """
     if outcome.ok or outcome.stopped:
         return
     say(f"{engine.name} {'was stopped at its time limit' if outcome.timed_out else f'failed (exit {outcome.status})'}"
         f"; its output is in {log}:")
-    for line in tail(log, 8):
+    for line in (tail(log, 8) if lines is None else lines[-8:]):
         say(f"    {line}")
 
 
@@ -241,12 +244,13 @@ def _region_steps(ctx, r, claim=None, disk=None, halt=None):
     started = time.time()
     seen = log.stat().st_size if log.is_file() else 0
     outcome = extract.run(ctx, r)
+    output = _read_from(log, seen)
     if ctx.verbose:
-        for line in _read_from(log, seen):
+        for line in output:
             say(line)
     if not outcome.ok:
         if not ctx.verbose:
-            show_engine_failure(ctx.engine, outcome, log)
+            show_engine_failure(ctx.engine, outcome, log, output)
         why = describe_outcome(f"step 2 ({ctx.engine.name})", outcome, "--timeout-step2", log)
         say(f"{FAIL} Processing raw NMM data failed for region {r}: {why}")
         return _failed_or_stopped(outcome, why)

@@ -193,6 +193,10 @@ def test_failing_region_is_reported_and_the_run_goes_on(tmp_path, anatomy_dir):
         assert str(out / "logs" / f"region_{r}.log") in res.stdout
         assert "Undefined function" in (out / "logs" / f"region_{r}.log").read_text()
     assert "Failed regions: 2 (0-1)" in res.stdout and "Successful regions: 0" in res.stdout
+    logs = out / "logs"
+    assert (f"Failed: 2 regions (0-1); logs: {logs / 'region_0.log'}, {logs / 'region_1.log'}; why each failed: "
+            f"{logs}/region_{{r}}.failed") in res.stdout.splitlines()[-3:]  # near the end, before what to run next
+    assert all((logs / f"region_{r}.failed").is_file() for r in (0, 1))
     assert all(raw.is_dir() and len(list(raw.glob("*.mat"))) == 3 for raw in raws)
     assert "Traceback" not in res.stderr
 
@@ -393,7 +397,7 @@ def test_two_runs_on_overlapping_ranges_share_the_regions(tvb76_cache, tmp_path)
              for a, b in ((0, 10), (0, 12))]
     logs = [p.communicate(timeout=900)[0] for p in procs]
     assert [p.returncode for p in procs] == [0, 0], logs
-    simulated = [set(map(int, re.findall(r"Generate data of region_id (\d+)", log))) for log in logs]
+    simulated = [set(map(int, re.findall(r"STEP 1: Generating TVB data for region (\d+)", log))) for log in logs]
     assert simulated[0] | simulated[1] == set(range(12)), simulated
     assert not simulated[0] & simulated[1], "a region was simulated by both runs"
     assert all(region_done(Layout(out), r) for r in range(12))
