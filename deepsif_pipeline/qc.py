@@ -120,7 +120,7 @@ def build_figure(layout, template, dataset, n_others=3, n_patches=3):
         peaks = clip_peaks(layout, picks)
         a_peak.hist(peaks, bins=30, color="C3")
         a_peak.set(title=f"peak of the source region per clip\n({len(picks)} of {int(counts[counts > 0].sum())} "
-                         "clips, the first of every region first)", xlabel=f"peak, {SCALED}", ylabel="clips")
+                         "clips, the first of every region first)", xlabel="peak of the source region (mV x \u03b1)", ylabel="clips")
     else:
         for ax in (a_src, a_oth, a_peak):
             ax.set_title("no clip in this folder")
@@ -183,7 +183,7 @@ def build_figure(layout, template, dataset, n_others=3, n_patches=3):
     a_text.text(0.0, 1.0, "\n".join(lines), va="top", family="monospace", fontsize=9)
     a_text.set_title("what this figure shows")
     fig.suptitle(f"QC of {layout.output} ({dataset})")
-    fig.tight_layout()
+    fig.tight_layout(h_pad=2.5)
     return fig
 
 
