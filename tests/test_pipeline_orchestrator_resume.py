@@ -119,7 +119,12 @@ def test_time_limits_fail_the_region_and_damaged_raw_is_simulated_again(tvb76_ca
     # a step 1 that cannot finish in 0.5 s: every region fails, the run goes on to the next
     res = tvb76_run(tvb76_cache, out, *RANGE, "--timeout-step1", 0.5)
     assert res.returncode == 1, res.stdout[-3000:]
-    assert res.stdout.count("step 1 (TVB simulation) stopped at its time limit (--timeout-step1)") >= 3
+    # named for what ran (the default engine is the fast one), with the log of the region
+    for r in (2, 3, 4):
+        assert (f"\u2717 Step 1 (fast engine) failed for region {r}: step 1 (fast engine) stopped at its time limit "
+                f"(--timeout-step1), log {lay.region_log(r)}") in res.stdout
+        assert "stopped after its time limit of 0.5 s" in lay.region_log(r).read_text()
+    assert "TVB simulation" not in res.stdout
     assert "Failed regions: 3 (2-4)" in res.stdout
 
     # step 2 (Octave) stopped at its limit: raw data kept, a failure record, --status says so. Octave
@@ -127,7 +132,7 @@ def test_time_limits_fail_the_region_and_damaged_raw_is_simulated_again(tvb76_ca
     # a limit and a grace before SIGKILL far shorter than Octave's start, no region gets its markers
     res = tvb76_run(tvb76_cache, out, *RANGE, "--timeout-step2", 0.01, env={"DEEPSIF_PIPELINE_STOP_GRACE": "0.01"})
     assert res.returncode == 1, res.stdout[-3000:]
-    assert res.stdout.count("step 2 (octave) stopped at its time limit (--timeout-step2)") >= 3
+    assert res.stdout.count("step 2 (GNU Octave) stopped at its time limit (--timeout-step2)") >= 3
     assert all(len(list(lay.raw_dir(r).glob("*.mat"))) == 9 for r in (2, 3, 4)), "raw data kept"
     assert "stopped after its time limit of 0.01 s" in lay.region_log(3).read_text()
     assert "--timeout-step2" in lay.failure_record(3).read_text()
