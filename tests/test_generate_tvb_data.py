@@ -1,5 +1,9 @@
 """Step 1 with real tvb-library: on the 76-region connectivity (fast) and the real template."""
 
+import os
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 from scipy.io import loadmat
@@ -10,7 +14,7 @@ from deepsif_pipeline.anatomy import Template
 from deepsif_pipeline.layout import Layout
 from deepsif_pipeline.steps.simulate import raw_bytes
 
-from conftest import run_cli
+from conftest import REPO, run_cli
 
 
 @pytest.fixture(scope="session")
@@ -176,3 +180,44 @@ def test_pieces_of_the_previous_fast_engine_are_refused(tvb76_dir, tmp_path):
     savemat(piece, content)
     tvb = Settings(**dict(vars(s), engine="tvb"))
     assert judge_pieces(Layout(tmp_path), 5, 1, fingerprint(tvb, template), piece_rows(tvb), 76).current
+
+
+# --------------------------------------------------------------------------- start-up
+
+GUFUNC_SOURCE = '''
+from numba import guvectorize, float64
+@guvectorize([(float64[:], float64[:])], "(n)->(n)", nopython=True)
+def twice(x, out):
+    for i in range(x.shape[0]):
+        out[i] = 2.0 * x[i]
+'''
+
+
+def test_gufuncs_numba_cannot_cache_are_compiled_as_before():
+    """Code without a source file has no cache location: numba refuses cache=True, the block compiles it anyway."""
+    namespace = {}
+    with gen._gufuncs_cached():
+        exec(compile(GUFUNC_SOURCE, "<no source file>", "exec"), namespace)
+    assert np.array_equal(namespace["twice"](np.arange(4.0)), [0.0, 2.0, 4.0, 6.0])
+    import numba
+    assert numba.guvectorize.__module__.startswith("numba")  # restored after the block
+
+
+def test_tvb_import_caches_the_jansen_rit_gufunc(tmp_path):
+    """A fresh process importing tvb-library the way step 1 does leaves JansenRit's compiled gufunc in numba's cache.
+
+    ``NUMBA_CACHE_DIR`` sends the cache to an empty folder: if tvb-library
+    stopped compiling JansenRit inside ``_import_tvb`` (or the patch stopped
+    reaching it), no index for ``jansen_rit`` would appear, and every region
+    would pay the compilation again.
+    """
+    code = ("import generate_tvb_data as gen; conn = gen._import_tvb(); "
+            "from tvb.simulator.models import JansenRit; import numba; "
+            "assert numba.guvectorize.__module__.startswith('numba'); print(conn.Connectivity.__name__)")
+    env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path / "numba")}
+    done = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "Connectivity"
+    cached = sorted(p.name for p in (tmp_path / "numba").rglob("*.nbi"))
+    assert any("jansen_rit" in name for name in cached), cached
