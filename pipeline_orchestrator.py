@@ -55,9 +55,11 @@ def build_parser():
         description="DeepSIF data generation: for each region start..end-1 simulate (TVB), extract spikes "
                     "(MATLAB/Octave) and delete the raw data; then generate the synthetic source file.",
         formatter_class=HelpFormatter)
-    p.add_argument("--start_region", type=int, help="first region (0-based, inclusive); required unless "
-                                                    "--synthesis-only")
-    p.add_argument("--end_region", type=int, help="last region (exclusive); required unless --synthesis-only")
+    p.add_argument("--start_region", "--start-region", dest="start_region", type=int, metavar="REGION",
+                   help="first region (0-based, inclusive); required unless --synthesis-only (the two spellings "
+                        "are the same option)")
+    p.add_argument("--end_region", "--end-region", dest="end_region", type=int, metavar="REGION",
+                   help="last region (exclusive); required unless --synthesis-only")
     p.add_argument("--filename", default="spikes", help="clips go to OUTPUT/nmm_{filename}/")
     add_common_options(p)
     p.add_argument("--matlab", choices=["auto", "matlab", "octave"], default="auto",
