@@ -384,11 +384,12 @@ def _gufuncs_cached():
 def build_parser():
     p = OneLineParser(
         description="Step 1 of the DeepSIF pipeline: simulate source regions a_start..a_end-1 (tvb-library or "
-                    "the fast engine) into OUTPUT/raw_nmm/.",
+                    "the fast engine) into OUTPUT/raw_nmm/a{region}/, three mean iterations each. It extracts no "
+                    "clip and deletes nothing: pipeline_orchestrator.py runs every step.",
         formatter_class=HelpFormatter)
     p.add_argument("--a_start", type=int, default=0, help="first source region (0-based, inclusive)")
     p.add_argument("--a_end", type=int, default=1, help="last source region (exclusive)")
-    add_common_options(p)
+    add_common_options(p, step1=True)
     p.add_argument("--iterations", type=int, nargs="+", default=list(science.MEAN_ITERATIONS),
                    choices=list(science.MEAN_ITERATIONS), help="mean iterations to simulate")
     return p

@@ -221,3 +221,27 @@ def test_tvb_import_caches_the_jansen_rit_gufunc(tmp_path):
     assert done.stdout.strip() == "Connectivity"
     cached = sorted(p.name for p in (tmp_path / "numba").rglob("*.nbi"))
     assert any("jansen_rit" in name for name in cached), cached
+
+
+def test_help_speaks_of_step_1_only(tvb76_cache, tmp_path):
+    """-h lists step 1's options only and says what step 1 writes; --leadfield (passed by the
+    orchestrator) is still accepted, unlisted."""
+    import os
+    import subprocess
+    import sys
+    from conftest import REPO
+    text = " ".join(run_cli("generate_tvb_data.py", "-h").stdout.split())
+    for option in ("--a_start", "--a_end", "--anatomy", "--output", "--seed", "--sim-length", "--piece-length",
+                   "--a-range", "--progress", "--engine", "--raw-rate", "--iterations"):
+        assert option in text, option
+    for foreign in ("--leadfield", "synthetic source", "nmm_{filename}", "--filename", "--dataset", "--target-snr",
+                    "the synthesis"):
+        assert foreign not in text, foreign
+    assert "--output OUTPUT folder whose raw_nmm/a{region}/ receives the raw pieces" in text
+    assert "It extracts no clip and deletes nothing: pipeline_orchestrator.py runs every step." in text
+    orchestrator = " ".join(run_cli("pipeline_orchestrator.py", "-h").stdout.split())
+    assert "--leadfield" in orchestrator and "nmm_{filename}/ and the synthetic source file" in orchestrator
+    res = subprocess.run([sys.executable, str(REPO / "generate_tvb_data.py"), "--anatomy", "tvb76", "--output",
+                          str(tmp_path), "--leadfield", "leadfield_32_20k.mat"], capture_output=True, text=True,
+                         env=dict(os.environ, DEEPSIF_PIPELINE_CACHE=str(tvb76_cache)), stdin=subprocess.DEVNULL)
+    assert res.returncode == 2 and "leadfield_32_20k.mat" in res.stderr and "unrecognized" not in res.stderr
