@@ -16,7 +16,7 @@ def test_help_lists_every_option_with_defaults():
                    "--dataset", "--skip-synthesis", "--synthesis-only", "--keep-raw"):
         assert option in text
     for default in ("(default: spikes)", "(default: leadfield_75_20k.mat", "(default: 200.0)",
-                    "(default: 10.0)", "(default: 3.5)", "(default: 15.0)", "(default: train)",
+                    "(default: 10.0)", "(default: 3.5)", "(default: 15.0)", "(default: train;",
                     "(default: auto)", "(default: 20220425)"):
         assert default in text
 
