@@ -226,10 +226,6 @@ def test_tvb_import_caches_the_jansen_rit_gufunc(tmp_path):
 def test_help_speaks_of_step_1_only(tvb76_cache, tmp_path):
     """-h lists step 1's options only and says what step 1 writes; --leadfield (passed by the
     orchestrator) is still accepted, unlisted."""
-    import os
-    import subprocess
-    import sys
-    from conftest import REPO
     text = " ".join(run_cli("generate_tvb_data.py", "-h").stdout.split())
     for option in ("--a_start", "--a_end", "--anatomy", "--output", "--seed", "--sim-length", "--piece-length",
                    "--a-range", "--progress", "--engine", "--raw-rate", "--iterations"):
