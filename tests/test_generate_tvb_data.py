@@ -10,7 +10,6 @@ from scipy.io import loadmat
 
 import generate_tvb_data as gen
 from deepsif_pipeline import science
-from deepsif_pipeline.anatomy import Template
 from deepsif_pipeline.layout import Layout
 from deepsif_pipeline.steps.simulate import raw_bytes
 
@@ -18,11 +17,10 @@ from conftest import REPO, run_cli
 
 
 @pytest.fixture(scope="session")
-def template76(anatomy_dir):
-    """A step-1-only template on TVB's 76-region connectivity (from the shared folder)."""
-    return Template(folder=anatomy_dir, connectivity=anatomy_dir / "connectivity_76.zip",
-                    leadfield=anatomy_dir / "leadfield_75_20k.mat", n_regions=76, n_sensors=75,
-                    columns=np.arange(76))
+def template76(tvb76_dir):
+    """The built-in tvb76 template (built from tvb-data: these tests run without DeepSIF's template)."""
+    from deepsif_pipeline.anatomy import load_template
+    return load_template(tvb76_dir)
 
 
 @pytest.fixture(scope="session")
