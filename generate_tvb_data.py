@@ -19,6 +19,7 @@ Usable on its own with DeepSIF's arguments::
     python generate_tvb_data.py --a_start 0 --a_end 2 --anatomy ANATOMY --output OUT
 """
 
+import contextlib
 import signal
 import sys
 import time
@@ -58,7 +59,8 @@ def build_simulator(connectivity, excitable, a_value, mean_iteration, seed):
     -------
     tvb.simulator.simulator.Simulator
     """
-    from tvb.simulator.lab import coupling, integrators, models, monitors, noise, simulator
+    _import_tvb()
+    from tvb.simulator import coupling, integrators, models, monitors, noise, simulator
 
     n = connectivity.number_of_regions
     gains = np.full(n, science.A_NORMAL)
@@ -325,23 +327,69 @@ def simulate_region(template, layout, region, sim_length_s, piece_length_s, a_va
 
 
 def _import_tvb():
-    """Import tvb-library quietly (its import warns about optional modules)."""
+    """Import what step 1 uses of tvb-library, quietly; its ``Connectivity`` module.
+
+    A region's step 1 is a new process, so this import is paid once per
+    region (994 times for the dataset). ``tvb.simulator.lab`` would also
+    import every model, monitor and plotting tool (3.2 s here, most of a
+    ``tvb76`` region's 4.5 s); the modules themselves take about half of
+    that. Of the rest, most is numba compiling, at import, the gufuncs of
+    JansenRit and of the oscillator models (tvb-library's ``Simulator``
+    builds one as its default model) without numba's on-disk cache:
+    :func:`_gufuncs_cached` lets numba cache them (it recompiles them if tvb-library changes, and
+    compiles them as before where it cannot write its cache). The numbers
+    are from ``bench/bench_startup.py``.
+    """
     import logging
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        from tvb.simulator.lab import connectivity
-    logging.getLogger("tvb").setLevel(logging.ERROR)
+    if "tvb.simulator.simulator" not in sys.modules:
+        with warnings.catch_warnings(), _gufuncs_cached():
+            warnings.simplefilter("ignore")  # its import warns about optional modules
+            import tvb.simulator.simulator  # noqa: F401
+            from tvb.simulator import coupling, integrators, monitors, noise  # noqa: F401
+            from tvb.simulator.models import JansenRit  # noqa: F401 (compiles its gufunc)
+            from tvb.datatypes import connectivity  # noqa: F401
+        logging.getLogger("tvb").setLevel(logging.ERROR)
+    from tvb.datatypes import connectivity
     return connectivity
+
+
+@contextlib.contextmanager
+def _gufuncs_cached():
+    """``numba.guvectorize`` caching on disk what it compiles in the block (unless told ``cache=``).
+
+    A gufunc numba cannot cache (no folder it may write, or code without a
+    source file) is compiled as before.
+    """
+    import numba
+    original = numba.guvectorize
+
+    def guvectorize(*args, **kwargs):
+        if "cache" in kwargs or (len(args) == 1 and callable(args[0]) and not kwargs):
+            return original(*args, **kwargs)  # told, or used without arguments: as it is
+        cached, plain = original(*args, cache=True, **kwargs), original(*args, **kwargs)
+
+        def wrap(function):
+            try:
+                return cached(function)
+            except RuntimeError:  # numba: "cannot cache function ...: no locator available"
+                return plain(function)
+        return wrap
+    numba.guvectorize = guvectorize
+    try:
+        yield
+    finally:
+        numba.guvectorize = original
 
 
 def build_parser():
     p = OneLineParser(
         description="Step 1 of the DeepSIF pipeline: simulate source regions a_start..a_end-1 (tvb-library or "
-                    "the fast engine) into OUTPUT/raw_nmm/.",
+                    "the fast engine) into OUTPUT/raw_nmm/a{region}/, three mean iterations each. It extracts no "
+                    "clip and deletes nothing: pipeline_orchestrator.py runs every step.",
         formatter_class=HelpFormatter)
     p.add_argument("--a_start", type=int, default=0, help="first source region (0-based, inclusive)")
     p.add_argument("--a_end", type=int, default=1, help="last source region (exclusive)")
-    add_common_options(p)
+    add_common_options(p, step1=True)
     p.add_argument("--iterations", type=int, nargs="+", default=list(science.MEAN_ITERATIONS),
                    choices=list(science.MEAN_ITERATIONS), help="mean iterations to simulate")
     return p

@@ -31,7 +31,8 @@ import time
 from deepsif_pipeline import children, manifest, plan as planning, report, science
 from deepsif_pipeline.anatomy import AnatomyError, distance_file, load_distances, template_info
 from deepsif_pipeline.builtin import resolve_template
-from deepsif_pipeline.console import FAIL, OK, RULE_REGION, banner, say
+from deepsif_pipeline.commands import suggest
+from deepsif_pipeline.console import FAIL, OK, RULE_REGION, banner, plural, say
 from deepsif_pipeline.disk import DiskGuard, existing_ancestor, free_bytes, shortage, with_margin
 from deepsif_pipeline.engine import EngineNotFound, find_engine
 from deepsif_pipeline.files import format_bytes
@@ -56,20 +57,22 @@ def build_parser():
         description="DeepSIF data generation: for each region start..end-1 simulate (TVB), extract spikes "
                     "(MATLAB/Octave) and delete the raw data; then generate the synthetic source file.",
         formatter_class=HelpFormatter)
-    p.add_argument("--start_region", type=int, help="first region (0-based, inclusive); required unless "
-                                                    "--synthesis-only")
-    p.add_argument("--end_region", type=int, help="last region (exclusive); required unless --synthesis-only")
+    p.add_argument("--start_region", "--start-region", dest="start_region", type=int, metavar="REGION",
+                   help="first region (0-based, inclusive); required unless --synthesis-only (the two spellings "
+                        "are the same option)")
+    p.add_argument("--end_region", "--end-region", dest="end_region", type=int, metavar="REGION",
+                   help="last region (exclusive); required unless --synthesis-only")
     p.add_argument("--filename", default="spikes", help="clips go to OUTPUT/nmm_{filename}/")
-    add_common_options(p, progress_help="the run's progress (regions done and to do, clips, elapsed, time left): "
-                                        "auto is a bar on a terminal, a plain line per region otherwise (a "
-                                        "nohup log)")
+    add_common_options(p)
     p.add_argument("--matlab", choices=["auto", "matlab", "octave"], default="auto",
                    help="engine for steps 2 and 4 (auto: MATLAB when on PATH, else Octave)")
     p.add_argument("--target-snr", type=finite_float, default=None,
                    help="SNR (dB) of a region's spikes over the background at the sensors (step 2) "
                         f"(default: {science.TARGET_SNR_DB})")
-    p.add_argument("--dataset", choices=DATASETS, default="train",
-                   help="step 4 mode (train: nper 100, n_iter 48; test: nper 10, n_iter 3)")
+    p.add_argument("--dataset", choices=DATASETS, default=None,
+                   help="step 4 mode (train: nper 100, n_iter 48; test: nper 10, n_iter 3) (default: train; "
+                        "--status, --verify and --pack: the one whose step-4 file the output folder holds, train "
+                        "when it holds both)")
     p.add_argument("--redo", action="store_true",
                    help="replace the outputs of the units this command touches (regions of the range, step 4) "
                         "that were made with other settings, instead of refusing them")
@@ -90,10 +93,11 @@ def build_parser():
                    help="only pack the clips of the existing step-4 file into {dataset}_sample_nmm.h5 "
                         "(done after step 4 anyway)")
     p.add_argument("--status", action="store_true",
-                   help="print each region's state (range: --start_region/--end_region, default all) and what "
-                        "step 4 waits for, from the files alone; runs nothing")
+                   help="print each region's state (range: --start_region/--end_region, default all), step 4's "
+                        "and the pack's, from the files alone; runs nothing")
     p.add_argument("--dry-run", action="store_true",
-                   help="print what this command would do and the disk it needs; runs nothing")
+                   help="print what this command would do (without a region range: for every region of the "
+                        "template), step 4 and the pack included, and the disk it needs; runs nothing")
     for step, default in (("1", "900 s + 5 s per simulated second with the fast engine, 150 s with tvb"),
                           ("2", "900 s + 1 s per simulated second"), ("4", "4 hours")):
         p.add_argument(f"--timeout-step{step}", type=seconds, metavar="SECONDS",
@@ -129,7 +133,9 @@ def check_modes(args):
         raise UsageError("--redo replaces what a run makes: it does not go with --status, --verify or --pack")
     if args.status and (args.start_region is None) != (args.end_region is None):
         raise UsageError("--status takes both --start_region and --end_region, or neither (all regions)")
-    if not no_regions(args):
+    if args.dry_run and not no_regions(args) and (args.start_region is None) != (args.end_region is None):
+        raise UsageError("--dry-run takes both --start_region and --end_region, or neither (all regions)")
+    if not no_regions(args) and not whole_template(args):
         if args.start_region is None or args.end_region is None:
             raise UsageError("--start_region and --end_region are required (or use --synthesis-only)")
         if args.end_region <= args.start_region:
@@ -166,6 +172,21 @@ def check_modes(args):
 def no_regions(args):
     """True for the modes without a region range."""
     return args.synthesis_only or args.pack or args.verify or (args.status and args.start_region is None)
+
+
+def whole_template(args):
+    """True for ``--dry-run`` without a region range: it shows what a run over every region would do."""
+    return (args.dry_run and not no_regions(args) and args.start_region is None and args.end_region is None)
+
+
+def regions_of(args, n_regions):
+    """The regions a command covers: its range; every region of the template for ``--status`` and
+    ``--dry-run`` without one; none for the modes without regions (``--synthesis-only``, ...)."""
+    if args.start_region is not None:
+        return range(args.start_region, args.end_region)
+    if whole_template(args) or args.status:
+        return range(n_regions)
+    return range(0)
 
 
 def check_writable(folder):
@@ -209,7 +230,8 @@ def check_args(args):
         template = resolve_template(anatomy, args.leadfield, log=say)
     except AnatomyError as exc:
         raise UsageError(str(exc)) from None
-    if not no_regions(args) and not (0 <= args.start_region and args.end_region <= template.n_regions):
+    if not (no_regions(args) or whole_template(args)) and not (0 <= args.start_region
+                                                               and args.end_region <= template.n_regions):
         raise UsageError(f"regions {args.start_region}..{args.end_region - 1} are outside the template: "
                          f"it has regions 0..{template.n_regions - 1}")
     if args.status and args.start_region is not None and args.end_region > template.n_regions:
@@ -219,15 +241,13 @@ def check_args(args):
     if (args.pack or args.verify or args.status) and not output.is_dir():
         what = "pack" if args.pack else "verify" if args.verify else "report on"
         raise UsageError(f"no output folder {output} to {what}: nothing has run there (check --output)")
-    if args.pack and not layout.synthesis_file(args.dataset).is_file():
-        raise UsageError(f"no {layout.synthesis_file(args.dataset).name} in {output} to pack: run step 4 first "
-                         f"(--synthesis-only --dataset {args.dataset})")
     recorded = None
     if args.status or args.verify or args.pack:
         try:
             recorded = recorded_settings(layout)
         except manifest.ManifestError as exc:
             raise UsageError(str(exc)) from None
+        recorded["dataset"] = synthesise.found_dataset(layout)
     settings = Settings.from_args(args, recorded)
     if not args.status:
         check_writable(output)
@@ -247,6 +267,11 @@ def check_args(args):
     ctx = Context(settings=settings, template=template, layout=layout, engine=engine,
                   limits=time_limits(args, settings), redo=args.redo, keep_raw=args.keep_raw, progress=args.progress,
                   verbose=args.verbose)
+    if args.pack and not layout.synthesis_file(settings.dataset).is_file():
+        present = synthesise.on_disk(layout)
+        raise UsageError(f"no {layout.synthesis_file(settings.dataset).name} in {output} to pack"
+                         + (f" (it holds {', '.join(layout.synthesis_file(d).name for d in present)})" if present
+                            else "") + f": run step 4 first: {suggest(ctx, '--synthesis-only')}")
     return ctx, client
 
 
@@ -270,7 +295,8 @@ def run_verify(ctx, args):
     from deepsif_pipeline.verify import verify
     layout, template = ctx.layout, ctx.template
     distances = load_distances(distance_file(template, layout.derived_dir, log=say))
-    rows = verify(layout, template, ctx.settings.dataset, distances)
+    rows = verify(layout, template, ctx.settings.dataset, distances,
+                  commands={"synthesis": suggest(ctx, "--synthesis-only"), "pack": suggest(ctx, "--pack")})
     width = max(len(name) for name, _, _ in rows)
     say(f"Verifying {layout.output} ({ctx.settings.dataset}, {layout.clip_root.name}/, {template.n_regions} regions)")
     for name, ok, detail in rows:
@@ -287,8 +313,7 @@ def run_verify(ctx, args):
 def print_status(ctx, args):
     """--status: every region's state in the range and step 4's, from the files alone."""
     from deepsif_pipeline.status import report
-    regions = (range(args.start_region, args.end_region) if args.start_region is not None
-               else range(ctx.template.n_regions))
+    regions = regions_of(args, ctx.template.n_regions)
     layout = ctx.layout
     say(f"Status of {layout.output} ({layout.clip_root.name}/, {ctx.template.n_regions} regions; regions "
         f"{regions[0]}..{regions[-1]}), {utc_now()}")
@@ -313,6 +338,9 @@ def to_simulate(plan):
 def print_plan(ctx, args, plan):
     """--dry-run: what this command would do, and the disk it needs; nothing is run or created."""
     say("Dry run: nothing is simulated, written or deleted")
+    if whole_template(args):
+        say(f"regions 0..{ctx.template.n_regions - 1}: every region of the template (no --start_region/--end_region "
+            "given)")
     refusal = planning.refusal(ctx, plan)
     if refusal:
         say(f"the run would stop at once: {refusal}")
@@ -325,7 +353,7 @@ def print_plan(ctx, args, plan):
                                                                                     else "refused")),
                             (State.DAMAGED, "damaged, would fail")):
             if states.get(state):
-                say(f"{text}: {len(states[state])} regions ({compact_ranges(states[state])})")
+                say(f"{text}: {plural(len(states[state]), 'region')} ({compact_ranges(states[state])})")
         need = region_raw_bytes(ctx)
         at_once = min(args.workers, max(1, len(to_simulate(plan))))
         say(f"raw data per region: {format_bytes(need)} (--raw-rate {ctx.settings.raw_rate}), deleted after its "
@@ -333,12 +361,18 @@ def print_plan(ctx, args, plan):
             f"{format_bytes(with_margin(at_once * need))} with the margin; "
             f"free on {existing_ancestor(ctx.layout.output)}: {format_bytes(free_bytes(ctx.layout.output))}")
         say("time limits: " + ", ".join(f"{k} {'none' if v is None else f'{v:.0f} s'}" for k, v in ctx.limits.items()))
-    if not (args.skip_synthesis or args.pack):
-        counts, others = extract.clip_counts(ctx.layout, ctx.template.n_regions, ctx.fingerprint(extract.NAME))
-        waiting = sorted(set(others) - set(plan.regions))
-        say(f"step 4 ({ctx.settings.dataset}): " + (f"would wait for {len(waiting)} regions outside this range "
-                                                   f"({compact_ranges(waiting)})" if waiting
-                                                   else "would run once the regions are done, then the pack"))
+    if args.skip_synthesis:
+        say(f"step 4 ({ctx.settings.dataset}) and pack: not run (--skip-synthesis)")
+        return 0
+    from deepsif_pipeline.status import dataset_lines
+    pending = [r for r, v in plan.regions.items()
+               if v.state in (State.MISSING, State.PARTIAL) or (ctx.redo and v.state is State.OTHER_SETTINGS)]
+    lines = dataset_lines(ctx, planning.dataset_plan(ctx, pending), dry_run=True, redo=ctx.redo)
+    for line in lines[1:] if args.pack else lines:  # --pack: the pack alone
+        say(line)
+    others = [d for d in synthesise.on_disk(ctx.layout) if d != ctx.settings.dataset]
+    if others and args.dataset is None:
+        say(f"(the folder also holds {ctx.layout.synthesis_file(others[0]).name}: add --dataset {others[0]} for it)")
     return 0
 
 
@@ -441,7 +475,7 @@ def run(args):
         return print_status(ctx, args)
     layout, template, settings = ctx.layout, ctx.template, ctx.settings
     start = time.time()
-    regions = [] if no_regions(args) else list(range(args.start_region, args.end_region))
+    regions = list(regions_of(args, template.n_regions))
     plan = planning.make(ctx, regions, synthesis_only=args.synthesis_only) if not args.pack else planning.Plan()
     if not args.dry_run:
         refusal = planning.refusal(ctx, plan)
@@ -509,12 +543,12 @@ def run(args):
         bad = any(res is not None and not res.status.ok for res in (synthesis, packing))
         status = 1 if failed or bad else 0
         record(layout, f"end: exit {status}, {len(failed)} failed regions")
-    for line in closing(ctx, args, results, synthesis, packing):
+    for line in closing(ctx, results, synthesis, packing):
         say(line)
     return status
 
 
-def closing(ctx, args, results, synthesis, packing):
+def closing(ctx, results, synthesis, packing):
     """The summary's last lines (:func:`deepsif_pipeline.report.closing_lines`) for this run."""
     layout, dataset = ctx.layout, ctx.settings.dataset
     try:
@@ -526,9 +560,7 @@ def closing(ctx, args, results, synthesis, packing):
     failed = {r: (layout.region_log(r), layout.failure_record(r)) for r, res in results.items()
               if res.status is Status.FAILED}
     return report.closing_lines(layout.output, f"{layout.clip_root.name}/", ctx.template.n_regions, results, entry,
-                                files, failed, report.verify_command(args, layout.output, HERE /
-                                                                     "pipeline_orchestrator.py"),
-                                layout.manifest.name)
+                                files, failed, suggest(ctx, "--verify"), layout.manifest.name)
 
 
 def main(argv=None):

@@ -47,6 +47,8 @@ from scipy.io import loadmat, savemat
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from bench import deepsif_anatomy  # noqa: E402
+
 from deepsif_pipeline.layout import Layout  # noqa: E402
 
 STEP1 = re.compile(r"generate_tvb_data\.py.*--a_start\s+(\d+)")
@@ -218,7 +220,8 @@ def run_range(args, out, start):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--anatomy", default=str(REPO.parent / "shared" / "anatomy" / "deepsif"))
+    ap.add_argument("--anatomy", default=str(deepsif_anatomy.locate().folder),
+                    help="DeepSIF's anatomy/ folder (default: $DEEPSIF_ANATOMY, else ../shared/anatomy/deepsif)")
     ap.add_argument("--starts", type=int, nargs="+", default=[0, 330, 700, 922],
                     help="first region of each range of --workers regions")
     ap.add_argument("--workers", type=int, default=2)

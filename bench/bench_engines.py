@@ -61,6 +61,9 @@ import tempfile
 import time
 
 REPO = Path(__file__).resolve().parent.parent
+sys.path.append(str(REPO))  # after everything else: only for bench.deepsif_anatomy
+
+from bench import deepsif_anatomy  # noqa: E402
 OLD_COMMIT = "b693363"  # the fast engine before lanes (one mean iteration at a time, libm exp)
 PUBLISHED_S = 200.0  # simulated seconds per mean iteration in the published run
 TARGET_WALL_PER_S = 0.05  # issue 13: step 1 at 3 x 200 s, start-up included
@@ -199,7 +202,8 @@ def report(results, args):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--anatomy", default=str(REPO.parent / "shared" / "anatomy" / "deepsif"))
+    ap.add_argument("--anatomy", default=str(deepsif_anatomy.locate().folder),
+                    help="DeepSIF's anatomy/ folder (default: $DEEPSIF_ANATOMY, else ../shared/anatomy/deepsif)")
     ap.add_argument("--region", type=int, default=700, help="template region made excitable")
     ap.add_argument("--short", type=float, default=2.0, help="shorter simulated s per mean iteration, fast engines")
     ap.add_argument("--long", type=float, default=6.0, help="longer simulated s per mean iteration, fast engines")

@@ -10,7 +10,9 @@ step-1 engine (fast or tvb-library) and real MATLAB/Octave, as the pipeline
 runs them. Wrap it in ``flock /tmp/deepsif-bench.lock`` where other
 measurements may run.
 
-    python bench/bench_region.py --anatomy ../shared/anatomy/deepsif --sim-length 10
+    python bench/bench_region.py --sim-length 10
+
+``--anatomy`` defaults to ``$DEEPSIF_ANATOMY``, else ``../shared/anatomy/deepsif`` (bench/deepsif_anatomy.py).
 """
 
 import argparse
@@ -26,6 +28,8 @@ from scipy.io import loadmat
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
+
+from bench import deepsif_anatomy  # noqa: E402
 
 from deepsif_pipeline import children, science  # noqa: E402
 from deepsif_pipeline.anatomy import load_template  # noqa: E402
@@ -64,7 +68,8 @@ def folder_bytes(path):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--anatomy", default=str(REPO.parent / "shared" / "anatomy" / "deepsif"))
+    ap.add_argument("--anatomy", default=str(deepsif_anatomy.locate().folder),
+                    help="DeepSIF's anatomy/ folder (default: $DEEPSIF_ANATOMY, else ../shared/anatomy/deepsif)")
     ap.add_argument("--region", type=int, default=0)
     ap.add_argument("--sim-length", type=float, default=10.0, help="simulated seconds per mean iteration")
     ap.add_argument("--piece-length", type=float, default=10.0)

@@ -27,6 +27,8 @@ from scipy.io import loadmat
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from bench import deepsif_anatomy  # noqa: E402
+
 from bench.clip_fixture import write_spike_clips  # noqa: E402
 from deepsif_pipeline.anatomy import DISTANCES_VARIABLE, distance_file, load_template  # noqa: E402
 from deepsif_pipeline.engine import find_engine  # noqa: E402
@@ -51,7 +53,8 @@ def _measured(function, args):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--anatomy", default=str(REPO.parent / "shared" / "anatomy" / "deepsif"))
+    ap.add_argument("--anatomy", default=str(deepsif_anatomy.locate().folder),
+                    help="DeepSIF's anatomy/ folder (default: $DEEPSIF_ANATOMY, else ../shared/anatomy/deepsif)")
     ap.add_argument("--clips-per-region", type=int, default=100)
     ap.add_argument("--dataset", choices=["train", "test"], default="train")
     ap.add_argument("--matlab", default="auto")

@@ -21,6 +21,9 @@ import numpy as np
 from scipy.io import loadmat
 
 REPO = Path(__file__).resolve().parent.parent
+sys.path.append(str(REPO))  # after everything else: only for bench.deepsif_anatomy
+
+from bench import deepsif_anatomy  # noqa: E402
 
 
 def arrays(root):
@@ -37,7 +40,8 @@ def same(a, b):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--anatomy", default=str(REPO.parent / "shared" / "anatomy" / "deepsif"))
+    ap.add_argument("--anatomy", default=str(deepsif_anatomy.locate().folder),
+                    help="DeepSIF's anatomy/ folder (default: $DEEPSIF_ANATOMY, else ../shared/anatomy/deepsif)")
     ap.add_argument("--regions", type=int, nargs=2, default=[700, 704], metavar=("START", "END"))
     ap.add_argument("--sim-length", type=float, default=10.0)
     ap.add_argument("--workers", type=int, default=2)

@@ -9,6 +9,7 @@ claim (another run may have changed the files meanwhile).
 
 from collections import defaultdict
 from dataclasses import dataclass, field
+import enum
 
 from . import manifest
 from .fingerprint import describe, differences, digest
@@ -117,3 +118,68 @@ def refusal(ctx, plan):
     if plan.synthesis is not None and plan.synthesis.state is State.OTHER_SETTINGS:
         return f"{plan.synthesis.detail}; {WAYS_OUT}"
     return None
+
+
+class Step4(enum.Enum):
+    """Where step 4 of a dataset stands, judged from the files (``--status``, ``--dry-run``)."""
+
+    BLOCKED = "blocked"      # regions made with other settings or damaged: it cannot run (a failure)
+    WAITING = "waiting"      # regions of the template without all markers that this command does not make
+    AFTER = "after"          # it runs once this command's regions are done (then its file is new)
+    JUDGED = "judged"        # every region is done: ``DatasetPlan.synthesis`` says what its file is
+
+
+@dataclass(frozen=True)
+class DatasetPlan:
+    """Step 4 and the pack of one dataset, judged from the files.
+
+    Attributes
+    ----------
+    dataset : str
+    step4 : Step4
+    regions : tuple of int
+        ``WAITING``: the regions step 4 waits for; ``AFTER``: this command's regions it needs.
+    problem : str or None
+        ``BLOCKED``: why.
+    synthesis : Verdict or None
+        ``JUDGED``: the step-4 file's verdict (``synthesise.judge``).
+    pack : Verdict or None
+        With a current step-4 file: the pack's verdict (``pack.judge``); else None
+        (the pack follows step 4).
+    """
+
+    dataset: str
+    step4: Step4
+    regions: tuple = ()
+    problem: str = None
+    synthesis: Verdict = None
+    pack: Verdict = None
+
+
+def dataset_plan(ctx, pending=()):
+    """Judge step 4 and the pack of this run's dataset; nothing is written.
+
+    Parameters
+    ----------
+    ctx : deepsif_pipeline.steps.Context
+    pending : iterable of int
+        Regions this command would make (``--dry-run``); none for ``--status``.
+
+    Returns
+    -------
+    DatasetPlan
+    """
+    from .steps import pack
+    name = ctx.settings.dataset
+    counts, waiting, problem = synthesise.inputs(ctx)
+    if problem:
+        return DatasetPlan(name, Step4.BLOCKED, problem=problem)
+    remaining = tuple(sorted(set(waiting) - set(pending)))
+    if remaining:
+        return DatasetPlan(name, Step4.WAITING, regions=remaining)
+    if waiting:
+        return DatasetPlan(name, Step4.AFTER, regions=tuple(sorted(waiting)))
+    asked = synthesise.fingerprint(ctx.settings, ctx.template, ctx.fingerprint(extract.NAME), counts)
+    verdict = synthesise.judge(ctx.layout, ctx.settings, asked)
+    return DatasetPlan(name, Step4.JUDGED, synthesis=verdict,
+                       pack=pack.judge(ctx.layout, name) if verdict.current else None)

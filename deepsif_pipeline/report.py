@@ -4,10 +4,7 @@ Pure functions of the run's results and the folder's manifest, so that
 what the user reads last is tested line by line.
 """
 
-import os
 from pathlib import Path
-import shlex
-import sys
 
 from .console import plural
 from .files import format_bytes
@@ -15,45 +12,6 @@ from .layout import compact_ranges
 from .results import Status
 
 LONGEST_LIST = 80  # characters of a region list printed in full; longer ones are pointed to
-
-
-def shown_path(path, cwd=None):
-    """``path`` relative to ``cwd`` when it lies below it (as a user would type it), else absolute."""
-    path, cwd = Path(path), Path.cwd() if cwd is None else Path(cwd)
-    try:
-        return str(path.relative_to(cwd))
-    except ValueError:
-        return str(path)
-
-
-def verify_command(args, output, script, cwd=None, python=None):
-    """The ``--verify`` command of this run's output, runnable as printed from ``cwd``.
-
-    Parameters
-    ----------
-    args : argparse.Namespace
-        The run's arguments (``anatomy``, ``leadfield``, ``filename``, ``dataset``).
-    output : Path
-        The output folder.
-    script : Path
-        ``pipeline_orchestrator.py``.
-
-    Returns
-    -------
-    str
-    """
-    python = sys.executable if python is None else python
-    words = [shown_path(python, cwd), shown_path(script, cwd), "--verify"]
-    if args.anatomy is not None:
-        words += ["--anatomy", str(args.anatomy)]
-    if args.leadfield is not None:
-        words += ["--leadfield", args.leadfield]
-    words += ["--output", str(output)]
-    if args.filename != "spikes":
-        words += ["--filename", args.filename]
-    if args.dataset != "train":
-        words += ["--dataset", args.dataset]
-    return shlex.join(words)
 
 
 def file_line(path, result, role):
@@ -86,7 +44,7 @@ def closing_lines(output, clip_dir, n_regions, results, entry, files, failed_log
     failed_logs : dict
         ``{region: (log path, failure record path)}`` of the failed regions.
     verify : str
-        :func:`verify_command`.
+        The ``--verify`` command of this folder (``deepsif_pipeline.commands.suggest``).
     manifest_name : str
 
     Returns

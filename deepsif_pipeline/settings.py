@@ -85,31 +85,43 @@ def seed(text):
     return value
 
 
-def add_common_options(p, progress_help=None):
+def add_common_options(p, step1=False):
     """Options of both scripts (the orchestrator passes them on to step 1).
-
-    ``progress_help`` replaces the help of ``--progress`` (the orchestrator's
-    shows the run's progress, step 1's that of its simulation).
 
     The settings that go into fingerprints default to None, so that a
     script can tell the ones given on the command line from the others
     (``--status`` and ``--verify`` take the others from the folder's
     manifest); :meth:`Settings.from_args` fills in the defaults.
+
+    Parameters
+    ----------
+    p : argparse.ArgumentParser
+    step1 : bool
+        The options of ``generate_tvb_data.py`` (step 1 alone): help that
+        speaks of step 1's files only, and ``--leadfield`` accepted but not
+        listed (the orchestrator passes it so that the template loads with
+        the run's lead field; step 1 does not use it); ``--progress`` is
+        then the progress of the simulation, else that of the whole run.
     """
     from .anatomy import DEFAULT_LEADFIELD
     d = Settings()
     p.add_argument("--leadfield", default=None,
-                   help=f"lead field file in the anatomy folder (default: {DEFAULT_LEADFIELD}, or the built-in "
-                        "template's own)")
+                   help=argparse.SUPPRESS if step1 else
+                   f"lead field file in the anatomy folder (default: {DEFAULT_LEADFIELD}, or the built-in "
+                   "template's own)")
     p.add_argument("--anatomy", default=None,
                    help="template folder in DeepSIF's anatomy/ layout, or the built-in template tvb76 "
                         "(default: ../anatomy when present, else tvb76)")
     p.add_argument("--output", default=None,
-                   help="folder for raw_nmm/, nmm_{filename}/ and the synthetic source file "
-                        "(default: ../source with ../anatomy, else ./source)")
+                   help=("folder whose raw_nmm/a{region}/ receives the raw pieces" if step1 else
+                         "folder for raw_nmm/, nmm_{filename}/ and the synthetic source file")
+                   + " (default: ../source with ../anatomy, else ./source)")
     p.add_argument("--seed", type=seed, default=None,
-                   help=f"run seed, 0..{MAX_SEED}; every region, mean iteration and the synthesis derive theirs "
-                        f"from it (default: {d.seed})")
+                   help=f"run seed, 0..{MAX_SEED}; "
+                   + ("each region and mean iteration derives its own from it, as in the orchestrator's run "
+                      "with this seed" if step1 else
+                      "every region, mean iteration and the synthesis derive theirs from it")
+                   + f" (default: {d.seed})")
     p.add_argument("--sim-length", type=positive_float, default=None,
                    help=f"simulated seconds per mean iteration, at least {science.MIN_SIM_LENGTH_S:g} "
                         f"(default: {d.sim_length})")
@@ -119,7 +131,9 @@ def add_common_options(p, progress_help=None):
     p.add_argument("--a-range", type=positive_float, default=None,
                    help=f"excitatory gain A (mV) of the source region (default: {d.a_range})")
     p.add_argument("--progress", choices=["auto", "bar", "lines", "none"], default="auto",
-                   help=progress_help or "step 1 progress: a bar on a terminal, plain lines otherwise (a nohup log)")
+                   help="step 1 progress: a bar on a terminal, plain lines otherwise (a nohup log)" if step1 else
+                   "the run's progress (regions done and to do, clips, elapsed, time left): auto is a bar on a "
+                   "terminal, a plain line per region otherwise (a nohup log)")
     p.add_argument("--engine", choices=ENGINES, default=None,
                    help="step 1 simulator: tvb-library, or fast (the same network in numba, about 200x "
                         f"faster; same initial history, its own noise samples) (default: {d.engine})")

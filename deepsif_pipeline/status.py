@@ -12,9 +12,10 @@ import time
 from . import claims, science
 from .console import plural
 from .layout import compact_ranges
-from .plan import region_verdict
+from .commands import suggest
+from .plan import Step4, dataset_plan, region_verdict
 from .results import State
-from .steps import clean, extract, synthesise
+from .steps import clean
 
 STATES = ("done", "running", "partial", "failed", "damaged", "other settings", "not started")
 
@@ -71,24 +72,52 @@ def region_state(ctx, region, claim=None):
     return ("partial" if notes else "not started"), "; ".join(notes)
 
 
-def step4_state(ctx):
-    """What step 4 of this run's dataset is waiting for, or whether its file is current."""
-    counts, waiting, problem = synthesise.inputs(ctx)
-    if problem:
-        return f"cannot run: {problem}"
-    if waiting:
-        return (f"waiting for {len(waiting)} of {ctx.template.n_regions} regions without all markers "
-                f"({compact_ranges(waiting)})")
-    out = ctx.layout.synthesis_file(ctx.settings.dataset)
-    asked = synthesise.fingerprint(ctx.settings, ctx.template, ctx.fingerprint(extract.NAME), counts)
-    verdict = synthesise.judge(ctx.layout, ctx.settings, asked)
-    if verdict.current:
-        return f"{out.name} present and up to date"
+def dataset_lines(ctx, plan, dry_run=False, redo=False):
+    """The lines on step 4 and the pack of ``plan`` (a ``plan.DatasetPlan``), for ``--status`` or ``--dry-run``.
+
+    Both modes word the same verdicts; ``dry_run`` says what this command
+    would do, else what is on disk and the command that goes on from there.
+    """
+    layout, name, n = ctx.layout, plan.dataset, ctx.template.n_regions
+    source, packed = layout.synthesis_file(name).name, layout.pack_file(name).name
+    step4, pack = f"step 4 ({name}): ", f"pack ({name}): "
+    if plan.step4 is Step4.BLOCKED:
+        return [step4 + f"cannot run: {plan.problem}", pack + f"{packed} follows step 4"]
+    if plan.step4 is Step4.WAITING:
+        what = (f"would wait for {len(plan.regions)} of {n} regions this command does not make"
+                if dry_run else f"waiting for {len(plan.regions)} of {n} regions without all markers")
+        return [step4 + f"{what} ({compact_ranges(plan.regions)})", pack + f"{packed} follows step 4"]
+    if plan.step4 is Step4.AFTER:
+        return [step4 + f"would make {source} after this command's {plural(len(plan.regions), 'region')} "
+                f"({compact_ranges(plan.regions)})",
+                pack + f"would write {packed} after step 4"]
+    verdict = plan.synthesis
     if verdict.state is State.MISSING:
-        return "every region is done: the next run (or --synthesis-only) makes it"
+        return ([step4 + f"would make {source} (every region is done)", pack + f"would write {packed} after step 4"]
+                if dry_run else
+                [step4 + f"every region is done, {source} not made yet; make it with: "
+                 + suggest(ctx, "--synthesis-only"), pack + f"{packed} is written after step 4"])
     if verdict.state is State.OTHER_SETTINGS:
-        return f"{verdict.detail} (--redo replaces it)"
-    return f"{verdict.detail or out.name + ' is out of date'}: the next run remakes it"
+        if dry_run:
+            line = (f"would replace it (--redo): {verdict.detail}" if redo
+                    else f"would stop: {verdict.detail}; add --redo to replace it")
+        else:
+            line = f"{verdict.detail} (--redo replaces it)"
+        return [step4 + line, pack + f"{packed} follows step 4"]
+    if not verdict.current:  # STALE: made again
+        detail = verdict.detail or f"{source} is out of date"
+        return ([step4 + f"would make {source} again: {detail}", pack + f"would write {packed} again after step 4"]
+                if dry_run else
+                [step4 + f"{detail}; make it with: " + suggest(ctx, "--synthesis-only"),
+                 pack + f"{packed} is written again after step 4"])
+    lines = [step4 + f"{source} present and up to date"]
+    if plan.pack.current:
+        return lines + [pack + f"{plan.pack.detail or packed + ' is up to date'}"]
+    if plan.pack.state is State.MISSING:
+        return lines + [pack + (f"would write {packed}" if dry_run
+                                else f"{packed} not written yet; write it with: " + suggest(ctx, "--pack"))]
+    return lines + [pack + (f"would write {packed} again: {plan.pack.detail}" if dry_run
+                            else f"{plan.pack.detail}; write it with: " + suggest(ctx, "--pack"))]
 
 
 def report(ctx, regions, now=None):
@@ -112,6 +141,6 @@ def report(ctx, regions, now=None):
             lines.append(f"{state}: {len(tally[state])} ({compact_ranges(tally[state])})")
     dataset = ctx.settings.dataset
     synthesis = held.get(layout.synthesis_claim(dataset))
-    lines.append(f"step 4 ({dataset}): " + (f"running, claimed by {synthesis}" if synthesis and not synthesis.stale
-                                             else step4_state(ctx)))
-    return lines
+    if synthesis and not synthesis.stale:
+        return lines + [f"step 4 ({dataset}) and pack: running, claimed by {synthesis}"]
+    return lines + dataset_lines(ctx, dataset_plan(ctx))

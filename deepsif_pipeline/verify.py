@@ -116,11 +116,14 @@ def check_synthesis(meta, counts, distances):
     return problems
 
 
-def check_pack(meta, layout, h5_path, n_regions):
-    """Every nmm_idx row of the pack exists and equals the clip step 4 names."""
+def check_pack(meta, layout, h5_path, n_regions, command=None):
+    """Every nmm_idx row of the pack exists and equals the clip step 4 names.
+
+    ``command`` is the command line that writes the pack, suggested when it is missing.
+    """
     import h5py
     if not Path(h5_path).is_file():
-        return [f"no pack {h5_path}: run --pack"]
+        return [f"no pack {h5_path}: " + (f"write it with: {command}" if command else "run --pack")]
     problems = []
     rows = {}
     for (i, k), row in np.ndenumerate(meta["nmm_idx"]):
@@ -147,10 +150,12 @@ def check_pack(meta, layout, h5_path, n_regions):
     return problems
 
 
-def verify(layout, template, dataset, distances):
+def verify(layout, template, dataset, distances, commands=None):
     """Run every check on an output folder.
 
     ``distances`` is the template's ``raw_dis_matrix`` (:func:`deepsif_pipeline.anatomy.distance_file`).
+    ``commands`` (``{'synthesis': ..., 'pack': ...}``) are the command lines that make a missing
+    step-4 file or pack, suggested in the failing row.
 
     Returns
     -------
@@ -159,6 +164,7 @@ def verify(layout, template, dataset, distances):
         ``detail`` names the first problems.
     """
     rows = []
+    commands = commands or {}
 
     def add(name, problems, passed_detail):
         rows.append((name, not problems, passed_detail if not problems else "; ".join(problems[:3])
@@ -173,7 +179,8 @@ def verify(layout, template, dataset, distances):
         f"{int(counts[done].sum())} clips read")
     synthesis = layout.synthesis_file(dataset)
     if not synthesis.is_file():
-        rows.append(("synthetic source file", False, f"no {synthesis}"))
+        rows.append(("synthetic source file", False, f"no {synthesis}"
+                     + (f": make it with: {commands['synthesis']}" if "synthesis" in commands else "")))
         return rows
     meta = loadmat(str(synthesis))
     needed = ("selected_region", "nmm_idx", "random_samples", "scale_ratio", "mag_change", "sensor_snr",
@@ -184,6 +191,7 @@ def verify(layout, template, dataset, distances):
         return rows
     add("synthetic source fields", check_synthesis(meta, counts, distances),
         f"{meta['selected_region'].shape[0]} examples x {meta['selected_region'].shape[1]} sources")
-    add("pack rows equal their clips", check_pack(meta, layout, layout.pack_file(dataset), template.n_regions),
+    add("pack rows equal their clips", check_pack(meta, layout, layout.pack_file(dataset), template.n_regions,
+                                                  commands.get("pack")),
         f"{len(np.unique(meta['nmm_idx']))} rows checked")
     return rows

@@ -1,4 +1,11 @@
-"""Shared fixtures: the real DeepSIF template from ../shared, small real inputs built once."""
+"""Shared fixtures: the real DeepSIF template (see bench/deepsif_anatomy.py), small real inputs built once.
+
+Tests that need DeepSIF's 994-region template use the ``anatomy_dir``
+fixture: it is found through ``--deepsif-anatomy DIR``, ``DEEPSIF_ANATOMY=DIR``
+or ``../shared/anatomy/deepsif`` beside the repository; when it is absent
+from the default place the test is skipped with the reason, and with
+``DEEPSIF_REQUIRE_ANATOMY=1`` (CI) or a named folder without it, it fails.
+"""
 
 from pathlib import Path
 import subprocess
@@ -9,9 +16,9 @@ import pytest
 from scipy.io import loadmat, savemat
 
 REPO = Path(__file__).resolve().parent.parent
-ANATOMY = (REPO.parent / "shared" / "anatomy" / "deepsif").resolve()
 sys.path.insert(0, str(REPO))
 
+from bench import deepsif_anatomy  # noqa: E402
 from bench.clip_fixture import write_spike_clips  # noqa: E402
 from deepsif_pipeline.anatomy import DISTANCES_VARIABLE, distance_file, load_template  # noqa: E402
 from deepsif_pipeline.layout import Layout  # noqa: E402
@@ -19,12 +26,39 @@ from deepsif_pipeline.settings import Settings  # noqa: E402
 from deepsif_pipeline.steps import extract  # noqa: E402
 
 
+def pytest_addoption(parser):
+    parser.addoption(deepsif_anatomy.OPTION, metavar="DIR", default=None,
+                     help=f"DeepSIF's anatomy/ folder (994-region template) for the tests that need it; default "
+                          f"${deepsif_anatomy.ENV}, else ../shared/anatomy/deepsif beside the repository")
+
+
+def _anatomy_location(config):
+    return deepsif_anatomy.locate(config.getoption(deepsif_anatomy.OPTION))
+
+
+def pytest_report_header(config):
+    location = _anatomy_location(config)
+    why = deepsif_anatomy.missing(location)
+    if why is None:
+        return f"DeepSIF template: {location.folder}"
+    return "DeepSIF template: " + ("missing, its tests fail: " if deepsif_anatomy.must_fail(location)
+                                   else "absent, its tests are skipped: ") + why
+
+
 @pytest.fixture(scope="session")
-def anatomy_dir():
-    """The real 994-region DeepSIF template (read only, never copied into the repo)."""
-    if not (ANATOMY / "connectivity_998.zip").is_file():
-        pytest.fail(f"the DeepSIF template is expected in {ANATOMY} (the workplace's shared/ folder)")
-    return ANATOMY
+def anatomy_dir(request):
+    """The real 994-region DeepSIF template (read only, never copied into the repo).
+
+    Skipped (or failed, see the module's docstring) with a one-line reason when absent.
+    """
+    location = _anatomy_location(request.config)
+    why = deepsif_anatomy.missing(location)
+    if why is not None:
+        if deepsif_anatomy.must_fail(location):
+            pytest.fail(why + ("" if location.named_by else f" ({deepsif_anatomy.REQUIRE_ENV} is set)"),
+                        pytrace=False)
+        pytest.skip(why)
+    return location.folder
 
 
 @pytest.fixture(scope="session")

@@ -120,7 +120,8 @@ def test_summary_ends_with_what_to_do_next(piped, tvb76_cache):
     assert "Files: no step-4 file or pack yet" in tail
     assert tail[-2].startswith("Next: regions 0-8, 12-75 have no markers yet")
     command = tail[-1].strip()
-    assert command.endswith(f"pipeline_orchestrator.py --verify --anatomy tvb76 --output {out}")
+    assert command.endswith(f"pipeline_orchestrator.py --verify --output {out} --anatomy tvb76 --dataset train "
+                            "--sim-length 2")
     # runnable as printed: it checks the folder (and finds step 4 missing), no usage error
     check = subprocess.run(shlex.split(command), capture_output=True, text=True, stdin=subprocess.DEVNULL,
                            env=dict(os.environ, DEEPSIF_PIPELINE_CACHE=str(tvb76_cache)))

@@ -1,24 +1,26 @@
 """Step 1 with real tvb-library: on the 76-region connectivity (fast) and the real template."""
 
+import os
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 from scipy.io import loadmat
 
 import generate_tvb_data as gen
 from deepsif_pipeline import science
-from deepsif_pipeline.anatomy import Template
 from deepsif_pipeline.layout import Layout
 from deepsif_pipeline.steps.simulate import raw_bytes
 
-from conftest import run_cli
+from conftest import REPO, run_cli
 
 
 @pytest.fixture(scope="session")
-def template76(anatomy_dir):
-    """A step-1-only template on TVB's 76-region connectivity (from the shared folder)."""
-    return Template(folder=anatomy_dir, connectivity=anatomy_dir / "connectivity_76.zip",
-                    leadfield=anatomy_dir / "leadfield_75_20k.mat", n_regions=76, n_sensors=75,
-                    columns=np.arange(76))
+def template76(tvb76_dir):
+    """The built-in tvb76 template (built from tvb-data: these tests run without DeepSIF's template)."""
+    from deepsif_pipeline.anatomy import load_template
+    return load_template(tvb76_dir)
 
 
 @pytest.fixture(scope="session")
@@ -176,3 +178,64 @@ def test_pieces_of_the_previous_fast_engine_are_refused(tvb76_dir, tmp_path):
     savemat(piece, content)
     tvb = Settings(**dict(vars(s), engine="tvb"))
     assert judge_pieces(Layout(tmp_path), 5, 1, fingerprint(tvb, template), piece_rows(tvb), 76).current
+
+
+# --------------------------------------------------------------------------- start-up
+
+GUFUNC_SOURCE = '''
+from numba import guvectorize, float64
+@guvectorize([(float64[:], float64[:])], "(n)->(n)", nopython=True)
+def twice(x, out):
+    for i in range(x.shape[0]):
+        out[i] = 2.0 * x[i]
+'''
+
+
+def test_gufuncs_numba_cannot_cache_are_compiled_as_before():
+    """Code without a source file has no cache location: numba refuses cache=True, the block compiles it anyway."""
+    namespace = {}
+    with gen._gufuncs_cached():
+        exec(compile(GUFUNC_SOURCE, "<no source file>", "exec"), namespace)
+    assert np.array_equal(namespace["twice"](np.arange(4.0)), [0.0, 2.0, 4.0, 6.0])
+    import numba
+    assert numba.guvectorize.__module__.startswith("numba")  # restored after the block
+
+
+def test_tvb_import_caches_the_jansen_rit_gufunc(tmp_path):
+    """A fresh process importing tvb-library the way step 1 does leaves JansenRit's compiled gufunc in numba's cache.
+
+    ``NUMBA_CACHE_DIR`` sends the cache to an empty folder: if tvb-library
+    stopped compiling JansenRit inside ``_import_tvb`` (or the patch stopped
+    reaching it), no index for ``jansen_rit`` would appear, and every region
+    would pay the compilation again.
+    """
+    code = ("import generate_tvb_data as gen; conn = gen._import_tvb(); "
+            "from tvb.simulator.models import JansenRit; import numba; "
+            "assert numba.guvectorize.__module__.startswith('numba'); print(conn.Connectivity.__name__)")
+    env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path / "numba")}
+    done = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "Connectivity"
+    cached = sorted(p.name for p in (tmp_path / "numba").rglob("*.nbi"))
+    assert any("jansen_rit" in name for name in cached), cached
+
+
+def test_help_speaks_of_step_1_only(tvb76_cache, tmp_path):
+    """-h lists step 1's options only and says what step 1 writes; --leadfield (passed by the
+    orchestrator) is still accepted, unlisted."""
+    text = " ".join(run_cli("generate_tvb_data.py", "-h").stdout.split())
+    for option in ("--a_start", "--a_end", "--anatomy", "--output", "--seed", "--sim-length", "--piece-length",
+                   "--a-range", "--progress", "--engine", "--raw-rate", "--iterations"):
+        assert option in text, option
+    for foreign in ("--leadfield", "synthetic source", "nmm_{filename}", "--filename", "--dataset", "--target-snr",
+                    "the synthesis"):
+        assert foreign not in text, foreign
+    assert "--output OUTPUT folder whose raw_nmm/a{region}/ receives the raw pieces" in text
+    assert "It extracts no clip and deletes nothing: pipeline_orchestrator.py runs every step." in text
+    orchestrator = " ".join(run_cli("pipeline_orchestrator.py", "-h").stdout.split())
+    assert "--leadfield" in orchestrator and "nmm_{filename}/ and the synthetic source file" in orchestrator
+    res = subprocess.run([sys.executable, str(REPO / "generate_tvb_data.py"), "--anatomy", "tvb76", "--output",
+                          str(tmp_path), "--leadfield", "leadfield_32_20k.mat"], capture_output=True, text=True,
+                         env=dict(os.environ, DEEPSIF_PIPELINE_CACHE=str(tvb76_cache)), stdin=subprocess.DEVNULL)
+    assert res.returncode == 2 and "leadfield_32_20k.mat" in res.stderr and "unrecognized" not in res.stderr

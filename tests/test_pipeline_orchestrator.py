@@ -16,7 +16,7 @@ def test_help_lists_every_option_with_defaults():
                    "--dataset", "--skip-synthesis", "--synthesis-only", "--keep-raw"):
         assert option in text
     for default in ("(default: spikes)", "(default: leadfield_75_20k.mat", "(default: 200.0)",
-                    "(default: 10.0)", "(default: 3.5)", "(default: 15.0)", "(default: train)",
+                    "(default: 10.0)", "(default: 3.5)", "(default: 15.0)", "(default: train;",
                     "(default: auto)", "(default: 20220425)"):
         assert default in text
 
@@ -513,3 +513,19 @@ def test_claim_lost_during_step2_leaves_the_raw_data(tmp_path, anatomy_dir, caps
     assert "its raw data is left for that run to delete" in capsys.readouterr().out
     assert extract.judge(ctx.layout, 0, ctx.fingerprint(extract.NAME)).current
     assert len(list(raw.glob("*.mat"))) == 3
+
+
+def test_start_region_and_end_region_in_either_spelling(tvb76_cache, tmp_path):
+    """--start-region/--end-region are the seed's --start_region/--end_region; help shows both."""
+    from conftest import tvb76_run
+    text = " ".join(run_cli("pipeline_orchestrator.py", "--help").stdout.split())
+    assert "--start_region REGION, --start-region REGION" in text
+    assert "--end_region REGION, --end-region REGION" in text
+    for args in (("--start-region", 3, "--end-region", 5), ("--start_region", 3, "--end-region", 5),
+                 ("--start-region", 3, "--end_region", 5)):
+        res = tvb76_run(tvb76_cache, tmp_path / "out", "--dry-run", *args)
+        assert res.returncode == 0, res.stdout
+        assert "steps 1-3: 2 regions (3-4)" in res.stdout, res.stdout
+    res = tvb76_run(tvb76_cache, tmp_path / "out", "--dry-run", "--start-region", 5, "--end-region", 3)
+    assert res.returncode == 2 and "--end_region (3) must be greater than --start_region (5)" in res.stdout
+    assert not (tmp_path / "out").exists()

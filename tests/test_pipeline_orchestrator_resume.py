@@ -198,7 +198,7 @@ def test_disk_shortage_is_refused_before_anything_is_created(tvb76_cache, tmp_pa
     assert plan.returncode == 0, plan.stdout
     assert "steps 1-3: 3 regions (0-2)" in plan.stdout and f"raw data per region: {need}" in plan.stdout
     assert f"peak with 2 at once: {format_bytes(2 * raw_bytes(76, 1e6, 1e4, rate))}" in plan.stdout
-    assert "would wait for 73 regions" in plan.stdout
+    assert "step 4 (train): would wait for 73 of 76 regions this command does not make (3-75)" in plan.stdout
     assert not (tmp_path / "other").exists(), "a dry run creates nothing"
 
 

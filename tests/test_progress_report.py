@@ -1,13 +1,9 @@
 """The run's progress line and bar, and the summary's closing lines: pure functions, no run."""
 
-from argparse import Namespace
-from pathlib import Path
-import shlex
-
 import pytest
 
 from deepsif_pipeline.progress import RunProgress, clock, eta_seconds, progress_bar, progress_line
-from deepsif_pipeline.report import closing_lines, verify_command
+from deepsif_pipeline.report import closing_lines
 from deepsif_pipeline.results import Result, Status
 
 
@@ -57,23 +53,6 @@ def test_run_progress_counts_only_processed_regions_in_the_estimate(capsys):
     assert lines[1].startswith("Progress: 2 of 4 regions done, 2 to do; 1 clip so far;")
     assert lines[1].endswith("about 0:00:20 left (10.0 s per region)")  # 2 regions x 10 s
     assert lines[2].endswith("about 0:00:20 left (20.0 s per region)")  # 1 region x 20 s
-
-
-def _args(**kw):
-    base = dict(anatomy=None, leadfield=None, filename="spikes", dataset="train")
-    return Namespace(**{**base, **kw})
-
-
-def test_verify_command_is_complete_and_quoted(tmp_path):
-    cmd = verify_command(_args(anatomy="/data/my anatomy", filename="custom", dataset="test"),
-                         tmp_path / "out dir", tmp_path / "repo" / "pipeline_orchestrator.py", cwd=tmp_path / "repo",
-                         python=tmp_path / "repo" / ".venv" / "bin" / "python")
-    assert shlex.split(cmd) == [".venv/bin/python", "pipeline_orchestrator.py", "--verify", "--anatomy",
-                                "/data/my anatomy", "--output", str(tmp_path / "out dir"), "--filename", "custom",
-                                "--dataset", "test"]
-    plain = verify_command(_args(), Path("/o"), Path("/r/pipeline_orchestrator.py"), cwd=Path("/elsewhere"),
-                           python="/usr/bin/python3")
-    assert plain == "/usr/bin/python3 /r/pipeline_orchestrator.py --verify --output /o"
 
 
 def test_closing_lines_name_what_was_made_and_what_is_next(tmp_path):

@@ -1,5 +1,6 @@
 """--verify and --qc on a small finished output folder (tvb76 geometry, real Octave step 4 and pack)."""
 
+import os
 import re
 import shlex
 import shutil
@@ -46,11 +47,12 @@ def test_summary_names_the_files_and_the_verify_command(finished_run, tvb76_dir,
     assert f"Regions without clips: {len(empty)} of 76 done ({compact_ranges(empty)}): not failures" in "\n".join(tail)
     assert tail[-2] == "Next: check the dataset (add --qc for a figure):"
     command = shlex.split(tail[-1])
-    assert command[-7:] == ["--verify", "--anatomy", str(tvb76_dir), "--output", str(out), "--dataset", "test"]
+    assert command[-7:] == ["--verify", "--output", str(out), "--anatomy", "tvb76", "--dataset", "test"]
     dst = tmp_path / "source"
     shutil.copytree(out, dst)
     command[command.index(str(out))] = str(dst)
-    check = subprocess.run(command, capture_output=True, text=True, stdin=subprocess.DEVNULL, cwd=REPO)
+    check = subprocess.run(command, capture_output=True, text=True, stdin=subprocess.DEVNULL, cwd=REPO,
+                           env=dict(os.environ, DEEPSIF_PIPELINE_CACHE=str(tvb76_dir.parent)))
     assert check.returncode == 0 and "5 of 5 checks passed" in check.stdout, check.stdout + check.stderr
 
 

@@ -111,6 +111,23 @@ def judge(layout, settings, asked):
     return Verdict(State.CURRENT, f"{path.name} is up to date", legacy="about.made_by" in recorded)
 
 
+def on_disk(layout):
+    """The datasets whose step-4 file is in the output folder, in ``settings.DATASETS`` order."""
+    from ..settings import DATASETS
+    return tuple(name for name in DATASETS if layout.synthesis_file(name).is_file())
+
+
+def found_dataset(layout):
+    """The dataset a command reading the folder takes when ``--dataset`` is not given.
+
+    The one whose step-4 file the folder holds; the default (``train``) when
+    it holds both or neither.
+    """
+    from ..settings import Settings
+    present = on_disk(layout)
+    return present[0] if len(present) == 1 else Settings.dataset
+
+
 def inputs(ctx):
     """The clip counts step 4 would use, or why it cannot run yet.
 
