@@ -120,7 +120,8 @@ def build_figure(layout, template, dataset, n_others=3, n_patches=3):
         peaks = clip_peaks(layout, picks)
         a_peak.hist(peaks, bins=30, color="C3")
         a_peak.set(title=f"peak of the source region per clip\n({len(picks)} of {int(counts[counts > 0].sum())} "
-                         "clips, the first of every region first)", xlabel="peak of the source region (mV x \u03b1)", ylabel="clips")
+                         "clips, the first of every region first)",
+                   xlabel="peak of the source region (mV x \u03b1)", ylabel="clips")
     else:
         for ax in (a_src, a_oth, a_peak):
             ax.set_title("no clip in this folder")
