@@ -560,7 +560,9 @@ def closing(ctx, results, synthesis, packing):
     failed = {r: (layout.region_log(r), layout.failure_record(r)) for r, res in results.items()
               if res.status is Status.FAILED}
     return report.closing_lines(layout.output, f"{layout.clip_root.name}/", ctx.template.n_regions, results, entry,
-                                files, failed, suggest(ctx, "--verify"), layout.manifest.name)
+                                files, failed, suggest(ctx, "--verify"), layout.manifest.name,
+                                resume=lambda first, end: suggest(ctx, "--start_region", str(first), "--end_region",
+                                                                  str(end)))
 
 
 def main(argv=None):

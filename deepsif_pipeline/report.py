@@ -24,7 +24,8 @@ def file_line(path, result, role):
     return f"{path.name} ({format_bytes(path.stat().st_size)}, {role}: {how})"
 
 
-def closing_lines(output, clip_dir, n_regions, results, entry, files, failed_logs, verify, manifest_name):
+def closing_lines(output, clip_dir, n_regions, results, entry, files, failed_logs, verify, manifest_name,
+                  resume=None):
     """The last lines of the summary.
 
     Parameters
@@ -46,6 +47,9 @@ def closing_lines(output, clip_dir, n_regions, results, entry, files, failed_log
     verify : str
         The ``--verify`` command of this folder (``deepsif_pipeline.commands.suggest``).
     manifest_name : str
+    resume : callable or None
+        ``resume(first, end)``: the command that processes regions ``first..end-1`` of this
+        folder (shown when regions have no markers yet).
 
     Returns
     -------
@@ -72,7 +76,12 @@ def closing_lines(output, clip_dir, n_regions, results, entry, files, failed_log
                      + ", ".join(str(log) for _, (log, _) in shown) + (", ..." if len(failed_logs) > 5 else "")
                      + f"; why each failed: {shown[0][1][1].parent}/region_{{r}}.failed")
     missing = sorted(set(range(n_regions)) - {int(r) for r in regions})
-    if missing:
+    if missing and resume is not None:
+        lines.append(f"Next: regions {compact_ranges(missing)} have no markers yet; this runs them (regions "
+                     "already done are skipped), then step 4:")
+        lines.append(f"  {resume(missing[0], missing[-1] + 1)}")
+        lines.append("then check the dataset with:")
+    elif missing:
         lines.append(f"Next: regions {compact_ranges(missing)} have no markers yet; run them (same options, "
                      "--start_region/--end_region covering them) and step 4 follows; then check the dataset with:")
     else:

@@ -118,7 +118,10 @@ def test_summary_ends_with_what_to_do_next(piped, tvb76_cache):
     assert f"Output folder: {out}" in tail
     assert f"Clips: {total} made in this run; {total} in nmm_spikes/ (3 of 76 regions done)" in tail
     assert "Files: no step-4 file or pack yet" in tail
-    assert tail[-2].startswith("Next: regions 0-8, 12-75 have no markers yet")
+    assert tail[-4].startswith("Next: regions 0-8, 12-75 have no markers yet; this runs them")
+    assert tail[-3].endswith(f"pipeline_orchestrator.py --start_region 0 --end_region 76 --output {out} --anatomy "
+                             "tvb76 --dataset train --sim-length 2")
+    assert tail[-2] == "then check the dataset with:"
     command = tail[-1].strip()
     assert command.endswith(f"pipeline_orchestrator.py --verify --output {out} --anatomy tvb76 --dataset train "
                             "--sim-length 2")
@@ -126,6 +129,10 @@ def test_summary_ends_with_what_to_do_next(piped, tvb76_cache):
     check = subprocess.run(shlex.split(command), capture_output=True, text=True, stdin=subprocess.DEVNULL,
                            env=dict(os.environ, DEEPSIF_PIPELINE_CACHE=str(tvb76_cache)))
     assert check.returncode in (0, 1) and f"Verifying {out}" in check.stdout, check.stdout + check.stderr
+    # and so is the command that runs the rest (here only as a dry run: it would skip the regions done)
+    rest = subprocess.run(shlex.split(tail[-3].strip()) + ["--dry-run"], capture_output=True, text=True,
+                          stdin=subprocess.DEVNULL, env=dict(os.environ, DEEPSIF_PIPELINE_CACHE=str(tvb76_cache)))
+    assert rest.returncode == 0 and "already done, skipped: 3 regions (9-11)" in rest.stdout, rest.stdout + rest.stderr
 
 
 def test_zero_clip_region_kept_raw(tvb76_cache, tmp_path):

@@ -67,8 +67,12 @@ def test_closing_lines_name_what_was_made_and_what_is_next(tmp_path):
     assert "Files: no step-4 file or pack yet" in lines
     assert (f"Failed: 1 region (4); logs: {tmp_path / 'logs' / 'region_4.log'}; why each failed: "
             f"{tmp_path / 'logs'}/region_{{r}}.failed") in lines
-    assert lines[-2].startswith("Next: regions 4-5 have no markers yet")
+    assert lines[-2].startswith("Next: regions 4-5 have no markers yet; run them")  # no resume command given
     assert lines[-1] == "  VERIFY"
+    resumed = closing_lines(tmp_path, "nmm_spikes/", 6, results, entry, [], failed, "VERIFY", "dataset.json",
+                            resume=lambda first, end: f"RUN {first} {end}")
+    assert resumed[-4:] == ["Next: regions 4-5 have no markers yet; this runs them (regions already done are "
+                            "skipped), then step 4:", "  RUN 4 6", "then check the dataset with:", "  VERIFY"]
     done = closing_lines(tmp_path, "nmm_spikes/", 2, {}, {"regions": {"0": {"clips": 1}, "1": {"clips": 1}}},
                          ["train_sample_source1.mat (1.0 MB, step 4: made in this run)"], {}, "VERIFY", "dataset.json")
     assert done[-2] == "Next: check the dataset (add --qc for a figure):" and done[-1] == "  VERIFY"
