@@ -14,7 +14,7 @@ from dataclasses import replace
 import socket
 import time
 
-from . import children, claims, manifest, science
+from . import children, claims, commands, manifest, science
 from .console import EMPTY, FAIL, OK, RULE_REGION, RULE_STEP, banner, plural, say, tail
 from .fingerprint import describe
 from .files import format_bytes, write_text_atomic
@@ -344,7 +344,7 @@ def _synthesis(ctx):
         n = ctx.template.n_regions
         what = f"{len(waiting)} of {n} regions have no markers yet ({compact_ranges(waiting)})"
         say(f"Step 4 needs every region of the template: {what}. Skipping; run the remaining regions, then "
-            "re-run or use --synthesis-only.")
+            f"re-run or use: {commands.suggest(ctx, '--synthesis-only')}")
         return Result(Status.WAITING, what)
     empty = [r for r, c in enumerate(counts) if c == 0]
     if len(empty) == len(counts):
@@ -379,7 +379,7 @@ def _pack(ctx):
     verdict = pack.judge(layout, name)
     if not layout.synthesis_file(name).is_file():
         return Result(Status.FAILED, f"no {layout.synthesis_file(name).name} in {layout.output}: run step 4 first "
-                                     f"(--synthesis-only --dataset {name})")
+                                     f"({commands.suggest(ctx, '--synthesis-only')})")
     if verdict.current:
         say(f"{layout.pack_file(name)} is up to date")
         return Result(Status.SKIPPED)

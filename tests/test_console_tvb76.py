@@ -180,3 +180,16 @@ def test_terminal_shows_a_bar_in_place(tvb76_cache, tmp_path):
     summary = text[text.index("# Summary"):]
     assert "\x1b" not in summary and "regions |" not in summary  # the bar is gone before the summary
     assert "Progress:" not in text  # no plain lines on a terminal
+
+
+def test_step4_waiting_line_suggests_a_complete_command(piped):
+    """Regions 9-11 of 76: step 4 waits, and the command it suggests names the folder, template, dataset and length."""
+    out, res = piped
+    line = next(ln for ln in res.stdout.splitlines() if ln.startswith("Step 4 needs every region of the template"))
+    assert "73 of 76 regions have no markers yet (0-8, 12-75)" in line
+    argv = shlex.split(line.split("re-run or use: ", 1)[1])
+    assert argv[1].endswith("pipeline_orchestrator.py") and argv[2] == "--synthesis-only"
+    assert argv[argv.index("--output") + 1] == str(out)
+    assert argv[argv.index("--anatomy") + 1] == "tvb76"
+    assert argv[argv.index("--dataset") + 1] == "train"
+    assert argv[argv.index("--sim-length") + 1] == "2"
