@@ -86,9 +86,11 @@ def build_parser():
     p.add_argument("--verbose", action="store_true",
                    help="also show each step's own output on the console (step 1 piece by piece, MATLAB/Octave's "
                         "lines); it always goes to OUTPUT/logs/region_{r}.log")
-    p.add_argument("--workers", type=int, default=1,
+    p.add_argument("--workers", type=workers_option, default=1, metavar="N|auto",
                    help="regions processed at once on this machine, each step in its own process with one "
-                        "numerical thread (up to the number of cores)")
+                        "numerical thread (up to the number of cores; 'auto': one per core this process may use). "
+                        "Each running region needs its own memory and raw disk (about 1 GB of each at the "
+                        "published length)")
     p.add_argument("--pack", action="store_true",
                    help="only pack the clips of the existing step-4 file into {dataset}_sample_nmm.h5 "
                         "(done after step 4 anyway)")
@@ -117,6 +119,16 @@ def usable_cores():
         return len(os.sched_getaffinity(0))
     except AttributeError:  # not Linux
         return os.cpu_count() or 1
+
+
+def workers_option(text):
+    """``--workers``: a whole number, or ``auto`` for :func:`usable_cores`."""
+    if text == "auto":
+        return usable_cores()
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number or 'auto', got {text!r}") from None
 
 
 def check_modes(args):

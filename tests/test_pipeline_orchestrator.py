@@ -374,6 +374,20 @@ def test_workers_must_be_positive(tmp_path):
     assert not (tmp_path / "out").exists()
 
 
+def test_workers_auto_is_one_per_usable_core(tvb76_dir, tmp_path):
+    """``--workers auto`` plans as many regions at once as the cores this process may use; a word is refused."""
+    import os
+    cores = len(os.sched_getaffinity(0))
+    res = run_cli("pipeline_orchestrator.py", "--anatomy", tvb76_dir, "--start_region", 0, "--end_region", 4,
+                  "--sim-length", 2, "--workers", "auto", "--dry-run", "--output", tmp_path / "out")
+    assert res.returncode == 0, res.stderr
+    assert (f"peak with {cores} at once:" if cores > 1 else "raw data per region:") in res.stdout
+    res = run_cli("pipeline_orchestrator.py", "--start_region", 0, "--end_region", 1, "--workers", "many",
+                  "--output", tmp_path / "out")
+    assert res.returncode == 2
+    assert res.stderr.strip() == "error: argument --workers: expected a whole number or 'auto', got 'many' (see --help)"
+
+
 def test_two_runs_on_overlapping_ranges_share_the_regions(tvb76_cache, tmp_path):
     """Two orchestrators started together on regions 0-9 and 0-11 of tvb76, same output folder (so
     they meet at once): each region is simulated by exactly one of them, the other leaves it to
