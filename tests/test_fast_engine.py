@@ -254,7 +254,8 @@ def tiny_simulator(history):
     ``(n_time, 6, 4, 1)`` initial conditions (current step n_time - 1).
     """
     gen._import_tvb()
-    from tvb.simulator.lab import connectivity, coupling, integrators, models, monitors, noise, simulator
+    from tvb.datatypes import connectivity
+    from tvb.simulator import coupling, integrators, models, monitors, noise, simulator
     weights = np.array([[0, 30, 0, 20], [25, 0, 15, 0], [0, 40, 8, 0], [10, 0, 30, 0]], dtype=float)
     tracts = np.array([[0, 45, 0, 90], [60, 0, 12, 0], [0, 75, 0, 0], [30, 0, 105, 0]], dtype=float)  # mm
     conn = connectivity.Connectivity(weights=weights, tract_lengths=tracts, speed=np.array([3.0]),
@@ -345,7 +346,7 @@ def test_delays_and_history_convention(given_history, history_near_rest):
 
 def test_refuses_what_it_does_not_reproduce(conn76):
     gen._import_tvb()
-    from tvb.simulator.lab import coupling
+    from tvb.simulator import coupling
     sim = gen.build_simulator(conn76, 0, 3.5, 0, 1)
     sim.coupling = coupling.Linear()
     with pytest.raises(ValueError, match="coupling Linear"):

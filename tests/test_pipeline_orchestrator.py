@@ -194,8 +194,12 @@ def test_failing_region_is_reported_and_the_run_goes_on(tmp_path, anatomy_dir):
         assert "Undefined function" in (out / "logs" / f"region_{r}.log").read_text()
     assert "Failed regions: 2 (0-1)" in res.stdout and "Successful regions: 0" in res.stdout
     logs = out / "logs"
-    assert (f"Failed: 2 regions (0-1); logs: {logs / 'region_0.log'}, {logs / 'region_1.log'}; why each failed: "
-            f"{logs}/region_{{r}}.failed") in res.stdout.splitlines()[-3:]  # near the end, before what to run next
+    tail = res.stdout.splitlines()
+    tail = tail[max(i for i, ln in enumerate(tail) if ln.startswith("Next:")) - 1:]
+    # near the end: the last line before "Next:", the command that runs the regions without markers
+    assert tail[0] == (f"Failed: 2 regions (0-1); logs: {logs / 'region_0.log'}, {logs / 'region_1.log'}; "
+                       f"why each failed: {logs}/region_{{r}}.failed")
+    assert tail[1].startswith("Next: regions 0-993 have no markers yet;")
     assert all((logs / f"region_{r}.failed").is_file() for r in (0, 1))
     assert all(raw.is_dir() and len(list(raw.glob("*.mat"))) == 3 for raw in raws)
     assert "Traceback" not in res.stderr
