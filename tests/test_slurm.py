@@ -251,3 +251,131 @@ def test_array_then_step4_as_a_dependent_job(slurm, tvb76_cache, prefilled, refe
     assert "Synthetic source: done" in text and "Clip pack: done" in text, text
     _assert_equals_reference(out, reference)
     _assert_each_region_done_once(out)
+
+
+def _resubmit(env, out, logs, tasks, slices):
+    """Submit ``tasks`` of the array again (as a user re-submits a cancelled task); wait; the job and its texts."""
+    job = _array(dict(env, SLICES=str(slices)), out, logs, f"--array={tasks}")
+    states = _wait(env, job)[job]
+    texts = {t: (logs / f"task_{job}_{t}.out").read_text() for t in states}
+    assert set(states.values()) == {"COMPLETED"}, (states, texts)
+    return job, texts
+
+
+def _assert_stopped_cleanly(out, text, region):
+    """A task stopped by SLURM's SIGTERM in ``region``: its summary, no half-written file, no claim."""
+    assert "SIGTERM received: stopping the running steps" in text and "Stopped by SIGTERM" in text, text[-3000:]
+    assert f"Interrupted: 1 ({region})" in text and "Traceback" not in text, text[-3000:]
+    assert [p for p in _leftovers(out) if not p.startswith(f"raw_nmm/a{region}")] == [], _leftovers(out)
+    layout = Layout(out)
+    assert not all(layout.marker(m, region).is_file() for m in science.MEAN_ITERATIONS)
+    assert not (out / "test_sample_source1.mat").exists()
+    assert "stopped by SIGTERM" in _runs_log(out)
+
+
+@pytest.mark.slurm
+@pytest.mark.parametrize("step", ["step 1", "step 2"])
+def test_scancel_of_a_task_mid_region_then_resubmitted(slurm, tvb76_cache, prefilled, reference, tmp_path, step):
+    """scancel task 0 while region 3 is in step 1 (raw pieces being written) or in step 2 (Octave).
+
+    Octave ignores a SIGTERM while it starts and then runs its job to the end (under a second here),
+    within the 2 s grace before the orchestrator's SIGKILL: the region would simply be completed. The
+    step-2 case therefore gives the jobs a grace of 0.1 s, so that Octave is stopped for real.
+    """
+    out, logs = _copy(prefilled, tmp_path), tmp_path / "logs"
+    env = _job_env(slurm, tvb76_cache)
+    if step == "step 2":
+        env["DEEPSIF_PIPELINE_STOP_GRACE"] = "0.1"
+    job = _array(env, out, logs, "--array=0-1")
+    log0 = logs / f"task_{job}_0.out"
+    if step == "step 1":  # the first raw piece of region 3 is on disk, the others are being simulated
+        deadline = time.monotonic() + JOB_TIMEOUT
+        while not list(Layout(out).raw_dir(3).glob("mean_iter_*.mat")):
+            assert time.monotonic() < deadline, log0.read_text()
+            time.sleep(0.005)
+    else:  # Octave is starting or running
+        _wait_for_line(log0, "STEP 2: Processing raw NMM data for region 3")
+        time.sleep(0.2)
+    _slurm(env, "scancel", f"{job}_0")
+    states = _wait(env, job)[job]
+    text = log0.read_text()
+    assert states == {"0": "CANCELLED", "1": "COMPLETED"}, (states, text[-3000:])
+    assert "Successful regions: 1 (2)" in text and "CANCELLED AT" in text, text[-3000:]
+    _assert_stopped_cleanly(out, text, 3)
+
+    _, texts = _resubmit(env, out, logs, "0", 2)
+    assert "Already done, skipped: 1 (2)" in texts["0"] and "Successful regions: 1 (3)" in texts["0"], texts["0"]
+    assert "Synthetic source: done" in texts["0"] and "Clip pack: done" in texts["0"], texts["0"][-3000:]
+    _assert_equals_reference(out, reference)
+    _assert_each_region_done_once(out)
+
+
+def _time_limit_checks(slurm):
+    """Times (epoch s) at which slurmctld checked the jobs' time limits (its debug2 log lines)."""
+    log = Path(slurm["SLURM_CONF"]).parent / "slurmctld.log"
+    stamps = re.findall(r"^\[([0-9T:.-]+)\] debug2: Testing job time limits", log.read_text(errors="replace"), re.M)
+    from datetime import datetime
+    return [datetime.fromisoformat(s).timestamp() for s in stamps]
+
+
+def _job_start(env, job):
+    """The job's StartTime (epoch s, whole seconds), once it runs."""
+    from datetime import datetime
+    deadline = time.monotonic() + 60
+    while True:
+        line = subprocess.run(["scontrol", "-o", "show", "job", job], env=env, capture_output=True, text=True).stdout
+        fields = dict(f.split("=", 1) for f in line.split() if "=" in f)
+        if fields.get("JobState") == "RUNNING":
+            return datetime.fromisoformat(fields["StartTime"]).timestamp()
+        assert time.monotonic() < deadline, line
+        time.sleep(0.2)
+
+
+@pytest.mark.slurm
+def test_time_limit_mid_region_then_resubmitted(slurm, tvb76_cache, prefilled, reference, tmp_path):
+    """A task over its --time of 1 minute: SLURM's SIGTERM mid-region, SIGKILL 5 s later (KillWait).
+
+    slurmctld checks the time limits every 30 s, so a 1-minute job ends 60-90 s after it started.
+    To be mid-region then whatever the machine's speed, the job waits (before running the README's
+    job script) until 3 s before the check that will find it over its limit, predicted from
+    slurmctld's log of its previous checks; the orchestrator then runs regions 2-5 in one slice.
+    """
+    out, logs = _copy(prefilled, tmp_path), tmp_path / "logs"
+    logs.mkdir()
+    env = _job_env(slurm, tvb76_cache)
+    deadline = time.monotonic() + 40
+    while not _time_limit_checks(slurm):
+        assert time.monotonic() < deadline, "slurmctld logged no time-limit check in 40 s (SlurmctldDebug=debug2?)"
+        time.sleep(1)
+    wrapper = tmp_path / "wait_then_job.sh"
+    wrapper.write_text("#!/bin/bash\n"
+                       "now=$(date +%s); [ \"$START_AT\" -gt \"$now\" ] && sleep $((START_AT - now))\n"
+                       f"exec bash {shlex.quote(str(JOB_SCRIPT))} \"$@\"\n")
+    # Submit when the first check at least 62 s ahead is less than 87 s ahead: that check finds the job
+    # over its limit, the one before cannot (even if the checks drift by a second or two each).
+    while True:
+        last, now = _time_limit_checks(slurm)[-1], time.time()
+        kill = last + 30 * np.ceil((now + 62 - last) / 30)
+        if kill < now + 87:
+            break
+        time.sleep(0.5)
+    start_at = int(kill) - 3
+    job = _sbatch(dict(env, START_AT=str(start_at)), "--array=0", "--time=1", f"--output={logs}/task_%A_%a.out",
+                  str(wrapper), "--anatomy", "tvb76", "--output", str(out), "--start_region", START, "--end_region",
+                  END, *SETTINGS, "--progress", "none")
+    started = _job_start(env, job)
+    states = _wait(env, job)[job]
+    text = (logs / f"task_{job}_0.out").read_text()
+    checks = [c for c in _time_limit_checks(slurm) if c > started]
+    assert states == {"0": "TIMEOUT"}, (states, text[-3000:])
+    assert "DUE TO TIME LIMIT" in text, text[-3000:]
+    interrupted = re.search(r"Interrupted: 1 \((\d+)\)", text)
+    assert interrupted, (f"started {started:.0f}, predicted kill {kill:.1f}, checks {checks}", text[-3000:])
+    region = int(interrupted.group(1))
+    _assert_stopped_cleanly(out, text, region)
+
+    _, texts = _resubmit(env, out, logs, "0", 1)
+    assert f"Successful regions: {END - region} ({region}" in texts["0"], texts["0"][-3000:]
+    assert "Synthetic source: done" in texts["0"], texts["0"][-3000:]
+    _assert_equals_reference(out, reference)
+    _assert_each_region_done_once(out)
