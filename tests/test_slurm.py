@@ -379,3 +379,58 @@ def test_time_limit_mid_region_then_resubmitted(slurm, tvb76_cache, prefilled, r
     assert "Synthetic source: done" in texts["0"], texts["0"][-3000:]
     _assert_equals_reference(out, reference)
     _assert_each_region_done_once(out)
+
+
+def _job_of_pid(env, jobs, pid):
+    """The SLURM job among ``jobs`` whose processes include ``pid`` (``scontrol listpids``), or None."""
+    for job in jobs:
+        res = subprocess.run(["scontrol", "listpids", job], env=env, capture_output=True, text=True, timeout=60)
+        if str(pid) in {line.split()[0] for line in res.stdout.splitlines()[1:] if line.split()}:
+            return job
+    return None
+
+
+@pytest.mark.slurm
+def test_dask_slurmcluster_loses_a_worker_job_mid_region(slurm, tvb76_cache, prefilled, reference, tmp_path):
+    """The README's slurm/dask_slurm.py: a SLURMCluster of 2 single-core worker jobs; one is scancel'ed
+    while it holds a region; the region is redone by the other, every region once, step 4 here."""
+    pytest.importorskip("dask_jobqueue", reason="dask-jobqueue is not installed (pip install -r requirements.txt)")
+    out, logs = _copy(prefilled, tmp_path), tmp_path / "logs"
+    env = _job_env(slurm, tvb76_cache)
+    cmd = [sys.executable, str(REPO / "slurm" / "dask_slurm.py"), "--jobs", "2", "--cores", "1", "--walltime",
+           "00:10:00", "--log-directory", str(logs), "--", "--anatomy", "tvb76", "--output", str(out),
+           "--start_region", str(START), "--end_region", str(END), *map(str, SETTINGS), "--progress", "none"]
+    client = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                              stdin=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + JOB_TIMEOUT
+        victim = None
+        while victim is None:  # a region claimed by an orchestrator under a worker job
+            assert time.monotonic() < deadline and client.poll() is None, "no region was claimed"
+            workers = _slurm(env, "squeue", "-h", "-n", "dask-worker", "-t", "RUNNING", "-o", "%i").split()
+            for claim in sorted((out / "claims").glob("region_*.claim")) if (out / "claims").is_dir() else []:
+                try:
+                    import json
+                    owner = json.loads(claim.read_text())
+                except (OSError, ValueError):
+                    continue
+                job = _job_of_pid(env, workers, owner["pid"])
+                if job is not None and len(workers) == 2:
+                    victim, region = job, int(claim.stem.split("_")[1])
+                    break
+            time.sleep(0.1)
+        time.sleep(0.5)
+        _slurm(env, "scancel", victim)
+        text, _ = client.communicate(timeout=JOB_TIMEOUT)
+    finally:
+        if client.poll() is None:
+            client.kill()
+    assert client.returncode == 0, text[-4000:]
+    assert f"region {region}: done on worker" in text and "after 1 interrupted attempt" in text, text[-4000:]
+    assert f"Successful regions: {len(REGIONS)} ({START}-{END - 1})" in text and "Synthetic source: done" in text
+    assert _states(env, victim)[victim] == "CANCELLED"
+    assert _slurm(env, "squeue", "-h", "-n", "dask-worker").strip() == "", "the worker jobs end with the run"
+    _assert_equals_reference(out, reference)
+    runs = _runs_log(out)
+    assert f"region {region}: interrupted" in runs, runs
+    _assert_each_region_done_once(out)
