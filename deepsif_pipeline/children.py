@@ -33,7 +33,9 @@ GRACE_VARIABLE = "DEEPSIF_PIPELINE_STOP_GRACE"  # sets it: keep it below a clust
 TIMED_OUT = 124  # exit status reported for a child stopped at its time limit (as coreutils' timeout)
 WITH_PARENT = Path(__file__).resolve().parent / "with_parent.py"
 
-STOP_STATUSES = (-signal.SIGTERM, -signal.SIGINT, -signal.SIGHUP)  # a child killed by a stop signal
+# a child ended by a stop signal: killed by it (-N), or exiting 128 + N from its handler (step 1's)
+STOP_STATUSES = tuple(status for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+                      for status in (-signum, 128 + signum))
 STOP_SIGNAL_WAIT = 2.0  # seconds to wait for this process's own stop after such a child's end (Outcome.from_status)
 STOP = threading.Event()  # set once the orchestrator was asked to stop
 _stop = {"signal": None}
