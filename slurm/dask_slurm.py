@@ -10,10 +10,11 @@ folder must be on storage every node sees, at the same paths::
 
 It starts a Dask scheduler here and ``--jobs`` SLURM jobs of one Dask worker each, with ``--cores``
 threads (regions at once) per job, then runs the orchestrator with everything after ``--`` and
-``--scheduler`` set to that scheduler. Step 4 and the pack run here, after the last region. A worker
-job that ends (scancel, time limit, preemption, node lost) is replaced, and its regions are redone
-by the other workers. The worker jobs are cancelled when the run ends. Exit status: the
-orchestrator's. README: "Running on SLURM with dask-jobqueue".
+``--scheduler`` set to that scheduler. Step 4 and the pack run here, after the last region. When a
+worker job ends (scancel, time limit, preemption, node lost), its running regions are stopped and
+redone by the other workers, and a new job is submitted in its place (``cluster.adapt`` keeps
+``--jobs`` jobs; ``cluster.scale`` alone would not). The worker jobs are cancelled when the run ends.
+Exit status: the orchestrator's. README: "Running on SLURM with dask-jobqueue".
 """
 
 import argparse
@@ -69,7 +70,8 @@ def main(argv=None):
         log_directory=args.log_directory,
     )
     try:
-        cluster.scale(jobs=args.jobs)
+        # adapt, not scale: a job that ends is replaced (SLURMCluster.scale does not replace it)
+        cluster.adapt(minimum_jobs=args.jobs, maximum_jobs=args.jobs)
         print(f"dask_slurm: scheduler {cluster.scheduler_address}, {args.jobs} worker jobs of {args.cores} "
               f"cores and {memory}", flush=True)
         return subprocess.call([sys.executable, str(ORCHESTRATOR), *rest, "--scheduler", cluster.scheduler_address],
