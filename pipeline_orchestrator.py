@@ -21,7 +21,7 @@ Each step is declared in ``deepsif_pipeline/steps/`` and run by
 
 import argparse
 import os
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 import json
 from pathlib import Path
 import signal
@@ -45,6 +45,7 @@ from deepsif_pipeline import runner
 from deepsif_pipeline.steps import Context, extract, simulate, synthesise
 
 HERE = Path(__file__).resolve().parent
+SIGNAL_POLL = 0.2  # seconds: the main thread wakes this often to run signal handlers (run_regions)
 
 
 class UsageError(Exception):
@@ -425,8 +426,14 @@ def run_regions(ctx, args, client, regions, software):
     with ThreadPoolExecutor(max_workers=args.workers) as pool:
         running = {pool.submit(runner.region, ctx, r, i, len(regions), disk, halt, software): r
                    for i, r in enumerate(regions)}
-        for future in as_completed(running):
-            results[running[future]] = future.result()
+        pending = set(running)
+        while pending:
+            # With a timeout: only this (main) thread runs the signal handlers, and only once it runs
+            # again. A signal to the process may be delivered to any of its threads (seen with SLURM's
+            # scancel: SIGTERM to a worker thread), which would not wake a wait without timeout.
+            done, pending = wait(pending, timeout=SIGNAL_POLL, return_when=FIRST_COMPLETED)
+            for future in done:
+                results[running[future]] = future.result()
     return dict(sorted(results.items())), halt
 
 

@@ -37,6 +37,7 @@ WITH_PARENT = Path(__file__).resolve().parent / "with_parent.py"
 STOP_STATUSES = tuple(status for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
                       for status in (-signum, 128 + signum))
 STOP_SIGNAL_WAIT = 2.0  # seconds to wait for this process's own stop after such a child's end (Outcome.from_status)
+NO_LIMIT = 10.0 ** 9  # seconds: the timeout of a wait without limit (children.wait)
 STOP = threading.Event()  # set once the orchestrator was asked to stop
 _stop = {"signal": None}
 _running = set()
@@ -127,7 +128,10 @@ def wait(proc, timeout=None):
     """Wait for a child of :func:`spawn`, stopping it after ``timeout`` seconds; an :class:`Outcome`."""
     timed_out = False
     try:
-        proc.wait(timeout=timeout)
+        # always with a timeout: Popen.wait then polls (sleeps of at most 50 ms) instead of blocking
+        # in waitpid, so that in the main thread (step 4) the signal handlers run at once even when
+        # the signal was delivered to another thread of this process
+        proc.wait(timeout=NO_LIMIT if timeout is None else timeout)
     except subprocess.TimeoutExpired:
         timed_out = True
         _terminate(proc)
