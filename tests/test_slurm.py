@@ -234,23 +234,44 @@ def test_two_task_array_equals_one_local_run(slurm, tvb76_cache, prefilled, refe
 
 
 @pytest.mark.slurm
-def test_array_then_step4_as_a_dependent_job(slurm, tvb76_cache, prefilled, reference, tmp_path):
-    """The other way: tasks with --skip-synthesis, step 4 and the pack in a job that starts once all succeeded."""
+def test_requeued_task_and_step4_as_a_dependent_job(slurm, tvb76_cache, prefilled, reference, tmp_path):
+    """The other way: tasks with --skip-synthesis, step 4 and the pack in a job that starts once all succeeded.
+
+    Task 0 runs with --requeue and is requeued (``scontrol requeue``, as a preemption does) while region 3
+    is in step 1: SLURM stops it with SIGTERM and starts it again by itself; the dependent job waits for it.
+    """
     out, logs = _copy(prefilled, tmp_path), tmp_path / "logs"
     env = _job_env(slurm, tvb76_cache)
-    job = _array(env, out, logs, "--array=0-1", "--hold", options=("--skip-synthesis",))
-    # (held so that the dependent job is in the queue before the array can end)
+    # held until the dependent job is in the queue
+    job = _array(env, out, logs, "--array=0-1", "--hold", "--requeue", "--open-mode=append",
+                 options=("--skip-synthesis",))
     step4 = [sys.executable, str(REPO / "pipeline_orchestrator.py"), "--synthesis-only", "--anatomy", "tvb76",
              "--output", str(out), *map(str, SETTINGS), "--progress", "none"]
     dependent = _sbatch(env, f"--dependency=afterok:{job}", f"--output={logs}/step4_%j.out", "--wrap",
                         shlex.join(step4))
     _slurm(env, "scontrol", "release", job)
+    _wait_for_piece(out, 3, logs / f"task_{job}_0.out")
+    _slurm(env, "scontrol", "requeue", f"{job}_0")
     states = _wait(env, job, dependent)
+    text = (logs / f"task_{job}_0.out").read_text()
     assert states == {job: {"0": "COMPLETED", "1": "COMPLETED"}, dependent: {dependent: "COMPLETED"}}, states
+    first, again = text.split("restart 1)")
+    assert "DUE TO JOB REQUEUE" in first and "Stopped by SIGTERM" in first, first[-3000:]
+    assert "Interrupted: 1 (3)" in first and "Successful regions: 1 (2)" in first, first[-3000:]
+    assert "Already done, skipped: 1 (2)" in again and "Successful regions: 1 (3)" in again, again[-3000:]
     text = (logs / f"step4_{dependent}.out").read_text()
     assert "Synthetic source: done" in text and "Clip pack: done" in text, text
     _assert_equals_reference(out, reference)
     _assert_each_region_done_once(out)
+    assert "region 3: interrupted" in _runs_log(out)
+
+
+def _wait_for_piece(out, region, log):
+    """Until the first raw piece of ``region`` is on disk (its others are being simulated)."""
+    deadline = time.monotonic() + JOB_TIMEOUT
+    while not list(Layout(out).raw_dir(region).glob("mean_iter_*.mat")):
+        assert time.monotonic() < deadline, log.read_text() if log.is_file() else "no log"
+        time.sleep(0.005)
 
 
 def _resubmit(env, out, logs, tasks, slices):
@@ -289,10 +310,7 @@ def test_scancel_of_a_task_mid_region_then_resubmitted(slurm, tvb76_cache, prefi
     job = _array(env, out, logs, "--array=0-1")
     log0 = logs / f"task_{job}_0.out"
     if step == "step 1":  # the first raw piece of region 3 is on disk, the others are being simulated
-        deadline = time.monotonic() + JOB_TIMEOUT
-        while not list(Layout(out).raw_dir(3).glob("mean_iter_*.mat")):
-            assert time.monotonic() < deadline, log0.read_text()
-            time.sleep(0.005)
+        _wait_for_piece(out, 3, log0)
     else:  # Octave is starting or running
         _wait_for_line(log0, "STEP 2: Processing raw NMM data for region 3")
         time.sleep(0.2)

@@ -60,6 +60,8 @@ SlurmctldHost=$host(127.0.0.1)
 SlurmUser=root
 SlurmdUser=root
 AuthType=auth/munge
+# a requeued job may start again after the credential lifetime (default 120 s)
+AuthInfo=cred_expire=10
 CryptoType=crypto/munge
 MpiDefault=none
 StateSaveLocation=$DIR/state
