@@ -301,19 +301,18 @@ def test_scancel_of_a_task_mid_region_then_resubmitted(slurm, tvb76_cache, prefi
 
     Octave ignores a SIGTERM while it starts and then runs its job to the end (under a second here),
     within the 2 s grace before the orchestrator's SIGKILL: the region would simply be completed. The
-    step-2 case therefore gives the jobs a grace of 0.1 s, so that Octave is stopped for real.
+    step-2 case therefore gives the jobs a grace of 0.01 s, so that Octave is stopped for real.
     """
     out, logs = _copy(prefilled, tmp_path), tmp_path / "logs"
     env = _job_env(slurm, tvb76_cache)
     if step == "step 2":
-        env["DEEPSIF_PIPELINE_STOP_GRACE"] = "0.1"
+        env["DEEPSIF_PIPELINE_STOP_GRACE"] = "0.01"
     job = _array(env, out, logs, "--array=0-1")
     log0 = logs / f"task_{job}_0.out"
     if step == "step 1":  # the first raw piece of region 3 is on disk, the others are being simulated
         _wait_for_piece(out, 3, log0)
-    else:  # Octave is starting or running
+    else:  # Octave is starting (the signal reaches the job some 0.1-0.3 s after scancel)
         _wait_for_line(log0, "STEP 2: Processing raw NMM data for region 3")
-        time.sleep(0.2)
     _slurm(env, "scancel", f"{job}_0")
     states = _wait(env, job)[job]
     text = log0.read_text()
