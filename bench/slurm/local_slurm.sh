@@ -125,6 +125,8 @@ start() {
       die "a slurmctld or slurmd not started by this script is running: stop it first"
     fi
     mkdir -p "$DIR"
+    # fresh logs: the tests read slurmctld's (its time-limit checks)
+    for log in "$DIR/slurmctld.log" "$DIR/slurmd.log"; do [ -f "$log" ] && mv "$log" "$log.old"; done
     write_conf
     start_munge
     # -i: ignore state left by an earlier run of this script; -c: clear the job state
