@@ -21,7 +21,7 @@ Each step is declared in ``deepsif_pipeline/steps/`` and run by
 
 import argparse
 import os
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 import json
 from pathlib import Path
 import signal
@@ -46,6 +46,7 @@ from deepsif_pipeline import runner
 from deepsif_pipeline.steps import Context, extract, simulate, synthesise
 
 HERE = Path(__file__).resolve().parent
+SIGNAL_POLL = 0.2  # seconds: the main thread wakes this often to run signal handlers (run_regions)
 
 
 class UsageError(Exception):
@@ -109,8 +110,33 @@ def build_parser():
                    help="send the regions as tasks to the Dask distributed scheduler at ADDRESS (e.g. "
                         "tcp://10.0.0.5:8786) whose workers share the output folder; step 4 then runs here "
                         "(README: Running on a Dask cluster)")
+    p.add_argument("--slice", type=slice_spec, metavar="I/N",
+                   help="process only slice I (0-based) of N contiguous, near-equal slices of the region range, "
+                        "e.g. --slice $SLURM_ARRAY_TASK_ID/8 in a SLURM job array of 8 tasks (README: Running as a "
+                        "SLURM job array); step 4 runs in the task that completes the last region")
     p.add_argument("--result-file", help=argparse.SUPPRESS)  # where a Dask task's run writes its typed results
     return p
+
+
+def slice_spec(text):
+    """``I/N`` (``--slice``): slice I, 0-based, of N; returns ``(I, N)``."""
+    parts = text.split("/")
+    try:
+        i, n = (int(x) for x in parts) if len(parts) == 2 else (None, None)
+    except ValueError:
+        i = n = None
+    if i is None:
+        raise argparse.ArgumentTypeError(f"expected I/N (slice I of N, e.g. 0/8), got {text!r}")
+    if not (n >= 1 and 0 <= i < n):
+        raise argparse.ArgumentTypeError(f"slice I of N needs N >= 1 and 0 <= I < N, got {text!r}")
+    return i, n
+
+
+def region_slice(start, end, spec):
+    """Regions of slice ``spec = (I, N)`` of ``start..end-1``: contiguous, sizes differing by at most 1."""
+    i, n = spec
+    count = end - start
+    return list(range(start + i * count // n, start + (i + 1) * count // n))
 
 
 def usable_cores():
@@ -177,6 +203,17 @@ def check_modes(args):
             import distributed  # noqa: F401
         except ImportError:
             raise UsageError("--scheduler needs Dask distributed: pip install -r requirements.txt") from None
+    if args.slice is not None:
+        if no_regions(args) or args.status or args.scheduler is not None:
+            raise UsageError("--slice splits a run's region range: it does not go with --synthesis-only, --pack, "
+                             "--verify, --status or --scheduler")
+        if args.start_region is None:
+            raise UsageError("--slice splits the range of --start_region and --end_region: give both")
+        if args.slice[1] > args.end_region - args.start_region:
+            count = args.end_region - args.start_region
+            raise UsageError(f"--slice {args.slice[0]}/{args.slice[1]}: regions {args.start_region}.."
+                             f"{args.end_region - 1} are {count}, too few for {args.slice[1]} slices of at least "
+                             f"one region; use at most {count} slices")
     if "/" in args.filename or not args.filename or args.filename.startswith("."):
         raise UsageError(f"--filename must be a plain name, got {args.filename!r}")
 
@@ -194,6 +231,8 @@ def whole_template(args):
 def regions_of(args, n_regions):
     """The regions a command covers: its range; every region of the template for ``--status`` and
     ``--dry-run`` without one; none for the modes without regions (``--synthesis-only``, ...)."""
+    if args.start_region is not None and args.slice is not None:
+        return region_slice(args.start_region, args.end_region, args.slice)
     if args.start_region is not None:
         return range(args.start_region, args.end_region)
     if whole_template(args) or args.status:
@@ -417,8 +456,14 @@ def run_regions(ctx, args, client, regions, plan, software):
         with ThreadPoolExecutor(max_workers=args.workers) as pool:
             running = {pool.submit(runner.region, ctx, r, i, len(regions), disk, halt, software, progress): r
                        for i, r in enumerate(regions)}
-            for future in as_completed(running):
-                results[running[future]] = future.result()
+            pending = set(running)
+            while pending:
+                # With a timeout: only this (main) thread runs the signal handlers, and only once it runs
+                # again. A signal to the process may be delivered to any of its threads (seen with SLURM's
+                # scancel: SIGTERM to a worker thread), which would not wake a wait without timeout.
+                done, pending = wait(pending, timeout=SIGNAL_POLL, return_when=FIRST_COMPLETED)
+                for future in done:
+                    results[running[future]] = future.result()
     finally:
         progress.close()
     return dict(sorted(results.items())), halt
@@ -435,7 +480,7 @@ def run_on_dask(ctx, args, client, regions):
     options = forwarded_options(
         build_parser(), args,
         drop={"start_region", "end_region", "scheduler", "workers", "skip_synthesis", "synthesis_only", "verify",
-              "qc", "pack", "result_file"},
+              "qc", "pack", "result_file", "slice"},
         override={"anatomy": str(ctx.template.folder), "leadfield": ctx.template.leadfield.name,
                   "output": str(ctx.layout.output), "matlab": ctx.engine.kind})
 
@@ -503,6 +548,9 @@ def run(args):
     say(f"DeepSIF data generation: anatomy {f'{name} (built-in, ' if name else '('}{template.folder}), "
         f"{template.n_regions} regions, {template.connectivity.name}, {template.leadfield.name}")
     say(f"output {layout.output}, clips {layout.clip_root.name}/, seed {settings.seed}")
+    if args.slice is not None:
+        say(f"slice {args.slice[0]}/{args.slice[1]} of regions {args.start_region}..{args.end_region - 1}: "
+            f"regions {compact_ranges(regions)}")
     if regions:
         say(f"step 1 (simulation): {runner.STEP1_ENGINES[settings.engine]} (--engine {settings.engine}), "
             f"{settings.sim_length:g} s x {len(science.MEAN_ITERATIONS)} mean iterations per region in "

@@ -33,6 +33,11 @@ GRACE_VARIABLE = "DEEPSIF_PIPELINE_STOP_GRACE"  # sets it: keep it below a clust
 TIMED_OUT = 124  # exit status reported for a child stopped at its time limit (as coreutils' timeout)
 WITH_PARENT = Path(__file__).resolve().parent / "with_parent.py"
 
+# a child ended by a stop signal: killed by it (-N), or exiting 128 + N from its handler (step 1's)
+STOP_STATUSES = tuple(status for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+                      for status in (-signum, 128 + signum))
+STOP_SIGNAL_WAIT = 2.0  # seconds to wait for this process's own stop after such a child's end (Outcome.from_status)
+NO_LIMIT = 10.0 ** 9  # seconds: the timeout of a wait without limit (children.wait)
 STOP = threading.Event()  # set once the orchestrator was asked to stop
 _stop = {"signal": None}
 _running = set()
@@ -53,7 +58,16 @@ class Outcome:
 
     @classmethod
     def from_status(cls, status):
-        """The outcome of a child that ended with ``status`` (as ``engine.run_function`` reports it)."""
+        """The outcome of a child that ended with ``status`` (as ``engine.run_function`` reports it).
+
+        A child killed by ``SIGTERM``, ``SIGINT`` or ``SIGHUP`` most often got a signal sent to the
+        whole process group or job at once (Ctrl-C, SLURM's ``scancel`` or time limit, which signal
+        every process of the job): this process gets it too, but its handler runs in the main
+        thread, maybe after the thread waiting for the child saw it end. Such an end is taken as a
+        stop when the stop comes within :data:`STOP_SIGNAL_WAIT` seconds, as a failure otherwise.
+        """
+        if status in STOP_STATUSES and not STOP.is_set():
+            STOP.wait(STOP_SIGNAL_WAIT)
         timed_out = status == TIMED_OUT and not STOP.is_set()
         return cls(status, timed_out, STOP.is_set() and status != 0 and not timed_out)
 
@@ -114,7 +128,10 @@ def wait(proc, timeout=None):
     """Wait for a child of :func:`spawn`, stopping it after ``timeout`` seconds; an :class:`Outcome`."""
     timed_out = False
     try:
-        proc.wait(timeout=timeout)
+        # always with a timeout: Popen.wait then polls (sleeps of at most 50 ms) instead of blocking
+        # in waitpid, so that in the main thread (step 4) the signal handlers run at once even when
+        # the signal was delivered to another thread of this process
+        proc.wait(timeout=NO_LIMIT if timeout is None else timeout)
     except subprocess.TimeoutExpired:
         timed_out = True
         _terminate(proc)

@@ -7,7 +7,6 @@ file with one test that needs the template and one that does not.
 """
 
 import os
-from pathlib import Path
 import shutil
 import subprocess
 import sys

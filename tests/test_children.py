@@ -77,6 +77,39 @@ def test_signal_stops_children_and_nothing_new_starts():
     assert out.split("\n")[:3] == ["got SIGTERM", f"first True {-signal.SIGTERM} True", "second True True"]
 
 
+@pytest.mark.parametrize("handled", [False, True])
+@pytest.mark.parametrize("whole_group", [True, False])
+def test_a_child_killed_by_a_signal_to_the_whole_job_is_stopped_not_failed(whole_group, handled):
+    """SLURM's scancel and time limit signal every process of the job at once: the child may end before
+    the orchestrator's own handler ran. A SIGTERM to the child alone is a failure. The child either dies
+    of it (exit -15) or exits 143 from its handler, as step 1 does."""
+    child = ([sys.executable, "-c", "import signal, sys, time; signal.signal(signal.SIGTERM, lambda *a: "
+              "sys.exit(143)); print('ready', flush=True); time.sleep(30)"] if handled else ["sleep", "30"])
+    proc = _python(f"""
+        import os, signal, subprocess, threading, time
+        from deepsif_pipeline import children
+        children.install_signal_handlers()
+        out = []
+        def step():
+            proc = children.spawn({child!r}, stdout=subprocess.PIPE, text=True)
+            if {handled}:
+                proc.stdout.readline()  # its handler is in place
+            time.sleep(0.5)
+            proc.terminate()  # the child gets the signal first ...
+            if {whole_group}:  # ... and this process 0.3 s later, as a signal to the whole job can
+                threading.Timer(0.3, lambda: os.kill(os.getpid(), signal.SIGTERM)).start()
+            out.append(children.wait(proc))
+        t = threading.Thread(target=step)
+        t.start()
+        while t.is_alive():
+            time.sleep(0.01)
+        print(out[0].stopped, out[0].ok, out[0].status, flush=True)
+        """)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    assert out.split() == [str(whole_group), "False", str(143 if handled else -signal.SIGTERM)]
+
+
 def test_missing_command_is_a_clear_failure():
     outcome = children.run(["/nonexistent/octave"], stderr=subprocess.PIPE)
     assert outcome.status == 127 and not outcome.ok

@@ -245,3 +245,30 @@ def test_bad_new_options(tmp_path, tvb76_cache, args, needle):
     res = tvb76_run(tvb76_cache, tmp_path / "out", *(("--start_region", 0, "--end_region", 1) if "--status"
                                                      not in args else ()), *args)
     assert res.returncode == 2 and needle in res.stdout and "Traceback" not in res.stdout, res.stdout
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="tgkill is Linux only")
+def test_sigterm_delivered_to_another_thread_stops_the_region(tvb76_cache, tmp_path):
+    """A signal to a process may be delivered to any of its threads (SLURM's scancel reached a worker
+    thread of the orchestrator): the main thread, which alone runs the handlers, must still stop the run
+    at once, not when the running region ends."""
+    import ctypes
+    out = tmp_path / "out"
+    cmd = [sys.executable, str(REPO / "pipeline_orchestrator.py"), "--anatomy", "tvb76", "--output", str(out),
+           "--progress", "none", *map(str, RANGE)]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, stdin=subprocess.DEVNULL,
+                            env=dict(os.environ, DEEPSIF_PIPELINE_CACHE=str(tvb76_cache)))
+    seen = []
+    for line in proc.stdout:
+        seen.append(line)
+        if line.startswith("STEP 1: Generating TVB data for region 2"):
+            break
+    threads = [int(t) for t in os.listdir(f"/proc/{proc.pid}/task") if int(t) != proc.pid]
+    assert threads, "the orchestrator runs its regions in threads"
+    libc = ctypes.CDLL(None, use_errno=True)
+    assert libc.syscall(234, proc.pid, threads[0], signal.SIGTERM) == 0  # tgkill(tgid, tid, sig), x86-64
+    text = "".join(seen) + proc.stdout.read()
+    assert proc.wait(timeout=60) == 128 + signal.SIGTERM, text[-3000:]
+    assert "Interrupted: 1 (2)" in text and "Not started: 2 (3-4)" in text, text[-3000:]
+    assert "Failed regions: 0" in text and "Traceback" not in text, text[-3000:]

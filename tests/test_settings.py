@@ -56,6 +56,11 @@ def cli(tmp_path, tvb76_cache):
     (("--timeout-step1", "nan"), "argument --timeout-step1: expected a finite number"),
     (("--filename", "../x"), "--filename must be a plain name"),
     (("--redo", "--status"), "--redo replaces what a run makes"),
+    (("--slice", "2/2"), "argument --slice: slice I of N needs N >= 1 and 0 <= I < N, got '2/2'"),
+    (("--slice", "1"), "argument --slice: expected I/N (slice I of N, e.g. 0/8), got '1'"),
+    (("--slice", "a/b"), "argument --slice: expected I/N"),
+    (("--slice", "0/2"), "--slice 0/2: regions 0..0 are 1, too few for 2 slices of at least one region; use at most 1 slices"),
+    (("--slice", "0/1", "--scheduler", "tcp://127.0.0.1:9"), "--slice splits a run's region range: it does not go"),
 ])
 def test_bad_values_are_refused_in_one_line(cli, extra, needle):
     assert needle in cli(*extra)
