@@ -32,6 +32,7 @@ import numpy as np
 from scipy.io import loadmat, whosmat
 from scipy.sparse import issparse
 
+from .console import plural
 from .files import write_mat_atomic  # noqa: F401 (also imported from here)
 
 CORTEX = "fs_cortex_20k.mat"
@@ -146,10 +147,6 @@ def _numeric(path, name, value):
     return value
 
 
-def _plural(n, word):
-    return f"{n} {word}{'' if n == 1 else 's'}"
-
-
 def _nonfinite_count(value):
     """``'12 NaN values'``, ``'1 Inf value'``, ``'2 NaN and 1 Inf values'``: the non-finite values of an array."""
     n_nan = int(np.isnan(value).sum())
@@ -231,9 +228,9 @@ def _check_region_numbers(path, name, values, low, high, what, where):
     if not finite.all():
         found, bad = _nonfinite_count(values), ~finite
     elif fractional.any():
-        found, bad = _plural(int(fractional.sum()), "non-integer value"), fractional
+        found, bad = plural(int(fractional.sum()), "non-integer value"), fractional
     elif outside.any():
-        found = (f"{_plural(int(outside.sum()), 'value')} outside {low}..{high} (min {values.min():g}, "
+        found = (f"{plural(int(outside.sum()), 'value')} outside {low}..{high} (min {values.min():g}, "
                  f"max {values.max():g})")
         bad = outside
         if low == 0 and values.min() == 1 and values.max() == high + 1:
@@ -404,7 +401,7 @@ def check_connectivity(path, n):
     lengths = matrices["tract_lengths"]
     if (lengths < 0).any():
         raise AnatomyError(f"{path}: member '{names['tract_lengths']}' holds "
-                           f"{_plural(int((lengths < 0).sum()), 'negative length')} (min {lengths.min():g}); "
+                           f"{plural(int((lengths < 0).sum()), 'negative length')} (min {lengths.min():g}); "
                            "tract lengths must be >= 0")
 
 
