@@ -33,6 +33,7 @@ from deepsif_pipeline.builtin import resolve_template
 from deepsif_pipeline.files import write_mat_atomic
 from deepsif_pipeline.fingerprint import canonical
 from deepsif_pipeline.layout import Layout, resolve_locations
+from deepsif_pipeline.progress import mode_for
 from deepsif_pipeline.results import State
 from deepsif_pipeline.settings import (DEFAULT_ENGINE, HelpFormatter, OneLineParser, Settings, add_common_options,
                                        check_lengths)
@@ -193,8 +194,7 @@ class Progress:
     def __init__(self, total_steps, label, mode="auto", interval=60.0, stream=sys.stderr):
         self.total, self.label, self.stream, self.interval = total_steps, label, stream, interval
         self.done, self.start, self.last = 0, time.time(), time.time()
-        if mode == "auto":
-            mode = "bar" if stream.isatty() else "lines"
+        mode = mode_for(mode, stream)
         self.bar = None
         if mode == "bar":
             from tqdm import tqdm
