@@ -19,7 +19,9 @@ Usable on its own with DeepSIF's arguments::
     python generate_tvb_data.py --a_start 0 --a_end 2 --anatomy ANATOMY --output OUT
 """
 
+import argparse
 import contextlib
+from dataclasses import dataclass
 import signal
 import sys
 import time
@@ -121,23 +123,25 @@ def run_fast_lanes(fast, length_ms, progress):
     return fast.run_lanes(length_ms, progress=lambda k: progress.advance(k * lanes))
 
 
-def make_simulators(connectivity, excitable, a_value, units, engine):
-    """The simulator(s) of one region's mean iterations, and the function that runs a piece of all of them.
+def make_simulators(connectivity, lanes, a_value, engine):
+    """The simulator(s) of units of work, and the function that runs a piece of all of them.
 
     Both engines start from the same configured TVB simulators (parameters,
     delays, random initial history drawn with each unit's seed); the fast
-    engine puts the units in the lanes of one simulator, each drawing its
-    noise from a PCG64 generator seeded with the unit's seed (a lane's
-    samples do not depend on the other lanes).
+    engine puts the units in the lanes of one simulator, each with its own
+    excitable region, mean input and noise, drawn with the unit's seed (a
+    lane's output does not depend on the other lanes).
 
     Parameters
     ----------
     connectivity : tvb.datatypes.connectivity.Connectivity
-    excitable : int
+    lanes : sequence of (int, int, int)
+        ``(excitable, mean_iteration, seed)`` of each unit: the 0-based
+        connectivity index of its source region, its mean iteration and
+        seed; more than one only with ``engine='fast'`` (at most
+        ``fast_engine.LANES``).
     a_value : float
-    units : sequence of (int, int)
-        ``(mean_iteration, seed)``; more than one only with ``engine='fast'``
-        (at most ``fast_engine.LANES``).
+        Excitatory gain of the source regions.
     engine : {'tvb', 'fast'}
 
     Returns
@@ -145,16 +149,16 @@ def make_simulators(connectivity, excitable, a_value, units, engine):
     sims : FastSimulator, or a one-element list of a tvb Simulator
     run : callable
         ``run(sims, length_ms, progress) -> (time, data)``, ``data``
-        ``(len(units), n_times, n_connectivity)`` float32.
+        ``(len(lanes), n_times, n_connectivity)`` float32.
     """
-    sims = [build_simulator(connectivity, excitable, a_value, m, seed) for m, seed in units]
+    sims = [build_simulator(connectivity, excitable, a_value, m, seed) for excitable, m, seed in lanes]
     if engine == "tvb":
         if len(sims) != 1:
             raise ValueError("tvb-library runs one mean iteration at a time")
         return sims, lambda tvb, length_ms, progress: _one_lane(run_piece(tvb[0], length_ms, progress))
     if engine == "fast":
         from deepsif_pipeline.fast_engine import FastSimulator
-        return FastSimulator.from_tvb_lanes(sims, [seed for _, seed in units]), run_fast_lanes
+        return FastSimulator.from_tvb_lanes(sims, [seed for _, _, seed in lanes]), run_fast_lanes
     raise ValueError(f"unknown engine {engine!r}")
 
 
@@ -176,7 +180,7 @@ def make_simulator(connectivity, excitable, a_value, mean_iteration, seed, engin
         ``run(sim, length_ms, progress) -> (time, data)``, ``data``
         ``(n_times, n_connectivity)`` float32.
     """
-    sims, run = make_simulators(connectivity, excitable, a_value, [(mean_iteration, seed)], engine)
+    sims, run = make_simulators(connectivity, [(excitable, mean_iteration, seed)], a_value, engine)
 
     def run_one(sim, length_ms, progress):
         t, data = run(sim, length_ms, progress)
@@ -234,22 +238,60 @@ class OtherSettings(Exception):
 def simulate_region(template, layout, region, sim_length_s, piece_length_s, a_value, run_seed,
                     iterations=science.MEAN_ITERATIONS, progress_mode="auto", engine=DEFAULT_ENGINE,
                     raw_rate="full"):
-    """Write the raw pieces of one region for the given mean iterations.
+    """Write the raw pieces of one region for the given mean iterations (:func:`simulate_units`).
+
+    Returns
+    -------
+    dict
+        ``{mean_iteration: 'kept' or 'simulated'}``.
+    """
+    done = simulate_units(template, layout, [(region, m) for m in iterations], sim_length_s, piece_length_s,
+                          a_value, run_seed, progress_mode, engine, raw_rate)
+    return {m: how for (_, m), how in done.items()}
+
+
+def lane_groups(units, engine):
+    """The step-1 passes of ``units``: up to ``fast_engine.LANES`` units a pass with the fast engine, one with tvb.
+
+    A unit's output does not depend on the units it shares a pass with
+    (``tests/test_fast_engine.py``), so any grouping gives the same files.
+
+    Parameters
+    ----------
+    units : list
+        Units of work in the order given.
+    engine : {'tvb', 'fast'}
+
+    Returns
+    -------
+    list of list
+    """
+    from deepsif_pipeline.fast_engine import LANES
+    size = LANES if engine == "fast" else 1
+    return [units[i:i + size] for i in range(0, len(units), size)]
+
+
+def simulate_units(template, layout, units, sim_length_s, piece_length_s, a_value, run_seed, progress_mode="auto",
+                   engine=DEFAULT_ENGINE, raw_rate="full"):
+    """Write the raw pieces of units of work ``(region, mean iteration)``, of one region or several.
+
+    The fast engine advances up to ``fast_engine.LANES`` units together,
+    whatever their regions (each lane has its own excitable region, mean
+    input, noise and seed: the unit's own); tvb-library one at a time.
 
     Parameters
     ----------
     template : deepsif_pipeline.anatomy.Template
     layout : deepsif_pipeline.layout.Layout
-    region : int
-        0-based template region made excitable.
+    units : sequence of (int, int)
+        ``(region, mean_iteration)``: 0-based template region made
+        excitable, and the index into ``science.MEAN_INPUT``.
     sim_length_s, piece_length_s : float
         Simulated seconds per mean iteration and per raw file.
     a_value : float
         Excitatory gain of the source region.
     run_seed : int
-        Seed of the run; each mean iteration derives its own.
-    iterations : sequence of int
-        Mean iterations to simulate.
+        Seed of the run; each unit derives its own (``science.simulation_seed``).
     progress_mode : {'auto', 'bar', 'lines', 'none'}
     engine : {'tvb', 'fast'}
         tvb-library, or ``deepsif_pipeline.fast_engine``.
@@ -261,7 +303,13 @@ def simulate_region(template, layout, region, sim_length_s, piece_length_s, a_va
     Returns
     -------
     dict
-        ``{mean_iteration: 'kept' or 'simulated'}``.
+        ``{(region, mean_iteration): 'kept' or 'simulated'}``.
+
+    Raises
+    ------
+    OtherSettings
+        A unit's raw folder holds pieces made with other settings (nothing
+        is simulated then).
     """
     tvb_connectivity = _import_tvb()
 
@@ -272,58 +320,70 @@ def simulate_region(template, layout, region, sim_length_s, piece_length_s, a_va
     lengths = science.piece_lengths_ms(sim_length_s, piece_length_s)
     first, steps = zip(*piece_plan(settings))  # 1-based global index of each piece's first sample, its samples
     n_conn = template.n_connectivity
-    excitable = int(template.columns[region])
-    out_dir = layout.raw_dir(region)
-    gains = np.full(n_conn, science.A_NORMAL)
-    gains[excitable] = a_value
 
     todo, result = [], {}
-    for m in iterations:
+    for region, m in units:
         verdict = judge_pieces(layout, region, m, made_with, rows, n_conn)
         if verdict.state is State.OTHER_SETTINGS:
-            raise OtherSettings(f"{verdict.detail}: re-run with the settings that made them, or delete {out_dir} "
-                                "(the orchestrator's --redo does) to simulate the region again")
+            raise OtherSettings(f"{verdict.detail}: re-run with the settings that made them, or delete "
+                                f"{layout.raw_dir(region)} (the orchestrator's --redo does) to simulate the region "
+                                "again")
         if verdict.state is State.CURRENT:
-            result[m] = "kept"
+            result[region, m] = "kept"
             print(f"region {region} mean iteration {m}: all {len(rows)} raw pieces already complete", flush=True)
         else:
-            todo.append((m, science.simulation_seed(run_seed, region, m),
-                         layout.raw_pieces(region, m, len(rows)), list(verdict.todo)))
-            result[m] = "simulated"
+            todo.append(_Unit(region, m, science.simulation_seed(run_seed, region, m),
+                              layout.raw_pieces(region, m, len(rows)), tuple(verdict.todo)))
+            result[region, m] = "simulated"
     if not todo:
         return result
 
-    out_dir.mkdir(parents=True, exist_ok=True)
+    for unit in todo:
+        layout.raw_dir(unit.region).mkdir(parents=True, exist_ok=True)
     conn = tvb_connectivity.Connectivity.from_file(str(template.connectivity))
     conn.configure()
-    progress = Progress(sum(steps) * len(todo), f"region {region}", progress_mode)
+    regions = sorted({unit.region for unit in todo})
+    label = f"region{'s' if len(regions) > 1 else ''} {', '.join(map(str, regions))}"
+    progress = Progress(sum(steps) * len(todo), label, progress_mode)
 
-    def write(m, seed, paths, k, t, data):
-        """Write piece ``k`` of mean iteration ``m``."""
+    def write(unit, k, t, data):
+        """Write piece ``k`` of ``unit``."""
+        gains = np.full(n_conn, science.A_NORMAL)
+        gains[int(template.columns[unit.region])] = a_value
         keep = kept_samples(first[k], steps[k]) if raw_rate == "decimated" else np.arange(steps[k])
-        piece = {"time": t[keep], "data": data[keep], "A": gains, "seed": seed, "mean_iter": m, "dt": science.DT_MS,
-                 "engine": engine, "raw_rate": raw_rate, "fingerprint": canonical(made_with)}
+        piece = {"time": t[keep], "data": data[keep], "A": gains, "seed": unit.seed, "mean_iter": unit.mean_iteration,
+                 "dt": science.DT_MS, "engine": engine, "raw_rate": raw_rate, "fingerprint": canonical(made_with)}
         if raw_rate == "decimated":
             piece.update(sample_index=(first[k] + keep).astype(float), raw_steps=float(steps[k]))
-        write_mat_atomic(paths[k], piece)
+        write_mat_atomic(unit.paths[k], piece)
 
     try:
-        # The fast engine runs the mean iterations together (lanes of one simulator); tvb-library one by one.
-        groups = [todo] if engine == "fast" else [[unit] for unit in todo]
-        for group in groups:
-            sims, run = make_simulators(conn, excitable, a_value, [(m, seed) for m, seed, _, _ in group], engine)
-            last_needed = max(max(missing) for _, _, _, missing in group)
+        for group in lane_groups(todo, engine):
+            sims, run = make_simulators(conn, [(int(template.columns[u.region]), u.mean_iteration, u.seed)
+                                               for u in group], a_value, engine)
+            last_needed = max(max(u.missing) for u in group)
             for k, length in enumerate(lengths[:last_needed + 1]):
                 t, data = run(sims, length, progress)
-                for (m, seed, paths, missing), lane in zip(group, data):
-                    if k in missing:
-                        write(m, seed, paths, k, t, lane)
-                    progress.line(f"mean iteration {m} piece {k + 1}/{len(lengths)} "
-                                  f"{'written' if k in missing else 'already complete'}")
+                for unit, lane in zip(group, data):
+                    if k in unit.missing:
+                        write(unit, k, t, lane)
+                    progress.line(f"region {unit.region} mean iteration {unit.mean_iteration} piece "
+                                  f"{k + 1}/{len(lengths)} {'written' if k in unit.missing else 'already complete'}")
             progress.advance(sum(steps[last_needed + 1:]) * len(group))
     finally:
         progress.close()
     return result
+
+
+@dataclass(frozen=True)
+class _Unit:
+    """A (region, mean iteration) to simulate: its seed, its raw piece paths and the 0-based pieces missing."""
+
+    region: int
+    mean_iteration: int
+    seed: int
+    paths: list
+    missing: tuple
 
 
 def _import_tvb():
@@ -392,7 +452,22 @@ def build_parser():
     add_common_options(p, step1=True)
     p.add_argument("--iterations", type=int, nargs="+", default=list(science.MEAN_ITERATIONS),
                    choices=list(science.MEAN_ITERATIONS), help="mean iterations to simulate")
+    p.add_argument("--units", type=unit_spec, nargs="+", metavar="REGION:MEAN_ITERATION",
+                   help="simulate these units of work instead of --a_start..--a_end x --iterations, any regions "
+                        "(the fast engine advances up to 4 together; the orchestrator uses this)")
     return p
+
+
+def unit_spec(text):
+    """``--units``: ``REGION:MEAN_ITERATION``, e.g. ``12:0``."""
+    try:
+        region, m = (int(part) for part in text.split(":"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected REGION:MEAN_ITERATION (e.g. 12:0), got {text!r}") from None
+    if m not in science.MEAN_ITERATIONS or region < 0:
+        raise argparse.ArgumentTypeError(f"{text!r}: the region must be 0 or more and the mean iteration one of "
+                                         f"{', '.join(map(str, science.MEAN_ITERATIONS))}")
+    return region, m
 
 
 def main(argv=None):
@@ -420,10 +495,21 @@ def simulate_regions(args):
     error = check_lengths(s.sim_length, s.piece_length)
     if error:
         return fail(error)
+    layout = Layout(output)
+    if args.units:
+        outside = sorted({r for r, _ in args.units if r >= template.n_regions})
+        if outside:
+            return fail(f"--units: regions {', '.join(map(str, outside))} are outside the template's "
+                        f"0..{template.n_regions - 1}")
+        start = time.time()
+        print(f"------ Generate data of units {' '.join(f'{r}:{m}' for r, m in args.units)} ----------", flush=True)
+        simulate_units(template, layout, list(dict.fromkeys(args.units)), s.sim_length, s.piece_length, s.a_range,
+                       s.seed, args.progress, s.engine, s.raw_rate)
+        print(f"Time for units: {time.time() - start:.1f} s", flush=True)
+        return 0
     if not 0 <= args.a_start < args.a_end <= template.n_regions:
         return fail(f"regions {args.a_start}..{args.a_end - 1} are outside the template's "
                     f"0..{template.n_regions - 1} (or --a_end <= --a_start)")
-    layout = Layout(output)
     for region in range(args.a_start, args.a_end):
         start = time.time()
         print(f"------ Generate data of region_id {region} ----------", flush=True)

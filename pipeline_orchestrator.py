@@ -26,6 +26,7 @@ import json
 from pathlib import Path
 import signal
 import sys
+import threading
 import time
 
 from deepsif_pipeline import children, manifest, plan as planning, report, science
@@ -40,8 +41,8 @@ from deepsif_pipeline.layout import Layout, compact_ranges, resolve_locations
 from deepsif_pipeline.progress import RunProgress, mode_for
 from deepsif_pipeline.results import State, Status
 from deepsif_pipeline.runlog import record, utc_now, versions
-from deepsif_pipeline.settings import (DATASETS, HelpFormatter, OneLineParser, Settings, add_common_options,
-                                       check_lengths, finite_float, seconds)
+from deepsif_pipeline.settings import (DATASETS, MEAN_ITERATION_MODES, HelpFormatter, OneLineParser, Settings,
+                                       add_common_options, check_lengths, finite_float, seconds)
 from deepsif_pipeline import runner
 from deepsif_pipeline.steps import Context, extract, simulate, synthesise
 
@@ -74,6 +75,10 @@ def build_parser():
                    help="step 4 mode (train: nper 100, n_iter 48; test: nper 10, n_iter 3) (default: train; "
                         "--status, --verify and --pack: the one whose step-4 file the output folder holds, train "
                         "when it holds both)")
+    p.add_argument("--mean-iterations", choices=MEAN_ITERATION_MODES, default=None,
+                   help="needed: a region's mean iterations stop once it has the clips step 4 reads (nper: 100 "
+                        "for train, 10 for test; clips 1..nper are the same files either way); all: every mean "
+                        "iteration, as published (default: needed)")
     p.add_argument("--redo", action="store_true",
                    help="replace the outputs of the units this command touches (regions of the range, step 4) "
                         "that were made with other settings, instead of refusing them")
@@ -451,19 +456,26 @@ def run_regions(ctx, args, client, regions, plan, software):
     disk = DiskGuard(ctx.layout.output)
     results = {}
     to_process = sum(1 for r in regions if r not in plan.regions or plan.regions[r].state is not State.CURRENT)
-    progress = RunProgress(len(regions), to_process, args.workers, mode_for(args.progress))
+    lanes = runner.lanes_per_pass(ctx.settings)
+    progress = RunProgress(len(regions), to_process, args.workers * lanes, mode_for(args.progress))
+    queue, lock = iter([(i, len(regions), r) for i, r in enumerate(regions)]), threading.Lock()
+
+    def take():
+        with lock:
+            return next(queue)
+
     try:
         with ThreadPoolExecutor(max_workers=args.workers) as pool:
-            running = {pool.submit(runner.region, ctx, r, i, len(regions), disk, halt, software, progress): r
-                       for i, r in enumerate(regions)}
-            pending = set(running)
+            # each worker holds up to `lanes` regions, whose mean iterations share its step-1 passes
+            pending = {pool.submit(runner.lane_worker, ctx, take, lanes, disk, halt, software, progress)
+                       for _ in range(args.workers)}
             while pending:
                 # With a timeout: only this (main) thread runs the signal handlers, and only once it runs
                 # again. A signal to the process may be delivered to any of its threads (seen with SLURM's
                 # scancel: SIGTERM to a worker thread), which would not wake a wait without timeout.
                 done, pending = wait(pending, timeout=SIGNAL_POLL, return_when=FIRST_COMPLETED)
                 for future in done:
-                    results[running[future]] = future.result()
+                    results.update(future.result())
     finally:
         progress.close()
     return dict(sorted(results.items())), halt

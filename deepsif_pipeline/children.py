@@ -19,6 +19,7 @@ terminal, or a Dask guard's signal to the group, reaches them too.
 """
 
 from dataclasses import dataclass
+import contextlib
 import os
 from pathlib import Path
 import signal
@@ -149,9 +150,11 @@ def run(command, timeout=None, log=None, echo=None, **popen):
     command : list
     timeout : float or None
         Seconds after which the child is stopped.
-    log : Path or None
+    log : Path, list of Path, or None
         Append the child's output (stdout and stderr, line by line) to this
-        file, after a ``$ command`` line, instead of letting it inherit ours.
+        file (to each of these files: a step-1 pass of several regions goes
+        to each region's log), after a ``$ command`` line, instead of
+        letting it inherit ours.
     echo : callable or None
         With ``log``: also called with each line (without its newline).
     """
@@ -161,33 +164,40 @@ def run(command, timeout=None, log=None, echo=None, **popen):
         except ChildProcessError:
             return Outcome(-1, stopped=True)
         return wait(proc, timeout)
-    log = Path(log)
-    log.parent.mkdir(parents=True, exist_ok=True)
-    with open(log, "a") as out:
-        out.write(f"$ {' '.join(map(str, command))}\n")
-        out.flush()
+    paths = [Path(p) for p in (log if isinstance(log, (list, tuple)) else [log])]
+    for path in paths:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    with contextlib.ExitStack() as files:
+        outs = [files.enter_context(open(path, "a")) for path in paths]
+        _write(outs, f"$ {' '.join(map(str, command))}\n")
         try:
             proc = spawn(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="replace",
                          **popen)
         except ChildProcessError:
-            out.write("not started: the run is stopping\n")
+            _write(outs, "not started: the run is stopping\n")
             return Outcome(-1, stopped=True)
-        copier = threading.Thread(target=_copy_lines, args=(proc.stdout, out, echo), daemon=True)
+        copier = threading.Thread(target=_copy_lines, args=(proc.stdout, outs, echo), daemon=True)
         copier.start()
         outcome = wait(proc, timeout)
         copier.join(timeout=max(grace(), 5.0))
         if outcome.timed_out:
-            out.write(f"stopped after its time limit of {timeout:g} s\n")
+            _write(outs, f"stopped after its time limit of {timeout:g} s\n")
         elif outcome.stopped:
-            out.write("stopped: the run was interrupted\n")
+            _write(outs, "stopped: the run was interrupted\n")
     return outcome
 
 
-def _copy_lines(source, log, echo):
-    """Copy a child's output to its log (flushed line by line), and each line to ``echo``."""
+def _write(outs, text):
+    """Write ``text`` to every open log, flushed."""
+    for out in outs:
+        out.write(text)
+        out.flush()
+
+
+def _copy_lines(source, logs, echo):
+    """Copy a child's output to its logs (flushed line by line), and each line to ``echo``."""
     for line in source:
-        log.write(line)
-        log.flush()
+        _write(logs, line)
         if echo is not None:
             echo(line.rstrip("\n"))
 

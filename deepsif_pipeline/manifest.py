@@ -97,14 +97,25 @@ def _locked(layout):
 
 
 def _marker_regions(layout):
-    """Regions that have a marker of the last mean iteration (a listing, no file is read)."""
-    return layout.regions_with_marker(science.MEAN_ITERATIONS[-1])
+    """Regions that have a marker of the first mean iteration (a listing, no file is read)."""
+    return layout.regions_with_marker(science.MEAN_ITERATIONS[0])
 
 
 def region_entry(layout, region, software_index):
-    """A region's entry, from its markers and clip files; None when it has no complete markers."""
+    """A region's entry, from its markers and clip files; None when its step 2 is not done.
+
+    A region is done with every mean iteration's marker, or with the markers
+    of its first mean iterations when they reached the clips the run that
+    made them needed (``not_needed``: the mean iterations it did not simulate,
+    and that count).
+    """
+    verdict = extract.judge(layout, region, None, deep=False)
+    if not verdict.current:
+        return None
     per, made = [], None
     for m in science.MEAN_ITERATIONS:
+        if m in verdict.not_needed:
+            continue
         try:
             marker = extract.read_marker(layout.marker(m, region))
         except (extract.MarkerError, OSError):
@@ -113,8 +124,12 @@ def region_entry(layout, region, software_index):
         made = marker["fingerprint"]
     folder = layout.clip_dir(region)
     size = sum(p.stat().st_size for p in folder.iterdir() if p.is_file()) if folder.is_dir() else 0
-    return {"clips": per[-1], "per_iteration": per, "bytes": size,
-            "fingerprint": digest(made) if made else BEFORE_FINGERPRINTS, "made_by": software_index}
+    entry = {"clips": per[-1], "per_iteration": per, "bytes": size,
+             "fingerprint": digest(made) if made else BEFORE_FINGERPRINTS, "made_by": software_index}
+    if verdict.not_needed:
+        entry["not_needed"] = {"mean_iterations": list(verdict.not_needed), "clips_reached": verdict.clips_needed,
+                               "why": verdict.not_needed_text()}
+    return entry
 
 
 def _software_index(data, software):
@@ -193,7 +208,8 @@ def update(ctx, regions=(), synthesis=False, software=""):
 
 def _same_region(old, new):
     """The same clips, fingerprint and bytes (who made them aside)."""
-    return old is not None and all(old.get(k) == new[k] for k in ("per_iteration", "fingerprint", "bytes"))
+    return old is not None and all(old.get(k) == new.get(k) for k in ("per_iteration", "fingerprint", "bytes",
+                                                                        "not_needed"))
 
 
 def synthesis_entry(layout, dataset, filename):

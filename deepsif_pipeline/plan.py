@@ -28,7 +28,8 @@ def region_verdict(ctx, region, deep=False):
         for the mean iterations still to do give ``OTHER_SETTINGS``.
     """
     try:
-        verdict = extract.judge(ctx.layout, region, ctx.fingerprint(extract.NAME), deep=deep)
+        verdict = extract.judge(ctx.layout, region, ctx.fingerprint(extract.NAME), deep=deep,
+                                needed=ctx.settings.clips_needed)
     except (OSError, ValueError) as exc:
         return Verdict(State.DAMAGED, f"region {region}: {exc}")
     if verdict.state in (State.MISSING, State.PARTIAL):

@@ -102,7 +102,13 @@ class Verdict:
         Some of the files were made before fingerprints were recorded
         (taken as made with that version's defaults).
     clips : int or None
-        Clips of a region whose step 2 is current.
+        Clips of a region whose step 2 is current (or, while it is partial,
+        the clips its markers count so far).
+    not_needed : tuple of int
+        Mean iterations a current region did not simulate: it had the clips
+        step 4 reads (``clips_needed``) before them.
+    clips_needed : float or None
+        With ``not_needed``: the clip count it stopped at (``--mean-iterations``).
     """
 
     state: State
@@ -111,6 +117,21 @@ class Verdict:
     todo: tuple = ()
     legacy: bool = False
     clips: int = None
+    not_needed: tuple = ()
+    clips_needed: float = None
+
+    @property
+    def stopped_early(self):
+        """A current region whose later mean iterations were not needed."""
+        return self.current and bool(self.not_needed)
+
+    def not_needed_text(self):
+        """``mean iterations 1, 2 not needed (100 clips reached)``, or '' when every mean iteration was made."""
+        if not self.not_needed:
+            return ""
+        word = "iteration" if len(self.not_needed) == 1 else "iterations"
+        return (f"mean {word} {', '.join(map(str, self.not_needed))} not needed "
+                f"({self.clips_needed:g} clips reached)")
 
     @property
     def current(self):

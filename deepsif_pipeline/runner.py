@@ -68,11 +68,36 @@ def _failed_or_stopped(outcome, why):
 
 # ---------------------------------------------------------------------------
 # a region: steps 1-3
+#
+# A region's mean iterations run in order, each through step 1 and step 2, until the region has the
+# clips step 4 reads (--mean-iterations needed) or every mean iteration is done; then step 3. Step 1
+# of a mean iteration is one unit of work (region, mean iteration), and one step-1 process advances up
+# to fast_engine.LANES units of any regions together: a region's steps are a generator (region_flow)
+# that yields the unit it needs simulated and is sent the outcome of the pass that simulated it, and
+# a worker (lane_worker) holds up to LANES regions, so that the lanes stay full while regions stop
+# at different mean iterations. A unit's raw pieces do not depend on the units it shared a pass with.
+
+
+def lanes_per_pass(settings):
+    """Units of work one step-1 process advances together: the fast engine's lanes, one with tvb-library."""
+    from .fast_engine import LANES
+    return LANES if settings.engine == "fast" else 1
 
 
 def region(ctx, r, i, n, disk=None, halt=None, software="", progress=None):
-    """Steps 1-3 of region ``r`` under its claim, between the seed's banner and a result line.
+    """Steps 1-3 of region ``r`` alone (its step-1 passes hold only its own units); a :class:`Result`.
 
+    :func:`region_flow` driven by :func:`lane_worker` with one region.
+    """
+    return lane_worker(ctx, iter([(i, n, r)]).__next__, 1, disk, halt, software, progress)[r]
+
+
+def region_flow(ctx, r, i, n, disk=None, halt=None, software="", progress=None):
+    """Steps 1-3 of region ``r`` under its claim, between the seed's banner and a result line: a generator.
+
+    It yields ``(r, m)`` when it needs mean iteration ``m`` simulated and is
+    then sent the ``children.Outcome`` of the step-1 process that did it
+    (:func:`lane_worker`); it returns the region's :class:`Result`.
     ``progress`` (a :class:`deepsif_pipeline.progress.RunProgress`) is told
     when the region begins and ends.
 
@@ -80,31 +105,75 @@ def region(ctx, r, i, n, disk=None, halt=None, software="", progress=None):
     leftovers of killed runs are removed; when another live run holds it, it
     is left to that run (``ELSEWHERE``, or ``SKIPPED`` when already done).
     Once this run is stopping or halted, regions not begun are ``NOT_STARTED``.
-
-    Returns
-    -------
-    Result
     """
     if children.STOP.is_set() or halt:
         return Result(Status.NOT_STARTED)
     banner(RULE_REGION, f"Processing Region {r} ({i + 1}/{n})")
     if progress is not None:
         progress.begin(r)
-    result = _region(ctx, r, disk, halt, software)
+    result = yield from _region(ctx, r, disk, halt, software)
     if progress is not None:
         progress.end(r, result)
     return result
 
 
+def lane_worker(ctx, take, lanes, disk=None, halt=None, software="", progress=None):
+    """Steps 1-3 of the regions ``take()`` gives, up to ``lanes`` at once, their step-1 units in shared passes.
+
+    Parameters
+    ----------
+    ctx : deepsif_pipeline.steps.Context
+    take : callable
+        Returns the next ``(i, n, region)`` (its place in the run and the
+        run's region count), or raises ``StopIteration`` when none is left;
+        several workers may share it (thread-safe).
+    lanes : int
+        Regions held at once, each with one unit in every pass
+        (:func:`lanes_per_pass`).
+
+    Returns
+    -------
+    dict
+        ``{region: Result}`` of the regions taken.
+    """
+    results, held = {}, {}  # held: {region: (generator, unit it waits for)}
+
+    def advance(r, flow, sent):
+        try:
+            held[r] = (flow, flow.send(sent))
+        except StopIteration as end:
+            held.pop(r, None)
+            results[r] = end.value
+
+    try:
+        while True:
+            while len(held) < lanes:
+                try:
+                    i, n, r = take()
+                except StopIteration:
+                    break
+                advance(r, region_flow(ctx, r, i, n, disk, halt, software, progress), None)
+            if not held:
+                return results
+            units = [unit for _, unit in held.values()]
+            outcome = simulate.run(ctx, units, echo=say if ctx.verbose else None)
+            for r, (flow, _) in list(held.items()):
+                advance(r, flow, outcome)
+    finally:
+        for flow, _ in held.values():  # an exception: each held region's claim released, raw data swept
+            flow.close()
+
+
 def _region(ctx, r, disk, halt, software):
-    """:func:`region` after its banner."""
+    """:func:`region_flow` after its banner (a generator too)."""
     t0 = time.time()
     layout = ctx.layout
     # A region already done is claimed too: a run killed after its markers may have left its
     # claim, step-2 job file or raw data, which are removed here (and never by two runs at once).
     with claims.hold(layout.claim_dir, layout.region_claim(r)) as claim:
         if not isinstance(claim, claims.Claim):
-            done = extract.judge(layout, r, ctx.fingerprint(extract.NAME), deep=False)
+            done = extract.judge(layout, r, ctx.fingerprint(extract.NAME), deep=False,
+                                 needed=ctx.settings.clips_needed)
             if done.current:
                 say(f"{OK} Region {r} already processed; {claim} is finishing it")
                 return Result(Status.SKIPPED, clips=done.clips)
@@ -116,7 +185,7 @@ def _region(ctx, r, disk, halt, software):
         if left:
             say(f"region {r}: removed {left} leftover files of an interrupted run")
         try:
-            result = _region_steps(ctx, r, claim, disk, halt)
+            result = yield from _region_steps(ctx, r, claim, disk, halt)
         finally:
             if disk is not None:
                 disk.release(r)
@@ -164,24 +233,33 @@ def completed_line(r, result, sim_length):
         return (f"{EMPTY} Completed region {r} in {result.seconds:.2f} seconds: no clips (no isolated spike in "
                 f"{len(science.MEAN_ITERATIONS)} x {sim_length:g} s simulated; not a failure)")
     line = f"{OK} Completed region {r} in {result.seconds:.2f} seconds"
-    return line + (f": {plural(result.clips, 'clip')}" if result.clips is not None else "")
+    return line + (f": {plural(result.clips, 'clip')}" if result.clips is not None else "") + (
+        f" ({result.detail})" if result.detail else "")
 
 
 def _claim_lost(claim):
     return claim is not None and (claim.lost or not claim.is_ours())
 
 
-def _region_steps(ctx, r, claim=None, disk=None, halt=None):
-    """Steps 1-3 of one region (its claim held). Returns a :class:`Result`.
+def _judge(ctx, r, deep=True):
+    """The region's step 2, judged with this run's fingerprint and ``--mean-iterations`` rule."""
+    return extract.judge(ctx.layout, r, ctx.fingerprint(extract.NAME), deep=deep, needed=ctx.settings.clips_needed)
 
-    With ``claim``, step 2 (which writes the clips and markers) does not
-    start once the claim was found lost: another run took the region over
-    while this one was stalled. With ``disk`` (a ``DiskGuard``), the region
-    is not simulated without room for its raw data; ``halt`` then records
-    why no further region starts.
+
+def _region_steps(ctx, r, claim=None, disk=None, halt=None):
+    """Steps 1-3 of one region (its claim held), a generator (see :func:`region_flow`) returning a :class:`Result`.
+
+    The mean iterations still to do run in order, each through step 1 (a
+    unit yielded to the worker) and step 2, until the region is current:
+    it has the clips this run needs (``Settings.clips_needed``), or every
+    mean iteration. With ``claim``, step 2 (which writes the clips and
+    markers) does not start once the claim was found lost: another run took
+    the region over while this one was stalled. With ``disk`` (a
+    ``DiskGuard``), no mean iteration is simulated without room for its raw
+    data; ``halt`` then records why no further region starts.
     """
     layout = ctx.layout
-    verdict = extract.judge(layout, r, ctx.fingerprint(extract.NAME))
+    verdict = _judge(ctx, r)
     if verdict.state is State.DAMAGED:
         return Result(Status.FAILED, verdict.detail)
     if verdict.state is State.OTHER_SETTINGS:
@@ -189,17 +267,18 @@ def _region_steps(ctx, r, claim=None, disk=None, halt=None):
             return Result(Status.FAILED, f"{verdict.detail}; {WAYS_OUT}")
         say(f"--redo: region {r} was made with other settings ({describe(list(verdict.differences))}); deleted "
             f"its {clean.discard(layout, r)} files")
-        verdict = extract.judge(layout, r, ctx.fingerprint(extract.NAME))
+        verdict = _judge(ctx, r)
     if verdict.current:
-        say(f"{OK} Region {r} already processed (markers for mean iterations "
-            f"{', '.join(map(str, science.MEAN_ITERATIONS))}: {plural(verdict.clips, 'clip')}); skipping")
+        made = [m for m in science.MEAN_ITERATIONS if m not in verdict.not_needed]
+        say(f"{OK} Region {r} already processed (markers for mean iterations {', '.join(map(str, made))}: "
+            f"{plural(verdict.clips, 'clip')}" + (f"; {verdict.not_needed_text()}" if verdict.not_needed else "")
+            + "); skipping")
         if layout.raw_dir(r).exists() and not ctx.keep_raw:
             banner(RULE_STEP, f"STEP 3: Deleting raw data for region {r}")
             say(f"{OK} Successfully deleted raw data for region {r} ({_delete_raw(layout, r)})")
-        return Result(Status.SKIPPED, clips=verdict.clips)
+        return Result(Status.SKIPPED, clips=verdict.clips, detail=verdict.not_needed_text())
 
-    todo = verdict.todo
-    raw = simulate.judge(ctx, r, todo)
+    raw = simulate.judge(ctx, r, verdict.todo)
     if raw.state is State.OTHER_SETTINGS:
         if not ctx.redo:
             return Result(Status.FAILED, f"{raw.detail}; {WAYS_OUT}")
@@ -207,75 +286,84 @@ def _region_steps(ctx, r, claim=None, disk=None, halt=None):
         clean.run(layout, r)
         say(f"--redo: deleted the raw data of region {r} made with other settings ({files} files, "
             f"{format_bytes(size)})")
-    if disk is not None:
-        need = simulate.raw_bytes(ctx.template.n_connectivity, ctx.settings.sim_length, ctx.settings.piece_length,
-                                  ctx.settings.raw_rate, len(todo))
-        problem = disk.reserve(r, need)
-        if problem:
-            if halt is not None:
-                halt.reason = f"not enough disk space (region {r}, above)"
-            return Result(Status.FAILED, problem)
     simulator = STEP1_ENGINES[ctx.settings.engine]
     log = layout.region_log(r)
-    banner(RULE_STEP, f"STEP 1: Generating TVB data for region {r} ({simulator})")
     if verdict.state is State.PARTIAL:
-        done = [m for m in science.MEAN_ITERATIONS if m not in todo]
-        say(f"mean iterations {', '.join(map(str, done))} already have markers; simulating "
-            f"{', '.join(map(str, todo))}")
-    started = time.time()
-    outcome = simulate.run(ctx, r, todo, echo=say if ctx.verbose else None)
-    if not outcome.ok:
-        why = describe_outcome(f"step 1 ({simulator})", outcome, "--timeout-step1", log)
-        say(f"{FAIL} Step 1 ({simulator}) failed for region {r}: {why}")
-        if not outcome.stopped and not ctx.verbose:
-            for line in tail(log, 8):
-                say(f"    {line}")
-        return _failed_or_stopped(outcome, why)
-    say(f"{OK} Successfully generated TVB data for region {r} ({simulator}, {len(todo)} x "
-        f"{ctx.settings.sim_length:g} s simulated in {time.time() - started:.1f} s)")
+        done = [m for m in science.MEAN_ITERATIONS if m not in verdict.todo]
+        say(f"mean iterations {', '.join(map(str, done))} already have markers ({plural(verdict.clips, 'clip')}); "
+            f"simulating {', '.join(map(str, verdict.todo))} in order while the region needs clips")
+    simulated = 0
+    while not verdict.current:
+        m = verdict.todo[0]
+        if disk is not None:
+            need = simulate.raw_bytes(ctx.template.n_connectivity, ctx.settings.sim_length,
+                                      ctx.settings.piece_length, ctx.settings.raw_rate, simulated + 1)
+            problem = disk.reserve(r, need)
+            if problem:
+                if halt is not None:
+                    halt.reason = f"not enough disk space (region {r}, above)"
+                return Result(Status.FAILED, problem)
+        banner(RULE_STEP, f"STEP 1: Generating TVB data for region {r} ({simulator})")
+        say(f"mean iteration {m}" + (f" (region {r} has {plural(verdict.clips, 'clip')}, needs "
+                                     f"{ctx.settings.clips_needed:g})" if verdict.clips is not None else ""))
+        started = time.time()
+        outcome = yield (r, m)
+        if not outcome.ok:
+            why = describe_outcome(f"step 1 ({simulator})", outcome, "--timeout-step1", log)
+            say(f"{FAIL} Step 1 ({simulator}) failed for region {r}: {why}")
+            if not outcome.stopped and not ctx.verbose:
+                for line in tail(log, 8):
+                    say(f"    {line}")
+            return _failed_or_stopped(outcome, why)
+        simulated += 1
+        say(f"{OK} Successfully generated TVB data for region {r} ({simulator}, mean iteration {m}: "
+            f"{ctx.settings.sim_length:g} s simulated, in a pass of {time.time() - started:.1f} s)")
 
-    if _claim_lost(claim):
-        say(f"{FAIL} Region {r}: its claim was taken over by another run while step 1 ran; "
-            "leaving the region to that run")
-        return Result(Status.FAILED, "claim lost to another run (stalled longer than the claim timeout?)")
-    if children.STOP.is_set():
-        return Result(Status.INTERRUPTED)
-    banner(RULE_STEP, f"STEP 2: Processing raw NMM data for region {r}")
-    started = time.time()
-    seen = log.stat().st_size if log.is_file() else 0
-    outcome = extract.run(ctx, r)
-    output = _read_from(log, seen)
-    if ctx.verbose:
-        for line in output:
-            say(line)
-    if not outcome.ok:
-        if not ctx.verbose:
-            show_engine_failure(ctx.engine, outcome, log, output)
-        why = describe_outcome(f"step 2 ({ctx.engine.name})", outcome, "--timeout-step2", log)
-        say(f"{FAIL} Processing raw NMM data failed for region {r}: {why}")
-        return _failed_or_stopped(outcome, why)
-    made = extract.judge(layout, r, ctx.fingerprint(extract.NAME))
-    clips = "" if made.clips is None else f": {plural(made.clips, 'clip')}"
-    say(f"{OK} Successfully processed raw NMM data for region {r} ({ctx.engine.name}, "
-        f"{time.time() - started:.1f} s){clips}")
+        if _claim_lost(claim):
+            say(f"{FAIL} Region {r}: its claim was taken over by another run while step 1 ran; "
+                "leaving the region to that run")
+            return Result(Status.FAILED, "claim lost to another run (stalled longer than the claim timeout?)")
+        if children.STOP.is_set():
+            return Result(Status.INTERRUPTED)
+        banner(RULE_STEP, f"STEP 2: Processing raw NMM data for region {r}")
+        started = time.time()
+        seen = log.stat().st_size if log.is_file() else 0
+        outcome = extract.run(ctx, r, upto=m)
+        output = _read_from(log, seen)
+        if ctx.verbose:
+            for line in output:
+                say(line)
+        if not outcome.ok:
+            if not ctx.verbose:
+                show_engine_failure(ctx.engine, outcome, log, output)
+            why = describe_outcome(f"step 2 ({ctx.engine.name})", outcome, "--timeout-step2", log)
+            say(f"{FAIL} Processing raw NMM data failed for region {r}: {why}")
+            return _failed_or_stopped(outcome, why)
+        made = _judge(ctx, r)
+        clips = "" if made.clips is None else f": {plural(made.clips, 'clip')}"
+        say(f"{OK} Successfully processed raw NMM data for region {r} ({ctx.engine.name}, "
+            f"{time.time() - started:.1f} s){clips}" + (f"; {made.not_needed_text()}" if made.not_needed else ""))
+        if _claim_lost(claim):
+            say(f"{OK} Region {r} is processed, but its claim was taken over by another run while step 2 ran: "
+                "its raw data is left for that run to delete")
+            return Result(Status.DONE, clips=made.clips)
+        if made.state not in (State.CURRENT, State.PARTIAL, State.MISSING) or m in made.todo:
+            banner(RULE_STEP, f"STEP 3: Deleting raw data for region {r}")
+            say(f"{FAIL} Keeping raw data of region {r} ({layout.raw_dir(r)}): step 2 output incomplete: "
+                f"{made.detail or made.state.value}")
+            return Result(Status.FAILED, "step 3: raw data kept, clips incomplete "
+                                         f"({made.detail or made.state.value})")
+        verdict = made
 
-    if _claim_lost(claim):
-        say(f"{OK} Region {r} is processed, but its claim was taken over by another run while step 2 ran: "
-            "its raw data is left for that run to delete")
-        return Result(Status.DONE, clips=made.clips)
-    if not made.current:
-        banner(RULE_STEP, f"STEP 3: Deleting raw data for region {r}")
-        say(f"{FAIL} Keeping raw data of region {r} ({layout.raw_dir(r)}): step 2 output incomplete: "
-            f"{made.detail or made.state.value}")
-        return Result(Status.FAILED, f"step 3: raw data kept, clips incomplete ({made.detail or made.state.value})")
+    detail = verdict.not_needed_text()
     if ctx.keep_raw:
         banner(RULE_STEP, f"STEP 3: Skipped for region {r} (--keep-raw)")
         say(f"{OK} Keeping raw data of region {r} (--keep-raw): {layout.raw_dir(r)} "
             f"({format_bytes(clean.raw_size(layout, r)[1])})")
-        return Result(Status.DONE, clips=made.clips)
+        return Result(Status.DONE, clips=verdict.clips, detail=detail)
     banner(RULE_STEP, f"STEP 3: Deleting raw data for region {r}")
     say(f"{OK} Successfully deleted raw data for region {r} ({_delete_raw(layout, r)})")
-    return Result(Status.DONE, clips=made.clips)
+    return Result(Status.DONE, clips=verdict.clips, detail=detail)
 
 
 def _delete_raw(layout, r):

@@ -137,6 +137,28 @@ CLIP_LENGTH = _as_int(_STEP2["clip_length"], "clip_length")
 
 # Step 4.
 PAD_VALUE = _as_int(_STEP4["pad_value"], "pad_value")
+# Clips step 4 reads at most per region, by dataset: it draws clip numbers 1..nper only
+# (the published random_samples = randi([1, nper])), so a region with nper clips has all it uses.
+NPER = {mode: _as_int(values["nper"], "nper") for mode, values in _STEP4["modes"].items()}
+
+
+def clips_needed(dataset, mean_iterations="needed"):
+    """Clips after which a region simulates no further mean iteration (``--mean-iterations``).
+
+    Parameters
+    ----------
+    dataset : str
+        ``--dataset`` (``train`` or ``test``): the step-4 file made from the clip set.
+    mean_iterations : {'needed', 'all'}
+        ``needed``: stop once the region has the ``nper`` clips step 4
+        reads; ``all``: the published behaviour, every mean iteration.
+
+    Returns
+    -------
+    float
+        ``NPER[dataset]``, or ``inf`` for ``all``.
+    """
+    return float("inf") if mean_iterations == "all" else float(NPER[dataset])
 
 # Default run seed: every (region, mean iteration) and the synthesis
 # derive their own seed from it (see derive_seed).

@@ -22,6 +22,7 @@ ENGINES = ("tvb", "fast")
 FAST_ENGINE_VERSION = 2
 RAW_RATES = ("full", "decimated")
 DATASETS = ("train", "test")
+MEAN_ITERATION_MODES = ("needed", "all")  # --mean-iterations (science.clips_needed)
 MAX_SEED = 2 ** 32 - 1  # seeds are kept as uint32 (science.derive_seed) and as doubles in MAT-files
 MAX_PIECES = 1000       # raw files per mean iteration (the published run: 20)
 
@@ -183,6 +184,14 @@ class Settings:
     target_snr: float = science.TARGET_SNR_DB
     filename: str = "spikes"
     dataset: str = "train"
+    # needed: a region's mean iterations stop once it has the nper clips step 4 reads (its clips
+    # 1..nper are the same files either way); all: the published three mean iterations always
+    mean_iterations: str = "needed"
+
+    @property
+    def clips_needed(self):
+        """Clips after which a region simulates no further mean iteration (``inf``: all of them)."""
+        return science.clips_needed(self.dataset, self.mean_iterations)
 
     @classmethod
     def from_args(cls, args, recorded=None):

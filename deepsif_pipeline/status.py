@@ -56,13 +56,16 @@ def region_state(ctx, region, claim=None):
         return "other settings", "; ".join([verdict.detail + " (--redo replaces it)"] + notes)
     if verdict.current:
         made = ["made before fingerprints (that version's defaults assumed)"] if verdict.legacy else []
-        return "done", "; ".join([plural(verdict.clips, "clip")] + made + notes
+        return "done", "; ".join([plural(verdict.clips, "clip")] + made
+                                 + ([verdict.not_needed_text()] if verdict.not_needed else []) + notes
                                  + (["deleted by the next run"] if files else []))
     if verdict.state is State.PARTIAL:
         done = [m for m in science.MEAN_ITERATIONS if m not in verdict.todo]
         if done:
             notes.insert(0, f"markers for mean iterations {', '.join(map(str, done))} of "
-                            f"{', '.join(map(str, science.MEAN_ITERATIONS))}")
+                            f"{', '.join(map(str, science.MEAN_ITERATIONS))} ({plural(verdict.clips, 'clip')}; "
+                            f"--dataset {ctx.settings.dataset} needs {ctx.settings.clips_needed:g} or every mean "
+                            "iteration)")
     if claim is not None:
         who = f"claimed by {claim}" + (" (stale: the next run takes it over)" if claim.stale else "")
         return ("partial" if claim.stale else "running"), "; ".join([who] + notes)

@@ -16,6 +16,9 @@ function counts = process_region_nmm(job_file)
 %     seeds        - 1 x M, stored in the markers
 %     fingerprint  - optional: what made the clips (JSON text), stored in the markers
 %     leadfield_id - optional: identity of the lead field ('' if absent)
+%     clips_needed - optional: the clips after which the run simulates no
+%                    further mean iteration (Inf: all of them, the default),
+%                    stored in the markers
 %   For each mean iteration m, in order: when its marker exists, its
 %   num_spike is read and m is skipped. Otherwise the raw pieces are read
 %   one at a time (SCAN_RAW_ITERATION: the peaks of every column, the
@@ -30,7 +33,7 @@ function counts = process_region_nmm(job_file)
 %   step 4; proj_leadfield = leadfield_id, which lead field made proj), n numbered on from
 %   the previous iteration's num_spike, and LAST the marker written with
 %   num_spike (total so far), spike_time (1 x K), seed, target_snr,
-%   alpha (NaN without spike) and fingerprint. Every file goes through
+%   alpha (NaN without spike), clips_needed and fingerprint. Every file goes through
 %   SAVE_MAT_ATOMIC.
 %
 %   Outputs
@@ -48,6 +51,10 @@ target_snr = double(job.target_snr);
 lf_id = '';
 if isfield(job, 'leadfield_id')
     lf_id = char(job.leadfield_id);
+end
+clips_needed = Inf;
+if isfield(job, 'clips_needed')
+    clips_needed = double(job.clips_needed);
 end
 made_with = '';
 if isfield(job, 'fingerprint')
@@ -86,7 +93,7 @@ for i = 1:numel(iterations)
     total = prev + numel(kept);
     info = struct('num_spike', total, 'spike_time', reshape(kept, 1, []), ...
                   'seed', seeds(i), 'target_snr', target_snr, 'alpha', alpha, ...
-                  'fingerprint', made_with);
+                  'clips_needed', clips_needed, 'fingerprint', made_with);
     ensure_dir(fileparts(marker));
     save_mat_atomic(marker, info);
     if numel(kept) == 1

@@ -20,8 +20,9 @@ def make_durable(layout, region):
     """Flush the region's clips and markers (and their folders' entries) to the disk."""
     folders = {layout.clip_dir(region)}
     for m in science.MEAN_ITERATIONS:
-        fsync_path(layout.marker(m, region))
-        folders.add(layout.marker(m, region).parent)
+        if layout.marker(m, region).is_file():  # (mean iterations not needed have none)
+            fsync_path(layout.marker(m, region))
+            folders.add(layout.marker(m, region).parent)
     if layout.clip_dir(region).is_dir():
         for path in layout.clip_dir(region).iterdir():
             if path.is_file() and not path.name.startswith("."):

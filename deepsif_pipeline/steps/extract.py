@@ -89,7 +89,10 @@ def read_marker(path):
     -------
     dict
         ``num_spike`` (int), ``fingerprint`` (dict, None for markers made
-        before fingerprints), ``seed`` and ``target_snr`` (or None).
+        before fingerprints), ``seed`` and ``target_snr`` (or None), and
+        ``clips_needed`` (float: the clips after which the run that made it
+        simulated no further mean iteration, ``inf`` for all of them and for
+        markers made before ``--mean-iterations``).
 
     Raises
     ------
@@ -99,12 +102,14 @@ def read_marker(path):
     problem = mat_file_problem(path)
     try:
         if problem is None:
-            saved = loadmat(str(path), variable_names=["num_spike", "fingerprint", "seed", "target_snr"])
-            scalar = {k: float(np.asarray(saved[k]).ravel()[0]) for k in ("seed", "target_snr")
+            saved = loadmat(str(path), variable_names=["num_spike", "fingerprint", "seed", "target_snr",
+                                                       "clips_needed"])
+            scalar = {k: float(np.asarray(saved[k]).ravel()[0]) for k in ("seed", "target_snr", "clips_needed")
                       if k in saved and np.asarray(saved[k]).size}
             return {"num_spike": int(np.asarray(saved["num_spike"]).ravel()[0]),
                     "fingerprint": parse(np.asarray(saved["fingerprint"]).ravel()[0]) if "fingerprint" in saved
-                    else None, "seed": scalar.get("seed"), "target_snr": scalar.get("target_snr")}
+                    else None, "seed": scalar.get("seed"), "target_snr": scalar.get("target_snr"),
+                    "clips_needed": scalar.get("clips_needed", float("inf"))}
     except Exception as exc:  # scipy raises several types for broken files; FingerprintError too
         problem = str(exc)
     raise MarkerError(f"marker {path} is damaged ({problem}); delete it and re-run to redo that "
@@ -134,8 +139,14 @@ def _legacy(layout, region, mean_iteration, marker, asked):
     return legacy(asked, recorded)
 
 
-def judge(layout, region, asked, deep=True):
-    """What is on disk of a region's step 2 (clips and markers of every mean iteration).
+def judge(layout, region, asked, deep=True, needed=None):
+    """What is on disk of a region's step 2 (clips and markers of its mean iterations).
+
+    A region is done when every mean iteration has its marker, or when the
+    markers of its first mean iterations count at least ``needed`` clips:
+    the mean iterations after them are not needed (step 4 reads clips
+    ``1..nper`` only, and those are the same files whether later mean
+    iterations run or not).
 
     Parameters
     ----------
@@ -147,16 +158,21 @@ def judge(layout, region, asked, deep=True):
     deep : bool
         Also check that every clip the markers count is a whole file
         (headers only: 5 ms per 100 clips). Without it, only the markers are read.
+    needed : float or None
+        Clips after which no further mean iteration is needed
+        (``Settings.clips_needed``; ``inf``: every mean iteration). None:
+        what the last marker records (the rule of the run that made it).
 
     Returns
     -------
     Verdict
-        ``CURRENT`` (``clips``: the region's clips), ``MISSING`` or
-        ``PARTIAL`` (``todo``: mean iterations without marker),
-        ``OTHER_SETTINGS`` (the first marker made differently) or
+        ``CURRENT`` (``clips``: the region's clips; ``not_needed``: the mean
+        iterations it did not need), ``MISSING`` or ``PARTIAL`` (``todo``:
+        mean iterations without marker, in order; ``clips``: counted so
+        far), ``OTHER_SETTINGS`` (the first marker made differently) or
         ``DAMAGED`` (a marker or clip cut short or unreadable, with what to do).
     """
-    counts, old = {}, False
+    counts, old, recorded_needed = {}, False, float("inf")
     for m in science.MEAN_ITERATIONS:
         path = layout.marker(m, region)
         if not path.is_file():
@@ -176,15 +192,22 @@ def judge(layout, region, asked, deep=True):
                            f"settings ({describe(diffs)})", differences=tuple(diffs), legacy=marker["fingerprint"]
                            is None)
         counts[m] = marker["num_spike"]
+        recorded_needed = marker["clips_needed"]
+    made = [m for m, c in counts.items() if c is not None]
+    total = counts[made[-1]] if made else None
     todo = tuple(m for m, c in counts.items() if c is None)
-    if todo:
-        return Verdict(State.MISSING if len(todo) == len(counts) else State.PARTIAL, todo=todo, legacy=old)
-    total = counts[science.MEAN_ITERATIONS[-1]]
+    threshold = recorded_needed if needed is None else needed
+    prefix = made == list(science.MEAN_ITERATIONS[:len(made)])
+    not_needed = todo if todo and made and prefix and total >= threshold else ()
+    if todo and not not_needed:
+        return Verdict(State.MISSING if len(todo) == len(counts) else State.PARTIAL, todo=todo, legacy=old,
+                       clips=total)
     if deep:
         problems = clip_problems(layout, region, counts)
         if problems:
             return Verdict(State.DAMAGED, "; ".join(problems), clips=total, legacy=old)
-    return Verdict(State.CURRENT, clips=total, legacy=old)
+    return Verdict(State.CURRENT, clips=total, legacy=old, not_needed=not_needed,
+                   clips_needed=threshold if not_needed else None)
 
 
 def clip_problems(layout, region, counts):
@@ -193,14 +216,14 @@ def clip_problems(layout, region, counts):
     Parameters
     ----------
     counts : dict
-        ``{mean_iteration: num_spike}`` of every mean iteration.
+        ``{mean_iteration: num_spike}`` of every mean iteration (None: no marker).
 
     Returns
     -------
     list of str
         Missing clip files, or the first damaged one with what to delete.
     """
-    total = counts[science.MEAN_ITERATIONS[-1]]
+    total = max(c for c in counts.values() if c is not None)
     absent = [n for n in range(1, total + 1) if not layout.clip(region, n).is_file()]
     problems = []
     if absent:
@@ -209,7 +232,7 @@ def clip_problems(layout, region, counts):
     for n in range(1, total + 1):
         problem = None if n in absent else mat_file_problem(layout.clip(region, n))
         if problem:
-            m = next(m for m in science.MEAN_ITERATIONS if counts[m] >= n)
+            m = next(m for m in science.MEAN_ITERATIONS if counts[m] is not None and counts[m] >= n)
             problems.append(f"clip {layout.clip(region, n)} is damaged ({problem}): delete it and the marker "
                             f"{layout.marker(m, region)}, then re-run to make mean iteration {m} of region "
                             f"{region} again (same seed, same clips)")
@@ -217,8 +240,10 @@ def clip_problems(layout, region, counts):
     return problems
 
 
-def clip_counts(layout, n_regions, asked=None):
+def clip_counts(layout, n_regions, asked=None, needed=None):
     """Clips of every region whose step 2 is current with ``asked`` (None: any), from the markers alone.
+
+    ``needed``: as in :func:`judge` (None: the rule the markers record).
 
     Returns
     -------
@@ -230,7 +255,7 @@ def clip_counts(layout, n_regions, asked=None):
     counts = np.full(n_regions, -1, dtype=int)
     others = {}
     for r in range(n_regions):
-        verdict = judge(layout, r, asked, deep=False)
+        verdict = judge(layout, r, asked, deep=False, needed=needed)
         if verdict.current:
             counts[r] = verdict.clips
         else:
@@ -246,15 +271,18 @@ def _cell(items):
     return cell
 
 
-def job(ctx, region):
+def job(ctx, region, upto=None):
     """Write the job file of ``matlab/process_region_nmm.m`` for one region; return its path.
 
-    The job gives full paths: the raw pieces of every mean iteration (in
-    time order), every marker, and the clips' ``sprintf`` pattern.
+    The job gives full paths: the raw pieces of the mean iterations up to
+    ``upto`` (default: all; in time order), their markers, and the clips'
+    ``sprintf`` pattern. Mean iterations with a marker are skipped by the
+    function; the others need their raw pieces. ``clips_needed`` (the
+    run's ``--mean-iterations`` rule) is stored in the markers.
     """
     layout, s, template = ctx.layout, ctx.settings, ctx.template
     n_pieces = len(piece_steps(s.sim_length, s.piece_length))
-    its = science.MEAN_ITERATIONS
+    its = tuple(m for m in science.MEAN_ITERATIONS if upto is None or m <= upto)
     return write_job(layout.step2_job(region),
                      raw_pieces=_cell([_cell([str(p) for p in layout.raw_pieces(region, m, n_pieces)]) for m in its]),
                      markers=_cell([str(layout.marker(m, region)) for m in its]),
@@ -263,16 +291,17 @@ def job(ctx, region):
                      leadfield_id=leadfield_id(template.leadfield), target_snr=float(s.target_snr),
                      iterations=np.array(its, dtype=float),
                      seeds=np.array([science.simulation_seed(s.seed, region, m) for m in its], dtype=float),
+                     clips_needed=float(s.clips_needed),
                      fingerprint=canonical(ctx.fingerprint(NAME)))
 
 
-def run(ctx, region):
-    """Step 2 of one region in one MATLAB/Octave process; a ``children.Outcome``.
+def run(ctx, region, upto=None):
+    """Step 2 of one region (its mean iterations up to ``upto``) in one MATLAB/Octave process; a ``children.Outcome``.
 
     The process's output is appended to ``logs/region_{r}.log``; the job
     file is removed when it succeeded.
     """
-    path = job(ctx, region)
+    path = job(ctx, region, upto)
     status = run_function(ctx.engine, FUNCTION, path, ctx.layout.region_log(region), timeout=ctx.limits["step2"],
                           env=children.single_threaded_env())
     outcome = children.Outcome.from_status(status)

@@ -256,24 +256,28 @@ def judge(ctx, region, iterations):
     return Verdict(State.PARTIAL if any_piece else State.MISSING, todo=tuple(todo))
 
 
-def command(ctx, region, iterations):
-    """The step-1 child's argument list for ``iterations`` of ``region``."""
+def command(ctx, units):
+    """The step-1 child's argument list for ``units``, a list of ``(region, mean_iteration)``."""
     s = ctx.settings
-    return [sys.executable, str(SCRIPT), "--a_start", str(region), "--a_end", str(region + 1),
+    return [sys.executable, str(SCRIPT), "--units", *[f"{r}:{m}" for r, m in units],
             "--anatomy", str(ctx.template.folder), "--output", str(ctx.layout.output),
             "--leadfield", ctx.template.leadfield.name, "--sim-length", repr(s.sim_length),
             "--piece-length", repr(s.piece_length), "--a-range", repr(s.a_range), "--seed", str(s.seed),
-            "--progress", "lines", "--engine", s.engine, "--raw-rate", s.raw_rate,
-            "--iterations", *[str(m) for m in iterations]]
+            "--progress", "lines", "--engine", s.engine, "--raw-rate", s.raw_rate]
 
 
-def run(ctx, region, iterations, echo=None):
-    """Simulate ``iterations`` of ``region`` in one child process; a ``children.Outcome``.
+def run(ctx, units, echo=None):
+    """Simulate ``units`` (``(region, mean_iteration)``, of one region or several) in one child process.
 
     The child's output (its progress, piece by piece, as plain lines) is
-    appended to ``logs/region_{r}.log``, and each line passed to ``echo``
-    when given (``--verbose``).
+    appended to ``logs/region_{r}.log`` of each region, and each line passed
+    to ``echo`` when given (``--verbose``).
+
+    Returns
+    -------
+    children.Outcome
     """
-    return children.run(command(ctx, region, iterations), timeout=ctx.limits["step1"],
-                        log=ctx.layout.region_log(region), echo=echo, stdin=subprocess.DEVNULL,
+    regions = list(dict.fromkeys(r for r, _ in units))
+    return children.run(command(ctx, units), timeout=ctx.limits["step1"],
+                        log=[ctx.layout.region_log(r) for r in regions], echo=echo, stdin=subprocess.DEVNULL,
                         env=children.single_threaded_env())

@@ -140,7 +140,8 @@ def inputs(ctx):
     problem : str or None
         Regions made with other settings, or damaged (a failure).
     """
-    counts, others = extract.clip_counts(ctx.layout, ctx.template.n_regions, ctx.fingerprint(extract.NAME))
+    counts, others = extract.clip_counts(ctx.layout, ctx.template.n_regions, ctx.fingerprint(extract.NAME),
+                                         needed=ctx.settings.clips_needed)
     bad = {r: v for r, v in others.items() if v.state in (State.OTHER_SETTINGS, State.DAMAGED)}
     if bad:
         first = next(iter(bad.values()))
