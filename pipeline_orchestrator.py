@@ -409,7 +409,10 @@ def print_plan(ctx, args, plan):
                                                                                     else "refused")),
                             (State.DAMAGED, "damaged, would fail")):
             if states.get(state):
-                say(f"{text}: {plural(len(states[state]), 'region')} ({compact_ranges(states[state])})")
+                early = [r for r in states[state] if plan.regions[r].not_needed]
+                say(f"{text}: {plural(len(states[state]), 'region')} ({compact_ranges(states[state])})"
+                    + (f"; of these, {compact_ranges(early)} stopped early: later mean iterations not needed "
+                       f"({ctx.settings.clips_needed:g} clips reached)" if early else ""))
         need = region_raw_bytes(ctx)
         at_once = min(args.workers, max(1, len(to_simulate(plan))))
         say(f"raw data per region: {format_bytes(need)} (--raw-rate {ctx.settings.raw_rate}), deleted after its "
@@ -566,7 +569,12 @@ def run(args):
     if regions:
         say(f"step 1 (simulation): {runner.STEP1_ENGINES[settings.engine]} (--engine {settings.engine}), "
             f"{settings.sim_length:g} s x {len(science.MEAN_ITERATIONS)} mean iterations per region in "
-            f"{settings.piece_length:g} s pieces, A = {settings.a_range:g}")
+            f"{settings.piece_length:g} s pieces, A = {settings.a_range:g}; "
+            + (f"a region stops once it has {settings.clips_needed:g} clips (--mean-iterations needed, --dataset "
+               f"{settings.dataset})" if settings.mean_iterations == "needed" else
+               "every mean iteration (--mean-iterations all)")
+            + (f"; up to {runner.lanes_per_pass(settings)} mean iterations of any regions per step-1 pass"
+               if runner.lanes_per_pass(settings) > 1 else ""))
     if ctx.engine:
         say(f"steps 2 and 4: {ctx.engine.name} ({ctx.engine.executable})"
             + (f", target SNR {settings.target_snr:g} dB" if regions else ""))
