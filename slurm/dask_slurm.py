@@ -14,7 +14,7 @@ threads (regions at once) per job, then runs the orchestrator with everything af
 worker job ends (scancel, time limit, preemption, node lost), its running regions are stopped and
 redone by the other workers, and a new job is submitted in its place (``cluster.adapt`` keeps
 ``--jobs`` jobs; ``cluster.scale`` alone would not). The worker jobs are cancelled when the run ends.
-Exit status: the orchestrator's. README: "Running on SLURM with dask-jobqueue".
+Exit status: the orchestrator's. docs/clusters.md: "With dask-jobqueue".
 """
 
 import argparse
