@@ -85,11 +85,23 @@ def lanes_per_pass(settings):
 
 
 def region(ctx, r, i, n, disk=None, halt=None, software="", progress=None):
-    """Steps 1-3 of region ``r`` alone (its step-1 passes hold only its own units); a :class:`Result`.
+    """Steps 1-3 of region ``r`` alone (its step-1 processes hold only its own units); a :class:`Result`."""
+    return drive(ctx, region_flow(ctx, r, i, n, disk, halt, software, progress))
 
-    :func:`region_flow` driven by :func:`lane_worker` with one region.
-    """
-    return lane_worker(ctx, iter([(i, n, r)]).__next__, 1, disk, halt, software, progress)[r]
+
+def run_region_steps(ctx, r, claim=None, disk=None, halt=None):
+    """:func:`_region_steps` of region ``r`` alone (no claim taken here); a :class:`Result`."""
+    return drive(ctx, _region_steps(ctx, r, claim, disk, halt))
+
+
+def drive(ctx, flow):
+    """Run a region's generator (:func:`region_flow`) alone: each unit it yields in a step-1 process of its own."""
+    try:
+        unit = next(flow)
+        while True:
+            unit = flow.send(simulate.run(ctx, [unit], echo=say if ctx.verbose else None))
+    except StopIteration as end:
+        return end.value
 
 
 def region_flow(ctx, r, i, n, disk=None, halt=None, software="", progress=None):
@@ -288,21 +300,22 @@ def _region_steps(ctx, r, claim=None, disk=None, halt=None):
             f"{format_bytes(size)})")
     simulator = STEP1_ENGINES[ctx.settings.engine]
     log = layout.region_log(r)
+    if disk is not None:  # room for the raw data of every mean iteration it may need (deleted by step 3)
+        need = simulate.raw_bytes(ctx.template.n_connectivity, ctx.settings.sim_length, ctx.settings.piece_length,
+                                  ctx.settings.raw_rate, len(verdict.todo))
+        problem = disk.reserve(r, need)
+        if problem:
+            if halt is not None:
+                halt.reason = f"not enough disk space (region {r}, above)"
+            return Result(Status.FAILED, problem)
     if verdict.state is State.PARTIAL:
         done = [m for m in science.MEAN_ITERATIONS if m not in verdict.todo]
-        say(f"mean iterations {', '.join(map(str, done))} already have markers ({plural(verdict.clips, 'clip')}); "
-            f"simulating {', '.join(map(str, verdict.todo))} in order while the region needs clips")
-    simulated = 0
+        until = (f"until the region has {ctx.settings.clips_needed:g} clips" if ctx.settings.mean_iterations == "needed"
+                 else "every mean iteration (--mean-iterations all)")
+        say(f"mean iterations {', '.join(map(str, done))} already have markers; simulating "
+            f"{', '.join(map(str, verdict.todo))} ({until}; {plural(verdict.clips, 'clip')} so far)")
     while not verdict.current:
         m = verdict.todo[0]
-        if disk is not None:
-            need = simulate.raw_bytes(ctx.template.n_connectivity, ctx.settings.sim_length,
-                                      ctx.settings.piece_length, ctx.settings.raw_rate, simulated + 1)
-            problem = disk.reserve(r, need)
-            if problem:
-                if halt is not None:
-                    halt.reason = f"not enough disk space (region {r}, above)"
-                return Result(Status.FAILED, problem)
         banner(RULE_STEP, f"STEP 1: Generating TVB data for region {r} ({simulator})")
         say(f"mean iteration {m}" + (f" (region {r} has {plural(verdict.clips, 'clip')}, needs "
                                      f"{ctx.settings.clips_needed:g})" if verdict.clips is not None else ""))
@@ -315,7 +328,6 @@ def _region_steps(ctx, r, claim=None, disk=None, halt=None):
                 for line in tail(log, 8):
                     say(f"    {line}")
             return _failed_or_stopped(outcome, why)
-        simulated += 1
         say(f"{OK} Successfully generated TVB data for region {r} ({simulator}, mean iteration {m}: "
             f"{ctx.settings.sim_length:g} s simulated, in a pass of {time.time() - started:.1f} s)")
 

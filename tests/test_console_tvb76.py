@@ -42,7 +42,8 @@ def test_header_names_both_engines(piped):
     assert res.returncode == 0, res.stdout[-3000:]
     lines = res.stdout.splitlines()
     assert "step 1 (simulation): fast engine (--engine fast), 2 s x 3 mean iterations per region in 2 s pieces, " \
-           "A = 3.5" in lines
+           "A = 3.5; a region stops once it has 100 clips (--mean-iterations needed, --dataset train); up to 4 mean " \
+           "iterations of any regions per step-1 pass" in lines
     assert any(re.fullmatch(r"steps 2 and 4: GNU Octave \(\S+octave\S*\), target SNR 15 dB", ln) for ln in lines)
     assert "engine octave" not in res.stdout
 
@@ -55,8 +56,9 @@ def test_seed_banners_and_true_words_per_region(piped):
         assert f"STEP 1: Generating TVB data for region {r} (fast engine)" in text
         assert f"STEP 2: Processing raw NMM data for region {r}" in text
         assert f"STEP 3: Deleting raw data for region {r}" in text
-        assert re.search(rf"^\u2713 Successfully generated TVB data for region {r} \(fast engine, 3 x 2 s simulated "
-                         r"in \d+\.\d s\)$", text, re.M)
+        for m in (0, 1, 2):  # no region of these reaches 100 clips: every mean iteration
+            assert re.search(rf"^\u2713 Successfully generated TVB data for region {r} \(fast engine, mean iteration "
+                             rf"{m}: 2 s simulated, in a pass of \d+\.\d s\)$", text, re.M)
         n = _clips(out, r)
         word = "clip" if n == 1 else "clips"
         assert re.search(rf"^\u2713 Successfully processed raw NMM data for region {r} \(GNU Octave, \d+\.\d s\): "
@@ -75,10 +77,10 @@ def test_detail_goes_to_the_region_log(piped):
     out, res = piped
     for r in (9, 10, 11):
         log = (out / "logs" / f"region_{r}.log").read_text()
-        assert f"------ Generate data of region_id {r} ----------" in log  # step 1's own lines
-        assert "mean iteration 2 piece 1/1 written" in log
+        assert "------ Generate data of units 9:0 10:0 11:0 ----------" in log  # step 1's own lines: one pass
+        assert f"region {r} mean iteration 2 piece 1/1 written" in log
         assert f"iter 2 region {r}: " in log  # Octave's
-        assert f"region_id {r}" not in res.stdout and f"iter 2 region {r}" not in res.stdout
+        assert "Generate data of units" not in res.stdout and f"iter 2 region {r}" not in res.stdout
     assert "per region: the steps' own output goes to " \
            f"{out / 'logs'}/region_{{r}}.log (--verbose shows it here too)" in res.stdout
 
@@ -102,11 +104,26 @@ def test_progress_lines_under_a_pipe(piped):
 
 
 def test_console_lines_per_region(piped):
+    """Each region's lines, in the seed's order, whatever other regions share its step-1 passes."""
     out, res = piped
     lines = res.stdout.splitlines()
-    first, second = lines.index("# Processing Region 9 (1/3)"), lines.index("# Processing Region 10 (2/3)")
-    # 4 banners of 4 lines, 3 step results, the result line and its blank line, the progress line
-    assert second - first == 22, lines[first:second]
+    for r in (9, 10, 11):
+        mine = [ln for ln in lines if re.search(rf"\b[Rr]egion {r}\b", ln) and not ln.startswith("Progress")]
+        n = _clips(out, r)
+        expected = [f"# Processing Region {r} ({r - 8}/3)"]
+        for m in (0, 1, 2):
+            expected += [f"STEP 1: Generating TVB data for region {r} (fast engine)",
+                         f"\u2713 Successfully generated TVB data for region {r} (fast engine, mean iteration {m}",
+                         f"STEP 2: Processing raw NMM data for region {r}",
+                         f"\u2713 Successfully processed raw NMM data for region {r} (GNU Octave"]
+        expected += [f"STEP 3: Deleting raw data for region {r}", f"\u2713 Successfully deleted raw data for region {r}",
+                     ("\u2713" if n else "\u25cb") + f" Completed region {r} in"]
+        assert len(mine) == len(expected), mine
+        for got, want in zip(mine, expected):
+            assert got.startswith(want), (got, want)
+    # the three regions share each step-1 pass: each region's mean iteration m is simulated before any m + 1
+    firsts = {m: [i for i, ln in enumerate(lines) if f"(fast engine, mean iteration {m}:" in ln] for m in (0, 1, 2)}
+    assert all(len(v) == 3 for v in firsts.values()) and max(firsts[0]) < min(firsts[1]) and max(firsts[1]) < min(firsts[2])
 
 
 def test_summary_ends_with_what_to_do_next(piped, tvb76_cache):

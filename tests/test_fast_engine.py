@@ -489,10 +489,11 @@ def test_engine_option_default_and_orchestrator_passes_it_on(tvb76_dir):
     args = orchestrator.build_parser().parse_args(["--start_region", "0", "--end_region", "1", "--engine", "tvb",
                                                    "--raw-rate", "decimated"])
     ctx = Context(Settings.from_args(args), load_template(tvb76_dir), Layout(Path("/out")))
-    command = simulate.command(ctx, 3, [0, 2])
+    command = simulate.command(ctx, [(3, 0), (3, 2), (7, 1)])
     assert command[command.index("--engine") + 1] == "tvb"
     assert command[command.index("--raw-rate") + 1] == "decimated"
-    assert command[command.index("--iterations") + 1:] == ["0", "2"]
+    assert command[command.index("--units") + 1:command.index("--anatomy")] == ["3:0", "3:2", "7:1"]
+    assert gen.build_parser().parse_args(command[2:]).units == [(3, 0), (3, 2), (7, 1)]
     # the child parses it back to the same settings
     assert Settings.from_args(gen.build_parser().parse_args(command[2:])) == ctx.settings
 

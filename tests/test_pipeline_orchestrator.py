@@ -238,11 +238,11 @@ def test_raw_kept_when_clips_are_incomplete(tmp_path, tvb76_dir):
     lay.raw_dir(4).mkdir(parents=True)
     (lay.raw_dir(4) / "piece.mat").write_bytes(b"x")
     ctx = Context(Settings(), load_template(tvb76_dir), lay)
-    result = runner._region_steps(ctx, 4)
+    result = runner.run_region_steps(ctx, 4)
     assert result.status is Status.FAILED and "1 of 2 clip files missing" in result.detail
     assert (lay.raw_dir(4) / "piece.mat").exists()
     savemat(lay.clip(4, 2), {"data": np.zeros((500, 76))})
-    result = runner._region_steps(ctx, 4)
+    result = runner.run_region_steps(ctx, 4)
     assert result.status is Status.SKIPPED and result.clips == 2
     assert not lay.raw_dir(4).exists()
 
@@ -474,7 +474,7 @@ def test_lost_claim_stops_before_step2(tmp_path, anatomy_dir, capsys):
     claim = claims.try_claim(ctx.layout.claim_dir, "region_0")
     owner = json.loads(claim.path.read_text())
     claim.path.write_text(json.dumps(dict(owner, token="someone-else")))  # taken over meanwhile
-    result = runner._region_steps(ctx, 0, claim)
+    result = runner.run_region_steps(ctx, 0, claim)
     assert result.status is Status.FAILED and result.detail.startswith("claim lost"), result
     assert "its claim was taken over by another run" in capsys.readouterr().out
     assert not (out / "nmm_spikes").exists() and len(list(raw.glob("*.mat"))) == 3
@@ -526,7 +526,7 @@ def test_claim_lost_during_step2_leaves_the_raw_data(tmp_path, anatomy_dir, caps
         return outcome
 
     monkeypatch.setattr(extract, "run", step2_then_taken_over)
-    result = runner._region_steps(ctx, 0, claim)
+    result = runner.run_region_steps(ctx, 0, claim)
     assert result.status is Status.DONE
     assert "its raw data is left for that run to delete" in capsys.readouterr().out
     assert extract.judge(ctx.layout, 0, ctx.fingerprint(extract.NAME)).current
