@@ -34,7 +34,11 @@ run ``--start_region r --end_region r+1 --workers 1``, and ``--parallel``
 process with one numerical thread, as ``--workers 2`` does. The regions go
 in rounds of ``--parallel``; in each round every tree runs the same regions
 in turn, and the tree that goes first rotates from round to round, so the
-load of the machine (shared with others) falls on every tree alike.
+load of the machine (shared with others) falls on every tree alike. Not
+chosen: an old and a new region running together (the same moment's load
+for both), because once the faster tree's region ends, the other runs alone
+on a less loaded machine, and two trees at once are not one tree's
+``--workers 2``.
 
 A ``--workers 2`` run of 994 regions keeps two regions in flight until the
 end, so its hours are ``mean region wall x 994 / 2`` (the region walls
@@ -643,14 +647,18 @@ def main():
 
     print("\nTARGETS (issue 20)" + (f": ESTIMATE from {args.sim_length:g} s mean iterations, not the target's "
                                     f"measure (only --sim-length 200 is)" if estimate else "")
-          + (f"; below 20 s the hours are noise (the machine's noise x about {PUBLISHED_S / (args.sim_length - PROBE_S):.0f})"
-             if args.sim_length < 20 else ""))
+          + (f"; below 20 s the hours are noise (the machine's noise x about "
+             f"{PUBLISHED_S / (args.sim_length - PROBE_S):.0f})" if args.sim_length < 20 else ""))
     for set_name in ("random", "hand"):
         o, n = results[("old", set_name)], results[("new", set_name)]
         print(f"  {set_name}: regions only, old / new {o['hours'] / n['hours']:.2f}x; clip folder old "
               f"{o['volume'] / 1e9:.0f} GB, new {n['volume'] / 1e9:.0f} GB"
               + (f"; as run at {args.sim_length:g} s, unscaled: {o['measured_s']:.1f} s / {n['measured_s']:.1f} s "
                  f"per region = {o['measured_s'] / n['measured_s']:.2f}x" if estimate else ""))
+        regions = drawn if set_name == "random" else args.hand_picked
+        each = [old.runs[(set_name, r)]["wall"] / new.runs[(set_name, r)]["wall"] for r in regions]
+        print(f"    old / new wall of each region as run (the machine's noise; the same code gives 1): "
+              f"geometric mean {np.exp(np.mean(np.log(each))):.2f}x, from {min(each):.2f}x to {max(each):.2f}x")
     ratio = totals["old"] / totals["new"]
     what = "whole dataset (regions + step 4 + pack)" if args.step4 else "regions + pack (step 4 not run)"
     small = f"; only {len(drawn)} random regions, the target asks at least 16" if len(drawn) < 16 else ""
