@@ -43,9 +43,9 @@ on a less loaded machine, and two trees at once are not one tree's
 A ``--workers 2`` run of 994 regions keeps two regions in flight until the
 end, so its hours are ``mean region wall x 994 / 2`` (the region walls
 measured with another region running alongside). Each region's wall here
-also holds one orchestrator start-up (imports, template, plan: printed as
-"rest" with claims, checks and step 3), which a run of the whole range pays
-once: a few seconds per region, in both trees. Not captured: a tree that
+also holds one orchestrator start-up (imports, template, plan: in the
+wall beside steps 1 and 2, with claims, checks and step 3), which a run of
+the whole range pays once: a few seconds per region, in both trees. Not captured: a tree that
 fills step 1's lanes with the units of *several* regions (issue 20, point
 2) can only fill them with one region's units here; this bench then
 understates its gain (``bench/bench_engines.py`` measures the lanes).
@@ -114,13 +114,15 @@ Without the step-4 parts (2 trees, about 30 min idle)::
 
     .venv/bin/python bench/bench_dataset.py --anatomy /work/shared/anatomy/deepsif --no-step4
 
-A quick sanity check (6 minutes here with the machine shared; an estimate
-from 5 s mean iterations; old and new are the same code until issue 20
-lands, so the clips are identical and the ratio is 1 up to the machine's
-noise, which the 200/S extrapolation multiplies: 1.11x and 1.40x measured
-on the same code)::
+A quick sanity check (6 minutes here with the machine shared by other
+runs; an estimate from 20 s mean iterations). Old and new are the same code
+until issue 20 lands, so the clips are identical region by region and the
+ratio is 1 up to the machine's noise: on 2026-12-05, with a load average of
+5 on the 2 cores, one region's wall ranged from 14 to 50 s between rounds,
+and the unscaled ratio came out 0.93x (random) and 1.30x (hand-picked);
+``--sim-length 2`` runs in 4 to 6 minutes, for the unscaled ratio only::
 
-    .venv/bin/python bench/bench_dataset.py --anatomy /work/shared/anatomy/deepsif --sim-length 5 \
+    .venv/bin/python bench/bench_dataset.py --anatomy /work/shared/anatomy/deepsif --sim-length 20 \
         --n-random 3 --no-step4
 """
 
