@@ -678,7 +678,8 @@ def main():
             if tree.label in ("new", "new-all"):
                 folders = sources[tree.label] = {}
                 for (set_name, r), x in sorted(tree.runs.items(), key=lambda item: item[0][0] != "random"):
-                    folders.setdefault(r, Layout(x["out"]).clip_dir(r))  # a region of both sets: its random run
+                    if set_name != "probe":  # the start-up probe ran at 1.5 s
+                        folders.setdefault(r, Layout(x["out"]).clip_dir(r))  # in both sets: its random run
         same = step4_check(args.anatomy, sources, work / "step4_check")
         print("  " + ", ".join(f"{v} {'identical' if ok else 'DIFFERENT'}" for v, ok in same.items()))
         print(f"  step 4 unchanged: {'met' if all(same.values()) else 'NOT met'}")
