@@ -64,6 +64,9 @@ def build_parser():
                         "are the same option)")
     p.add_argument("--end_region", "--end-region", dest="end_region", type=int, metavar="REGION",
                    help="last region (exclusive); required unless --synthesis-only")
+    p.add_argument("--regions", type=region_list, metavar="LIST",
+                   help="process exactly these regions, e.g. 3,17,40-45 (0-based, ranges inclusive), instead of "
+                        "--start_region..--end_region")
     p.add_argument("--filename", default="spikes", help="clips go to OUTPUT/nmm_{filename}/")
     add_common_options(p)
     p.add_argument("--matlab", choices=["auto", "matlab", "octave"], default="auto",
@@ -123,6 +126,22 @@ def build_parser():
     return p
 
 
+def region_list(text):
+    """``--regions``: ``3,17,40-45`` (ranges inclusive); the sorted regions, each once."""
+    regions = set()
+    for part in text.split(","):
+        bounds = part.strip().split("-")
+        try:
+            low, high = (int(bounds[0]), int(bounds[-1])) if 1 <= len(bounds) <= 2 else (None, None)
+        except ValueError:
+            low = high = None
+        if low is None or low < 0 or high < low:
+            raise argparse.ArgumentTypeError(f"expected regions such as 3,17,40-45 (0-based, ranges inclusive), "
+                                             f"got {text!r}")
+        regions.update(range(low, high + 1))
+    return sorted(regions)
+
+
 def slice_spec(text):
     """``I/N`` (``--slice``): slice I, 0-based, of N; returns ``(I, N)``."""
     parts = text.split("/")
@@ -164,6 +183,11 @@ def workers_option(text):
 
 def check_modes(args):
     """Options that exclude each other or need another, and the region range; before anything is read."""
+    if args.regions is not None:
+        if args.start_region is not None or args.end_region is not None or args.slice is not None:
+            raise UsageError("--regions names the regions itself: it does not go with --start_region, --end_region "
+                             "or --slice")
+        args.start_region, args.end_region = args.regions[0], args.regions[-1] + 1  # (the range it lies in)
     if args.synthesis_only and args.skip_synthesis:
         raise UsageError("--synthesis-only and --skip-synthesis exclude each other")
     if args.pack and (args.synthesis_only or args.skip_synthesis):
@@ -236,6 +260,8 @@ def whole_template(args):
 def regions_of(args, n_regions):
     """The regions a command covers: its range; every region of the template for ``--status`` and
     ``--dry-run`` without one; none for the modes without regions (``--synthesis-only``, ...)."""
+    if args.regions is not None:
+        return list(args.regions)
     if args.start_region is not None and args.slice is not None:
         return region_slice(args.start_region, args.end_region, args.slice)
     if args.start_region is not None:
@@ -494,7 +520,7 @@ def run_on_dask(ctx, args, client, regions):
     from deepsif_pipeline.dask_runner import DaskSetupError, forwarded_options, run_regions_on_dask
     options = forwarded_options(
         build_parser(), args,
-        drop={"start_region", "end_region", "scheduler", "workers", "skip_synthesis", "synthesis_only", "verify",
+        drop={"start_region", "end_region", "regions", "scheduler", "workers", "skip_synthesis", "synthesis_only", "verify",
               "qc", "pack", "result_file", "slice"},
         override={"anatomy": str(ctx.template.folder), "leadfield": ctx.template.leadfield.name,
                   "output": str(ctx.layout.output), "matlab": ctx.engine.kind})
