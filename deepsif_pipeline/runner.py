@@ -356,9 +356,13 @@ def _region_steps(ctx, r, claim=None, disk=None, halt=None):
         say(f"{OK} Successfully processed raw NMM data for region {r} ({ctx.engine.name}, "
             f"{time.time() - started:.1f} s){clips}" + (f"; {made.not_needed_text()}" if made.not_needed else ""))
         if _claim_lost(claim):
-            say(f"{OK} Region {r} is processed, but its claim was taken over by another run while step 2 ran: "
-                "its raw data is left for that run to delete")
-            return Result(Status.DONE, clips=made.clips)
+            if made.current:
+                say(f"{OK} Region {r} is processed, but its claim was taken over by another run while step 2 ran: "
+                    "its raw data is left for that run to delete")
+                return Result(Status.DONE, clips=made.clips, detail=made.not_needed_text())
+            say(f"region {r}: its claim was taken over by another run while step 2 ran; its next mean iterations "
+                "are left to that run")
+            return Result(Status.ELSEWHERE, "claim taken over by another run while step 2 ran")
         if made.state not in (State.CURRENT, State.PARTIAL, State.MISSING) or m in made.todo:
             banner(RULE_STEP, f"STEP 3: Deleting raw data for region {r}")
             say(f"{FAIL} Keeping raw data of region {r} ({layout.raw_dir(r)}): step 2 output incomplete: "

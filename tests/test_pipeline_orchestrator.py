@@ -519,10 +519,11 @@ def test_claim_lost_during_step2_leaves_the_raw_data(tmp_path, anatomy_dir, caps
     claim = claims.try_claim(ctx.layout.claim_dir, "region_0")
     real_step2 = extract.run
 
-    def step2_then_taken_over(*args):
-        outcome = real_step2(*args)
-        owner = json.loads(claim.path.read_text())
-        claim.path.write_text(json.dumps(dict(owner, token="someone-else")))
+    def step2_then_taken_over(*args, **kwargs):
+        outcome = real_step2(*args, **kwargs)
+        if kwargs.get("upto") == 2:  # taken over during the step 2 that completes the region
+            owner = json.loads(claim.path.read_text())
+            claim.path.write_text(json.dumps(dict(owner, token="someone-else")))
         return outcome
 
     monkeypatch.setattr(extract, "run", step2_then_taken_over)
