@@ -17,6 +17,9 @@ with other settings stop the run (exit 2) rather than being mixed.
 Usable on its own with DeepSIF's arguments::
 
     python generate_tvb_data.py --a_start 0 --a_end 2 --anatomy ANATOMY --output OUT
+
+The orchestrator names units of work of any regions instead (``--units 3:0 17:0 17:1``): the
+fast engine advances up to four of them together, one per lane.
 """
 
 import argparse
