@@ -126,9 +126,9 @@ def make_simulators(connectivity, excitable, a_value, units, engine):
 
     Both engines start from the same configured TVB simulators (parameters,
     delays, random initial history drawn with each unit's seed); the fast
-    engine puts the units in the lanes of one simulator, each drawing its
-    noise from a PCG64 generator seeded with the unit's seed (a lane's
-    samples do not depend on the other lanes).
+    engine puts the units in the lanes of one simulator, each lane's noise
+    keyed with the unit's seed (a lane's samples do not depend on the other
+    lanes, see ``deepsif_pipeline.fast_engine``).
 
     Parameters
     ----------
