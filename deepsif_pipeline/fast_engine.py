@@ -427,18 +427,20 @@ def philox4x32(counter, key):
 
 
 @_jit
-def _normals(seed, step, variable, half, out):
+def _normals(seed, step, variable, pairs, out):
     """The ``N(0, 1)`` samples of one lane's noisy variable at one step, for all regions.
 
-    Sample ``j`` and ``j + half`` (``half = ceil(n / 2)``) are the Box-Muller
-    pair of Philox4x32-10 with the key ``(seed mod 2 ** 32, seed // 2 **
-    32)`` and the counter ``(step mod 2 ** 32, step // 2 ** 32, j,
-    variable)``: a sample depends on nothing but the seed, the step, the
-    variable and the region. 52 random bits make ``u1`` in ``(0, 1]``, 2 + 52
-    make the angle (a quadrant and a fraction of it); ``sqrt(-2 log u1)``
-    and the sine and cosine are fdlibm's algorithms (``log``, ``k_sin``,
-    ``k_cos``) written as plain arithmetic, so LLVM vectorises the loop over
-    regions with the same operations in the same order as without vectors.
+    Samples ``j`` and ``pairs + j`` are the Box-Muller pair of
+    Philox4x32-10 with the key ``(seed mod 2 ** 32, seed // 2 ** 32)`` and
+    the counter ``(step mod 2 ** 32, step // 2 ** 32, j, variable)``;
+    region ``i`` takes sample ``i``: a sample depends on nothing but the
+    seed, the step, the variable, the region and the number of regions
+    (through ``pairs``). 52 random bits make ``u1`` in ``(0, 1]``, 2 + 52 make
+    the angle (a quadrant and a fraction of it); ``sqrt(-2 log u1)`` and the
+    sine and cosine are fdlibm's algorithms (``log``, ``k_sin``, ``k_cos``;
+    their polynomials with FMAs) written as plain arithmetic, so LLVM
+    vectorises the loop over pairs with the same operations in the same
+    order as without vectors.
 
     Parameters
     ----------
@@ -447,16 +449,17 @@ def _normals(seed, step, variable, half, out):
         The global step (TVB's ``current_step`` after it).
     variable : numpy.uint64
         The state variable.
-    half : int
-        ``ceil(n / 2)``.
+    pairs : int
+        :func:`padded_pairs` of the number of regions ``n``.
     out : numpy.ndarray
-        ``(2 half,)`` float64, filled (``out[n]`` is unused when ``n`` is odd).
+        ``(2 pairs,)`` float64: regions ``0 .. n - 1`` in ``out[:n]``, the
+        rest unused.
     """
     key0 = seed & MASK32
     key1 = seed >> SHIFT32
     step0 = step & MASK32
     step1 = step >> SHIFT32
-    for j in range(half):  # vectorised: one Philox and one Box-Muller pair per iteration
+    for j in range(pairs):  # vectorised (no remainder: see padded_pairs): one Philox and one Box-Muller pair
         c0 = step0
         c1 = step1
         c2 = np.uint64(j)
@@ -490,8 +493,8 @@ def _normals(seed, step, variable, half, out):
         s = f / (2.0 + f)
         z = s * s
         w = z * z
-        t1 = w * (LG2 + w * (LG4 + w * LG6))
-        t2 = z * (LG1 + w * (LG3 + w * (LG5 + w * LG7)))
+        t1 = w * _fma(w, _fma(w, LG6, LG4), LG2)  # the polynomials with FMAs: fewer operations
+        t2 = z * _fma(w, _fma(w, _fma(w, LG7, LG5), LG3), LG1)
         lr = t2 + t1
         hfsq = 0.5 * f * f
         log_a = ek * LN2_HI - ((hfsq - (s * (hfsq + lr) + ek * LN2_LO)) - f)
@@ -503,8 +506,8 @@ def _normals(seed, step, variable, half, out):
         x = g * HALF_PI
         z = x * x
         w = z * z
-        sin_x = x + (z * x) * (S1 + z * (S2 + z * (S3 + z * S4) + z * w * (S5 + z * S6)))
-        cr = z * (C1 + z * (C2 + z * C3)) + w * w * (C4 + z * (C5 + z * C6))
+        sin_x = _fma(z * x, _fma(z, _fma(z * w, _fma(z, S6, S5), _fma(z, _fma(z, S4, S3), S2)), S1), x)
+        cr = _fma(w * w, _fma(z, _fma(z, C6, C5), C4), z * _fma(z, _fma(z, C3, C2), C1))
         hz = 0.5 * z
         w = 1.0 - hz
         cos_x = w + (((1.0 - w) - hz) + z * cr)
@@ -515,20 +518,20 @@ def _normals(seed, step, variable, half, out):
         cos_t = -cq if (quadrant == np.uint64(1) or quadrant == np.uint64(2)) else cq
         sin_t = -sq if quadrant >= np.uint64(2) else sq
         out[j] = radius * cos_t
-        out[half + j] = radius * sin_t
+        out[pairs + j] = radius * sin_t
 
 
 @_jit
 def _fill_normals(seed, first_step, variables, out, scratch):
     """``out[k, v, i]``: the sample of step ``first_step + k``, noisy variable ``variables[v]``, region ``i``.
 
-    ``out`` is ``(n_steps, k, n)`` float64, ``scratch`` ``(2 ceil(n / 2),)``.
+    ``out`` is ``(n_steps, k, n)`` float64, ``scratch`` ``(2 padded_pairs(n),)``.
     """
     n = out.shape[2]
-    half = (n + 1) // 2
+    pairs = scratch.size // 2
     for k in range(out.shape[0]):
         for v in range(variables.size):
-            _normals(np.uint64(seed), np.uint64(first_step + k), np.uint64(variables[v]), half, scratch)
+            _normals(np.uint64(seed), np.uint64(first_step + k), np.uint64(variables[v]), pairs, scratch)
             out[k, v, :] = scratch[:n]
 
 
@@ -555,11 +558,25 @@ def standard_normals(seed, first_step, n_steps, variables, n):
     """
     variables = np.asarray(variables, dtype=np.int64)
     out = np.empty((int(n_steps), variables.size, int(n)))
-    _fill_normals(np.uint64(check_seed(seed)), np.int64(first_step), variables, out, np.empty(2 * ((n + 1) // 2)))
+    _fill_normals(np.uint64(check_seed(seed)), np.int64(first_step), variables, out, np.empty(2 * padded_pairs(n)))
     return out
 
 
 MAX_NOISE_SEED = 2 ** 64 - 1  # Philox4x32-10's key: two 32-bit words
+PAIRS_MULTIPLE = 8  # Box-Muller pairs computed in multiples of the widest vector (AVX-512: 8): no scalar remainder
+
+
+@numba.njit(inline="always")
+def padded_pairs(n):
+    """``ceil(n / 2)`` rounded up to a multiple of :data:`PAIRS_MULTIPLE`.
+
+    The vectorised loop of :func:`_normals` leaves the last ``pairs mod
+    vector width`` iterations to scalar code, several times slower per pair
+    than a vector; computing up to 7 unused pairs in vectors is cheaper. It
+    also decides which sample a region takes (:func:`_normals`).
+    """
+    half = (n + 1) // 2
+    return (half + PAIRS_MULTIPLE - 1) // PAIRS_MULTIPLE * PAIRS_MULTIPLE
 
 
 def check_seed(seed):
@@ -816,8 +833,8 @@ def advance(x, ring, n_time, step, n_steps, block, index, target, weight, p, cc,
     acc = np.empty((BLOCK, n * LANES))
     sig = np.empty(n)
     noise = np.zeros((N_STATE, n))
-    half = (n + 1) // 2
-    z = np.empty((variables.size, 2 * half))
+    pairs = padded_pairs(n)
+    z = np.empty((variables.size, 2 * pairs))
     sqrt_dt = math.sqrt(dt)
     k = 0
     while k < n_steps:
@@ -827,7 +844,7 @@ def advance(x, ring, n_time, step, n_steps, block, index, target, weight, p, cc,
             s = step + 1 + k
             for l in range(n_lanes):
                 for v in range(variables.size):
-                    _normals(seeds[l], np.uint64(s), np.uint64(variables[v]), half, z[v])
+                    _normals(seeds[l], np.uint64(s), np.uint64(variables[v]), pairs, z[v])
                 _heun(x[l], c[b, l], z, variables, gains[l], sqrt_dt, p[l], dt, noise)
                 _record(x[l], ring, s % n_time, l, n_time, cc, sig, out_data[l, k])
             out_time[k] = s * dt

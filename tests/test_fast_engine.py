@@ -243,17 +243,18 @@ def test_philox_known_answers(counter, key, expected):
 
 def reference_normals(seed, step, variable, n):
     """The samples of :func:`fast_engine._normals` recomputed in Python: Philox words, libm's log, cos and sin."""
-    half = (n + 1) // 2
+    pairs = -(-n // 16) * 8  # ceil(n / 2) rounded up to a multiple of 8
+    assert pairs == fast_engine.padded_pairs(n)
     key = np.array([seed & 0xFFFFFFFF, seed >> 32], dtype=np.uint64)
-    out = np.empty(2 * half)
-    for j in range(half):
+    out = np.empty(2 * pairs)
+    for j in range(pairs):
         c0, c1, c2, c3 = (int(w) for w in fast_engine.philox4x32(
             np.array([step & 0xFFFFFFFF, step >> 32, j, variable], dtype=np.uint64), key))
         u1 = 2.0 - (1.0 + (((c0 << 32) | c1) >> 12) * 2.0 ** -52)  # (0, 1]
         bits = (c2 << 32) | c3
         angle = 2.0 * np.pi * ((bits >> 62) + ((bits >> 10) & (2 ** 52 - 1)) * 2.0 ** -52) / 4.0
         radius = np.sqrt(-2.0 * np.log(u1))
-        out[j], out[half + j] = radius * np.cos(angle), radius * np.sin(angle)
+        out[j], out[pairs + j] = radius * np.cos(angle), radius * np.sin(angle)
     return out[:n]
 
 
@@ -297,9 +298,9 @@ def test_normals_are_standard_normal_and_independent():
     assert abs(corr(z[0], z[1])) < bound and abs(corr(z[0], z[2])) < bound  # seeds (lanes)
     assert abs(corr(z[0, 1:], z[0, :-1])) < 5 / np.sqrt((steps - 1) * n)  # successive steps
     assert abs(corr(z[0, :, 1:], z[0, :, :-1])) < 5 / np.sqrt(steps * (n - 1))  # neighbouring regions
-    half = (n + 1) // 2
-    assert abs(corr(z[0, :, :n - half], z[0, :, half:])) < 5 / np.sqrt(steps * (n - half))  # Box-Muller pairs
-    assert abs(corr(z[0, :, :n - half] ** 2, z[0, :, half:] ** 2)) < 5 / np.sqrt(steps * (n - half) / 2)
+    pairs = fast_engine.padded_pairs(n)  # regions i and pairs + i: the two samples of a Box-Muller pair
+    assert abs(corr(z[0, :, :n - pairs], z[0, :, pairs:])) < 5 / np.sqrt(steps * (n - pairs))
+    assert abs(corr(z[0, :, :n - pairs] ** 2, z[0, :, pairs:] ** 2)) < 5 / np.sqrt(steps * (n - pairs) / 2)
 
 
 def test_the_engine_adds_the_samples_of_its_step(conn76):
