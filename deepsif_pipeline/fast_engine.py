@@ -80,7 +80,8 @@ Random123's known answers) keyed with the seed, whose counter is ``(step,
 pair of regions, variable)``; each 128-bit output gives two samples by
 Box-Muller (52-bit uniforms; fdlibm's ``log``, ``sin`` and ``cos`` as plain
 arithmetic). Why: the sample of a lane at step ``s``, variable ``v``,
-region ``i`` is a function of ``(seed, s, v, i)`` alone, so it is the same
+region ``i`` is a function of ``(seed, s, v, i)`` alone (and of the number
+of regions, which the lanes share), so it is the same
 whatever the chunks, pieces or other lanes, and it is computed in the numba
 loop, vectorised over regions, just before the step that adds it (version
 2's numpy draws were a fifth of step 1). Like :func:`exp` it uses no
