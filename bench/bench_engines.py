@@ -55,12 +55,14 @@ iterations and region 701's first); ``FastSimulator.run_lanes`` timed after
 a transient, wall seconds per lane-simulated second, and the time the same
 noise samples take to draw alone (its share of the run).
 
-The 3-lane gain is larger than version 2's noise share alone: version 2
-also called the numba loop every 256 steps (``NOISE_BLOCK``, the block of
-numpy draws), and each call costs a few milliseconds here (measured on this
-tree, noise off, 3 lanes x 1 simulated s: 0.213 CPU s in 256-step chunks
-against 0.168 in one call); this tree calls it every ``CHUNK_STEPS`` (2000)
-steps when step 1 shows progress.
+``run_lanes`` is given a progress callback, as step 1 gives it, so each
+version calls the numba loop in its chunks (version 2: 256 steps, its
+``NOISE_BLOCK``; this tree: ``CHUNK_STEPS``). The 3-lane gain is larger than
+version 2's noise share: a chunk of a several-lane output is a strided
+slice, for which numba compiled a slower ``advance`` (its output loop not
+vectorised); this tree passes a contiguous buffer instead (measured on this
+tree, noise off, 3 lanes x 1 simulated s in 256-step chunks: 0.213 CPU s
+before, 0.174 after, 0.177 in one call).
 
     python bench/bench_engines.py                 # 998-region template, region 700
     python bench/bench_engines.py --lanes         # lane comparison, version 2 vs this tree
@@ -207,11 +209,11 @@ def lanes_child(code_dir, anatomy, units, seconds, cache_dir):
     wall = {True: math.inf, False: math.inf}
     cpu = dict(wall)
     for noise in (True, False):
-        fast[noise].run_lanes(TRANSIENT_S * 1000.0)
+        fast[noise].run_lanes(TRANSIENT_S * 1000.0, progress=lambda k: None)
     for _ in range(2):  # alternating, the faster of two each
         for noise in (True, False):
             t0, c0 = time.perf_counter(), time.process_time()
-            _, data = fast[noise].run_lanes(seconds * 1000.0)
+            _, data = fast[noise].run_lanes(seconds * 1000.0, progress=lambda k: None)  # chunked, as step 1 runs it
             wall[noise] = min(wall[noise], time.perf_counter() - t0)
             cpu[noise] = min(cpu[noise], time.process_time() - c0)
     n_steps, n = data.shape[1], data.shape[2]
