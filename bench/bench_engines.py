@@ -50,7 +50,7 @@ Lane comparison (``--lanes``, issue 20): the fast engine version 2
 (``--lanes-commit``, exported with ``git archive``) as step 1 runs it, a
 region's three mean iterations in one pass (3 lanes busy, the 4th computing
 zeros), against this tree with the same 3 lanes (what the noise generator
-alone gains) and with 4 busy lanes (4 units: region 700's three mean
+and the contiguous output buffer gain, below) and with 4 busy lanes (4 units: region 700's three mean
 iterations and region 701's first); ``FastSimulator.run_lanes`` timed after
 a transient, wall seconds per lane-simulated second, and the time the same
 noise samples take to draw alone (its share of the run).
@@ -311,7 +311,8 @@ def report_lanes(rows, args):
     v2, new3, new4 = rows
     same = v2["per_lane_s"] / new3["per_lane_s"]
     full = v2["per_lane_s"] / new4["per_lane_s"]
-    print(f"3 lanes vs 3 lanes (the noise alone): {same:.2f}x faster per lane-simulated second")
+    print(f"3 lanes vs 3 lanes (the noise and the contiguous output buffer): {same:.2f}x faster per "
+          "lane-simulated second")
     print(f"4 busy lanes vs version 2's 3: {full:.2f}x faster per lane-simulated second")
     cpu = (v2["cpu_s"] / (v2["lanes"] * v2["seconds"])) / (new4["cpu_s"] / (new4["lanes"] * new4["seconds"]))
     print(f"the same in process CPU time (less sensitive to other processes on the machine): {cpu:.2f}x")
