@@ -132,8 +132,9 @@ def make_simulators(connectivity, lanes, a_value, engine):
     Both engines start from the same configured TVB simulators (parameters,
     delays, random initial history drawn with each unit's seed); the fast
     engine puts the units in the lanes of one simulator, each with its own
-    excitable region, mean input and noise, drawn with the unit's seed (a
-    lane's output does not depend on the other lanes).
+    excitable region, mean input and noise keyed with the unit's seed (a
+    lane's output does not depend on the other lanes, see
+    ``deepsif_pipeline.fast_engine``).
 
     Parameters
     ----------

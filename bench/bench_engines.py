@@ -46,11 +46,31 @@ the marginal costs of this version gave 138x for the same engines. Figures
 of different sessions also differ with the load of the machine (tvb-library
 took 45 wall s per simulated s with the other core busy, 20-25 without).
 
+Lane comparison (``--lanes``, issue 20): the fast engine version 2
+(``--lanes-commit``, exported with ``git archive``) as step 1 runs it, a
+region's three mean iterations in one pass (3 lanes busy, the 4th computing
+zeros), against this tree with the same 3 lanes (what the noise generator
+and the contiguous output buffer gain, below) and with 4 busy lanes (4 units: region 700's three mean
+iterations and region 701's first); ``FastSimulator.run_lanes`` timed after
+a transient, wall seconds per lane-simulated second, and the time the same
+noise samples take to draw alone (its share of the run).
+
+``run_lanes`` is given a progress callback, as step 1 gives it, so each
+version calls the numba loop in its chunks (version 2: 256 steps, its
+``NOISE_BLOCK``; this tree: ``CHUNK_STEPS``). The 3-lane gain is larger than
+version 2's noise share: a chunk of a several-lane output is a strided
+slice, for which numba compiled a slower ``advance`` (its output loop not
+vectorised); this tree passes a contiguous buffer instead (measured on this
+tree, noise off, 3 lanes x 1 simulated s in 256-step chunks: 0.213 CPU s
+before, 0.174 after, 0.177 in one call).
+
     python bench/bench_engines.py                 # 998-region template, region 700
+    python bench/bench_engines.py --lanes         # lane comparison, version 2 vs this tree
     python bench/bench_engines.py --short 2 --long 6 --tvb-short 0.6 --tvb-long 1.6
 """
 
 import argparse
+import math
 import multiprocessing
 import os
 from pathlib import Path
@@ -68,6 +88,9 @@ OLD_COMMIT = "b693363"  # the fast engine before lanes (one mean iteration at a 
 PUBLISHED_S = 200.0  # simulated seconds per mean iteration in the published run
 TARGET_WALL_PER_S = 0.05  # issue 13: step 1 at 3 x 200 s, start-up included
 TARGET_TVB_RATIO = 400.0  # issue 13: marginal rate against tvb-library's
+LANES_COMMIT = "2645c43"  # fast engine version 2 (lanes, PCG64 noise drawn by numpy), as step 1 ran before issue 20
+TARGET_LANE_RATIO = 1.3  # issue 20: wall s per lane-simulated second, version 2 (3 lanes) over this tree (4 lanes)
+TRANSIENT_S = 0.5  # untimed simulated seconds before a lane comparison's timed run (also loads the numba cache)
 
 
 def child(code_dir, engine, anatomy, region, seconds, piece_seconds, seed, cache_dir, raw_rate):
@@ -131,11 +154,89 @@ def child(code_dir, engine, anatomy, region, seconds, piece_seconds, seed, cache
     return {"import_s": import_s, "wall_s": wall, "write_s": written[0], "seconds": seconds}
 
 
-def in_child(*args):
-    """:func:`child` in a fresh spawned process."""
+def in_child(*args, function=None):
+    """:func:`child` (or ``function``) in a fresh spawned process."""
     context = multiprocessing.get_context("spawn")
     with context.Pool(1, maxtasksperchild=1) as pool:
-        return pool.apply(child, args)
+        return pool.apply(function or child, args)
+
+
+def lanes_child(code_dir, anatomy, units, seconds, cache_dir):
+    """Time the fast engine of the checkout in ``code_dir`` advancing the given units as lanes of one pass.
+
+    Parameters
+    ----------
+    code_dir : str
+        Root of the checkout whose ``deepsif_pipeline.fast_engine`` runs.
+    anatomy : str
+        Template folder.
+    units : sequence of (int, int, int)
+        ``(template region, mean iteration, seed)`` of each lane (at most 4).
+    seconds : float
+        Simulated seconds timed, after an untimed transient of ``TRANSIENT_S``
+        (which also loads or compiles the numba cache).
+    cache_dir : str
+        ``NUMBA_CACHE_DIR`` of this checkout.
+
+    Returns
+    -------
+    dict
+        ``wall_s`` (``run_lanes`` of ``seconds``, all lanes, noise on),
+        ``quiet_s`` (the same without noise: ``noise=False``), ``cpu_s`` and
+        ``quiet_cpu_s`` (the same runs' process CPU time), ``draw_s``
+        (drawing the same lanes' samples for as many steps, alone: numpy's
+        PCG64 in blocks of 256 steps as version 2 draws them, or this
+        checkout's ``standard_normals`` in blocks of 256 steps) and
+        ``draw_cpu_s`` (its CPU time), ``lanes``, ``seconds``.
+    """
+    os.environ["NUMBA_NUM_THREADS"] = "1"
+    os.environ["NUMBA_CACHE_DIR"] = cache_dir
+    sys.path.insert(0, code_dir)
+    import numpy as np
+    import generate_tvb_data as gen
+    from deepsif_pipeline import fast_engine, science
+    from deepsif_pipeline.anatomy import load_template
+    if not str(Path(fast_engine.__file__).resolve()).startswith(str(Path(code_dir).resolve())):
+        raise RuntimeError(f"imported {fast_engine.__file__}, not from {code_dir}")
+    tvb_connectivity = gen._import_tvb()
+    template = load_template(anatomy)
+    conn = tvb_connectivity.Connectivity.from_file(str(template.connectivity))
+    conn.configure()
+    sims = [gen.build_simulator(conn, int(template.columns[region]), science.A_EXCITABLE, m, seed)
+            for region, m, seed in units]
+    seeds = [seed for _, _, seed in units]
+    fast = {noise: fast_engine.FastSimulator.from_tvb_lanes(sims, seeds, noise=noise) for noise in (True, False)}
+    wall = {True: math.inf, False: math.inf}
+    cpu = dict(wall)
+    for noise in (True, False):
+        fast[noise].run_lanes(TRANSIENT_S * 1000.0, progress=lambda k: None)
+    for _ in range(2):  # alternating, the faster of two each
+        for noise in (True, False):
+            t0, c0 = time.perf_counter(), time.process_time()
+            _, data = fast[noise].run_lanes(seconds * 1000.0, progress=lambda k: None)  # chunked, as step 1 runs it
+            wall[noise] = min(wall[noise], time.perf_counter() - t0)
+            cpu[noise] = min(cpu[noise], time.process_time() - c0)
+    n_steps, n = data.shape[1], data.shape[2]
+    variables = fast[True].noise_variables
+    block = 256  # steps drawn per call (version 2's NOISE_BLOCK)
+    if hasattr(fast_engine, "standard_normals"):  # version 3: Philox4x32-10, drawn in the numba loop
+        fast_engine.standard_normals(seeds[0], 1, 1, variables, n)  # compiled or loaded: not timed
+        t0, c0 = time.perf_counter(), time.process_time()
+        for first in range(0, n_steps, block):
+            for seed in seeds:
+                fast_engine.standard_normals(seed, fast[True].step + first, min(block, n_steps - first), variables, n)
+    else:  # version 2: each lane's PCG64 generator, in blocks of NOISE_BLOCK steps (run_lanes)
+        t0, c0 = time.perf_counter(), time.process_time()
+        assert fast_engine.NOISE_BLOCK == block
+        z = np.empty((len(units), block, len(variables), n))
+        rngs = [np.random.Generator(np.random.PCG64(seed)) for seed in seeds]
+        for first in range(0, n_steps, block):
+            k = min(block, n_steps - first)
+            for lane, rng in enumerate(rngs):
+                rng.standard_normal(out=z[lane, :k])
+    draw, draw_cpu = time.perf_counter() - t0, time.process_time() - c0
+    return {"wall_s": wall[True], "quiet_s": wall[False], "cpu_s": cpu[True], "quiet_cpu_s": cpu[False],
+            "draw_s": draw, "draw_cpu_s": draw_cpu, "lanes": len(units), "seconds": seconds}
 
 
 def export_commit(commit, into):
@@ -163,6 +264,63 @@ def measure(label, code_dir, engine, args, short, long, cache_dir):
     return {"label": label, "runs": runs, "marginal": marginal, "intercept": intercept, "write": write,
             "compile_s": compile_s, "import_s": runs[0]["import_s"],
             "published": marginal + intercept / (3 * PUBLISHED_S)}
+
+
+def lane_comparison(args, work):
+    """Version 2 as step 1 uses it (a region's 3 mean iterations, 3 lanes busy) against this checkout with 3 and 4 busy lanes.
+
+    Each configuration runs in a fresh child (:func:`lanes_child`), in
+    alternating rounds (``--rounds``); the fastest round of each counts.
+
+    Returns
+    -------
+    list of dict
+        Per configuration: ``label``, ``lanes``, ``seconds``, ``wall_s``,
+        ``quiet_s``, ``draw_s`` (each the fastest of the rounds) and
+        ``per_lane_s`` (wall s per lane-simulated second).
+    """
+    from deepsif_pipeline import science
+    old_dir = export_commit(args.lanes_commit, (work / "v2").mkdir() or work / "v2")
+    region = args.region
+    units3 = [(region, m, science.simulation_seed(args.seed, region, m)) for m in science.MEAN_ITERATIONS]
+    units4 = units3 + [(region + 1, 0, science.simulation_seed(args.seed, region + 1, 0))]
+    configs = [(f"v2 {args.lanes_commit}, 3 lanes", old_dir, units3, str(work / "cache_v2")),
+               ("this tree, 3 lanes", str(REPO), units3, str(work / "cache_new")),
+               ("this tree, 4 lanes", str(REPO), units4, str(work / "cache_new"))]
+    best = [None] * len(configs)
+    for _ in range(args.rounds):
+        for c, (label, code_dir, units, cache_dir) in enumerate(configs):
+            run = in_child(code_dir, args.anatomy, units, args.lane_seconds, cache_dir, function=lanes_child)
+            best[c] = run if best[c] is None else {key: min(value, best[c][key]) for key, value in run.items()}
+    return [dict(run, label=label, per_lane_s=run["wall_s"] / (run["lanes"] * run["seconds"]))
+            for (label, *_), run in zip(configs, best)]
+
+
+def report_lanes(rows, args):
+    """Print the lane comparison and the target of issue 20."""
+    print(f"template {args.anatomy}, regions {args.region} (mean iterations 0-2) and {args.region + 1} (mean "
+          f"iteration 0), {args.lane_seconds:g} simulated s per lane after a {TRANSIENT_S:g} s transient, "
+          f"fastest of {args.rounds} alternating rounds; cpus {os.cpu_count()}, load average "
+          f"{os.getloadavg()[0]:.2f} at the end")
+    print(f"{'engine':<26}{'lanes':>6}{'wall s':>9}{'per lane-s':>12}{'no noise s':>12}{'noise share':>13}"
+          f"{'cpu s':>8}{'cpu share':>11}{'drawing s':>11}{'share':>8}{'cpu share':>11}")
+    for r in rows:
+        print(f"{r['label']:<26}{r['lanes']:>6}{r['wall_s']:>9.3f}{r['per_lane_s']:>12.4f}{r['quiet_s']:>12.3f}"
+              f"{1 - r['quiet_s'] / r['wall_s']:>13.1%}{r['cpu_s']:>8.3f}{1 - r['quiet_cpu_s'] / r['cpu_s']:>11.1%}"
+              f"{r['draw_s']:>11.3f}{r['draw_s'] / r['wall_s']:>8.1%}{r['draw_cpu_s'] / r['cpu_s']:>11.1%}")
+    v2, new3, new4 = rows
+    same = v2["per_lane_s"] / new3["per_lane_s"]
+    full = v2["per_lane_s"] / new4["per_lane_s"]
+    print(f"3 lanes vs 3 lanes (the noise and the contiguous output buffer): {same:.2f}x faster per "
+          "lane-simulated second")
+    print(f"4 busy lanes vs version 2's 3: {full:.2f}x faster per lane-simulated second")
+    cpu = (v2["cpu_s"] / (v2["lanes"] * v2["seconds"])) / (new4["cpu_s"] / (new4["lanes"] * new4["seconds"]))
+    print(f"the same in process CPU time (less sensitive to other processes on the machine): {cpu:.2f}x")
+    print(f"target: at least {TARGET_LANE_RATIO}x version 2 per lane-simulated second: {full:.2f}x "
+          f"({'met' if full >= TARGET_LANE_RATIO else 'NOT met'})")
+    print("per lane-s: wall s / (lanes x simulated s); no noise s: the same run with noise=False; noise share: "
+          "1 - no noise / wall; cpu s, cpu share: the same in process CPU time; drawing s: the same samples drawn alone (version 2: numpy PCG64 per lane in blocks "
+          "of 256 steps; this tree: standard_normals), share: drawing / wall, and in CPU time")
 
 
 def report(results, args):
@@ -217,9 +375,20 @@ def main():
                     help="raw pieces written (default: the pipeline's, decimated)")
     ap.add_argument("--skip-tvb", action="store_true")
     ap.add_argument("--skip-old", action="store_true")
+    ap.add_argument("--lanes", action="store_true",
+                    help="only the lane comparison: version 2 (--lanes-commit, 3 lanes) against this tree (3 and 4)")
+    ap.add_argument("--lanes-commit", default=LANES_COMMIT, help="commit of fast engine version 2")
+    ap.add_argument("--lane-seconds", type=float, default=4.0, help="simulated s per lane, lane comparison")
+    ap.add_argument("--rounds", type=int, default=3, help="alternating rounds of the lane comparison")
     args = ap.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="bench_engines_"))
+    if args.lanes:
+        try:
+            report_lanes(lane_comparison(args, work), args)
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+        return 0
     try:
         results = {"fast": measure("fast", str(REPO), "fast", args, args.short, args.long, str(work / "cache_new"))}
         if not args.skip_old:

@@ -25,11 +25,13 @@ as tvb-library's simulator for that configuration, with
 
 Version (``settings.FAST_ENGINE_VERSION``, recorded in the fingerprints of
 steps 1 and 2): 1 was one mean iteration at a time with libm's ``exp``;
-2 (this) has lanes and its own ``exp``. The noise samples of a mean
-iteration are the same in both (below); the outputs differ in the last
-bits from version 1's (libm's ``exp`` against this one, growing through
-the dynamics like any rounding difference), both within the tolerance of
-the tests against tvb-library.
+2 has lanes and its own ``exp``, with version 1's noise samples (numpy's
+PCG64 drawn by numpy); its outputs differ in the last bits from version
+1's (libm's ``exp`` against this one, growing through the dynamics like any
+rounding difference), both within the tolerance of the tests against
+tvb-library. 3 (this) draws the noise with its own counter-based generator
+in the numba loop (below): other samples, so other raw data from the same
+seeds; without noise its arithmetic is version 2's, bit for bit.
 
 What is reproduced from tvb-library (``tvb/simulator``), and how:
 
@@ -68,12 +70,23 @@ stimulus), which changes no value.
 
 The noise is the one thing that is not TVB's sample by sample: TVB draws
 ``N(0, 1)`` for all six state variables from a legacy ``RandomState``
-(then multiplies five of them by zero); here a ``numpy.random.Generator``
-(PCG64) draws only the state variables with non-zero ``nsig`` (``y4``).
-The statistics are the same, the samples are not. Each lane has its own
-generator; its samples are drawn by numpy in blocks of steps, in the order
-version 1 drew them one by one (step, then variable, then region), so a
-mean iteration's samples are the same as in version 1.
+(then multiplies five of them by zero); here only the state variables with
+non-zero ``nsig`` (``y4``) get samples, from a counter-based generator
+seeded with the lane's seed (the unit's, as TVB's ``noise_seed``). The
+distribution is the same, the samples are not. The generator
+(:func:`_normals`) is Philox4x32-10 (Salmon et al. 2011, the generator of
+Random123, cuRAND and numpy's ``Philox`` family; checked against
+Random123's known answers) keyed with the seed, whose counter is ``(step,
+pair of regions, variable)``; each 128-bit output gives two samples by
+Box-Muller (52-bit uniforms; fdlibm's ``log``, ``sin`` and ``cos`` as plain
+arithmetic). Why: the sample of a lane at step ``s``, variable ``v``,
+region ``i`` is a function of ``(seed, s, v, i)`` alone (and of the number
+of regions, which the lanes share), so it is the same
+whatever the chunks, pieces or other lanes, and it is computed in the numba
+loop, vectorised over regions, just before the step that adds it (version
+2's numpy draws were a fifth of step 1). Like :func:`exp` it uses no
+``fastmath``: the same operations in the same order with or without
+vectors, so the same bits on every run and machine.
 """
 
 import math
@@ -361,6 +374,220 @@ def exp_array(x, out):
 
 
 # ---------------------------------------------------------------------------
+# The noise: Philox4x32-10 and Box-Muller, vectorised over regions
+# ---------------------------------------------------------------------------
+
+# Philox4x32-10 (Salmon, Moraes, Dror & Shaw, SC'11; Random123): a keyed bijection of a 128-bit
+# counter, 10 rounds. The 32-bit words are held in uint64 (products 32 x 32 -> 64 bits).
+PHILOX_M0, PHILOX_M1 = np.uint64(0xD2511F53), np.uint64(0xCD9E8D57)  # the round multipliers
+PHILOX_W0, PHILOX_W1 = np.uint64(0x9E3779B9), np.uint64(0xBB67AE85)  # the key schedule's increments
+PHILOX_ROUNDS = 10
+MASK32 = np.uint64(0xFFFFFFFF)
+SHIFT32 = np.uint64(32)
+MANTISSA = np.uint64(0x000FFFFFFFFFFFFF)  # the 52 fraction bits of a float64
+ONE_BITS = np.uint64(0x3FF0000000000000)  # the IEEE bits of 1.0
+# fdlibm's log (e_log.c): log(1 + f) = f - f^2 / 2 + s (f^2 / 2 + R(s^2)), s = f / (2 + f)
+LG1, LG2, LG3, LG4 = 6.666666666666735130e-01, 3.999999999940941908e-01, 2.857142874366239149e-01, 2.222219843214978396e-01
+LG5, LG6, LG7 = 1.818357216161805012e-01, 1.531383769920937332e-01, 1.479819860511658591e-01
+LOG_SPLIT = 0x95F6400000000  # fdlibm's 0x95f64 << 32: mantissas above sqrt(2) - 1 are halved (exponent + 1)
+# fdlibm's sin and cos kernels on [-pi/4, pi/4] (k_sin.c, k_cos.c)
+S1, S2, S3 = -1.66666666666666324348e-01, 8.33333333332248946124e-03, -1.98412698298579493134e-04
+S4, S5, S6 = 2.75573137070700676789e-06, -2.50507602534068634195e-08, 1.58969099521155010221e-10
+C1, C2, C3 = 4.16666666666666019037e-02, -1.38888888888741095749e-03, 2.48015872894767294178e-05
+C4, C5, C6 = -2.75573143513906633035e-07, 2.08757232129817482790e-09, -1.13596475577881948265e-11
+HALF_PI = math.pi / 2.0
+
+
+@_jit
+def philox4x32(counter, key):
+    """Philox4x32-10 of one counter (for the tests: Random123's known answers).
+
+    Parameters
+    ----------
+    counter : numpy.ndarray
+        ``(4,)`` uint64, each a 32-bit word.
+    key : numpy.ndarray
+        ``(2,)`` uint64, each a 32-bit word.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(4,)`` uint64 32-bit words.
+    """
+    c0, c1, c2, c3 = counter[0], counter[1], counter[2], counter[3]
+    k0, k1 = key[0], key[1]
+    for _ in range(PHILOX_ROUNDS):
+        p0 = PHILOX_M0 * c0
+        p1 = PHILOX_M1 * c2
+        c0, c1, c2, c3 = (p1 >> SHIFT32) ^ c1 ^ k0, p1 & MASK32, (p0 >> SHIFT32) ^ c3 ^ k1, p0 & MASK32
+        k0 = (k0 + PHILOX_W0) & MASK32
+        k1 = (k1 + PHILOX_W1) & MASK32
+    out = np.empty(4, dtype=np.uint64)
+    out[0], out[1], out[2], out[3] = c0, c1, c2, c3
+    return out
+
+
+@_jit
+def _normals(seed, step, variable, pairs, out):
+    """The ``N(0, 1)`` samples of one lane's noisy variable at one step, for all regions.
+
+    Samples ``j`` and ``pairs + j`` are the Box-Muller pair of
+    Philox4x32-10 with the key ``(seed mod 2 ** 32, seed // 2 ** 32)`` and
+    the counter ``(step mod 2 ** 32, step // 2 ** 32, j, variable)``;
+    region ``i`` takes sample ``i``: a sample depends on nothing but the
+    seed, the step, the variable, the region and the number of regions
+    (through ``pairs``). 52 random bits make ``u1`` in ``(0, 1]``, 2 + 52 make
+    the angle (a quadrant and a fraction of it); ``sqrt(-2 log u1)`` and the
+    sine and cosine are fdlibm's algorithms (``log``, ``k_sin``, ``k_cos``;
+    their polynomials with FMAs) written as plain arithmetic, so LLVM
+    vectorises the loop over pairs with the same operations in the same
+    order as without vectors.
+
+    Parameters
+    ----------
+    seed : numpy.uint64
+    step : numpy.uint64
+        The global step (TVB's ``current_step`` after it).
+    variable : numpy.uint64
+        The state variable.
+    pairs : int
+        :func:`padded_pairs` of the number of regions ``n``.
+    out : numpy.ndarray
+        ``(2 pairs,)`` float64: regions ``0 .. n - 1`` in ``out[:n]``, the
+        rest unused.
+    """
+    key0 = seed & MASK32
+    key1 = seed >> SHIFT32
+    step0 = step & MASK32
+    step1 = step >> SHIFT32
+    for j in range(pairs):  # vectorised (no remainder: see padded_pairs): one Philox and one Box-Muller pair
+        c0 = step0
+        c1 = step1
+        c2 = np.uint64(j)
+        c3 = variable
+        k0 = key0
+        k1 = key1
+        for _ in range(PHILOX_ROUNDS):  # unrolled by LLVM (no tuples: they stop the vectoriser)
+            p0 = PHILOX_M0 * c0
+            p1 = PHILOX_M1 * c2
+            c0 = (p1 >> SHIFT32) ^ c1 ^ k0
+            c2 = (p0 >> SHIFT32) ^ c3 ^ k1
+            c1 = p1 & MASK32
+            c3 = p0 & MASK32
+            k0 = (k0 + PHILOX_W0) & MASK32
+            k1 = (k1 + PHILOX_W1) & MASK32
+        # u1 in (0, 1]: 2 - [1, 2) from 52 bits, exact
+        u1 = 2.0 - _float_from_bits(np.int64((((c0 << SHIFT32) | c1) >> np.uint64(12)) | ONE_BITS))
+        # the angle 2 pi (quadrant + g) / 4, g in [0, 1) from 52 bits; then g in [-1/2, 1/2), exact
+        bits = (c2 << SHIFT32) | c3
+        g = _float_from_bits(np.int64(((bits >> np.uint64(10)) & MANTISSA) | ONE_BITS)) - 1.0
+        up = g >= 0.5
+        g = g - 1.0 if up else g
+        quadrant = ((bits >> np.uint64(62)) + (np.uint64(1) if up else np.uint64(0))) & np.uint64(3)
+        # log(u1), fdlibm: u1 = 2 ** e (1 + f), 1 + f in [sqrt(2) / 2, sqrt(2))
+        ubits = _bits_of_float(u1)
+        m = ubits & 0x000FFFFFFFFFFFFF
+        halved = (m + LOG_SPLIT) & 0x0010000000000000
+        e = (ubits >> 52) - 1023 + (halved >> 52)
+        f = _float_from_bits(m | (0x3FF0000000000000 ^ halved)) - 1.0
+        ek = _float_from_bits(e + ROUND_SHIFT_BITS) - ROUND_SHIFT  # float(e), exactly
+        s = f / (2.0 + f)
+        z = s * s
+        w = z * z
+        t1 = w * _fma(w, _fma(w, LG6, LG4), LG2)  # the polynomials with FMAs: fewer operations
+        t2 = z * _fma(w, _fma(w, _fma(w, LG7, LG5), LG3), LG1)
+        lr = t2 + t1
+        hfsq = 0.5 * f * f
+        log_a = ek * LN2_HI - ((hfsq - (s * (hfsq + lr) + ek * LN2_LO)) - f)
+        log_b = ek * LN2_HI - ((s * (f - lr) - ek * LN2_LO) - f)
+        hx = m >> 32
+        log_u1 = log_a if (hx - 0x6147A >= 0 and 0x6B851 - hx >= 0) else log_b  # fdlibm's choice of form
+        radius = math.sqrt(-2.0 * log_u1)
+        # sin and cos of x = g pi / 2 in [-pi/4, pi/4], fdlibm's kernels
+        x = g * HALF_PI
+        z = x * x
+        w = z * z
+        sin_x = _fma(z * x, _fma(z, _fma(z * w, _fma(z, S6, S5), _fma(z, _fma(z, S4, S3), S2)), S1), x)
+        cr = _fma(w * w, _fma(z, _fma(z, C6, C5), C4), z * _fma(z, _fma(z, C3, C2), C1))
+        hz = 0.5 * z
+        w = 1.0 - hz
+        cos_x = w + (((1.0 - w) - hz) + z * cr)
+        # rotate by quadrant * pi / 2
+        odd = (quadrant & np.uint64(1)) == np.uint64(1)
+        cq = sin_x if odd else cos_x
+        sq = cos_x if odd else sin_x
+        cos_t = -cq if (quadrant == np.uint64(1) or quadrant == np.uint64(2)) else cq
+        sin_t = -sq if quadrant >= np.uint64(2) else sq
+        out[j] = radius * cos_t
+        out[pairs + j] = radius * sin_t
+
+
+@_jit
+def _fill_normals(seed, first_step, variables, out, scratch):
+    """``out[k, v, i]``: the sample of step ``first_step + k``, noisy variable ``variables[v]``, region ``i``.
+
+    ``out`` is ``(n_steps, k, n)`` float64, ``scratch`` ``(2 padded_pairs(n),)``.
+    """
+    n = out.shape[2]
+    pairs = scratch.size // 2
+    for k in range(out.shape[0]):
+        for v in range(variables.size):
+            _normals(np.uint64(seed), np.uint64(first_step + k), np.uint64(variables[v]), pairs, scratch)
+            out[k, v, :] = scratch[:n]
+
+
+def standard_normals(seed, first_step, n_steps, variables, n):
+    """The ``N(0, 1)`` samples a lane with ``seed`` adds at steps ``first_step ..`` (see :func:`_normals`).
+
+    Parameters
+    ----------
+    seed : int
+        ``0 <= seed < 2 ** 64``.
+    first_step : int
+        The global step of the first sample (TVB's ``current_step`` after it: ``1`` is the first step
+        from a configured simulator with its random initial history).
+    n_steps : int
+    variables : sequence of int
+        The noisy state variables.
+    n : int
+        Regions.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(n_steps, len(variables), n)`` float64.
+    """
+    variables = np.asarray(variables, dtype=np.int64)
+    out = np.empty((int(n_steps), variables.size, int(n)))
+    _fill_normals(np.uint64(check_seed(seed)), np.int64(first_step), variables, out, np.empty(2 * padded_pairs(n)))
+    return out
+
+
+MAX_NOISE_SEED = 2 ** 64 - 1  # Philox4x32-10's key: two 32-bit words
+PAIRS_MULTIPLE = 8  # Box-Muller pairs computed in multiples of the widest vector (AVX-512: 8): no scalar remainder
+
+
+@numba.njit(inline="always")
+def padded_pairs(n):
+    """``ceil(n / 2)`` rounded up to a multiple of :data:`PAIRS_MULTIPLE`.
+
+    The vectorised loop of :func:`_normals` leaves the last ``pairs mod
+    vector width`` iterations to scalar code, several times slower per pair
+    than a vector; computing up to 7 unused pairs in vectors is cheaper. It
+    also decides which sample a region takes (:func:`_normals`).
+    """
+    half = (n + 1) // 2
+    return (half + PAIRS_MULTIPLE - 1) // PAIRS_MULTIPLE * PAIRS_MULTIPLE
+
+
+def check_seed(seed):
+    """``seed`` as an int, or ValueError unless ``0 <= seed <= MAX_NOISE_SEED``."""
+    if isinstance(seed, (bool, np.bool_)) or int(seed) != seed or not 0 <= int(seed) <= MAX_NOISE_SEED:
+        raise ValueError(f"noise seeds are integers 0 .. 2 ** 64 - 1, got {seed!r}")
+    return int(seed)
+
+
+# ---------------------------------------------------------------------------
 # The numba kernels. Lanes: up to LANES simulations of the same network (a
 # region's mean iterations) advanced together. Each lane's arithmetic is the
 # same operations in the same order whatever the other lanes are: a lane's
@@ -560,7 +787,7 @@ def _record(x, ring, slot, lane, n_time, cc, sig, out):
 
 
 @_jit
-def advance(x, ring, n_time, step, n_steps, block, index, target, weight, p, cc, dt, variables, gains, z,
+def advance(x, ring, n_time, step, n_steps, block, index, target, weight, p, cc, dt, variables, gains, seeds,
             out_time, out_data):
     """Integrate ``n_steps`` steps of every lane from step ``step``; the whole time loop.
 
@@ -593,9 +820,10 @@ def advance(x, ring, n_time, step, n_steps, block, index, target, weight, p, cc,
         every lane; may be empty (no noise).
     gains : numpy.ndarray
         ``(L, k, n)`` ``sqrt(2 nsig)`` per lane.
-    z : numpy.ndarray
-        ``(L, n_steps, k, n)`` float64 standard normal samples of each lane,
-        in the order its generator drew them.
+    seeds : numpy.ndarray
+        ``(L,)`` uint64 noise seed of each lane: the samples of step ``s``
+        are :func:`_normals` of ``(seed, s, variable)``, drawn here just
+        before the step.
     out_time : numpy.ndarray
         ``(n_steps,)`` float64, filled with ``(step + 1 + k) * dt``.
     out_data : numpy.ndarray
@@ -606,6 +834,8 @@ def advance(x, ring, n_time, step, n_steps, block, index, target, weight, p, cc,
     acc = np.empty((BLOCK, n * LANES))
     sig = np.empty(n)
     noise = np.zeros((N_STATE, n))
+    pairs = padded_pairs(n)
+    z = np.empty((variables.size, 2 * pairs))
     sqrt_dt = math.sqrt(dt)
     k = 0
     while k < n_steps:
@@ -614,7 +844,9 @@ def advance(x, ring, n_time, step, n_steps, block, index, target, weight, p, cc,
         for b in range(n_block):
             s = step + 1 + k
             for l in range(n_lanes):
-                _heun(x[l], c[b, l], z[l, k], variables, gains[l], sqrt_dt, p[l], dt, noise)
+                for v in range(variables.size):
+                    _normals(seeds[l], np.uint64(s), np.uint64(variables[v]), pairs, z[v])
+                _heun(x[l], c[b, l], z, variables, gains[l], sqrt_dt, p[l], dt, noise)
                 _record(x[l], ring, s % n_time, l, n_time, cc, sig, out_data[l, k])
             out_time[k] = s * dt
             k += 1
@@ -624,15 +856,12 @@ def advance(x, ring, n_time, step, n_steps, block, index, target, weight, p, cc,
 # The simulator object
 # ---------------------------------------------------------------------------
 
-NOISE_BLOCK = 256  # steps of noise drawn (per lane) per call of the numba loop
-
-
 class FastSimulator:
     """Up to :data:`LANES` JansenRit networks configured like TVB simulators, integrated together by :func:`advance`.
 
     The lanes share the connectivity (weights and delays), the coupling and
     the integration step, and are at the same step; each has its own model
-    parameters, noise, state, history and noise generator. A lane's output
+    parameters, noise, state, history and noise seed. A lane's output
     is the same whatever lanes run with it. Build one lane with
     :meth:`from_tvb` and several with :meth:`from_tvb_lanes`; :meth:`run_lanes`
     (or :meth:`run_piece` for one lane) continues where the previous call
@@ -660,12 +889,12 @@ class FastSimulator:
         ``(k,)`` from :func:`noise_gains` (``k = 0``: no noise).
     noise_gains : numpy.ndarray
         ``(L, k, n)``.
-    rngs : list of numpy.random.Generator
-        The noise source of each lane; its state advances with the simulation.
+    noise_seeds : numpy.ndarray
+        ``(L,)`` uint64 noise seed of each lane (its samples: :func:`_normals`).
     """
 
     def __init__(self, state, ring, step, dt, connections, params, constants, noise_variables,
-                 noise_gains_, rngs):
+                 noise_gains_, noise_seeds):
         """See the attributes; ``state`` and ``ring`` are copied."""
         self.state = np.array(state, dtype=np.float64, order="C")  # copies: never TVB's arrays
         self.ring = np.array(ring, dtype=np.float64, order="C")
@@ -681,7 +910,9 @@ class FastSimulator:
         self.noise_variables = np.asarray(noise_variables, dtype=np.int64)
         self.noise_gains = np.ascontiguousarray(noise_gains_, dtype=np.float64).reshape(
             self.n_lanes, len(self.noise_variables), self.n_regions)
-        self.rngs = list(rngs)
+        self.noise_seeds = np.array([check_seed(seed) for seed in noise_seeds], dtype=np.uint64)
+        if self.noise_seeds.shape != (self.n_lanes,):
+            raise ValueError("one noise seed per lane")
 
     @property
     def n_regions(self):
@@ -703,7 +934,8 @@ class FastSimulator:
             region level, one mode. It may have run already: its current
             step, state and history are taken as they are.
         noise_seed : int
-            Seed of the PCG64 generator of the noise.
+            Seed of the noise (``0 .. 2 ** 64 - 1``), the key of its Philox4x32-10
+            generator.
         noise : bool
             False: no noise whatever ``nsig`` is (the deterministic mode).
 
@@ -723,7 +955,7 @@ class FastSimulator:
             At most :data:`LANES`; the same weights, delays, coupling, ``dt``
             and current step.
         noise_seeds : sequence of int
-            Seed of each lane's PCG64 generator.
+            Seed of each lane's noise (see :meth:`from_tvb`).
         noise : bool
 
         Returns
@@ -732,7 +964,7 @@ class FastSimulator:
         """
         if not 1 <= len(sims) <= LANES or len(sims) != len(noise_seeds):
             raise ValueError(f"1 to {LANES} simulators, one seed each")
-        lanes = [_lane_from_tvb(sim, seed, noise) for sim, seed in zip(sims, noise_seeds)]
+        lanes = [_lane_from_tvb(sim, noise) for sim in sims]
         first = lanes[0]
         for lane in lanes[1:]:
             same = (lane["step"] == first["step"] and lane["dt"] == first["dt"]
@@ -748,8 +980,7 @@ class FastSimulator:
             ring[:, :, l] = lane["ring"]
         return cls(np.stack([lane["state"] for lane in lanes]), ring, first["step"], first["dt"],
                    first["connections"], np.stack([lane["params"] for lane in lanes]), first["constants"],
-                   first["variables"], np.stack([lane["gains"] for lane in lanes]),
-                   [lane["rng"] for lane in lanes])
+                   first["variables"], np.stack([lane["gains"] for lane in lanes]), noise_seeds)
 
     def run_lanes(self, length_ms, progress=None, chunk_steps=CHUNK_STEPS):
         """Advance every lane by ``length_ms`` and return the Raw monitor's ``y1 - y2``.
@@ -761,8 +992,7 @@ class FastSimulator:
         progress : callable, optional
             Called with the number of steps done (per lane) after every chunk.
         chunk_steps : int
-            Steps per call of the numba loop when ``progress`` is given (at
-            most :data:`NOISE_BLOCK` in any case).
+            Steps per call of the numba loop when ``progress`` is given.
 
         Returns
         -------
@@ -777,18 +1007,23 @@ class FastSimulator:
         self.state = np.ascontiguousarray(self.state, dtype=np.float64)
         self.ring = np.ascontiguousarray(self.ring, dtype=np.float64)
         ring, n_time = self.ring.reshape(-1), self.ring.shape[1] // 2  # a view: updated in place
-        chunk = max(1, min(NOISE_BLOCK, n_steps if progress is None else int(chunk_steps)))
-        k_noise = len(self.noise_variables)
+        chunk = max(1, n_steps if progress is None else int(chunk_steps))
         block = block_steps(self.connections[0], n_time)
-        z = np.empty((self.n_lanes, chunk, k_noise, self.n_regions))
+        buffer = None
         for first in range(0, n_steps, chunk):
             k = min(chunk, n_steps - first)
-            for l, rng in enumerate(self.rngs):  # each lane's samples in its generator's order
-                if k_noise:
-                    rng.standard_normal(out=z[l, :k])
+            out = data[:, first:first + k]
+            if not out.flags.c_contiguous:
+                # numba compiles advance for a strided output with a slower (not vectorised) _record loop:
+                # 20-25 % more time for 3 lanes of the 998-region template (measured); a C-contiguous buffer
+                # and a copy instead
+                if buffer is None or buffer.shape[1] != k:
+                    buffer = np.empty((self.n_lanes, k, self.n_regions), dtype=np.float32)
+                out = buffer
             advance(self.state, ring, n_time, self.step, k, block, *self.connections, self.params, self.constants,
-                    self.dt, self.noise_variables, self.noise_gains, z, t[first:first + k],
-                    data[:, first:first + k])
+                    self.dt, self.noise_variables, self.noise_gains, self.noise_seeds, t[first:first + k], out)
+            if out is buffer:
+                data[:, first:first + k] = buffer
             self.step += k
             if progress is not None:
                 progress(k)
@@ -802,7 +1037,7 @@ class FastSimulator:
         return t, data[0]
 
 
-def _lane_from_tvb(sim, noise_seed, noise):
+def _lane_from_tvb(sim, noise):
     """What :meth:`FastSimulator.from_tvb` takes from one TVB simulator, as a dict."""
     check_supported(sim)
     n = sim.connectivity.number_of_regions
@@ -818,8 +1053,7 @@ def _lane_from_tvb(sim, noise_seed, noise):
     return {"state": np.asarray(sim.current_state)[:, :, 0], "ring": sigmoid_history(history.buffer, constants),
             "step": int(sim.current_step), "dt": float(sim.integrator.dt), "constants": constants,
             "connections": (ring_index(source, delay, history.n_time), target, weight),
-            "params": model_table(sim.model, n), "variables": variables, "gains": gains,
-            "rng": np.random.Generator(np.random.PCG64(int(noise_seed)))}
+            "params": model_table(sim.model, n), "variables": variables, "gains": gains}
 
 
 def check_supported(sim):

@@ -18,8 +18,9 @@ DEFAULT_ENGINE = "fast"  # step 1's simulator: shown equal to tvb-library in tes
 ENGINES = ("tvb", "fast")
 # Version of the fast engine's arithmetic: a new version makes other raw data from the same settings
 # (1: scalar libm exp, one mean iteration at a time; 2: lanes, its own vectorised exp, the same noise
-# samples). Recorded in the fingerprints of steps 1 and 2 when --engine is fast (engine_entries).
-FAST_ENGINE_VERSION = 2
+# samples; 3: its own noise, Philox4x32-10 + Box-Muller in the numba loop, other samples). Recorded in
+# the fingerprints of steps 1 and 2 when --engine is fast (engine_entries).
+FAST_ENGINE_VERSION = 3
 RAW_RATES = ("full", "decimated")
 DATASETS = ("train", "test")
 MEAN_ITERATION_MODES = ("needed", "all")  # --mean-iterations (science.clips_needed)

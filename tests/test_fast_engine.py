@@ -147,25 +147,39 @@ def test_continues_a_tvb_simulator_that_has_run(conn76):
 
 
 def test_pieces_and_chunks_do_not_change_the_noisy_signal(conn76):
-    """With noise: one call, three calls and chunked calls give the same samples."""
-    def fresh():
-        return FastSimulator.from_tvb(gen.build_simulator(conn76, 10, 3.5, 2, 9), 9)
-    _, whole = fresh().run_piece(600.0)
+    """With noise: one call, pieces of different lengths and chunks of different sizes give the same bits
+    (float32 output and float64 state)."""
+    def fresh(seed=9):
+        return FastSimulator.from_tvb(gen.build_simulator(conn76, 10, 3.5, 2, 9), seed)
+    whole = fresh()
+    _, y_whole = whole.run_piece(600.0)
+    runs = {}
     fast = fresh()
-    parts = np.concatenate([fast.run_piece(length)[1] for length in (100.0, 350.0, 150.0)])
-    _, chunked = fresh().run_piece(600.0, progress=lambda k: None, chunk_steps=33)
-    assert np.array_equal(whole, parts) and np.array_equal(whole, chunked)
-    _, other_seed = FastSimulator.from_tvb(gen.build_simulator(conn76, 10, 3.5, 2, 9), 10).run_piece(600.0)
-    assert not np.array_equal(whole, other_seed)
+    runs["pieces 100, 350, 150 ms"] = (np.concatenate([fast.run_piece(length)[1] for length in (100.0, 350.0, 150.0)]),
+                                       fast)
+    fast = fresh()
+    runs["pieces of 1 step, 0.5 ms and 599 ms"] = (
+        np.concatenate([fast.run_piece(length)[1] for length in (science.DT_MS, 0.5, 599.0)]), fast)
+    for chunk in (1, 33, 256, 1000):
+        fast = fresh()
+        runs[f"chunks of {chunk}"] = (fast.run_piece(600.0, progress=lambda k: None, chunk_steps=chunk)[1], fast)
+    for name, (y, fast) in runs.items():
+        assert fast.step == whole.step == 1200, name
+        assert np.array_equal(y, y_whole), name
+        assert np.array_equal(fast.state, whole.state) and np.array_equal(fast.ring, whole.ring), name
+    _, other_seed = fresh(10).run_piece(600.0)
+    assert not np.array_equal(y_whole, other_seed)
 
 
 # --------------------------------------------------------------------------- lanes: a lane's output is its own
 
 
 def noisy_lanes(conn, units, region=10):
-    """A fast engine whose lanes are the given ``(mean_iteration, seed)`` units, noise on."""
-    sims = [gen.build_simulator(conn, region, science.A_EXCITABLE, m, seed) for m, seed in units]
-    return FastSimulator.from_tvb_lanes(sims, [seed for _, seed in units])
+    """A fast engine whose lanes are the given ``(mean_iteration, seed)`` or ``(mean_iteration, seed, region)``
+    units, noise on."""
+    sims = [gen.build_simulator(conn, unit[2] if len(unit) > 2 else region, science.A_EXCITABLE, unit[0], unit[1])
+            for unit in units]
+    return FastSimulator.from_tvb_lanes(sims, [unit[1] for unit in units])
 
 
 def test_a_lane_is_the_same_alone_or_with_others(conn76):
@@ -181,6 +195,26 @@ def test_a_lane_is_the_same_alone_or_with_others(conn76):
     assert not np.array_equal(three[0], three[2])  # the lanes do differ
 
 
+def test_a_lane_is_the_same_alone_or_with_three_other_units(conn76):
+    """Four units of different regions, mean iterations and seeds (other model parameters, noise gains and
+    samples): each lane's float64 state and float32 output are those of the unit alone, in any lane, with
+    pieces and chunks of different sizes."""
+    units = [(0, 61, 10), (2, 62, 3), (1, 2 ** 32 - 63, 40), (0, 64, 75)]
+    together = noisy_lanes(conn76, units)
+    _, y_together = together.run_lanes(300.0, progress=lambda k: None, chunk_steps=41)
+    reordered = noisy_lanes(conn76, units[::-1])
+    y_reordered = np.concatenate([reordered.run_lanes(length)[1] for length in (120.0, 180.0)], axis=1)
+    for lane, unit in enumerate(units):
+        alone = noisy_lanes(conn76, [unit])
+        _, y_alone = alone.run_lanes(300.0)
+        assert np.array_equal(y_together[lane], y_alone[0]), unit
+        assert np.array_equal(together.state[lane], alone.state[0]), unit
+        assert np.array_equal(together.ring[:, :, lane], alone.ring[:, :, 0]), unit
+        assert np.array_equal(y_reordered[3 - lane], y_alone[0]), unit
+        assert np.array_equal(reordered.state[3 - lane], alone.state[0]), unit
+    assert len({y.tobytes() for y in y_together}) == 4  # the lanes do differ
+
+
 def test_lanes_must_share_the_network(conn76):
     sims = [gen.build_simulator(conn76, 10, 3.5, 0, 1), gen.build_simulator(conn76, 10, 3.5, 1, 2)]
     gen.run_piece(sims[1], 1.0, NoProgress())  # two steps ahead
@@ -190,39 +224,104 @@ def test_lanes_must_share_the_network(conn76):
         FastSimulator.from_tvb_lanes(sims * 3, [1, 2] * 3)
 
 
-def test_noise_samples_are_the_previous_versions(conn76, monkeypatch):
-    """Each lane's N(0, 1) samples are its PCG64 stream in the previous version's order (step, variable, region).
+# --------------------------------------------------------------------------- the noise generator
 
-    Version 1 drew them one by one inside numba (``rng.standard_normal()``
-    per noisy variable and region, step after step); here whole blocks are
-    drawn by numpy. Captured from the engine, compared with draws made the
-    old way from a generator with the lane's seed.
-    """
-    import numba
+# Random123's known answers for Philox4x32-10 (its tests/kat_vectors): counter, key, output.
+PHILOX_KNOWN_ANSWERS = [
+    ((0, 0, 0, 0), (0, 0), (0x6627E8D5, 0xE169C58D, 0xBC57AC4C, 0x9B00DBD8)),
+    ((0xFFFFFFFF,) * 4, (0xFFFFFFFF,) * 2, (0x408F276D, 0x41C83B0E, 0xA20BC7C6, 0x6D5451FD)),
+    ((0x243F6A88, 0x85A308D3, 0x13198A2E, 0x03707344), (0xA4093822, 0x299F31D0),
+     (0xD16CFE09, 0x94FDCCEB, 0x5001E420, 0x24126EA1)),
+]
 
-    @numba.njit
-    def one_by_one(rng, n_steps, n):
-        out = np.empty((n_steps, n))
-        for k in range(n_steps):
-            for i in range(n):
-                out[k, i] = rng.standard_normal()
-        return out
 
-    captured = []
-    real = fast_engine.advance
+@pytest.mark.parametrize("counter, key, expected", PHILOX_KNOWN_ANSWERS)
+def test_philox_known_answers(counter, key, expected):
+    got = fast_engine.philox4x32(np.array(counter, dtype=np.uint64), np.array(key, dtype=np.uint64))
+    assert [int(w) for w in got] == list(expected)
 
-    def capture(*args):
-        z, n_steps = args[14], args[4]
-        captured.append(z[:, :n_steps, 0].copy())  # the one noisy variable, y4
-        return real(*args)
-    monkeypatch.setattr(fast_engine, "advance", capture)
-    fast = noisy_lanes(conn76, [(0, 41), (2, 43)])
-    assert list(fast.noise_variables) == [science.NOISY_STATE_VARIABLE]
-    fast.run_lanes(60.0, progress=lambda k: None, chunk_steps=50)
-    drawn = np.concatenate(captured, axis=1)
-    for lane, seed in enumerate((41, 43)):
-        expected = one_by_one(np.random.Generator(np.random.PCG64(seed)), 120, 76)
-        assert np.array_equal(drawn[lane], expected)
+
+def reference_normals(seed, step, variable, n):
+    """The samples of :func:`fast_engine._normals` recomputed in Python: Philox words, libm's log, cos and sin."""
+    pairs = -(-n // 16) * 8  # ceil(n / 2) rounded up to a multiple of 8
+    assert pairs == fast_engine.padded_pairs(n)
+    key = np.array([seed & 0xFFFFFFFF, seed >> 32], dtype=np.uint64)
+    out = np.empty(2 * pairs)
+    for j in range(pairs):
+        c0, c1, c2, c3 = (int(w) for w in fast_engine.philox4x32(
+            np.array([step & 0xFFFFFFFF, step >> 32, j, variable], dtype=np.uint64), key))
+        u1 = 2.0 - (1.0 + (((c0 << 32) | c1) >> 12) * 2.0 ** -52)  # (0, 1]
+        bits = (c2 << 32) | c3
+        angle = 2.0 * np.pi * ((bits >> 62) + ((bits >> 10) & (2 ** 52 - 1)) * 2.0 ** -52) / 4.0
+        radius = np.sqrt(-2.0 * np.log(u1))
+        out[j], out[pairs + j] = radius * np.cos(angle), radius * np.sin(angle)
+    return out[:n]
+
+
+def test_normals_are_box_muller_of_philox():
+    """The vectorised transform (fdlibm's log, sin and cos as arithmetic) against libm's, sample by sample."""
+    for seed, step, n in ((0, 1, 9), (20220425, 123456, 76), (2 ** 64 - 1, 2 ** 33 + 5, 33)):
+        got = fast_engine.standard_normals(seed, step, 1, [4], n)[0, 0]
+        want = reference_normals(seed, step, 4, n)
+        # the angle is rounded once more in the reference (2 pi x / 4): a few ulp of the value
+        assert np.allclose(got, want, rtol=1e-13, atol=1e-14), np.abs(got - want).max()
+    # 2 ** 64 seeds and steps: both 32-bit words of each enter the counter and key
+    a = fast_engine.standard_normals(1, 7, 1, [4], 20)
+    assert not np.array_equal(a, fast_engine.standard_normals(1 + 2 ** 32, 7, 1, [4], 20))
+    assert not np.array_equal(a, fast_engine.standard_normals(1, 7 + 2 ** 32, 1, [4], 20))
+    with pytest.raises(ValueError, match="noise seeds"):
+        fast_engine.standard_normals(-1, 1, 1, [4], 3)
+    with pytest.raises(ValueError, match="noise seeds"):
+        fast_engine.standard_normals(2 ** 64, 1, 1, [4], 3)
+
+
+def test_normals_are_standard_normal_and_independent():
+    """2.4e6 samples of 3 seeds: mean, variance, tails and a KS test; no correlation across seeds, steps,
+    regions and the two samples of a Box-Muller pair (each statistic within 5 standard errors)."""
+    from scipy.stats import kstest, norm
+    n, steps = 998, 800
+    z = np.stack([fast_engine.standard_normals(seed, 1, steps, [4], n)[:, 0] for seed in (5, 6, 2 ** 40 + 5)])
+    flat = z.ravel()
+    size = flat.size
+    assert abs(flat.mean()) < 5 / np.sqrt(size)
+    assert abs(flat.var() - 1.0) < 5 * np.sqrt(2.0 / size)
+    assert abs(np.mean(flat ** 4) - 3.0) < 5 * np.sqrt(96.0 / size)  # kurtosis: the shape, not only the scale
+    for k in (2.0, 3.0, 4.0):  # the tails: the fraction beyond k standard deviations
+        p = 2 * norm.sf(k)
+        assert abs(np.mean(np.abs(flat) > k) - p) < 5 * np.sqrt(p / size)
+    assert kstest(flat, "norm").pvalue > 1e-3
+    assert kstest(z[2, :, 0], "norm").pvalue > 1e-3  # one region alone, over steps
+
+    def corr(a, b):
+        return float(np.corrcoef(a.ravel(), b.ravel())[0, 1])
+    bound = 5 / np.sqrt(steps * n)
+    assert abs(corr(z[0], z[1])) < bound and abs(corr(z[0], z[2])) < bound  # seeds (lanes)
+    assert abs(corr(z[0, 1:], z[0, :-1])) < 5 / np.sqrt((steps - 1) * n)  # successive steps
+    assert abs(corr(z[0, :, 1:], z[0, :, :-1])) < 5 / np.sqrt(steps * (n - 1))  # neighbouring regions
+    pairs = fast_engine.padded_pairs(n)  # regions i and pairs + i: the two samples of a Box-Muller pair
+    assert abs(corr(z[0, :, :n - pairs], z[0, :, pairs:])) < 5 / np.sqrt(steps * (n - pairs))
+    assert abs(corr(z[0, :, :n - pairs] ** 2, z[0, :, pairs:] ** 2)) < 5 / np.sqrt(steps * (n - pairs) / 2)
+
+
+def test_the_engine_adds_the_samples_of_its_step(conn76):
+    """One step of a lane with and without noise from the same state: y4 differs by
+    ``sqrt(dt) sqrt(2 nsig) z (1 - a dt)`` (the noise added in both Heun stages), ``z`` the lane's sample of
+    that global step; also after a first step, in the second lane of two."""
+    sims = [gen.build_simulator(conn76, 10, science.A_EXCITABLE, m, seed) for m, seed in ((0, 51), (2, 52))]
+    noisy = FastSimulator.from_tvb_lanes(sims, [51, 52])
+    quiet = FastSimulator.from_tvb_lanes(sims, [51, 52], noise=False)
+    a = float(np.asarray(sims[0].model.a).item())
+    dt = science.DT_MS
+    v = science.NOISY_STATE_VARIABLE
+    for _ in range(2):
+        quiet.state, quiet.ring, quiet.step = noisy.state.copy(), noisy.ring.copy(), noisy.step
+        step = noisy.step + 1
+        noisy.run_lanes(dt)
+        quiet.run_lanes(dt)
+        for lane, seed in enumerate((51, 52)):
+            z = fast_engine.standard_normals(seed, step, 1, [v], 76)[0, 0]
+            expected = np.sqrt(dt) * noisy.noise_gains[lane, 0] * z * (1.0 - a * dt)
+            assert np.allclose(noisy.state[lane, v] - quiet.state[lane, v], expected, rtol=1e-7, atol=1e-12)
 
 
 def test_exp_within_one_ulp_of_math_exp():

@@ -143,8 +143,8 @@ def test_raw_bytes_estimate_matches_the_files(template76, tmp_path, raw_rate):
 
 
 def test_pieces_of_the_previous_fast_engine_are_refused(tvb76_dir, tmp_path):
-    """A fast raw piece whose fingerprint has no fast-engine version (made by version 1) is not taken as
-    current. A piece without a fingerprint (version 0.1.0) is judged as before: this run's settings assumed
+    """A fast raw piece whose fingerprint has no fast-engine version (made by version 1), or version 2 (its
+    noise samples), is not taken as current. A piece without a fingerprint (version 0.1.0) is judged as before: this run's settings assumed
     for what it does not record, the engine's version among them."""
     import json
     from scipy.io import savemat
@@ -164,6 +164,12 @@ def test_pieces_of_the_previous_fast_engine_are_refused(tvb76_dir, tmp_path):
     piece = Layout(tmp_path).raw_pieces(5, 1, 1)[0]
     content = {k: v for k, v in loadmat(piece).items() if not k.startswith("__")}
     old = json.loads(str(content["fingerprint"][0]))
+    content["fingerprint"] = canonical(dict(old, fast_engine=2))  # version 2: numpy's PCG64 noise, other samples
+    savemat(piece, content)
+    found = judge_pieces(Layout(tmp_path), 5, 1, asked, piece_rows(s), 76)
+    assert found.state is State.OTHER_SETTINGS and FAST_ENGINE_VERSION == 3
+    assert [(d.name, d.recorded, d.asked) for d in found.differences] == [
+        ("--engine fast, version of its arithmetic", "2", "3")]
     del old["fast_engine"]
     content["fingerprint"] = canonical(old)
     savemat(piece, content)
