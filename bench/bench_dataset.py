@@ -15,9 +15,6 @@ python, each into its own output folders:
 - ``new-all``: this tree with ``--mean-iterations all``, only when this
   tree's ``--help`` has that option and the step-4 check is on.
 
-Each tree first runs one tiny region untimed (``--sim-length 1.5``), so
-that its numba cache is compiled as in any run after the first.
-
 The regions: ``--n-random`` regions drawn with Python's ``random.seed(
 --sample-seed); random.sample(range(994), n)`` (the draw of issue 20: its
 first 16 of 40 are the 16 drawn here), which the time and clip-folder
@@ -25,30 +22,49 @@ extrapolation use; plus the hand-picked regions (330, 331, 700, 701: many
 clips; 0, 1, 922, 923: few or none), reported separately as a check.
 A region in both sets runs in both (separate output folders).
 
+Each tree first runs region 922 untimed at 1.5 s (its numba cache
+compiled, as in any run after the first), then the same command again on
+that finished folder: the region is skipped, so that run's whole wall is
+the orchestrator's start-up (imports, template, plan, claims, checks),
+measured once per tree and printed.
+
 How this maps to ``--workers 2`` on all 994 regions
 ---------------------------------------------------
-The orchestrator takes a contiguous range (no list option in ``--help``),
-and random regions are not contiguous. So every region is one orchestrator
-run ``--start_region r --end_region r+1 --workers 1``, and ``--parallel``
-(2) such runs go at once: two regions in flight, each step in its own
-process with one numerical thread, as ``--workers 2`` does. The regions go
-in rounds of ``--parallel``; in each round every tree runs the same regions
-in turn, and the tree that goes first rotates from round to round, so the
-load of the machine (shared with others) falls on every tree alike. Not
-chosen: an old and a new region running together (the same moment's load
-for both), because once the faster tree's region ends, the other runs alone
-on a less loaded machine, and two trees at once are not one tree's
-``--workers 2``.
+Each set (random, hand-picked) is split into chunks of ``--chunk`` regions
+(default 8: two workers holding 4 regions each, so that step 1's 4 lanes
+can be filled with units of several regions). Every chunk is a round; in
+a round each tree runs the chunk in turn, and the tree that goes first
+rotates from round to round, so the load of the machine (shared with
+others) falls on every tree alike.
 
-A ``--workers 2`` run of 994 regions keeps two regions in flight until the
-end, so its hours are ``mean region wall x 994 / 2`` (the region walls
-measured with another region running alongside). Each region's wall here
-also holds one orchestrator start-up (imports, template, plan: in the
-wall beside steps 1 and 2, with claims, checks and step 3), which a run of
-the whole range pays once: a few seconds per region, in both trees. Not captured: a tree that
-fills step 1's lanes with the units of *several* regions (issue 20, point
-2) can only fill them with one region's units here; this bench then
-understates its gain (``bench/bench_engines.py`` measures the lanes).
+- A tree whose ``--help`` has ``--regions`` (``new``, ``new-all``): the
+  chunk is ONE orchestrator run ``--regions <chunk> --workers 2
+  --skip-synthesis``, exactly what a user's ``--workers 2`` run does on
+  these regions: each worker holds up to 4 regions and one step-1 process
+  (``generate_tvb_data.py --units R:M ...``) advances up to 4 units of any
+  of them.
+- The old tree (no ``--regions``): one run per region (``--start_region r
+  --end_region r+1 --workers 1``), two at a time from a queue. That is its
+  ``--workers 2``: its step-1 process never holds more than one region.
+
+A run of all 994 regions pays one start-up; a chunk pays one (new) or one
+per region, two at a time (old). So the hours per tree are (sum of its
+chunk walls - its start-ups in them) / regions run x 994 + one start-up,
+the start-ups in a chunk being ``start-up x runs / runs at once`` (1 for a
+chunked tree, regions / 2 for the old one: two start-ups overlap). What
+this leaves out: a 994-region run keeps both workers busy until its end,
+while each chunk ends with a tail where one worker may wait for the other
+(both trees have it, once per chunk; larger chunks shrink it).
+
+Step attribution: while each orchestrator runs, a watcher reads ``/proc``
+every 0.2 s and records each step-1 process (``generate_tvb_data.py
+--units ...`` in this tree, ``--a_start r`` in the old one) and step-2
+process (the Octave run of ``logs/region_{r}_step2_job.mat``): its wall
+(first to last seen) and peak memory (``VmHWM``), and the size of each
+region's ``raw_nmm/a{r}``. A step-1 process of this tree serves several
+regions, so step 1 is reported per tree as (sum of step-1 process walls) /
+(sum of step-1 and step-2 process walls), with its peak memory; clips are
+reported per region.
 
 Step 4 and the pack at full scale, per tree: step 4 (train) of that tree
 (its ``bench/bench_step4.py``) on the template with a fixture of as many
@@ -57,26 +73,16 @@ clips it draws at the disk's read rate (``dd iflag=direct``); the pack: its
 per-clip time with that tree's code on its random-sample clips, plus one
 read of the drawn clips and one write of the pack at the disk's rates. The
 drawn clips: 0.98 x (mean over regions of min(clips, nper 100)) x 994
-(97,300 of 99,400 fixture clips are drawn at 100 per region). Earlier
-versions of this bench charged one read of the whole clip folder instead,
-but step 4 and the pack read only the clips step 4 draws (``clip_rows``),
-and the whole folder would charge the old tree for clips nothing reads.
-The clip folder: mean clips per region x bytes per clip x 994.
+(97,300 of 99,400 fixture clips are drawn at 100 per region): step 4 and
+the pack read only the clips step 4 draws (``clip_rows``). The clip folder:
+mean clips per region x bytes per clip x 994 (also for ``new-all``).
 
-Shorter runs (``--sim-length S`` below 200) are an ESTIMATE: the clips are
-multiplied by ``200 / S`` (as issue 20's author multiplied 3 x 20 s counts
-by 10); the wall of steps 1 and 2 (their processes) is taken as start-up +
-cost x S, the start-up from a probe run per tree after the warm-up
-(regions 922 and 923 together at 1.5 s, no clips) and the cost from each
-region's run, so that the start-up is not multiplied; the rest of a region
-is kept as measured. The marginal cost comes from a difference of
-``S - 1.5`` simulated seconds, so the machine's noise is multiplied by
-about ``200 / (S - 1.5)``: use S of 20 or more for a time estimate (issue
-20's author used 20); at smaller S the ratio printed "as run, unscaled"
-(walls at S) is the sanity check. With ``needed`` mean iterations a tree
-decides to stop on its clip count at S seconds, not at 200 s: at short
-lengths few regions reach 100 clips, so the saving is not seen. Only
-``--sim-length 200`` measures the target.
+Only ``--sim-length 200`` measures the target. Shorter runs are printed as
+run, nothing scaled (hours, clips, clip folder at that length), and marked
+as not the target's measure: with chunks, a region's step-1 time cannot be
+separated from the others' in its passes, so the per-region scaling of
+earlier versions does not carry over; and with ``needed`` a tree decides
+to stop on its clip count at that length, not at 200 s.
 
 The step-4 check (when this tree has ``--mean-iterations``): the sample's
 regions are also run with ``--mean-iterations all``; step 4 (train) then
@@ -87,43 +93,31 @@ step-4 files are compared with ``numpy.array_equal`` in ``selected_region``,
 ``nmm_idx``, ``random_samples``, ``current_snr``, ``scale_ratio`` and
 ``mag_change``.
 
-Also printed: step 1's share of a region (the watcher, below), per tree.
-While each orchestrator runs, a watcher reads ``/proc`` every 0.2 s and
-attributes each child process to a step and region (step 1 is
-``generate_tvb_data.py --a_start r``, step 2 the Octave run of
-``logs/region_{r}_step2_job.mat``): its wall time (first to last seen) and
-peak memory (``VmHWM``), and the size of each region's ``raw_nmm/a{r}``.
-
 Commands
 --------
-The full run, for issue 20's targets (16 random + 8 hand-picked regions;
-with ``--mean-iterations`` in this tree, 3 trees)::
+The full run, for issue 20's targets (16 random + 8 hand-picked regions in
+3 chunks of 8; 3 trees)::
 
     .venv/bin/python bench/bench_dataset.py --anatomy /work/shared/anatomy/deepsif
 
-Its duration on an idle 2-core machine (100 regions per hour today with two
-at a time, so about 72 s per region at 3 x 200 s): the old tree and
-``new-all`` 12 rounds x 72 s = 14 min each, ``new`` 14 min today (7 min at
-the 2x target), warm-ups 1 min, step 4 at full scale twice (242 s each
-on 2026-11-29, README "Measured here", plus its fixture of 2 files per
-region, written in about 2 min), the packs' probes 2 min each, the check's
-fixture and two step-4 runs 10 min: about 1 h 15 min; more on a shared
-machine.
+Its duration, estimated from issue 20's figures (not run through here): on
+an idle 2-core machine the old tree did 100 regions per hour with two at a
+time, so its 24 regions take about 15 min; ``new-all`` about the same or
+less (full lanes), ``new`` about half (the 2x target); warm-ups and
+start-ups 1 min; step 4 at full scale twice (242 s each on 2026-11-29,
+README "Measured here", plus a fixture of 2 files per region, about 2 min),
+the packs' probes 2 min each, the check's fixture and two step-4 runs
+10 min: about 1 h 10 min idle; more on a shared machine.
 
-Without the step-4 parts (2 trees, about 30 min idle)::
+Without the step-4 parts (2 trees, about 25 min idle)::
 
     .venv/bin/python bench/bench_dataset.py --anatomy /work/shared/anatomy/deepsif --no-step4
 
-A quick sanity check (6 minutes here with the machine shared by other
-runs; an estimate from 20 s mean iterations). Old and new are the same code
-until issue 20 lands, so the clips are identical region by region and the
-ratio is 1 up to the machine's noise: on 2026-12-05, with a load average of
-5 on the 2 cores, one region's wall ranged from 14 to 50 s between rounds,
-and the unscaled ratio came out 0.93x (random) and 1.30x (hand-picked);
-``--sim-length 2`` runs in 4 to 6 minutes, for the unscaled ratio only::
+A fast check that everything runs (not a measure; about 2 minutes here on
+2026-12-06 with a load average of 5 on the 2 cores)::
 
-    .venv/bin/python bench/bench_dataset.py --anatomy /work/shared/anatomy/deepsif --sim-length 20 \
-        --n-random 3 --no-step4
+    .venv/bin/python bench/bench_dataset.py --anatomy /work/shared/anatomy/deepsif --sim-length 2 \
+        --n-random 2 --hand-picked 922 923 --no-step4 --chunk 2
 """
 
 import argparse
@@ -148,13 +142,15 @@ from bench import deepsif_anatomy  # noqa: E402
 
 from deepsif_pipeline.layout import Layout  # noqa: E402
 
-STEP1 = re.compile(r"generate_tvb_data\.py.*--a_start\s+(\d+)")
+STEP1_OLD = re.compile(r"generate_tvb_data\.py.*--a_start\s+(\d+)")  # 2645c43: one region's mean iterations
+STEP1_NEW = re.compile(r"generate_tvb_data\.py.*--units((?:\s+\d+:\d+)+)")  # units (region:mean iteration) of any regions
 STEP2 = re.compile(r"region_(\d+)_step2_job\.mat")
+WORKERS = 2  # the target's --workers
 OLD_COMMIT = "2645c43"  # before issue 20
 HAND_PICKED = [330, 331, 700, 701, 0, 1, 922, 923]
 PUBLISHED_S = 200.0  # simulated seconds per mean iteration in the published run
 PROBE_S = 1.5  # simulated seconds of the warm-up and of the start-up probe (the shortest allowed)
-PROBE_REGIONS = [922, 923]  # no outgoing connection: no clips, step 2 quick
+PROBE_REGION = 922  # no outgoing connection: no clips, step 2 quick
 TARGET_RATIO = 2.0  # issue 20: the whole dataset at least 2x faster
 CHECKED = ["selected_region", "nmm_idx", "random_samples", "current_snr", "scale_ratio", "mag_change"]
 CLIP_FILE = re.compile(r"nmm_\d+\.mat$")
@@ -216,12 +212,16 @@ def _peak_kb(pid):
 
 
 class Watcher(threading.Thread):
-    """Samples a process tree and a raw folder; per (step, region): wall seconds, peak MB; raw peak bytes."""
+    """Samples a process tree and a raw folder: each step-1 and step-2 process; raw peak bytes per region.
+
+    A step-1 process of this tree (``--units 3:0 17:0 ...``) serves several
+    regions, so processes are recorded as they are, not per region.
+    """
 
     def __init__(self, root_pid, raw_root, period=0.2):
         super().__init__(daemon=True)
         self.root, self.raw_root, self.period = root_pid, Path(raw_root), period
-        self.procs = {}  # pid -> {"step", "region", "first", "last", "peak_kb"}
+        self.procs = {}  # (pid, step) -> {"step", "regions", "first", "last", "peak_kb"}
         self.raw_peak = {}  # region -> bytes
         self.done = threading.Event()
 
@@ -233,12 +233,17 @@ class Watcher(threading.Thread):
                     cmd = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
                 except OSError:
                     continue
-                m1, m2 = STEP1.search(cmd), STEP2.search(cmd)
-                if not (m1 or m2):
+                m_old, m_new, m2 = STEP1_OLD.search(cmd), STEP1_NEW.search(cmd), STEP2.search(cmd)
+                if m_new:
+                    step, regions = 1, sorted({int(u.split(":")[0]) for u in m_new.group(1).split()})
+                elif m_old:
+                    step, regions = 1, [int(m_old.group(1))]
+                elif m2:
+                    step, regions = 2, [int(m2.group(1))]
+                else:
                     continue
-                key = (pid, 1 if m1 else 2)
-                info = self.procs.setdefault(key, {"step": key[1], "region": int((m1 or m2).group(1)),
-                                                   "first": now, "last": now, "peak_kb": 0})
+                info = self.procs.setdefault((pid, step), {"step": step, "regions": regions, "first": now,
+                                                           "last": now, "peak_kb": 0})
                 info["last"] = now
                 info["peak_kb"] = max(info["peak_kb"], _peak_kb(pid) or 0)
             if self.raw_root.is_dir():
@@ -251,14 +256,10 @@ class Watcher(threading.Thread):
                     self.raw_peak[r] = max(self.raw_peak.get(r, 0), size)
             self.done.wait(self.period)
 
-    def steps(self):
-        """``{(step, region): (wall s, peak MB)}``; several processes of one step add their time."""
-        out = {}
-        for info in self.procs.values():
-            wall, mb = out.get((info["step"], info["region"]), (0.0, 0.0))
-            out[(info["step"], info["region"])] = (wall + info["last"] - info["first"] + self.period,
-                                                   max(mb, info["peak_kb"] / 1024))
-        return out
+    def records(self):
+        """One dict per process seen: ``step``, ``regions``, ``wall`` (s, first to last seen), ``mb`` (peak)."""
+        return [{"step": x["step"], "regions": x["regions"], "wall": x["last"] - x["first"] + self.period,
+                 "mb": x["peak_kb"] / 1024} for x in self.procs.values()]
 
 
 # ---------------------------------------------------------------------------
@@ -296,15 +297,28 @@ class Tree:
         The tree's root (``pipeline_orchestrator.py`` there).
     extra : list of str
         Options added to every run of this tree.
+    chunked : bool
+        Whether its orchestrator has ``--regions``: then a chunk is one run
+        ``--regions <chunk> --workers 2``; otherwise one run per region,
+        two at a time.
+    startup : float
+        Seconds of one orchestrator run that has nothing to do (measured).
     runs : dict
-        ``(set name, region) -> dict`` of ``wall``, ``s1``, ``s2`` (seconds),
-        ``m1``, ``m2`` (peak MB), ``raw`` (peak raw bytes), ``clips``,
-        ``bytes``, ``out`` (output folder).
+        ``(set name, region) -> dict`` of ``raw`` (peak raw bytes),
+        ``clips``, ``bytes``, ``out`` (output folder).
+    chunks : list of dict
+        ``set``, ``regions``, ``wall`` (s), ``launches`` (orchestrator runs),
+        ``slots`` (runs at once).
+    procs : dict
+        ``set name -> list`` of the watcher's records of its step-1 and
+        step-2 processes.
     """
 
     def __init__(self, label, root, extra=()):
         self.label, self.root, self.extra = label, Path(root), list(extra)
-        self.runs = {}
+        self.chunked = has_option(self.root, "--regions")
+        self.startup = 0.0
+        self.runs, self.chunks, self.procs = {}, [], {}
 
 
 def export_commit(commit, into):
@@ -323,12 +337,20 @@ def has_option(root, option):
     return option in text
 
 
-def orchestrator(tree, anatomy, out, region, sim_length):
-    """The command line of one region's run of ``tree`` (``--workers 1``, step 4 left out)."""
-    return [sys.executable, str(tree.root / "pipeline_orchestrator.py"), "--anatomy", str(anatomy),
-            "--output", str(out), "--start_region", str(region), "--end_region", str(region + 1),
-            "--workers", "1", "--sim-length", f"{sim_length:g}", "--skip-synthesis", "--progress", "lines",
-            *tree.extra]
+def orchestrator(tree, anatomy, out, regions, sim_length):
+    """The command line of one run of ``tree`` on ``regions`` (step 4 left out).
+
+    A chunked tree gets ``--regions`` and ``--workers 2``; the old tree gets
+    one region, ``--start_region r --end_region r+1 --workers 1``.
+    """
+    cmd = [sys.executable, str(tree.root / "pipeline_orchestrator.py"), "--anatomy", str(anatomy),
+           "--output", str(out)]
+    if tree.chunked:
+        cmd += ["--regions", ",".join(map(str, regions)), "--workers", str(WORKERS)]
+    else:
+        (region,) = regions
+        cmd += ["--start_region", str(region), "--end_region", str(region + 1), "--workers", "1"]
+    return cmd + ["--sim-length", f"{sim_length:g}", "--skip-synthesis", "--progress", "lines", *tree.extra]
 
 
 def clips_of(out, region):
@@ -338,107 +360,123 @@ def clips_of(out, region):
     return len(files), sum(p.stat().st_size for p in files)
 
 
-def run_together(tree, jobs, anatomy, sim_length, work):
-    """Run ``jobs`` (``(set name, region)``) of ``tree`` at once, one orchestrator each; record them.
+def run_chunk(tree, set_name, regions, anatomy, sim_length, work):
+    """Run one chunk of ``regions`` with ``tree`` as a ``--workers 2`` run would; record it; its wall seconds.
 
-    Returns
-    -------
-    dict
-        ``(set name, region) -> wall seconds``.
+    A chunked tree: one orchestrator run ``--regions <chunk> --workers 2``.
+    The old tree: one run per region, two at a time (a queue: the next
+    region starts when one ends), as its ``--workers 2`` runs them.
     """
-    running = {}
-    for job in jobs:
-        set_name, region = job
-        out = work / tree.label / set_name
-        out.mkdir(parents=True, exist_ok=True)
-        log = open(out / f"bench_{region}.log", "w")
-        t0 = time.time()
-        proc = subprocess.Popen(orchestrator(tree, anatomy, out, region, sim_length), stdout=log,
-                                stderr=subprocess.STDOUT, cwd=str(tree.root))
-        watch = Watcher(proc.pid, Layout(out).raw_root)
-        watch.start()
-        running[job] = (proc, watch, log, t0, out)
-    walls = {}
-    while len(walls) < len(running):
-        for job, (proc, watch, log, t0, out) in running.items():
-            if job not in walls and proc.poll() is not None:
-                walls[job] = time.time() - t0
-                watch.done.set()
-                watch.join()
-                log.close()
-                if proc.returncode != 0:
-                    sys.exit(f"{tree.label}: the orchestrator failed on region {job[1]} (exit {proc.returncode}); "
-                             f"see {out / f'bench_{job[1]}.log'}")
-                steps = watch.steps()
-                s1, m1 = steps.get((1, job[1]), (0.0, 0.0))
-                s2, m2 = steps.get((2, job[1]), (0.0, 0.0))
-                clips, size = clips_of(out, job[1])
-                tree.runs[job] = {"wall": walls[job], "s1": s1, "s2": s2, "m1": m1, "m2": m2,
-                                  "raw": watch.raw_peak.get(job[1], 0), "clips": clips, "bytes": size, "out": out}
+    out = work / tree.label / set_name
+    out.mkdir(parents=True, exist_ok=True)
+    queue = [list(regions)] if tree.chunked else [[r] for r in regions]
+    slots = 1 if tree.chunked else WORKERS
+    launches, running, raw = len(queue), [], {}
+    procs = tree.procs.setdefault(set_name, [])
+    t0 = time.time()
+    while queue or running:
+        while queue and len(running) < slots:
+            group = queue.pop(0)
+            log_path = out / f"bench_{'chunk_' if tree.chunked else ''}{group[0]}.log"
+            log = open(log_path, "w")
+            proc = subprocess.Popen(orchestrator(tree, anatomy, out, group, sim_length), stdout=log,
+                                    stderr=subprocess.STDOUT, cwd=str(tree.root))
+            watch = Watcher(proc.pid, Layout(out).raw_root)
+            watch.start()
+            running.append((group, proc, watch, log, log_path))
+        for item in list(running):
+            group, proc, watch, log, log_path = item
+            if proc.poll() is None:
+                continue
+            running.remove(item)
+            watch.done.set()
+            watch.join()
+            log.close()
+            if proc.returncode != 0:
+                sys.exit(f"{tree.label}: the orchestrator failed on regions {group} (exit {proc.returncode}); "
+                         f"see {log_path}")
+            procs.extend(watch.records())
+            for r, size in watch.raw_peak.items():
+                raw[r] = max(raw.get(r, 0), size)
         time.sleep(0.1)
-    return walls
+    wall = time.time() - t0
+    for r in regions:
+        clips, size = clips_of(out, r)
+        tree.runs[(set_name, r)] = {"raw": raw.get(r, 0), "clips": clips, "bytes": size, "out": out}
+    tree.chunks.append({"set": set_name, "regions": list(regions), "wall": wall, "launches": launches,
+                        "slots": slots})
+    return wall
 
 
 def warm_up(tree, anatomy, work):
-    """One untimed region of ``tree`` at 1.5 s (numba's cache compiled, as after any first run)."""
+    """One untimed region of ``tree`` at 1.5 s (numba's cache compiled), then its start-up measured.
+
+    The start-up: the same command again on the finished folder, which
+    skips the region, so its whole wall is the orchestrator's start-up
+    (imports, template, plan, claims, checks). Stored in ``tree.startup``.
+    """
     out = work / f"warmup_{tree.label}"
+    cmd = orchestrator(tree, anatomy, out, [PROBE_REGION], PROBE_S)
     t0 = time.time()
-    done = subprocess.run(orchestrator(tree, anatomy, out, PROBE_REGIONS[0], PROBE_S), stdout=subprocess.PIPE,
-                          stderr=subprocess.STDOUT, text=True, cwd=str(tree.root))
-    if done.returncode != 0:
-        sys.exit(f"the warm-up of {tree.label} failed (exit {done.returncode}):\n{done.stdout[-2000:]}")
+    for what in ("warm-up", "start-up"):
+        t0 = time.time()
+        done = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=str(tree.root))
+        if done.returncode != 0:
+            sys.exit(f"the {what} of {tree.label} failed (exit {done.returncode}):\n{done.stdout[-2000:]}")
+        if what == "warm-up":
+            print(f"  warm-up of {tree.label} ({tree.root}): {time.time() - t0:.0f} s", flush=True)
+    tree.startup = time.time() - t0
     shutil.rmtree(out, ignore_errors=True)
-    print(f"  warm-up of {tree.label} ({tree.root}): {time.time() - t0:.0f} s", flush=True)
+    print(f"  start-up of {tree.label} (a run on region {PROBE_REGION}'s finished folder: nothing to do): "
+          f"{tree.startup:.1f} s", flush=True)
 
 
 # ---------------------------------------------------------------------------
 # extrapolation
 
 
-def at_published(run, probe, sim_length, step="s1"):
-    """A step's wall seconds of ``run`` at 200 s: measured, or estimated from ``sim_length`` and the probe.
+def summary(tree, set_name, args):
+    """Figures of ``tree`` on one set, as run (nothing scaled), for ``args.regions`` regions.
 
-    A step's wall is taken as start-up + cost x simulated length: the cost
-    from this run (at ``sim_length``) and the probe's runs (at
-    ``PROBE_S``), then the wall at 200 s from it.
-    """
-    if sim_length == PUBLISHED_S:
-        return run[step]
-    base = float(np.mean([x[step] for x in probe]))
-    per_s = max(0.0, (run[step] - base) / (sim_length - PROBE_S))
-    return run[step] + per_s * (PUBLISHED_S - sim_length)
-
-
-def summary(tree, set_name, regions, args):
-    """Figures of ``tree`` on one set, scaled to the published length.
+    The hours: (sum of the set's chunk walls - the start-ups in them) /
+    regions run x ``args.regions``, plus one start-up. A chunk's runs at
+    once overlap their start-ups, so a chunk holds ``launches / slots``
+    start-ups of wall time (one for a chunked tree; half a run per region
+    for the old tree, two at a time).
 
     Returns
     -------
     dict
-        ``n``, ``region_s`` (mean wall per region at 200 s, estimated
-        when shorter), ``hours`` (all regions, ``--parallel`` at once),
-        ``clips`` (mean per region at 200 s), ``used`` (mean clips per
-        region step 4 can draw, at most nper 100), ``per_clip`` (bytes),
-        ``volume`` (bytes of the clip folder), ``s1_share``, ``m1``,
-        ``m2``, ``raw`` (peaks).
+        ``n`` (regions run), ``wall`` (sum of chunk walls, s),
+        ``startups`` (s subtracted), ``region_s`` (wall per region without
+        start-up), ``hours``, ``clips`` (mean per region), ``used`` (mean
+        clips per region step 4 can draw, at most nper 100), ``per_clip``
+        (bytes), ``volume`` (bytes of the clip folder), ``s1_share`` (step-1
+        process walls / step-1 and step-2 process walls), ``n1`` (step-1
+        processes), ``m1``, ``m2`` (peak MB), ``raw`` (peak raw bytes of a
+        region).
     """
-    scale = PUBLISHED_S / args.sim_length
+    chunks = [c for c in tree.chunks if c["set"] == set_name]
+    regions = [r for c in chunks for r in c["regions"]]
+    wall = sum(c["wall"] for c in chunks)
+    startups = sum(tree.startup * c["launches"] / c["slots"] for c in chunks)
+    region_s = (wall - startups) / len(regions)
     runs = [tree.runs[(set_name, r)] for r in regions]
-    probe = [x for (name, _), x in tree.runs.items() if name == "probe"]
-    s1, s2 = [at_published(x, probe, args.sim_length) for x in runs], [at_published(x, probe, args.sim_length, "s2")
-                                                                       for x in runs]
-    walls = [a + b + (x["wall"] - x["s1"] - x["s2"]) for a, b, x in zip(s1, s2, runs)]
-    clips = [x["clips"] * scale for x in runs]
-    n_clips = sum(x["clips"] for x in runs)
+    clips = [x["clips"] for x in runs]
+    n_clips = sum(clips)
     per_clip = sum(x["bytes"] for x in runs) / n_clips if n_clips else float("nan")
     mean_clips = float(np.mean(clips))
-    return {"n": len(runs), "region_s": float(np.mean(walls)), "measured_s": float(np.mean([x["wall"] for x in runs])),
-            "hours": float(np.mean(walls)) * args.regions / args.parallel / 3600,
+    procs = tree.procs.get(set_name, [])
+    s1 = sum(p["wall"] for p in procs if p["step"] == 1)
+    s2 = sum(p["wall"] for p in procs if p["step"] == 2)
+    return {"n": len(regions), "wall": wall, "startups": startups, "region_s": region_s,
+            "hours": (region_s * args.regions + tree.startup) / 3600,
             "clips": mean_clips, "used": float(np.mean(np.minimum(clips, 100))), "per_clip": per_clip,
-            "volume": mean_clips * per_clip * args.regions,
-            "s1_share": sum(s1) / sum(walls),
-            "s1_share_measured": sum(x["s1"] for x in runs) / sum(x["wall"] for x in runs),
-            "m1": max(x["m1"] for x in runs), "m2": max(x["m2"] for x in runs),
+            "volume": mean_clips * per_clip * args.regions if n_clips else 0.0,
+            "s1_share": s1 / (s1 + s2) if s1 + s2 else float("nan"),
+            "n1": sum(p["step"] == 1 for p in procs),
+            "m1": max([p["mb"] for p in procs if p["step"] == 1], default=0.0),
+            "m2": max([p["mb"] for p in procs if p["step"] == 2], default=0.0),
             "raw": max(x["raw"] for x in runs)}
 
 
@@ -542,9 +580,10 @@ def main():
     ap.add_argument("--sample-seed", type=int, default=7, help="random.seed of the draw")
     ap.add_argument("--hand-picked", type=int, nargs="*", default=HAND_PICKED,
                     help="regions run as a check, reported separately")
-    ap.add_argument("--parallel", type=int, default=2, help="regions in flight at once (as --workers 2)")
+    ap.add_argument("--chunk", type=int, default=4 * WORKERS,
+                    help="regions per round (one --regions run of a chunked tree; default 8: 2 workers x 4 lanes)")
     ap.add_argument("--sim-length", type=float, default=PUBLISHED_S,
-                    help="simulated seconds per mean iteration; shorter: an estimate scaled to 200 s")
+                    help="simulated seconds per mean iteration; only 200 measures the target (nothing is scaled)")
     ap.add_argument("--regions", type=int, default=994, help="regions of the whole dataset")
     ap.add_argument("--step4", action=argparse.BooleanOptionalAction, default=True,
                     help="step 4 at full scale per tree, and the step-4 check (tens of minutes)")
@@ -558,7 +597,13 @@ def main():
         sys.exit(f"{work} holds the runs of an earlier bench (regions done are skipped): give a new --workdir")
     rng = random.Random(args.sample_seed)
     drawn = rng.sample(range(args.regions), args.n_random)
-    jobs = [("random", r) for r in drawn] + [("hand", r) for r in args.hand_picked]
+    def chunks(regions):
+        return [regions[i:i + args.chunk] for i in range(0, len(regions), args.chunk)]
+
+    if args.n_random < 1 or args.chunk < 1:
+        sys.exit("--n-random and --chunk must be at least 1")
+    sets = [(name, regions) for name, regions in (("random", drawn), ("hand", args.hand_picked)) if regions]
+    jobs = [("random", c) for c in chunks(drawn)] + [("hand", c) for c in chunks(args.hand_picked)]
 
     new = Tree("new", REPO)
     old_root = export_commit(args.old_commit, work / "old_tree")
@@ -567,60 +612,56 @@ def main():
     check = has_option(REPO, "--mean-iterations")
     if check and args.step4:
         trees.append(Tree("new-all", REPO, ["--mean-iterations", "all"]))
-    estimate = args.sim_length != PUBLISHED_S
+    short = args.sim_length != PUBLISHED_S
     print(f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f}; {args.sim_length:g} simulated s per "
-          f"mean iteration{' (ESTIMATE: scaled to 200 s)' if estimate else ''}; {args.parallel} regions at once, "
-          f"one orchestrator each; trees: " + ", ".join(f"{t.label} = {t.root}" for t in trees))
+          f"mean iteration{' (NOT the target: only 200 measures it; nothing scaled)' if short else ''}; chunks of "
+          f"{args.chunk} regions; trees: " + "; ".join(
+              f"{t.label} = {t.root}" + (f" {' '.join(t.extra)}" if t.extra else "")
+              + (f" (a chunk = one run --regions ... --workers {WORKERS})" if t.chunked
+                 else f" (no --regions: a chunk = one run per region, {WORKERS} at a time)") for t in trees))
     print(f"random regions (random.seed({args.sample_seed}), random.sample(range({args.regions}), {args.n_random})): "
           f"{drawn}; hand-picked: {args.hand_picked}", flush=True)
-    for tree in (old, new):
+    for tree in trees:
         warm_up(tree, args.anatomy, work)
 
-    if estimate:
-        if args.sim_length <= PROBE_S:
-            sys.exit(f"--sim-length must be more than {PROBE_S:g} s for the estimate")
-        for tree in trees:
-            walls = run_together(tree, [("probe", r) for r in PROBE_REGIONS], args.anatomy, PROBE_S, work)
-            x = [tree.runs[("probe", r)] for r in PROBE_REGIONS]
-            print(f"  start-up probe of {tree.label}, regions {PROBE_REGIONS} at {PROBE_S:g} s: step 1 "
-                  f"{np.mean([y['s1'] for y in x]):.1f} s, step 2 {np.mean([y['s2'] for y in x]):.1f} s, wall "
-                  f"{np.mean(list(walls.values())):.1f} s", flush=True)
-
     t_start = time.time()
-    rounds = [jobs[i:i + args.parallel] for i in range(0, len(jobs), args.parallel)]
-    for i, batch in enumerate(rounds):
+    for i, (set_name, regions) in enumerate(jobs):
         order = trees[i % len(trees):] + trees[:i % len(trees)]
-        line = []
-        for tree in order:
-            walls = run_together(tree, batch, args.anatomy, args.sim_length, work)
-            line.append(f"{tree.label} " + " ".join(f"{r}: {walls[(s, r)]:.0f} s" for s, r in batch))
-        print(f"  round {i + 1}/{len(rounds)}: " + "; ".join(line) + f" ({(time.time() - t_start) / 60:.1f} min)",
-              flush=True)
+        line = [f"{tree.label} {run_chunk(tree, set_name, regions, args.anatomy, args.sim_length, work):.0f} s"
+                for tree in order]
+        print(f"  round {i + 1}/{len(jobs)}, {set_name} {regions}: " + "; ".join(line)
+              + f" ({(time.time() - t_start) / 60:.1f} min)", flush=True)
 
-    for set_name, regions in (("random", drawn), ("hand", args.hand_picked)):
-        print(f"\n{set_name} regions, per region (wall s, step 1 s, step 2 s, clips; measured at "
-              f"{args.sim_length:g} s):")
-        print(f"{'region':>7}" + "".join(f"{t.label:>30}" for t in trees))
+    for set_name, regions in sets:
+        print(f"\n{set_name} regions, clips per region (at {args.sim_length:g} s):")
+        print(f"{'region':>7}" + "".join(f"{t.label:>10}" for t in trees))
         for r in regions:
-            cells = [t.runs[(set_name, r)] for t in trees]
-            print(f"{r:>7}" + "".join(f"{x['wall']:>9.1f}{x['s1']:>7.1f}{x['s2']:>7.1f}{x['clips']:>7}"
-                                      for x in cells))
+            print(f"{r:>7}" + "".join(f"{t.runs[(set_name, r)]['clips']:>10}" for t in trees))
+
+    for tree in trees:
+        if tree.chunked:
+            logs = sorted((work / tree.label).glob("*/logs/region_*.log"))
+            firsts = [p.read_text().split("\n", 1)[0] for p in logs]
+            units = sum(line.startswith("$ ") and "--units" in line for line in firsts)
+            print(f"logs of {tree.label}: {units} of {len(logs)} region logs begin with a step-1 command "
+                  f"with --units")
 
     write_mb, read_mb = disk_rates(work)
     print(f"\ndisk: {write_mb:.0f} MB/s write, {read_mb:.0f} MB/s read (dd, direct I/O)")
     results = {}
-    for set_name, regions in (("random", drawn), ("hand", args.hand_picked)):
+    for set_name, regions in sets:
         print(f"\n{'RANDOM SAMPLE (the extrapolation)' if set_name == 'random' else 'HAND-PICKED (a check)'}: "
-              f"{len(regions)} regions" + (f"; ESTIMATE scaled from {args.sim_length:g} s to 200 s" if estimate
-                                          else ""))
+              f"{len(regions)} regions" + (f"; as run at {args.sim_length:g} s, nothing scaled: NOT the target's "
+                                          f"measure" if short else ""))
         for tree in trees:
-            s = summary(tree, set_name, regions, args)
+            s = summary(tree, set_name, args)
             results[(tree.label, set_name)] = s
-            print(f"  {tree.label:>8}: {s['region_s']:.1f} s per region -> {args.regions} regions "
-                  f"{s['hours']:.2f} h; {s['clips']:.1f} clips per region ({s['used']:.1f} drawable), "
-                  f"{s['per_clip'] / 1e6:.2f} MB per clip -> clip folder {s['volume'] / 1e9:.0f} GB; step 1 "
-                  f"{100 * s['s1_share']:.0f}% of a region (measured {100 * s['s1_share_measured']:.0f}%); peaks: "
-                  f"step 1 {s['m1']:.0f} MB, step 2 {s['m2']:.0f} MB, raw {s['raw'] / 1e6:.0f} MB", flush=True)
+            print(f"  {tree.label:>8}: chunks {s['wall']:.0f} s - start-ups {s['startups']:.0f} s = "
+                  f"{s['region_s']:.1f} s per region -> {args.regions} regions + 1 start-up {s['hours']:.2f} h; "
+                  f"{s['clips']:.1f} clips per region ({s['used']:.1f} drawable), {s['per_clip'] / 1e6:.2f} MB "
+                  f"per clip -> clip folder {s['volume'] / 1e9:.0f} GB; step 1 {100 * s['s1_share']:.0f}% of the "
+                  f"step-1 + step-2 process time ({s['n1']} step-1 processes); peaks: step 1 {s['m1']:.0f} MB, "
+                  f"step 2 {s['m2']:.0f} MB, raw {s['raw'] / 1e6:.0f} MB", flush=True)
 
     totals = {}
     for tree in (old, new):
@@ -644,28 +685,28 @@ def main():
         print(f"{tree.label}: whole dataset {args.regions} regions {s['hours']:.2f} h"
               + (f" + step 4 {step4_s / 3600:.2f} h" if step4_s else " + step 4 (not run)")
               + (f" + pack {pack_s / 3600:.2f} h" if pack_s else "")
-              + f" = {totals[tree.label]:.2f} h" + (" (ESTIMATE)" if estimate else ""), flush=True)
+              + f" = {totals[tree.label]:.2f} h" + (f" (at {args.sim_length:g} s)" if short else ""), flush=True)
     shutil.rmtree(work / "step4_fixture", ignore_errors=True)
 
-    print("\nTARGETS (issue 20)" + (f": ESTIMATE from {args.sim_length:g} s mean iterations, not the target's "
-                                    f"measure (only --sim-length 200 is)" if estimate else "")
-          + (f"; below 20 s the hours are noise (the machine's noise x about "
-             f"{PUBLISHED_S / (args.sim_length - PROBE_S):.0f})" if args.sim_length < 20 else ""))
-    for set_name in ("random", "hand"):
+    print("\nTARGETS (issue 20)" + (f": NOT measured: mean iterations of {args.sim_length:g} s, nothing scaled "
+                                    f"(only --sim-length 200 measures the target)" if short else ""))
+    print("  start-ups (one orchestrator run with nothing to do): "
+          + ", ".join(f"{t.label} {t.startup:.1f} s" for t in trees))
+    for set_name, _ in sets:
         o, n = results[("old", set_name)], results[("new", set_name)]
         print(f"  {set_name}: regions only, old / new {o['hours'] / n['hours']:.2f}x; clip folder old "
               f"{o['volume'] / 1e9:.0f} GB, new {n['volume'] / 1e9:.0f} GB"
-              + (f"; as run at {args.sim_length:g} s, unscaled: {o['measured_s']:.1f} s / {n['measured_s']:.1f} s "
-                 f"per region = {o['measured_s'] / n['measured_s']:.2f}x" if estimate else ""))
-        regions = drawn if set_name == "random" else args.hand_picked
-        each = [old.runs[(set_name, r)]["wall"] / new.runs[(set_name, r)]["wall"] for r in regions]
-        print(f"    old / new wall of each region as run (the machine's noise; the same code gives 1): "
+              + (f", new-all {results[('new-all', set_name)]['volume'] / 1e9:.0f} GB"
+                 if ("new-all", set_name) in results else ""))
+        each = [a["wall"] / b["wall"] for a, b in zip(old.chunks, new.chunks) if a["set"] == set_name]
+        print(f"    old / new wall of each chunk as run (start-ups included): "
               f"geometric mean {np.exp(np.mean(np.log(each))):.2f}x, from {min(each):.2f}x to {max(each):.2f}x")
     ratio = totals["old"] / totals["new"]
     what = "whole dataset (regions + step 4 + pack)" if args.step4 else "regions + pack (step 4 not run)"
     small = f"; only {len(drawn)} random regions, the target asks at least 16" if len(drawn) < 16 else ""
     print(f"  the {what} at least {TARGET_RATIO:g}x faster, random sample: old {totals['old']:.2f} h / new "
-          f"{totals['new']:.2f} h = {ratio:.2f}x ({'met' if ratio >= TARGET_RATIO else 'NOT met'}{small})")
+          f"{totals['new']:.2f} h = {ratio:.2f}x ({'met' if ratio >= TARGET_RATIO else 'NOT met'}{small}"
+          + (f"; at {args.sim_length:g} s: not the target's measure" if short else "") + ")")
 
     if not check:
         print("  step-4 check: skipped: this tree has no --mean-iterations")
@@ -678,8 +719,7 @@ def main():
             if tree.label in ("new", "new-all"):
                 folders = sources[tree.label] = {}
                 for (set_name, r), x in sorted(tree.runs.items(), key=lambda item: item[0][0] != "random"):
-                    if set_name != "probe":  # the start-up probe ran at 1.5 s
-                        folders.setdefault(r, Layout(x["out"]).clip_dir(r))  # in both sets: its random run
+                    folders.setdefault(r, Layout(x["out"]).clip_dir(r))  # in both sets: its random run
         same = step4_check(args.anatomy, sources, work / "step4_check")
         print("  " + ", ".join(f"{v} {'identical' if ok else 'DIFFERENT'}" for v, ok in same.items()))
         print(f"  step 4 unchanged: {'met' if all(same.values()) else 'NOT met'}")
