@@ -240,3 +240,44 @@ def test_judge_counts_a_region_that_stopped_as_done(stopped):
             assert as_made.not_needed_text() == (
                 f"mean iteration{'s' if len(all_rule.todo) > 1 else ''} "
                 f"{', '.join(map(str, all_rule.todo))} not needed (10 clips reached)")
+
+
+TRAINER_READS = ("selected_region", "nmm_idx", "random_samples", "current_snr", "scale_ratio", "mag_change")
+
+
+@pytest.fixture(scope="module")
+def whole_template(tvb76_cache, tmp_path_factory):
+    """All 76 regions with --dataset test at 8 s (some regions reach 10 clips early), then the same folder
+    completed with --mean-iterations all; step 4 and the pack run at the end of each."""
+    import shutil
+    root = tmp_path_factory.mktemp("step4_needed_all")
+    needed, complete = root / "needed", root / "all"
+    args = ("--start_region", 0, "--end_region", 76, "--sim-length", 8, "--piece-length", 8, "--dataset", "test")
+    res = tvb76_run(tvb76_cache, needed, *args)
+    assert res.returncode == 0 and "Synthetic source: done" in res.stdout, res.stdout[-3000:]
+    shutil.copytree(needed, complete)
+    more = tvb76_run(tvb76_cache, complete, *args, "--mean-iterations", "all")
+    assert more.returncode == 0 and "Synthetic source: done" in more.stdout, more.stdout[-3000:]
+    return needed, complete
+
+
+def test_step4_and_the_pack_are_the_same_with_needed_or_all(whole_template):
+    needed, complete = whole_template
+    early = [r for r in range(76) if len(markers(needed, r)) < 3]
+    assert early, "at 8 s some tvb76 regions have 10 clips after one or two mean iterations"
+    assert all(len(markers(complete, r)) == 3 for r in range(76))
+    assert any(markers(complete, r)[2] > markers(needed, r)[max(markers(needed, r))] for r in early), \
+        "--mean-iterations all made more clips for a region that stopped"
+    a, b = loadmat(needed / "test_sample_source1.mat"), loadmat(complete / "test_sample_source1.mat")
+    for name in TRAINER_READS + ("sensor_snr",):
+        assert np.array_equal(a[name], b[name]), f"{name} differs"
+    import h5py
+    with h5py.File(needed / "test_sample_nmm.h5", "r") as x, h5py.File(complete / "test_sample_nmm.h5", "r") as y:
+        assert x["data"].shape == y["data"].shape and np.array_equal(x["data"][:], y["data"][:])
+
+
+def test_verify_passes_on_a_folder_that_stopped_early(whole_template, tvb76_cache):
+    needed, _ = whole_template
+    res = tvb76_run(tvb76_cache, needed, "--verify", "--dataset", "test")
+    assert res.returncode == 0, res.stdout[-3000:]
+    assert "FAIL" not in res.stdout
