@@ -280,4 +280,6 @@ def test_verify_passes_on_a_folder_that_stopped_early(whole_template, tvb76_cach
     needed, _ = whole_template
     res = tvb76_run(tvb76_cache, needed, "--verify", "--dataset", "test")
     assert res.returncode == 0, res.stdout[-3000:]
-    assert "FAIL" not in res.stdout
+    early = [r for r in range(76) if len(markers(needed, r)) < 3]
+    assert (f"76 regions, {sum(markers(needed, r)[max(markers(needed, r))] for r in range(76))} clips; "
+            f"{len(early)} regions stopped early (later mean iterations not needed") in res.stdout, res.stdout
