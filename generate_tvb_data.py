@@ -27,7 +27,7 @@ import warnings
 
 import numpy as np
 
-from deepsif_pipeline import science
+from deepsif_pipeline import science, testhook
 from deepsif_pipeline.anatomy import AnatomyError
 from deepsif_pipeline.builtin import resolve_template
 from deepsif_pipeline.files import write_mat_atomic
@@ -318,6 +318,7 @@ def simulate_region(template, layout, region, sim_length_s, piece_length_s, a_va
                 for (m, seed, paths, missing), lane in zip(group, data):
                     if k in missing:
                         write(m, seed, paths, k, t, lane)
+                        testhook.hold("step1-piece-written", region)
                     progress.line(f"mean iteration {m} piece {k + 1}/{len(lengths)} "
                                   f"{'written' if k in missing else 'already complete'}")
             progress.advance(sum(steps[last_needed + 1:]) * len(group))

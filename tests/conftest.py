@@ -242,3 +242,36 @@ def descendants(pid):
         found += kids
         frontier += kids
     return found
+
+
+class Hold:
+    """A test-only hold point (``deepsif_pipeline/testhook.py``): the program waits there until released.
+
+    ``env`` is what the program's environment needs; :meth:`wait` waits until the
+    program reached the point (failing the test with ``what`` when it never does).
+    """
+
+    def __init__(self, folder, point):
+        from deepsif_pipeline import testhook
+        self.folder, self.point = Path(folder), point.split("@")[0]
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.env = {testhook.POINT_VARIABLE: point, testhook.DIR_VARIABLE: str(self.folder)}
+
+    @property
+    def reached(self):
+        return (self.folder / f"{self.point}.reached").is_file()
+
+    def wait(self, proc=None, timeout=600, what=""):
+        """Until the point is reached; fails when ``proc`` (a Popen) ends first or after ``timeout`` s."""
+        import time
+        deadline = time.monotonic() + timeout
+        about = (lambda: what) if isinstance(what, str) else (lambda: "\n" + what()[-3000:])
+        while not self.reached:
+            assert proc is None or proc.poll() is None, f"the program ended (exit {proc.returncode}) before " \
+                                                        f"reaching {self.point} {about()}"
+            assert time.monotonic() < deadline, f"{self.point} not reached after {timeout} s {about()}"
+            time.sleep(0.02)
+        return (self.folder / f"{self.point}.reached").read_text().split()
+
+    def release(self):
+        (self.folder / f"{self.point}.release").touch()

@@ -14,7 +14,7 @@ import time
 
 import pytest
 
-from conftest import REPO, assert_same_arrays, descendants, tvb76_run
+from conftest import REPO, Hold, assert_same_arrays, descendants, tvb76_run
 from deepsif_pipeline import claims, manifest
 from deepsif_pipeline.files import format_bytes
 from deepsif_pipeline.layout import Layout
@@ -47,14 +47,11 @@ def test_sigterm_under_nohup_stops_cleanly_and_resumes(tvb76_cache, reference, t
     log = tmp_path / "pipeline.log"
     cmd = ["nohup", sys.executable, str(REPO / "pipeline_orchestrator.py"), "--anatomy", "tvb76", "--output",
            str(out), "--progress", "none", *map(str, RANGE)]
+    hold = Hold(tmp_path / "hold", "step1-piece-written@3")  # region 3's step 1, a piece on disk
     with open(log, "w") as fh:
         proc = subprocess.Popen(cmd, stdout=fh, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                env=dict(os.environ, DEEPSIF_PIPELINE_CACHE=str(tvb76_cache)))
-    deadline = time.monotonic() + 300
-    while "STEP 1: Generating TVB data for region 3" not in log.read_text() and proc.poll() is None:
-        assert time.monotonic() < deadline, log.read_text()
-        time.sleep(0.05)
-    time.sleep(0.3)
+                                env=dict(os.environ, DEEPSIF_PIPELINE_CACHE=str(tvb76_cache), **hold.env))
+    hold.wait(proc, what=log.read_text)
     running = descendants(proc.pid)
     assert running, "a step-1 process runs for region 3"
     proc.send_signal(signal.SIGTERM)
@@ -92,16 +89,13 @@ def test_ctrl_c_during_step2_stops_cleanly_and_resumes(tvb76_cache, reference, t
     out = tmp_path / "out"
     cmd = [sys.executable, str(REPO / "pipeline_orchestrator.py"), "--anatomy", "tvb76", "--output", str(out),
            "--progress", "none", *map(str, RANGE)]
+    hold = Hold(tmp_path / "hold", "step2-started@3")  # Octave runs region 3's step 2
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
-                            stdin=subprocess.DEVNULL, env=dict(os.environ, DEEPSIF_PIPELINE_CACHE=str(tvb76_cache)))
-    seen = []
-    for line in proc.stdout:
-        seen.append(line)
-        if line.startswith("STEP 2: Processing raw NMM data for region 3"):
-            time.sleep(0.15)  # Octave is starting or running
-            os.killpg(proc.pid, signal.SIGINT)
-            break
-    text = "".join(seen) + proc.stdout.read()
+                            stdin=subprocess.DEVNULL, env=dict(os.environ, DEEPSIF_PIPELINE_CACHE=str(tvb76_cache),
+                                                               **hold.env))
+    hold.wait(proc)
+    os.killpg(proc.pid, signal.SIGINT)
+    text = proc.stdout.read()
     assert proc.wait(timeout=60) == 128 + signal.SIGINT, text[-3000:]
     assert "Stopped by SIGINT" in text and "Interrupted: 1 (3)" in text and "Traceback" not in text
     assert not [p for p in _leftovers(out) if not p.startswith("raw_nmm")], _leftovers(out)
@@ -257,13 +251,11 @@ def test_sigterm_delivered_to_another_thread_stops_the_region(tvb76_cache, tmp_p
     out = tmp_path / "out"
     cmd = [sys.executable, str(REPO / "pipeline_orchestrator.py"), "--anatomy", "tvb76", "--output", str(out),
            "--progress", "none", *map(str, RANGE)]
+    hold = Hold(tmp_path / "hold", "step1-piece-written@2")  # region 2's step 1 runs
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, stdin=subprocess.DEVNULL,
-                            env=dict(os.environ, DEEPSIF_PIPELINE_CACHE=str(tvb76_cache)))
+                            env=dict(os.environ, DEEPSIF_PIPELINE_CACHE=str(tvb76_cache), **hold.env))
+    hold.wait(proc)
     seen = []
-    for line in proc.stdout:
-        seen.append(line)
-        if line.startswith("STEP 1: Generating TVB data for region 2"):
-            break
     threads = [int(t) for t in os.listdir(f"/proc/{proc.pid}/task") if int(t) != proc.pid]
     assert threads, "the orchestrator runs its regions in threads"
     libc = ctypes.CDLL(None, use_errno=True)
