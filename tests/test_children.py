@@ -65,7 +65,11 @@ def test_signal_stops_children_and_nothing_new_starts():
         import os, signal, threading, time
         from deepsif_pipeline import children
         children.install_signal_handlers(lambda name: print("got", name, flush=True))
-        threading.Timer(1.0, lambda: os.kill(os.getpid(), signal.SIGTERM)).start()
+        def signal_once_running():  # the signal comes while the child runs
+            while not children._running:
+                time.sleep(0.01)
+            os.kill(os.getpid(), signal.SIGTERM)
+        threading.Thread(target=signal_once_running, daemon=True).start()
         t0 = time.monotonic()
         outcome = children.run(["sleep", "30"])
         print("first", outcome.stopped, outcome.status, round(time.monotonic() - t0) < 5, flush=True)

@@ -17,7 +17,7 @@ import time
 import numpy as np
 import pytest
 
-from conftest import REPO
+from conftest import REPO, Hold
 from deepsif_pipeline import dask_runner
 from deepsif_pipeline.layout import Layout
 from deepsif_pipeline.results import Result, Status
@@ -219,7 +219,8 @@ def test_region_of_a_killed_worker_is_redone(tvb76_cache, tmp_path, local_cluste
     cluster, client = local_cluster
     regions = list(range(6))
     out = tmp_path / "dask_out"
-    env = {"DEEPSIF_PIPELINE_CACHE": str(tvb76_cache)}
+    hold = Hold(tmp_path / "hold", "step1-piece-written")  # every region waits after its first raw piece
+    env = {"DEEPSIF_PIPELINE_CACHE": str(tvb76_cache), **hold.env}
     worker_pids = set(client.run(os.getpid).values())
     assert len(worker_pids) == 2
 
@@ -227,24 +228,18 @@ def test_region_of_a_killed_worker_is_redone(tvb76_cache, tmp_path, local_cluste
     stop = threading.Event()
 
     def kill_a_worker_holding_a_region():
-        while not stop.is_set():
-            for path in sorted((out / "claims").glob("region_*.claim")):
-                try:
-                    owner = json.loads(path.read_text())
-                except (OSError, ValueError):
-                    continue
-                chain = _ancestors(owner["pid"])
-                hit = [p for p in chain if p in worker_pids]
-                if not hit:
-                    continue
-                time.sleep(0.5)  # well into the region (step 1)
-                if not path.exists():
-                    continue
-                killed.update(region=int(path.stem.split("_")[1]), worker=hit[0], orchestrator=owner["pid"],
-                              group=_group(owner["pid"]), guard=chain[0])
-                os.kill(hit[0], signal.SIGKILL)
-                return
-            time.sleep(0.05)
+        """Once a region holds in step 1 (a piece written), SIGKILL its worker, then release the others."""
+        try:
+            _, region = hold.wait(timeout=300)
+            path = out / "claims" / f"region_{region}.claim"
+            owner = json.loads(path.read_text())
+            chain = _ancestors(owner["pid"])
+            hit = [p for p in chain if p in worker_pids]
+            killed.update(region=int(region), worker=hit[0], orchestrator=owner["pid"], group=_group(owner["pid"]),
+                          guard=chain[0])
+            os.kill(hit[0], signal.SIGKILL)
+        finally:
+            hold.release()
 
     killer = threading.Thread(target=kill_a_worker_holding_a_region, daemon=True)
     killer.start()
@@ -327,8 +322,18 @@ def test_workers_that_do_not_share_the_output_are_refused(tmp_path, monkeypatch)
                                             print, tmp_path / "out")
 
 
+@pytest.fixture
+def workers_hold_in_step1(tmp_path, monkeypatch):
+    """Every region on the workers started after this waits after its first raw piece (test-only hold):
+    the workers inherit the variables, so no region can end before the test acts."""
+    hold = Hold(tmp_path / "hold", "step1-piece-written")
+    for name, value in hold.env.items():
+        monkeypatch.setenv(name, value)
+    return hold
+
+
 @pytest.mark.slow
-def test_ctrl_c_stops_the_regions_on_the_workers(tvb76_cache, tmp_path, local_cluster):
+def test_ctrl_c_stops_the_regions_on_the_workers(tvb76_cache, tmp_path, workers_hold_in_step1, local_cluster):
     """SIGINT to ``pipeline_orchestrator.py --scheduler`` while regions run on the workers: the pending
     regions are cancelled, the running ones stopped (their guards SIGINT them, claims released),
     exit status 130, nothing of the run left."""
@@ -343,6 +348,7 @@ def test_ctrl_c_stops_the_regions_on_the_workers(tvb76_cache, tmp_path, local_cl
     while len(list((out / "claims").glob("region_*.claim"))) < 2:
         assert time.monotonic() < deadline and proc.poll() is None, proc.communicate()[0][-3000:]
         time.sleep(0.05)
+    workers_hold_in_step1.wait(proc)  # a region is in step 1; none can end now
     proc.send_signal(signal.SIGINT)
     text = proc.communicate(timeout=60)[0]
     assert proc.returncode == 130, text[-3000:]
