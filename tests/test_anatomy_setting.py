@@ -1,9 +1,10 @@
 """The tests find DeepSIF's template through one setting; without it they are skipped, or fail in CI.
 
-Each case runs pytest in a subprocess on a copy of the project's conftest,
-``bench/`` and ``deepsif_pipeline/`` in an empty folder (no ``../shared``
-beside it, as in a clone of the repository alone), over a generated test
-file with one test that needs the template and one that does not.
+Each case runs pytest in a subprocess on a copy of the project's conftest (with
+the helpers it imports from ``tests/``) and ``deepsif_pipeline/`` in an empty
+folder: no ``../shared`` beside it, as in a clone of the repository alone, and
+no ``bench/`` (the tests do not depend on it). The generated test file holds
+one test that needs the template and one that does not.
 """
 
 import os
@@ -14,7 +15,7 @@ import sys
 import pytest
 
 from conftest import REPO
-from bench import deepsif_anatomy
+import deepsif_anatomy
 
 TINY = '''
 def test_needs_the_template(anatomy_dir):
@@ -31,10 +32,10 @@ def clone(tmp_path_factory):
     """The parts of the project its conftest needs, copied into an empty folder, plus the tiny test file."""
     root = tmp_path_factory.mktemp("alone") / "clone"
     ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
-    for folder in ("bench", "deepsif_pipeline"):
-        shutil.copytree(REPO / folder, root / folder, ignore=ignore)
+    shutil.copytree(REPO / "deepsif_pipeline", root / "deepsif_pipeline", ignore=ignore)
     (root / "tests").mkdir()
-    shutil.copy(REPO / "tests" / "conftest.py", root / "tests")
+    for name in ("conftest.py", "deepsif_anatomy.py", "clip_fixture.py"):
+        shutil.copy(REPO / "tests" / name, root / "tests")
     shutil.copy(REPO / "pytest.ini", root)
     (root / "tests" / "test_tiny.py").write_text(TINY)
     assert not (root.parent / "shared").exists()
@@ -88,3 +89,11 @@ def test_ci_requires_the_template_and_runs_the_readme_command():
     assert script[-1] == "./setup.sh --test && .venv/bin/python -m pytest"
     assert "export DEEPSIF_REQUIRE_ANATOMY=1" in script
     assert 'export DEEPSIF_ANATOMY="${DEEPSIF_ANATOMY:-$PWD/../shared/anatomy/deepsif}"' in script
+
+
+def test_no_test_imports_from_bench():
+    """bench/ holds benchmarks; the tests (and what they import) live in tests/ and the package."""
+    import re
+    users = [p.name for p in sorted((REPO / "tests").glob("*.py"))
+             if re.search(r"^\s*(from|import)\s+bench\b", p.read_text(), re.M)]
+    assert users == []
