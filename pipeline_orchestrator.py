@@ -53,6 +53,26 @@ class UsageError(Exception):
     """Bad input: reported as one line, exit status 2, nothing created or deleted."""
 
 
+def outside_template(start, end, n_regions):
+    """The one-line error for regions ``start..end-1`` of which some are not in a template of ``n_regions``.
+
+    Names exactly the part outside (below 0, from ``n_regions`` on) and the bound to use instead.
+    """
+    def span(a, b):
+        return f"{a}" if a == b else f"{a}..{b}"
+
+    parts, fixes = [], []
+    if start < 0:
+        parts.append(span(start, min(end, 0) - 1))
+        fixes.append("--start_region 0 at least")
+    if end > n_regions:
+        parts.append(span(max(start, n_regions), end - 1))
+        fixes.append(f"--end_region {n_regions} at most")
+    single = len(parts) == 1 and ".." not in parts[0]
+    return (f"{'region' if single else 'regions'} {' and '.join(parts)} {'is' if single else 'are'} outside the "
+            f"template: it has regions 0..{n_regions - 1} ({', '.join(fixes)})")
+
+
 def build_parser():
     p = OneLineParser(
         description="DeepSIF data generation: for each region start..end-1 simulate (TVB), extract spikes "
@@ -283,11 +303,9 @@ def check_args(args):
         raise UsageError(str(exc)) from None
     if not (no_regions(args) or whole_template(args)) and not (0 <= args.start_region
                                                                and args.end_region <= template.n_regions):
-        raise UsageError(f"regions {args.start_region}..{args.end_region - 1} are outside the template: "
-                         f"it has regions 0..{template.n_regions - 1}")
+        raise UsageError(outside_template(args.start_region, args.end_region, template.n_regions))
     if args.status and args.start_region is not None and args.end_region > template.n_regions:
-        raise UsageError(f"regions {args.start_region}..{args.end_region - 1} are outside the template: "
-                         f"it has regions 0..{template.n_regions - 1}")
+        raise UsageError(outside_template(args.start_region, args.end_region, template.n_regions))
     layout = Layout(output, args.filename)
     if (args.pack or args.verify or args.status) and not output.is_dir():
         what = "pack" if args.pack else "verify" if args.verify else "report on"
