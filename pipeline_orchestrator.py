@@ -525,6 +525,9 @@ def summary(results, synthesis, packing, start):
             these = [r for r, res in results.items() if res.status is status]
             if these:
                 say(f"{label}: {len(these)} ({compact_ranges(these)})")
+            if status is Status.ELSEWHERE:
+                for r in these:
+                    say(f"  region {r}: {results[r].detail}")
         say(f"Failed regions: {len(failed)}" + (f" ({compact_ranges(failed)})" if failed else ""))
         for r, res in failed.items():
             say(f"  region {r}: {res.detail}")

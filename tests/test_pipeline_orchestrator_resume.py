@@ -230,6 +230,42 @@ def test_status_names_the_claim_holder(tvb76_cache, tmp_path):
     assert "not started: 2 (6, 8)" in res.stdout and not (out / "logs").exists()
 
 
+def test_region_claimed_on_another_host_says_when_and_how_it_is_taken_over(tvb76_cache, tmp_path):
+    """A run killed on another host left its claim: the region is left to it, and the run says that the
+    claim is taken over after claims.DEFAULT_STALE_AFTER without a heartbeat, and how to take it over now."""
+    out = tmp_path / "out"
+    owner = dict(claims.owner_record("region_7"), host="node17", boot_id="another-boot", pid=4242)
+    path = claims.claim_path(out / "claims", "region_7")
+    path.parent.mkdir(parents=True)
+    path.write_text(json.dumps(owner))
+    res = tvb76_run(tvb76_cache, out, "--start_region", 7, "--end_region", 8, "--skip-synthesis")
+    assert res.returncode == 0, res.stdout[-3000:]
+    assert claims.DEFAULT_STALE_AFTER == 600
+    line = next(ln for ln in res.stdout.splitlines() if ln.startswith("region 7 is being processed by node17:4242"))
+    assert ": left to that run; a run takes it over by itself after 10 min without a heartbeat (in about 9 min" in line
+    assert line.endswith(f"; if node17 is down, delete {path} to take it over now"), line
+    summary = res.stdout[res.stdout.index("Being processed by another run: 1 (7)"):]
+    assert summary.splitlines()[1].startswith("  region 7: being processed by node17:4242 (heartbeat "), summary
+    assert "after 10 min without a heartbeat (in about 9 min" in summary.splitlines()[1]
+    assert summary.splitlines()[1].endswith(f"if node17 is down, delete {path} to take it over now"), summary
+
+    path.unlink()  # the advice works: the region is made now
+    res = tvb76_run(tvb76_cache, out, "--start_region", 7, "--end_region", 8, "--skip-synthesis", "--sim-length", 2,
+                    "--piece-length", 2)
+    assert res.returncode == 0 and "Successful regions: 1 (7)" in res.stdout, res.stdout[-3000:]
+
+
+def test_takeover_advice_on_this_machine_and_for_an_unreadable_claim(tmp_path):
+    me = claims.owner_record("region_1")
+    here = claims.ClaimInfo("region_1", tmp_path / "region_1.claim", me, 16.0, False, "heartbeat 16 s ago")
+    assert claims.takeover_advice(here) == (f"a run takes it over by itself after 10 min without a heartbeat "
+                                            f"(in about 9 min 44 s), or as soon as process {os.getpid()} of this "
+                                            f"machine ends")
+    unknown = claims.ClaimInfo("region_1", tmp_path / "region_1.claim", None, 590.0, False, "modified 590 s ago")
+    assert claims.takeover_advice(unknown, stale_after=600).endswith(
+        f"(in about 10 s); if that run is known to be dead, delete {tmp_path / 'region_1.claim'} to take it over now")
+
+
 @pytest.mark.parametrize("args, needle", [
     (("--timeout-step2", -1), "argument --timeout-step2: must be 0 (no limit) or a number of seconds, got '-1'"),
     (("--status", "--start_region", 3), "--status takes both --start_region and --end_region"),
