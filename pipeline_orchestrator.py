@@ -452,8 +452,8 @@ def print_plan(ctx, args, plan):
 def run_regions(ctx, args, client, regions, plan, software):
     """Steps 1-3 of ``regions`` (judged in ``plan``), here (``--workers`` at once) or on the Dask cluster.
 
-    Here, the run's progress (:mod:`deepsif_pipeline.progress`) follows the
-    regions: a bar on a terminal, a line per region otherwise.
+    Here and on Dask, the run's progress (:mod:`deepsif_pipeline.progress`)
+    follows the regions: a bar on a terminal, a line per region otherwise.
 
     Returns
     -------
@@ -462,13 +462,17 @@ def run_regions(ctx, args, client, regions, plan, software):
     halt : runner.Halt
     """
     halt = runner.Halt()
+    to_process = sum(1 for r in regions if r not in plan.regions or plan.regions[r].state is not State.CURRENT)
     if client is not None:
-        return run_on_dask(ctx, args, client, regions), halt
+        progress = RunProgress(len(regions), to_process, 1, mode_for(args.progress))  # workers: once connected
+        try:
+            return run_on_dask(ctx, args, client, regions, progress), halt
+        finally:
+            progress.close()
     if args.workers > 1:
         say(f"{min(args.workers, len(regions))} regions at a time (--workers {args.workers})")
     disk = DiskGuard(ctx.layout.output)
     results = {}
-    to_process = sum(1 for r in regions if r not in plan.regions or plan.regions[r].state is not State.CURRENT)
     progress = RunProgress(len(regions), to_process, args.workers, mode_for(args.progress))
     try:
         with ThreadPoolExecutor(max_workers=args.workers) as pool:
@@ -487,7 +491,7 @@ def run_regions(ctx, args, client, regions, plan, software):
     return dict(sorted(results.items())), halt
 
 
-def run_on_dask(ctx, args, client, regions):
+def run_on_dask(ctx, args, client, regions, progress=None):
     """Steps 1-3 of ``regions`` as tasks of the Dask cluster; ``{region: Result}``.
 
     Each task runs this script for one region on a worker (``deepsif_pipeline/dask_runner.py``),
@@ -507,7 +511,7 @@ def run_on_dask(ctx, args, client, regions):
                 str(region + 1), "--skip-synthesis", *options]
 
     try:
-        return run_regions_on_dask(client, regions, command, say, ctx.layout)
+        return run_regions_on_dask(client, regions, command, say, ctx.layout, progress=progress)
     except DaskSetupError as exc:
         raise UsageError(str(exc)) from None
 

@@ -299,6 +299,28 @@ def test_orchestrator_scheduler_option(tvb76_cache, tmp_path, local_cluster):
     assert again.returncode == 0 and "Already done, skipped: 2 (10-11)" in again.stdout, again.stdout[-3000:]
 
 
+@pytest.mark.slow
+def test_scheduler_run_shows_the_run_progress(tvb76_cache, tmp_path, local_cluster):
+    """A Dask run prints the run-level progress line as a local run does: after each region, with the clips
+    made so far (those on disk) and an estimate from the regions measured."""
+    cluster, client = local_cluster
+    out = tmp_path / "out"
+    env = dict(os.environ, DEEPSIF_PIPELINE_CACHE=str(tvb76_cache))
+    cmd = [sys.executable, str(REPO / "pipeline_orchestrator.py"), "--anatomy", "tvb76", "--output", str(out),
+           "--start_region", "10", "--end_region", "12", *SHORT, "--progress", "lines", "--skip-synthesis",
+           "--scheduler", cluster.scheduler_address]
+    res = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+    lines = [ln for ln in res.stdout.splitlines() if ln.startswith("Progress: ")]
+    assert len(lines) == 2, res.stdout[-3000:]
+    assert lines[0].startswith("Progress: 1 of 2 regions done, 1 to do; ") and " left (" in lines[0], lines
+    clips = len(list((out / "nmm_spikes").glob("a*/nmm_*.mat")))
+    assert lines[1].startswith(f"Progress: 2 of 2 regions done; {clips} clip"), (lines, clips)
+    # the line of each region comes first, then the progress line
+    text = res.stdout
+    assert min(text.index("region 10: "), text.index("region 11: ")) < text.index(lines[0]) < text.index(lines[1])
+
+
 def test_scheduler_option_errors(tmp_path, tvb76_cache):
     env = dict(os.environ, DEEPSIF_PIPELINE_CACHE=str(tvb76_cache))
     base = [sys.executable, str(REPO / "pipeline_orchestrator.py"), "--anatomy", "tvb76", "--output",
