@@ -628,13 +628,17 @@ def run(args):
         bad = any(res is not None and not res.status.ok for res in (synthesis, packing))
         status = 1 if failed or bad else 0
         record(layout, f"end: exit {status}, {len(failed)} failed regions")
-    for line in closing(ctx, results, synthesis, packing):
+    for line in closing(ctx, results, synthesis, packing, args):
         say(line)
     return status
 
 
-def closing(ctx, results, synthesis, packing):
-    """The summary's last lines (:func:`deepsif_pipeline.report.closing_lines`) for this run."""
+def closing(ctx, results, synthesis, packing, args=None):
+    """The summary's last lines (:func:`deepsif_pipeline.report.closing_lines`) for this run.
+
+    After a split run (``--slice``, from ``args``) the slices that hold regions without markers are
+    suggested as they are run (same range, ``--slice K/N``), the other regions as ranges.
+    """
     layout, dataset = ctx.layout, ctx.settings.dataset
     try:
         entry = manifest.clip_set(manifest.read(layout), layout.filename)
@@ -647,7 +651,18 @@ def closing(ctx, results, synthesis, packing):
     return report.closing_lines(layout.output, f"{layout.clip_root.name}/", ctx.template.n_regions, results, entry,
                                 files, failed, suggest(ctx, "--verify"), layout.manifest.name,
                                 resume=lambda first, end: suggest(ctx, "--start_region", str(first), "--end_region",
-                                                                  str(end)))
+                                                                  str(end)),
+                                slices=split_commands(ctx, args))
+
+
+def split_commands(ctx, args):
+    """``[(regions, command)]`` of every slice of a ``--slice`` run (none otherwise)."""
+    if args is None or getattr(args, "slice", None) is None:
+        return []
+    n = args.slice[1]
+    return [(region_slice(args.start_region, args.end_region, (k, n)),
+             suggest(ctx, "--slice", f"{k}/{n}", "--start_region", str(args.start_region), "--end_region",
+                     str(args.end_region))) for k in range(n)]
 
 
 def main(argv=None):
