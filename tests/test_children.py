@@ -12,6 +12,8 @@ import pytest
 from conftest import REPO, process_alive
 from deepsif_pipeline import children
 
+pytestmark = pytest.mark.interrupts  # .ci/run runs these again on a loaded machine
+
 
 def _python(code):
     return subprocess.Popen([sys.executable, "-c", textwrap.dedent(code)], cwd=REPO, stdout=subprocess.PIPE,

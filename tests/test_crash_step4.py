@@ -19,6 +19,8 @@ import pytest
 
 from conftest import REPO, assert_same_arrays, descendants, process_alive, write_step4_inputs
 
+pytestmark = pytest.mark.interrupts  # .ci/run runs these again on a loaded machine
+
 KILLS = 8
 SEED = int(os.environ.get("CRASH_SEED", "20261125"))
 

@@ -157,6 +157,7 @@ def test_guard_passes_the_exit_status(tmp_path):
     assert worker.communicate(timeout=60)[0].strip() == "3"
 
 
+@pytest.mark.interrupts
 def test_guard_stops_the_region_and_its_children_when_the_worker_dies(tmp_path):
     """SIGKILL the worker: the orchestrator (here a stand-in) gets SIGINT and may clean up; its own
     child, which ignores SIGINT, is SIGKILLed after the grace period; nothing is left."""
@@ -211,6 +212,7 @@ def _reference(out, regions, env):
     return _arrays(out / "nmm_spikes")
 
 
+@pytest.mark.interrupts
 @pytest.mark.slow
 def test_region_of_a_killed_worker_is_redone(tvb76_cache, tmp_path, local_cluster):
     """tvb76 regions 0-5 on a LocalCluster of 2 worker processes; a worker is SIGKILLed while it
@@ -354,6 +356,7 @@ def workers_hold_in_step1(tmp_path, monkeypatch):
     return hold
 
 
+@pytest.mark.interrupts
 @pytest.mark.slow
 def test_ctrl_c_stops_the_regions_on_the_workers(tvb76_cache, tmp_path, workers_hold_in_step1, local_cluster):
     """SIGINT to ``pipeline_orchestrator.py --scheduler`` while regions run on the workers: the pending

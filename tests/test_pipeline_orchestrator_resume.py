@@ -41,6 +41,7 @@ def _leftovers(out):
     return found + [str(p.relative_to(out)) for p in out.rglob("*_job*.mat")]
 
 
+@pytest.mark.interrupts
 @pytest.mark.slow
 def test_sigterm_under_nohup_stops_cleanly_and_resumes(tvb76_cache, reference, tmp_path):
     out = tmp_path / "out"
@@ -83,6 +84,7 @@ def test_sigterm_under_nohup_stops_cleanly_and_resumes(tvb76_cache, reference, t
     assert list(made["regions"]) == ["2", "3", "4"] and made["settings"]["sim_length"] == 3.0
 
 
+@pytest.mark.interrupts
 @pytest.mark.slow
 def test_ctrl_c_during_step2_stops_cleanly_and_resumes(tvb76_cache, reference, tmp_path):
     """SIGINT to the whole process group, as a Ctrl-C in a terminal: Octave and the orchestrator get it."""
@@ -106,6 +108,7 @@ def test_ctrl_c_during_step2_stops_cleanly_and_resumes(tvb76_cache, reference, t
     assert _leftovers(out) == []
 
 
+@pytest.mark.interrupts
 @pytest.mark.slow
 def test_time_limits_fail_the_region_and_damaged_raw_is_simulated_again(tvb76_cache, reference, tmp_path):
     out = tmp_path / "out"
@@ -277,6 +280,7 @@ def test_bad_new_options(tmp_path, tvb76_cache, args, needle):
     assert res.returncode == 2 and needle in res.stdout and "Traceback" not in res.stdout, res.stdout
 
 
+@pytest.mark.interrupts
 @pytest.mark.slow
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="tgkill is Linux only")
 def test_sigterm_delivered_to_another_thread_stops_the_region(tvb76_cache, tmp_path):

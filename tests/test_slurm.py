@@ -232,6 +232,7 @@ def test_two_task_array_equals_one_local_run(slurm, tvb76_cache, prefilled, refe
     _assert_each_region_done_once(out)
 
 
+@pytest.mark.interrupts
 @pytest.mark.slurm
 def test_requeued_task_and_step4_as_a_dependent_job(slurm, tvb76_cache, prefilled, reference, tmp_path):
     """The other way: tasks with --skip-synthesis, step 4 and the pack in a job that starts once all succeeded.
@@ -292,6 +293,7 @@ def _assert_stopped_cleanly(out, text, region):
     assert "stopped by SIGTERM" in _runs_log(out)
 
 
+@pytest.mark.interrupts
 @pytest.mark.slurm
 @pytest.mark.parametrize("step", ["step 1", "step 2"])
 def test_scancel_of_a_task_mid_region_then_resubmitted(slurm, tvb76_cache, prefilled, reference, tmp_path, step):
@@ -324,6 +326,7 @@ def test_scancel_of_a_task_mid_region_then_resubmitted(slurm, tvb76_cache, prefi
     _assert_each_region_done_once(out)
 
 
+@pytest.mark.interrupts
 @pytest.mark.slurm
 def test_time_limit_mid_region_then_resubmitted(slurm, tvb76_cache, prefilled, reference, tmp_path):
     """A task over its --time of 1 minute: SLURM's SIGTERM mid-region, SIGKILL 5 s later (KillWait).
@@ -365,6 +368,7 @@ def _job_of_pid(env, jobs, pid):
     return None
 
 
+@pytest.mark.interrupts
 @pytest.mark.slurm
 def test_dask_slurmcluster_loses_a_worker_job_mid_region(slurm, tvb76_cache, prefilled, reference, tmp_path):
     """The README's slurm/dask_slurm.py: a SLURMCluster of 2 single-core worker jobs; one is scancel'ed
