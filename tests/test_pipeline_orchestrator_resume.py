@@ -241,15 +241,17 @@ def test_region_claimed_on_another_host_says_when_and_how_it_is_taken_over(tvb76
     path = claims.claim_path(out / "claims", "region_7")
     path.parent.mkdir(parents=True)
     path.write_text(json.dumps(owner))
+    beat = time.time() - 16  # its last heartbeat, 16 s ago
+    os.utime(path, (beat, beat))
     res = tvb76_run(tvb76_cache, out, "--start_region", 7, "--end_region", 8, "--skip-synthesis")
     assert res.returncode == 0, res.stdout[-3000:]
     assert claims.DEFAULT_STALE_AFTER == 600
     line = next(ln for ln in res.stdout.splitlines() if ln.startswith("region 7 is being processed by node17:4242"))
-    assert ": left to that run; a run takes it over by itself after 10 min without a heartbeat (in about 9 min" in line
+    assert ": left to that run; a run takes it over by itself after 10 min without a heartbeat (in about 9 min 4" in line
     assert line.endswith(f"; if node17 is down, delete {path} to take it over now"), line
     summary = res.stdout[res.stdout.index("Being processed by another run: 1 (7)"):]
-    assert summary.splitlines()[1].startswith("  region 7: being processed by node17:4242 (heartbeat "), summary
-    assert "after 10 min without a heartbeat (in about 9 min" in summary.splitlines()[1]
+    assert summary.splitlines()[1].startswith("  region 7: being processed by node17:4242 (heartbeat 1"), summary
+    assert "after 10 min without a heartbeat (in about 9 min 4" in summary.splitlines()[1]
     assert summary.splitlines()[1].endswith(f"if node17 is down, delete {path} to take it over now"), summary
 
     path.unlink()  # the advice works: the region is made now
