@@ -100,7 +100,8 @@ def test_a_child_killed_by_a_signal_to_the_whole_job_is_stopped_not_failed(whole
             proc = children.spawn({child!r}, stdout=subprocess.PIPE, text=True)
             if {handled}:
                 proc.stdout.readline()  # its handler is in place
-            time.sleep(0.5)
+            while b"sleep" not in open(f"/proc/{{proc.pid}}/cmdline", "rb").read() and not {handled}:
+                time.sleep(0.01)  # the wrapper has exec'd sleep
             proc.terminate()  # the child gets the signal first ...
             if {whole_group}:  # ... and this process 0.3 s later, as a signal to the whole job can
                 threading.Timer(0.3, lambda: os.kill(os.getpid(), signal.SIGTERM)).start()
