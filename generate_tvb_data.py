@@ -32,7 +32,7 @@ import warnings
 
 import numpy as np
 
-from deepsif_pipeline import science
+from deepsif_pipeline import science, testhook
 from deepsif_pipeline.anatomy import AnatomyError
 from deepsif_pipeline.builtin import resolve_template
 from deepsif_pipeline.files import write_mat_atomic
@@ -371,6 +371,7 @@ def simulate_units(template, layout, units, sim_length_s, piece_length_s, a_valu
                 for unit, lane in zip(group, data):
                     if k in unit.missing:
                         write(unit, k, t, lane)
+                        testhook.hold("step1-piece-written", unit.region)
                     progress.line(f"region {unit.region} mean iteration {unit.mean_iteration} piece "
                                   f"{k + 1}/{len(lengths)} {'written' if k in unit.missing else 'already complete'}")
             progress.advance(sum(steps[last_needed + 1:]) * len(group))

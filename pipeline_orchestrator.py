@@ -54,6 +54,26 @@ class UsageError(Exception):
     """Bad input: reported as one line, exit status 2, nothing created or deleted."""
 
 
+def outside_template(start, end, n_regions):
+    """The one-line error for regions ``start..end-1`` of which some are not in a template of ``n_regions``.
+
+    Names exactly the part outside (below 0, from ``n_regions`` on) and the bound to use instead.
+    """
+    def span(a, b):
+        return f"{a}" if a == b else f"{a}..{b}"
+
+    parts, fixes = [], []
+    if start < 0:
+        parts.append(span(start, min(end, 0) - 1))
+        fixes.append("--start_region 0 at least")
+    if end > n_regions:
+        parts.append(span(max(start, n_regions), end - 1))
+        fixes.append(f"--end_region {n_regions} at most")
+    single = len(parts) == 1 and ".." not in parts[0]
+    return (f"{'region' if single else 'regions'} {' and '.join(parts)} {'is' if single else 'are'} outside the "
+            f"template: it has regions 0..{n_regions - 1} ({', '.join(fixes)})")
+
+
 def build_parser():
     p = OneLineParser(
         description="DeepSIF data generation: for each region start..end-1 simulate (TVB), extract spikes "
@@ -314,11 +334,9 @@ def check_args(args):
         raise UsageError(str(exc)) from None
     if not (no_regions(args) or whole_template(args)) and not (0 <= args.start_region
                                                                and args.end_region <= template.n_regions):
-        raise UsageError(f"regions {args.start_region}..{args.end_region - 1} are outside the template: "
-                         f"it has regions 0..{template.n_regions - 1}")
+        raise UsageError(outside_template(args.start_region, args.end_region, template.n_regions))
     if args.status and args.start_region is not None and args.end_region > template.n_regions:
-        raise UsageError(f"regions {args.start_region}..{args.end_region - 1} are outside the template: "
-                         f"it has regions 0..{template.n_regions - 1}")
+        raise UsageError(outside_template(args.start_region, args.end_region, template.n_regions))
     layout = Layout(output, args.filename)
     if (args.pack or args.verify or args.status) and not output.is_dir():
         what = "pack" if args.pack else "verify" if args.verify else "report on"
@@ -468,8 +486,8 @@ def print_plan(ctx, args, plan):
 def run_regions(ctx, args, client, regions, plan, software):
     """Steps 1-3 of ``regions`` (judged in ``plan``), here (``--workers`` at once) or on the Dask cluster.
 
-    Here, the run's progress (:mod:`deepsif_pipeline.progress`) follows the
-    regions: a bar on a terminal, a line per region otherwise.
+    Here and on Dask, the run's progress (:mod:`deepsif_pipeline.progress`)
+    follows the regions: a bar on a terminal, a line per region otherwise.
 
     Returns
     -------
@@ -478,13 +496,17 @@ def run_regions(ctx, args, client, regions, plan, software):
     halt : runner.Halt
     """
     halt = runner.Halt()
+    to_process = sum(1 for r in regions if r not in plan.regions or plan.regions[r].state is not State.CURRENT)
     if client is not None:
-        return run_on_dask(ctx, args, client, regions), halt
+        progress = RunProgress(len(regions), to_process, 1, mode_for(args.progress))  # workers: once connected
+        try:
+            return run_on_dask(ctx, args, client, regions, progress), halt
+        finally:
+            progress.close()
     if args.workers > 1:
         say(f"{min(args.workers, len(regions))} regions at a time (--workers {args.workers})")
     disk = DiskGuard(ctx.layout.output)
     results = {}
-    to_process = sum(1 for r in regions if r not in plan.regions or plan.regions[r].state is not State.CURRENT)
     lanes = runner.lanes_per_pass(ctx.settings)
     progress = RunProgress(len(regions), to_process, args.workers * lanes, mode_for(args.progress))
     queue, lock = iter([(i, len(regions), r) for i, r in enumerate(regions)]), threading.Lock()
@@ -510,7 +532,7 @@ def run_regions(ctx, args, client, regions, plan, software):
     return dict(sorted(results.items())), halt
 
 
-def run_on_dask(ctx, args, client, regions):
+def run_on_dask(ctx, args, client, regions, progress=None):
     """Steps 1-3 of ``regions`` as tasks of the Dask cluster; ``{region: Result}``.
 
     Each task runs this script for one region on a worker (``deepsif_pipeline/dask_runner.py``),
@@ -530,7 +552,7 @@ def run_on_dask(ctx, args, client, regions):
                 str(region + 1), "--skip-synthesis", *options]
 
     try:
-        return run_regions_on_dask(client, regions, command, say, ctx.layout)
+        return run_regions_on_dask(client, regions, command, say, ctx.layout, progress=progress)
     except DaskSetupError as exc:
         raise UsageError(str(exc)) from None
 
@@ -548,6 +570,9 @@ def summary(results, synthesis, packing, start):
             these = [r for r, res in results.items() if res.status is status]
             if these:
                 say(f"{label}: {len(these)} ({compact_ranges(these)})")
+            if status is Status.ELSEWHERE:
+                for r in these:
+                    say(f"  region {r}: {results[r].detail}")
         say(f"Failed regions: {len(failed)}" + (f" ({compact_ranges(failed)})" if failed else ""))
         for r, res in failed.items():
             say(f"  region {r}: {res.detail}")
@@ -649,13 +674,17 @@ def run(args):
         bad = any(res is not None and not res.status.ok for res in (synthesis, packing))
         status = 1 if failed or bad else 0
         record(layout, f"end: exit {status}, {len(failed)} failed regions")
-    for line in closing(ctx, results, synthesis, packing):
+    for line in closing(ctx, results, synthesis, packing, args):
         say(line)
     return status
 
 
-def closing(ctx, results, synthesis, packing):
-    """The summary's last lines (:func:`deepsif_pipeline.report.closing_lines`) for this run."""
+def closing(ctx, results, synthesis, packing, args=None):
+    """The summary's last lines (:func:`deepsif_pipeline.report.closing_lines`) for this run.
+
+    After a split run (``--slice``, from ``args``) the slices that hold regions without markers are
+    suggested as they are run (same range, ``--slice K/N``), the other regions as ranges.
+    """
     layout, dataset = ctx.layout, ctx.settings.dataset
     try:
         entry = manifest.clip_set(manifest.read(layout), layout.filename)
@@ -668,7 +697,18 @@ def closing(ctx, results, synthesis, packing):
     return report.closing_lines(layout.output, f"{layout.clip_root.name}/", ctx.template.n_regions, results, entry,
                                 files, failed, suggest(ctx, "--verify"), layout.manifest.name,
                                 resume=lambda first, end: suggest(ctx, "--start_region", str(first), "--end_region",
-                                                                  str(end)))
+                                                                  str(end)),
+                                slices=split_commands(ctx, args))
+
+
+def split_commands(ctx, args):
+    """``[(regions, command)]`` of every slice of a ``--slice`` run (none otherwise)."""
+    if args is None or getattr(args, "slice", None) is None:
+        return []
+    n = args.slice[1]
+    return [(region_slice(args.start_region, args.end_region, (k, n)),
+             suggest(ctx, "--slice", f"{k}/{n}", "--start_region", str(args.start_region), "--end_region",
+                     str(args.end_region))) for k in range(n)]
 
 
 def main(argv=None):

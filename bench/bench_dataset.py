@@ -138,7 +138,7 @@ from scipy.io import loadmat
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from bench import deepsif_anatomy  # noqa: E402
+from tests import deepsif_anatomy  # noqa: E402
 
 from deepsif_pipeline.layout import Layout  # noqa: E402
 

@@ -81,9 +81,9 @@ import tempfile
 import time
 
 REPO = Path(__file__).resolve().parent.parent
-sys.path.append(str(REPO))  # after everything else: only for bench.deepsif_anatomy
+sys.path.append(str(REPO))  # after everything else: only for tests.deepsif_anatomy
 
-from bench import deepsif_anatomy  # noqa: E402
+from tests import deepsif_anatomy  # noqa: E402
 OLD_COMMIT = "b693363"  # the fast engine before lanes (one mean iteration at a time, libm exp)
 PUBLISHED_S = 200.0  # simulated seconds per mean iteration in the published run
 TARGET_WALL_PER_S = 0.05  # issue 13: step 1 at 3 x 200 s, start-up included

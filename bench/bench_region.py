@@ -12,7 +12,7 @@ measurements may run.
 
     python bench/bench_region.py --sim-length 10
 
-``--anatomy`` defaults to ``$DEEPSIF_ANATOMY``, else ``../shared/anatomy/deepsif`` (bench/deepsif_anatomy.py).
+``--anatomy`` defaults to ``$DEEPSIF_ANATOMY``, else ``../shared/anatomy/deepsif`` (tests/deepsif_anatomy.py).
 """
 
 import argparse
@@ -29,7 +29,7 @@ from scipy.io import loadmat
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from bench import deepsif_anatomy  # noqa: E402
+from tests import deepsif_anatomy  # noqa: E402
 
 from deepsif_pipeline import children, science  # noqa: E402
 from deepsif_pipeline.anatomy import load_template  # noqa: E402

@@ -2,7 +2,7 @@
 """Benchmark step 4 (generate_synthetic_source.m) on the real 994-region template.
 
 Writes a fixture of N synthetic clips for every region, in the form step 2
-writes them (bench/clip_fixture.py: MAT v6 with the sensor projection; a
+writes them (tests/clip_fixture.py: MAT v6 with the sensor projection; a
 few distinct files per region and hard links for the rest, so the bytes come
 from the page cache: this measures computation, not disk reads), then runs
 step 4 in MATLAB/Octave exactly as the pipeline does (its scale ratios
@@ -27,9 +27,9 @@ from scipy.io import loadmat
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from bench import deepsif_anatomy  # noqa: E402
+from tests import deepsif_anatomy  # noqa: E402
 
-from bench.clip_fixture import write_spike_clips  # noqa: E402
+from tests.clip_fixture import write_spike_clips  # noqa: E402
 from deepsif_pipeline.anatomy import DISTANCES_VARIABLE, distance_file, load_template  # noqa: E402
 from deepsif_pipeline.engine import find_engine  # noqa: E402
 from deepsif_pipeline.layout import Layout  # noqa: E402

@@ -21,9 +21,9 @@ import numpy as np
 from scipy.io import loadmat
 
 REPO = Path(__file__).resolve().parent.parent
-sys.path.append(str(REPO))  # after everything else: only for bench.deepsif_anatomy
+sys.path.append(str(REPO))  # after everything else: only for tests.deepsif_anatomy
 
-from bench import deepsif_anatomy  # noqa: E402
+from tests import deepsif_anatomy  # noqa: E402
 
 
 def arrays(root):

@@ -335,6 +335,29 @@ class ClaimInfo:
         return f"{who} ({self.reason})"
 
 
+def _duration(seconds):
+    """``"10 min"``, ``"9 min 44 s"``, ``"16 s"``."""
+    seconds = max(int(round(seconds)), 0)
+    minutes, rest = divmod(seconds, 60)
+    return f"{minutes} min" + (f" {rest} s" if rest else "") if minutes else f"{rest} s"
+
+
+def takeover_advice(info, stale_after=DEFAULT_STALE_AFTER):
+    """What happens to a claim held by another run, and how to take it over now; one clause.
+
+    A run takes a claim over by itself once it has had no heartbeat for
+    ``stale_after`` seconds (or, on the same machine, once its process is
+    gone). A run known to be dead (its host crashed or was switched off) can
+    be taken over at once by deleting the claim file.
+    """
+    when = (f"a run takes it over by itself after {_duration(stale_after)} without a heartbeat "
+            f"(in about {_duration(stale_after - info.age)})")
+    if info.owner is not None and same_machine(info.owner):
+        return f"{when}, or as soon as process {info.pid} of this machine ends"
+    host = f"if {info.host} is down" if info.owner is not None else "if that run is known to be dead"
+    return f"{when}; {host}, delete {info.path} to take it over now"
+
+
 def judge(owner, age, stale_after):
     """Whether a claim is stale, and why.
 

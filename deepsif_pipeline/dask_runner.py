@@ -410,7 +410,7 @@ def connect(address, connect_timeout=None):
 
 def run_regions_on_dask(scheduler, regions, command_for_region, log, output, env=None, python=None,
                         retries=1, grace=DEFAULT_GRACE, elsewhere_wait=DEFAULT_ELSEWHERE_WAIT,
-                        connect_timeout=None):
+                        connect_timeout=None, progress=None):
     """Process ``regions`` as tasks of a Dask cluster; ``{region: Result}``.
 
     Parameters
@@ -435,6 +435,9 @@ def run_regions_on_dask(scheduler, regions, command_for_region, log, output, env
         Seconds a task waits for its region's claim to be freed (see the module docstring).
     connect_timeout : float, optional
         Seconds to reach the scheduler when ``scheduler`` is an address.
+    progress : deepsif_pipeline.progress.RunProgress, optional
+        The run's progress, told of every region's end (its estimate counts
+        the connected workers as the regions processed at once).
 
     Returns
     -------
@@ -473,6 +476,8 @@ def run_regions_on_dask(scheduler, regions, command_for_region, log, output, env
         with client:
             workers, line = _workers_line(client)
             log(f"Dask scheduler {address}: {line}")
+            if progress is not None:
+                progress.workers = max(1, len(workers))
             needed = [str(probe), guard, str(command_for_region(regions[0])[0])]
             if workers:
                 seen = client.run(_worker_sees, needed)
@@ -518,6 +523,8 @@ def run_regions_on_dask(scheduler, regions, command_for_region, log, output, env
                         first = (str(exc).strip().splitlines() or [""])[0]
                         results[r] = Result(Status.FAILED, f"the Dask task failed: {type(exc).__name__}: {first}")
                     log(f"region {r}: {results[r]}{where} ({k}/{len(regions)})")
+                    if progress is not None:
+                        progress.end(r, results[r])
             except KeyboardInterrupt:
                 client.cancel(list(futures))
                 try:

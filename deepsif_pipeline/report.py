@@ -12,6 +12,43 @@ from .layout import compact_ranges
 from .results import Status
 
 LONGEST_LIST = 80  # characters of a region list printed in full; longer ones are pointed to
+MOST_COMMANDS = 3  # blocks of missing regions given one command each; more get one command covering them
+
+
+def next_commands(missing, resume, slices=()):
+    """The commands that process exactly the regions ``missing`` (sorted), fewest first.
+
+    Parameters
+    ----------
+    missing : list of int
+    resume : callable
+        ``resume(first, end)``: the command processing regions ``first..end-1``.
+    slices : sequence of (regions, command)
+        The slices of a split run (``--slice K/N``): the command of each slice
+        that holds missing regions comes first, as the array's tasks run them;
+        the regions left are outside the split range.
+
+    Returns
+    -------
+    list of str
+        One command per slice with missing regions, then one per contiguous
+        block of the rest (one covering them all when there are more than
+        :data:`MOST_COMMANDS` blocks).
+    """
+    left, commands = list(missing), []
+    for regions, command in slices:
+        if set(regions) & set(left):
+            commands.append(command)
+            left = [r for r in left if r not in set(regions)]
+    blocks = []
+    for r in left:
+        if blocks and r == blocks[-1][1]:
+            blocks[-1][1] = r + 1
+        else:
+            blocks.append([r, r + 1])
+    if len(blocks) > MOST_COMMANDS:
+        blocks = [[blocks[0][0], blocks[-1][1]]]
+    return commands + [resume(first, end) for first, end in blocks]
 
 
 def file_line(path, result, role):
@@ -25,7 +62,7 @@ def file_line(path, result, role):
 
 
 def closing_lines(output, clip_dir, n_regions, results, entry, files, failed_logs, verify, manifest_name,
-                  resume=None):
+                  resume=None, slices=()):
     """The last lines of the summary.
 
     Parameters
@@ -49,7 +86,9 @@ def closing_lines(output, clip_dir, n_regions, results, entry, files, failed_log
     manifest_name : str
     resume : callable or None
         ``resume(first, end)``: the command that processes regions ``first..end-1`` of this
-        folder (shown when regions have no markers yet).
+        folder (shown when regions have no markers yet, see :func:`next_commands`).
+    slices : sequence of (regions, command)
+        After a split run (``--slice``): each slice's regions and command.
 
     Returns
     -------
@@ -77,9 +116,11 @@ def closing_lines(output, clip_dir, n_regions, results, entry, files, failed_log
                      + f"; why each failed: {shown[0][1][1].parent}/region_{{r}}.failed")
     missing = sorted(set(range(n_regions)) - {int(r) for r in regions})
     if missing and resume is not None:
-        lines.append(f"Next: regions {compact_ranges(missing)} have no markers yet; this runs them (regions "
-                     "already done are skipped), then step 4:")
-        lines.append(f"  {resume(missing[0], missing[-1] + 1)}")
+        commands = next_commands(missing, resume, slices)
+        lines.append(f"Next: regions {compact_ranges(missing)} have no markers yet; "
+                     + ("this runs them" if len(commands) == 1 else f"these {len(commands)} commands run them")
+                     + " (regions already done are skipped), then step 4:")
+        lines += [f"  {command}" for command in commands]
         lines.append("then check the dataset with:")
     elif missing:
         lines.append(f"Next: regions {compact_ranges(missing)} have no markers yet; run them (same options, "

@@ -189,8 +189,8 @@ def _region(ctx, r, disk, halt, software):
             if done.current:
                 say(f"{OK} Region {r} already processed; {claim} is finishing it")
                 return Result(Status.SKIPPED, clips=done.clips)
-            say(f"region {r} is being processed by {claim}: left to that run")
-            return Result(Status.ELSEWHERE, f"being processed by {claim}")
+            say(f"region {r} is being processed by {claim}: left to that run; {claims.takeover_advice(claim)}")
+            return Result(Status.ELSEWHERE, f"being processed by {claim}; {claims.takeover_advice(claim)}")
         if claim.took_over is not None:
             say(f"region {r}: took over the claim of {claim.took_over}")
         left = len(clean.sweep(layout, r)) + claims.remove_old_ballots(claim)

@@ -43,6 +43,7 @@ p = deepsif_params();
 job = load(job_file);
 check_job(job, job_file);
 r = double(job.region);
+test_hold('step2-started', r);
 col = r + 1;
 columns = double(job.columns(:)');
 iterations = double(job.iterations(:)');

@@ -1,4 +1,4 @@
-"""Shared fixtures: the real DeepSIF template (see bench/deepsif_anatomy.py), small real inputs built once.
+"""Shared fixtures: the real DeepSIF template (see tests/deepsif_anatomy.py), small real inputs built once.
 
 Tests that need DeepSIF's 994-region template use the ``anatomy_dir``
 fixture: it is found through ``--deepsif-anatomy DIR``, ``DEEPSIF_ANATOMY=DIR``
@@ -18,8 +18,8 @@ from scipy.io import loadmat, savemat
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from bench import deepsif_anatomy  # noqa: E402
-from bench.clip_fixture import write_spike_clips  # noqa: E402
+import deepsif_anatomy  # noqa: E402
+from clip_fixture import write_spike_clips  # noqa: E402
 from deepsif_pipeline.anatomy import DISTANCES_VARIABLE, distance_file, load_template  # noqa: E402
 from deepsif_pipeline.layout import Layout  # noqa: E402
 from deepsif_pipeline.settings import Settings  # noqa: E402
@@ -103,7 +103,7 @@ def anatomy_copy(anatomy_dir, tmp_path):
 def real_step4_inputs(anatomy_dir, tmp_path_factory):
     """Inputs of step 4 on the real template: derived distances and small synthetic clips.
 
-    Every region gets 1 to 3 clips (a few get none, see bench/clip_fixture.py),
+    Every region gets 1 to 3 clips (a few get none, see tests/clip_fixture.py),
     and its markers, with the fingerprint step 2 gives them under the default
     settings and ``--seed 7`` (``seed``).
     """
@@ -242,3 +242,36 @@ def descendants(pid):
         found += kids
         frontier += kids
     return found
+
+
+class Hold:
+    """A test-only hold point (``deepsif_pipeline/testhook.py``): the program waits there until released.
+
+    ``env`` is what the program's environment needs; :meth:`wait` waits until the
+    program reached the point (failing the test with ``what`` when it never does).
+    """
+
+    def __init__(self, folder, point):
+        from deepsif_pipeline import testhook
+        self.folder, self.point = Path(folder), point.split("@")[0]
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.env = {testhook.POINT_VARIABLE: point, testhook.DIR_VARIABLE: str(self.folder)}
+
+    @property
+    def reached(self):
+        return (self.folder / f"{self.point}.reached").is_file()
+
+    def wait(self, proc=None, timeout=600, what=""):
+        """Until the point is reached; fails when ``proc`` (a Popen) ends first or after ``timeout`` s."""
+        import time
+        deadline = time.monotonic() + timeout
+        about = (lambda: what) if isinstance(what, str) else (lambda: "\n" + what()[-3000:])
+        while not self.reached:
+            assert proc is None or proc.poll() is None, f"the program ended (exit {proc.returncode}) before " \
+                                                        f"reaching {self.point} {about()}"
+            assert time.monotonic() < deadline, f"{self.point} not reached after {timeout} s {about()}"
+            time.sleep(0.02)
+        return (self.folder / f"{self.point}.reached").read_text().split()
+
+    def release(self):
+        (self.folder / f"{self.point}.release").touch()

@@ -1,9 +1,10 @@
 """The tests find DeepSIF's template through one setting; without it they are skipped, or fail in CI.
 
-Each case runs pytest in a subprocess on a copy of the project's conftest,
-``bench/`` and ``deepsif_pipeline/`` in an empty folder (no ``../shared``
-beside it, as in a clone of the repository alone), over a generated test
-file with one test that needs the template and one that does not.
+Each case runs pytest in a subprocess on a copy of the project's conftest (with
+the helpers it imports from ``tests/``) and ``deepsif_pipeline/`` in an empty
+folder: no ``../shared`` beside it, as in a clone of the repository alone, and
+no ``bench/`` (the tests do not depend on it). The generated test file holds
+one test that needs the template and one that does not.
 """
 
 import os
@@ -14,7 +15,7 @@ import sys
 import pytest
 
 from conftest import REPO
-from bench import deepsif_anatomy
+import deepsif_anatomy
 
 TINY = '''
 def test_needs_the_template(anatomy_dir):
@@ -31,10 +32,10 @@ def clone(tmp_path_factory):
     """The parts of the project its conftest needs, copied into an empty folder, plus the tiny test file."""
     root = tmp_path_factory.mktemp("alone") / "clone"
     ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
-    for folder in ("bench", "deepsif_pipeline"):
-        shutil.copytree(REPO / folder, root / folder, ignore=ignore)
+    shutil.copytree(REPO / "deepsif_pipeline", root / "deepsif_pipeline", ignore=ignore)
     (root / "tests").mkdir()
-    shutil.copy(REPO / "tests" / "conftest.py", root / "tests")
+    for name in ("conftest.py", "deepsif_anatomy.py", "clip_fixture.py"):
+        shutil.copy(REPO / "tests" / name, root / "tests")
     shutil.copy(REPO / "pytest.ini", root)
     (root / "tests" / "test_tiny.py").write_text(TINY)
     assert not (root.parent / "shared").exists()
@@ -85,6 +86,40 @@ def test_ci_requires_the_template_and_runs_the_readme_command():
     script = (REPO / ".ci" / "run").read_text().splitlines()
     readme = (REPO / "README.md").read_text()
     assert "./setup.sh --test && .venv/bin/python -m pytest" in readme
-    assert script[-1] == "./setup.sh --test && .venv/bin/python -m pytest"
+    assert "./setup.sh --test && .venv/bin/python -m pytest || main=$?" in script  # the main pass
+    assert ".venv/bin/python -m pytest -m interrupts &  # waited for with `wait`, which a signal to this script " \
+           "interrupts" in script  # the loaded pass
     assert "export DEEPSIF_REQUIRE_ANATOMY=1" in script
     assert 'export DEEPSIF_ANATOMY="${DEEPSIF_ANATOMY:-$PWD/../shared/anatomy/deepsif}"' in script
+
+
+@pytest.mark.parametrize("main, loaded, status", [(0, 0, 0), (1, 0, 1), (0, 3, 3), (2, 3, 2)])
+def test_ci_fails_when_either_pass_fails_and_always_stops_its_load(tmp_path, main, loaded, status):
+    """.ci/run with both passes replaced by stubs exiting ``main`` and ``loaded``: its exit status, and
+    the busy loops of the loaded pass (as many as cores, seen by the stub) are gone when it ends."""
+    text = (REPO / ".ci" / "run").read_text()
+    main_line = "./setup.sh --test && .venv/bin/python -m pytest || main=$?"
+    loaded_line = ".venv/bin/python -m pytest -m interrupts &"
+    assert main_line in text and loaded_line in text
+    seen = tmp_path / "loops.txt"
+    text = text.replace(main_line, f"(exit {main}) || main=$?").replace(
+        loaded_line, f"(pgrep -P $$ -f 'while True: pass' > {seen}; exit {loaded}) &")
+    (tmp_path / ".ci").mkdir()
+    (tmp_path / ".ci" / "run").write_text(text)
+    (tmp_path / ".venv" / "bin").mkdir(parents=True)
+    (tmp_path / ".venv" / "bin" / "python").symlink_to(sys.executable)
+    res = subprocess.run(["bash", str(tmp_path / ".ci" / "run")], capture_output=True, text=True, timeout=60,
+                         stdin=subprocess.DEVNULL, env=dict(os.environ, DEEPSIF_ANATOMY=str(tmp_path)))
+    assert res.returncode == status, res.stdout + res.stderr
+    assert f"main pass: exit {main}; loaded pass: exit {loaded}" in res.stdout
+    loops = [int(pid) for pid in seen.read_text().split()]
+    assert len(loops) == len(os.sched_getaffinity(0)), (loops, res.stdout)  # nproc
+    assert not [pid for pid in loops if os.path.exists(f"/proc/{pid}")], "busy loops left running"
+
+
+def test_no_test_imports_from_bench():
+    """bench/ holds benchmarks; the tests (and what they import) live in tests/ and the package."""
+    import re
+    users = [p.name for p in sorted((REPO / "tests").glob("*.py"))
+             if re.search(r"^\s*(from|import)\s+bench\b", p.read_text(), re.M)]
+    assert users == []

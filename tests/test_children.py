@@ -12,6 +12,8 @@ import pytest
 from conftest import REPO, process_alive
 from deepsif_pipeline import children
 
+pytestmark = pytest.mark.interrupts  # .ci/run runs these again on a loaded machine
+
 
 def _python(code):
     return subprocess.Popen([sys.executable, "-c", textwrap.dedent(code)], cwd=REPO, stdout=subprocess.PIPE,
@@ -65,7 +67,11 @@ def test_signal_stops_children_and_nothing_new_starts():
         import os, signal, threading, time
         from deepsif_pipeline import children
         children.install_signal_handlers(lambda name: print("got", name, flush=True))
-        threading.Timer(1.0, lambda: os.kill(os.getpid(), signal.SIGTERM)).start()
+        def signal_once_running():  # the signal comes while the child runs
+            while not children._running:
+                time.sleep(0.01)
+            os.kill(os.getpid(), signal.SIGTERM)
+        threading.Thread(target=signal_once_running, daemon=True).start()
         t0 = time.monotonic()
         outcome = children.run(["sleep", "30"])
         print("first", outcome.stopped, outcome.status, round(time.monotonic() - t0) < 5, flush=True)
@@ -94,7 +100,8 @@ def test_a_child_killed_by_a_signal_to_the_whole_job_is_stopped_not_failed(whole
             proc = children.spawn({child!r}, stdout=subprocess.PIPE, text=True)
             if {handled}:
                 proc.stdout.readline()  # its handler is in place
-            time.sleep(0.5)
+            while b"sleep" not in open(f"/proc/{{proc.pid}}/cmdline", "rb").read() and not {handled}:
+                time.sleep(0.01)  # the wrapper has exec'd sleep
             proc.terminate()  # the child gets the signal first ...
             if {whole_group}:  # ... and this process 0.3 s later, as a signal to the whole job can
                 threading.Timer(0.3, lambda: os.kill(os.getpid(), signal.SIGTERM)).start()

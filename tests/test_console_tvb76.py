@@ -137,8 +137,11 @@ def test_summary_ends_with_what_to_do_next(piped, tvb76_cache):
     assert f"Output folder: {out}" in tail
     assert f"Clips: {total} made in this run; {total} in nmm_spikes/ (3 of 76 regions done)" in tail
     assert "Files: no step-4 file or pack yet" in tail
-    assert tail[-4].startswith("Next: regions 0-8, 12-75 have no markers yet; this runs them")
-    assert tail[-3].endswith(f"pipeline_orchestrator.py --start_region 0 --end_region 76 --output {out} --anatomy "
+    # after a partial range: one command per block of regions without markers, not the whole template
+    assert tail[-5].startswith("Next: regions 0-8, 12-75 have no markers yet; these 2 commands run them")
+    assert tail[-4].endswith(f"pipeline_orchestrator.py --start_region 0 --end_region 9 --output {out} --anatomy "
+                             "tvb76 --dataset train --sim-length 2")
+    assert tail[-3].endswith(f"pipeline_orchestrator.py --start_region 12 --end_region 76 --output {out} --anatomy "
                              "tvb76 --dataset train --sim-length 2")
     assert tail[-2] == "then check the dataset with:"
     command = tail[-1].strip()
@@ -148,10 +151,12 @@ def test_summary_ends_with_what_to_do_next(piped, tvb76_cache):
     check = subprocess.run(shlex.split(command), capture_output=True, text=True, stdin=subprocess.DEVNULL,
                            env=dict(os.environ, DEEPSIF_PIPELINE_CACHE=str(tvb76_cache)))
     assert check.returncode in (0, 1) and f"Verifying {out}" in check.stdout, check.stdout + check.stderr
-    # and so is the command that runs the rest (here only as a dry run: it would skip the regions done)
-    rest = subprocess.run(shlex.split(tail[-3].strip()) + ["--dry-run"], capture_output=True, text=True,
-                          stdin=subprocess.DEVNULL, env=dict(os.environ, DEEPSIF_PIPELINE_CACHE=str(tvb76_cache)))
-    assert rest.returncode == 0 and "already done, skipped: 3 regions (9-11)" in rest.stdout, rest.stdout + rest.stderr
+    # and so are the commands that run the rest (here only as dry runs): exactly the regions without markers
+    for line, regions in ((tail[-4], "9 regions (0-8)"), (tail[-3], "64 regions (12-75)")):
+        rest = subprocess.run(shlex.split(line.strip()) + ["--dry-run"], capture_output=True, text=True,
+                              stdin=subprocess.DEVNULL, env=dict(os.environ, DEEPSIF_PIPELINE_CACHE=str(tvb76_cache)))
+        assert rest.returncode == 0 and f"steps 1-3: {regions}" in rest.stdout, rest.stdout + rest.stderr
+        assert "already done" not in rest.stdout, rest.stdout
 
 
 def test_zero_clip_region_kept_raw(tvb76_cache, tmp_path):
@@ -212,3 +217,22 @@ def test_step4_waiting_line_suggests_a_complete_command(piped):
     assert argv[argv.index("--anatomy") + 1] == "tvb76"
     assert argv[argv.index("--dataset") + 1] == "train"
     assert argv[argv.index("--sim-length") + 1] == "2"
+
+
+def test_after_a_slice_next_names_the_other_slice_and_the_regions_outside(tvb76_cache, tmp_path):
+    """A split run (--slice 0/2 of 2..5): Next gives the other slice's command, then the blocks outside 2..5."""
+    out = tmp_path / "out"
+    res = tvb76_run(tvb76_cache, out, "--slice", "0/2", "--start_region", 2, "--end_region", 6, "--sim-length", 2,
+                    "--piece-length", 2, "--skip-synthesis")
+    assert res.returncode == 0 and "Successful regions: 2 (2-3)" in res.stdout, res.stdout[-3000:]
+    lines = res.stdout.splitlines()
+    at = next(i for i, ln in enumerate(lines) if ln.startswith("Next:"))
+    assert lines[at] == ("Next: regions 0-1, 4-75 have no markers yet; these 3 commands run them (regions already "
+                         "done are skipped), then step 4:"), lines[at:]
+    options = f"--output {out} --anatomy tvb76 --dataset train --sim-length 2"
+    assert lines[at + 1].endswith(f"pipeline_orchestrator.py --slice 1/2 --start_region 2 --end_region 6 {options}")
+    assert lines[at + 2].endswith(f"pipeline_orchestrator.py --start_region 0 --end_region 2 {options}")
+    assert lines[at + 3].endswith(f"pipeline_orchestrator.py --start_region 6 --end_region 76 {options}")
+    other = subprocess.run(shlex.split(lines[at + 1].strip()) + ["--dry-run"], capture_output=True, text=True,
+                           stdin=subprocess.DEVNULL, env=dict(os.environ, DEEPSIF_PIPELINE_CACHE=str(tvb76_cache)))
+    assert other.returncode == 0 and "steps 1-3: 2 regions (4-5)" in other.stdout, other.stdout + other.stderr

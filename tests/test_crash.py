@@ -44,6 +44,8 @@ from conftest import REPO
 from deepsif_pipeline import manifest
 from deepsif_pipeline.layout import Layout
 
+pytestmark = pytest.mark.interrupts  # .ci/run runs these again on a loaded machine
+
 # tvb76 regions 6, 7 and 8: 9, 5 and 2 clips with these settings and the default seed (checked on
 # the reference run). --sim-length 4 --piece-length 1: 4 pieces per mean iteration, 12 per region.
 START, END = 6, 9

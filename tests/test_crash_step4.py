@@ -19,6 +19,8 @@ import pytest
 
 from conftest import REPO, assert_same_arrays, descendants, process_alive, write_step4_inputs
 
+pytestmark = pytest.mark.interrupts  # .ci/run runs these again on a loaded machine
+
 KILLS = 8
 SEED = int(os.environ.get("CRASH_SEED", "20261125"))
 
@@ -93,3 +95,32 @@ def test_step4_and_pack_survive_sigkill(inputs, tvb76_dir, tmp_path):
     left = [p.name for p in out.rglob("*") if p.name.startswith(".tmp_") or "_job" in p.name]
     assert left == [], left
     assert not list((out / "claims").glob("*"))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("point", ["step4-started", "pack-row"])
+def test_sigterm_during_step4_or_the_pack_stops_cleanly_and_resumes(inputs, tvb76_dir, tmp_path, point):
+    """SIGTERM while step 4 starts, or while the pack writes its rows (held there by the test hook):
+    exit 128 + SIGTERM, nothing half-written, and the same command then makes both files."""
+    from conftest import Hold
+    out = tmp_path / "out"
+    shutil.copytree(inputs, out)
+    hold = Hold(tmp_path / "hold", point)
+    proc = subprocess.Popen(_command(tvb76_dir, out), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            stdin=subprocess.DEVNULL, env=dict(os.environ, **hold.env))
+    hold.wait(proc)
+    proc.send_signal(signal.SIGTERM)
+    text = proc.communicate(timeout=120)[0]
+    assert proc.returncode == 128 + signal.SIGTERM, text[-3000:]
+    assert "Stopped by SIGTERM" in text and "Traceback" not in text, text[-3000:]
+    assert (out / "test_sample_source1.mat").exists() == (point == "pack-row"), text[-3000:]
+    assert not (out / "test_sample_nmm.h5").exists()
+    left = [p.name for p in out.rglob("*") if p.name.startswith(".tmp_") or "_job" in p.name]
+    assert left == [] and not list((out / "claims").glob("*")), left
+
+    hold.release()
+    res = subprocess.run(_command(tvb76_dir, out), capture_output=True, text=True, stdin=subprocess.DEVNULL)
+    assert res.returncode == 0, res.stdout[-3000:]
+    assert "Clip pack: done" in res.stdout, res.stdout[-3000:]
+    with h5py.File(out / "test_sample_nmm.h5") as f:
+        assert f["data"].shape[0] > 0

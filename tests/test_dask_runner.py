@@ -17,7 +17,7 @@ import time
 import numpy as np
 import pytest
 
-from conftest import REPO
+from conftest import REPO, Hold
 from deepsif_pipeline import dask_runner
 from deepsif_pipeline.layout import Layout
 from deepsif_pipeline.results import Result, Status
@@ -157,6 +157,7 @@ def test_guard_passes_the_exit_status(tmp_path):
     assert worker.communicate(timeout=60)[0].strip() == "3"
 
 
+@pytest.mark.interrupts
 def test_guard_stops_the_region_and_its_children_when_the_worker_dies(tmp_path):
     """SIGKILL the worker: the orchestrator (here a stand-in) gets SIGINT and may clean up; its own
     child, which ignores SIGINT, is SIGKILLed after the grace period; nothing is left."""
@@ -211,6 +212,7 @@ def _reference(out, regions, env):
     return _arrays(out / "nmm_spikes")
 
 
+@pytest.mark.interrupts
 @pytest.mark.slow
 def test_region_of_a_killed_worker_is_redone(tvb76_cache, tmp_path, local_cluster):
     """tvb76 regions 0-5 on a LocalCluster of 2 worker processes; a worker is SIGKILLed while it
@@ -219,7 +221,8 @@ def test_region_of_a_killed_worker_is_redone(tvb76_cache, tmp_path, local_cluste
     cluster, client = local_cluster
     regions = list(range(6))
     out = tmp_path / "dask_out"
-    env = {"DEEPSIF_PIPELINE_CACHE": str(tvb76_cache)}
+    hold = Hold(tmp_path / "hold", "step1-piece-written")  # every region waits after its first raw piece
+    env = {"DEEPSIF_PIPELINE_CACHE": str(tvb76_cache), **hold.env}
     worker_pids = set(client.run(os.getpid).values())
     assert len(worker_pids) == 2
 
@@ -227,24 +230,18 @@ def test_region_of_a_killed_worker_is_redone(tvb76_cache, tmp_path, local_cluste
     stop = threading.Event()
 
     def kill_a_worker_holding_a_region():
-        while not stop.is_set():
-            for path in sorted((out / "claims").glob("region_*.claim")):
-                try:
-                    owner = json.loads(path.read_text())
-                except (OSError, ValueError):
-                    continue
-                chain = _ancestors(owner["pid"])
-                hit = [p for p in chain if p in worker_pids]
-                if not hit:
-                    continue
-                time.sleep(0.5)  # well into the region (step 1)
-                if not path.exists():
-                    continue
-                killed.update(region=int(path.stem.split("_")[1]), worker=hit[0], orchestrator=owner["pid"],
-                              group=_group(owner["pid"]), guard=chain[0])
-                os.kill(hit[0], signal.SIGKILL)
-                return
-            time.sleep(0.05)
+        """Once a region holds in step 1 (a piece written), SIGKILL its worker, then release the others."""
+        try:
+            _, region = hold.wait(timeout=300)
+            path = out / "claims" / f"region_{region}.claim"
+            owner = json.loads(path.read_text())
+            chain = _ancestors(owner["pid"])
+            hit = [p for p in chain if p in worker_pids]
+            killed.update(region=int(region), worker=hit[0], orchestrator=owner["pid"], group=_group(owner["pid"]),
+                          guard=chain[0])
+            os.kill(hit[0], signal.SIGKILL)
+        finally:
+            hold.release()
 
     killer = threading.Thread(target=kill_a_worker_holding_a_region, daemon=True)
     killer.start()
@@ -304,6 +301,28 @@ def test_orchestrator_scheduler_option(tvb76_cache, tmp_path, local_cluster):
     assert again.returncode == 0 and "Already done, skipped: 2 (10-11)" in again.stdout, again.stdout[-3000:]
 
 
+@pytest.mark.slow
+def test_scheduler_run_shows_the_run_progress(tvb76_cache, tmp_path, local_cluster):
+    """A Dask run prints the run-level progress line as a local run does: after each region, with the clips
+    made so far (those on disk) and an estimate from the regions measured."""
+    cluster, client = local_cluster
+    out = tmp_path / "out"
+    env = dict(os.environ, DEEPSIF_PIPELINE_CACHE=str(tvb76_cache))
+    cmd = [sys.executable, str(REPO / "pipeline_orchestrator.py"), "--anatomy", "tvb76", "--output", str(out),
+           "--start_region", "10", "--end_region", "12", *SHORT, "--progress", "lines", "--skip-synthesis",
+           "--scheduler", cluster.scheduler_address]
+    res = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+    lines = [ln for ln in res.stdout.splitlines() if ln.startswith("Progress: ")]
+    assert len(lines) == 2, res.stdout[-3000:]
+    assert lines[0].startswith("Progress: 1 of 2 regions done, 1 to do; ") and " left (" in lines[0], lines
+    clips = len(list((out / "nmm_spikes").glob("a*/nmm_*.mat")))
+    assert lines[1].startswith(f"Progress: 2 of 2 regions done; {clips} clip"), (lines, clips)
+    # the line of each region comes first, then the progress line
+    text = res.stdout
+    assert min(text.index("region 10: "), text.index("region 11: ")) < text.index(lines[0]) < text.index(lines[1])
+
+
 def test_scheduler_option_errors(tmp_path, tvb76_cache):
     env = dict(os.environ, DEEPSIF_PIPELINE_CACHE=str(tvb76_cache))
     base = [sys.executable, str(REPO / "pipeline_orchestrator.py"), "--anatomy", "tvb76", "--output",
@@ -327,8 +346,19 @@ def test_workers_that_do_not_share_the_output_are_refused(tmp_path, monkeypatch)
                                             print, tmp_path / "out")
 
 
+@pytest.fixture
+def workers_hold_in_step1(tmp_path, monkeypatch):
+    """Every region on the workers started after this waits after its first raw piece (test-only hold):
+    the workers inherit the variables, so no region can end before the test acts."""
+    hold = Hold(tmp_path / "hold", "step1-piece-written")
+    for name, value in hold.env.items():
+        monkeypatch.setenv(name, value)
+    return hold
+
+
+@pytest.mark.interrupts
 @pytest.mark.slow
-def test_ctrl_c_stops_the_regions_on_the_workers(tvb76_cache, tmp_path, local_cluster):
+def test_ctrl_c_stops_the_regions_on_the_workers(tvb76_cache, tmp_path, workers_hold_in_step1, local_cluster):
     """SIGINT to ``pipeline_orchestrator.py --scheduler`` while regions run on the workers: the pending
     regions are cancelled, the running ones stopped (their guards SIGINT them, claims released),
     exit status 130, nothing of the run left."""
@@ -343,6 +373,7 @@ def test_ctrl_c_stops_the_regions_on_the_workers(tvb76_cache, tmp_path, local_cl
     while len(list((out / "claims").glob("region_*.claim"))) < 2:
         assert time.monotonic() < deadline and proc.poll() is None, proc.communicate()[0][-3000:]
         time.sleep(0.05)
+    workers_hold_in_step1.wait(proc)  # a region is in step 1; none can end now
     proc.send_signal(signal.SIGINT)
     text = proc.communicate(timeout=60)[0]
     assert proc.returncode == 130, text[-3000:]

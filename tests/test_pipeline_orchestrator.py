@@ -47,7 +47,26 @@ def test_no_anatomy_given_means_the_builtin_template(tmp_path, tvb76_cache):
     import os
     env = dict(os.environ, DEEPSIF_PIPELINE_CACHE=str(tvb76_cache))
     line = _bad(tmp_path, "--start_region", 70, "--end_region", 80, env=env)
-    assert "regions 70..79 are outside the template: it has regions 0..75" in line
+    assert "regions 76..79 are outside the template: it has regions 0..75 (--end_region 76 at most)" in line
+
+
+def test_end_region_beyond_the_template_names_only_the_part_outside(tmp_path, tvb76_cache):
+    import os
+    env = dict(os.environ, DEEPSIF_PIPELINE_CACHE=str(tvb76_cache))
+    line = _bad(tmp_path, "--anatomy", "tvb76", "--start_region", 0, "--end_region", 99, env=env)
+    assert line.endswith("regions 76..98 are outside the template: it has regions 0..75 (--end_region 76 at most)")
+    assert "0..98" not in line and not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("start,end,expected", [
+    (75, 77, "region 76 is outside the template: it has regions 0..75 (--end_region 76 at most)"),
+    (-2, 3, "regions -2..-1 are outside the template: it has regions 0..75 (--start_region 0 at least)"),
+    (-1, 80, "regions -1 and 76..79 are outside the template: it has regions 0..75 (--start_region 0 at least, "
+             "--end_region 76 at most)"),
+])
+def test_outside_template_message(start, end, expected):
+    import pipeline_orchestrator
+    assert pipeline_orchestrator.outside_template(start, end, 76) == expected
 
 
 def test_missing_anatomy_file_named_with_folder(tmp_path, anatomy_copy):

@@ -14,7 +14,7 @@ import time
 
 import pytest
 
-from conftest import REPO, assert_same_arrays, descendants, tvb76_run
+from conftest import REPO, Hold, assert_same_arrays, descendants, tvb76_run
 from deepsif_pipeline import claims, manifest
 from deepsif_pipeline.files import format_bytes
 from deepsif_pipeline.layout import Layout
@@ -41,20 +41,18 @@ def _leftovers(out):
     return found + [str(p.relative_to(out)) for p in out.rglob("*_job*.mat")]
 
 
+@pytest.mark.interrupts
 @pytest.mark.slow
 def test_sigterm_under_nohup_stops_cleanly_and_resumes(tvb76_cache, reference, tmp_path):
     out = tmp_path / "out"
     log = tmp_path / "pipeline.log"
     cmd = ["nohup", sys.executable, str(REPO / "pipeline_orchestrator.py"), "--anatomy", "tvb76", "--output",
            str(out), "--progress", "none", *map(str, RANGE)]
+    hold = Hold(tmp_path / "hold", "step1-piece-written@3")  # region 3's step 1, a piece on disk
     with open(log, "w") as fh:
         proc = subprocess.Popen(cmd, stdout=fh, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                env=dict(os.environ, DEEPSIF_PIPELINE_CACHE=str(tvb76_cache)))
-    deadline = time.monotonic() + 300
-    while "STEP 1: Generating TVB data for region 3" not in log.read_text() and proc.poll() is None:
-        assert time.monotonic() < deadline, log.read_text()
-        time.sleep(0.05)
-    time.sleep(0.3)
+                                env=dict(os.environ, DEEPSIF_PIPELINE_CACHE=str(tvb76_cache), **hold.env))
+    hold.wait(proc, what=log.read_text)
     running = descendants(proc.pid)
     assert running, "a step-1 process runs for region 3"
     proc.send_signal(signal.SIGTERM)
@@ -86,22 +84,20 @@ def test_sigterm_under_nohup_stops_cleanly_and_resumes(tvb76_cache, reference, t
     assert list(made["regions"]) == ["2", "3", "4"] and made["settings"]["sim_length"] == 3.0
 
 
+@pytest.mark.interrupts
 @pytest.mark.slow
 def test_ctrl_c_during_step2_stops_cleanly_and_resumes(tvb76_cache, reference, tmp_path):
     """SIGINT to the whole process group, as a Ctrl-C in a terminal: Octave and the orchestrator get it."""
     out = tmp_path / "out"
     cmd = [sys.executable, str(REPO / "pipeline_orchestrator.py"), "--anatomy", "tvb76", "--output", str(out),
            "--progress", "none", *map(str, RANGE)]
+    hold = Hold(tmp_path / "hold", "step2-started@3")  # Octave runs region 3's step 2
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
-                            stdin=subprocess.DEVNULL, env=dict(os.environ, DEEPSIF_PIPELINE_CACHE=str(tvb76_cache)))
-    seen = []
-    for line in proc.stdout:
-        seen.append(line)
-        if line.startswith("STEP 2: Processing raw NMM data for region 3"):
-            time.sleep(0.15)  # Octave is starting or running
-            os.killpg(proc.pid, signal.SIGINT)
-            break
-    text = "".join(seen) + proc.stdout.read()
+                            stdin=subprocess.DEVNULL, env=dict(os.environ, DEEPSIF_PIPELINE_CACHE=str(tvb76_cache),
+                                                               **hold.env))
+    hold.wait(proc)
+    os.killpg(proc.pid, signal.SIGINT)
+    text = proc.stdout.read()
     assert proc.wait(timeout=60) == 128 + signal.SIGINT, text[-3000:]
     assert "Stopped by SIGINT" in text and "Interrupted: 1 (3)" in text and "Traceback" not in text
     assert not [p for p in _leftovers(out) if not p.startswith("raw_nmm")], _leftovers(out)
@@ -112,6 +108,7 @@ def test_ctrl_c_during_step2_stops_cleanly_and_resumes(tvb76_cache, reference, t
     assert _leftovers(out) == []
 
 
+@pytest.mark.interrupts
 @pytest.mark.slow
 def test_time_limits_fail_the_region_and_damaged_raw_is_simulated_again(tvb76_cache, reference, tmp_path):
     out = tmp_path / "out"
@@ -236,6 +233,44 @@ def test_status_names_the_claim_holder(tvb76_cache, tmp_path):
     assert "not started: 2 (6, 8)" in res.stdout and not (out / "logs").exists()
 
 
+def test_region_claimed_on_another_host_says_when_and_how_it_is_taken_over(tvb76_cache, tmp_path):
+    """A run killed on another host left its claim: the region is left to it, and the run says that the
+    claim is taken over after claims.DEFAULT_STALE_AFTER without a heartbeat, and how to take it over now."""
+    out = tmp_path / "out"
+    owner = dict(claims.owner_record("region_7"), host="node17", boot_id="another-boot", pid=4242)
+    path = claims.claim_path(out / "claims", "region_7")
+    path.parent.mkdir(parents=True)
+    path.write_text(json.dumps(owner))
+    beat = time.time() - 16  # its last heartbeat, 16 s ago
+    os.utime(path, (beat, beat))
+    res = tvb76_run(tvb76_cache, out, "--start_region", 7, "--end_region", 8, "--skip-synthesis")
+    assert res.returncode == 0, res.stdout[-3000:]
+    assert claims.DEFAULT_STALE_AFTER == 600
+    line = next(ln for ln in res.stdout.splitlines() if ln.startswith("region 7 is being processed by node17:4242"))
+    assert ": left to that run; a run takes it over by itself after 10 min without a heartbeat (in about 9 min 4" in line
+    assert line.endswith(f"; if node17 is down, delete {path} to take it over now"), line
+    summary = res.stdout[res.stdout.index("Being processed by another run: 1 (7)"):]
+    assert summary.splitlines()[1].startswith("  region 7: being processed by node17:4242 (heartbeat 1"), summary
+    assert "after 10 min without a heartbeat (in about 9 min 4" in summary.splitlines()[1]
+    assert summary.splitlines()[1].endswith(f"if node17 is down, delete {path} to take it over now"), summary
+
+    path.unlink()  # the advice works: the region is made now
+    res = tvb76_run(tvb76_cache, out, "--start_region", 7, "--end_region", 8, "--skip-synthesis", "--sim-length", 2,
+                    "--piece-length", 2)
+    assert res.returncode == 0 and "Successful regions: 1 (7)" in res.stdout, res.stdout[-3000:]
+
+
+def test_takeover_advice_on_this_machine_and_for_an_unreadable_claim(tmp_path):
+    me = claims.owner_record("region_1")
+    here = claims.ClaimInfo("region_1", tmp_path / "region_1.claim", me, 16.0, False, "heartbeat 16 s ago")
+    assert claims.takeover_advice(here) == (f"a run takes it over by itself after 10 min without a heartbeat "
+                                            f"(in about 9 min 44 s), or as soon as process {os.getpid()} of this "
+                                            f"machine ends")
+    unknown = claims.ClaimInfo("region_1", tmp_path / "region_1.claim", None, 590.0, False, "modified 590 s ago")
+    assert claims.takeover_advice(unknown, stale_after=600).endswith(
+        f"(in about 10 s); if that run is known to be dead, delete {tmp_path / 'region_1.claim'} to take it over now")
+
+
 @pytest.mark.parametrize("args, needle", [
     (("--timeout-step2", -1), "argument --timeout-step2: must be 0 (no limit) or a number of seconds, got '-1'"),
     (("--status", "--start_region", 3), "--status takes both --start_region and --end_region"),
@@ -247,6 +282,7 @@ def test_bad_new_options(tmp_path, tvb76_cache, args, needle):
     assert res.returncode == 2 and needle in res.stdout and "Traceback" not in res.stdout, res.stdout
 
 
+@pytest.mark.interrupts
 @pytest.mark.slow
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="tgkill is Linux only")
 def test_sigterm_delivered_to_another_thread_stops_the_region(tvb76_cache, tmp_path):
@@ -257,13 +293,11 @@ def test_sigterm_delivered_to_another_thread_stops_the_region(tvb76_cache, tmp_p
     out = tmp_path / "out"
     cmd = [sys.executable, str(REPO / "pipeline_orchestrator.py"), "--anatomy", "tvb76", "--output", str(out),
            "--progress", "none", *map(str, RANGE)]
+    hold = Hold(tmp_path / "hold", "step1-piece-written@2")  # region 2's step 1 runs
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, stdin=subprocess.DEVNULL,
-                            env=dict(os.environ, DEEPSIF_PIPELINE_CACHE=str(tvb76_cache)))
+                            env=dict(os.environ, DEEPSIF_PIPELINE_CACHE=str(tvb76_cache), **hold.env))
+    hold.wait(proc)
     seen = []
-    for line in proc.stdout:
-        seen.append(line)
-        if line.startswith("STEP 1: Generating TVB data for region 2"):
-            break
     threads = [int(t) for t in os.listdir(f"/proc/{proc.pid}/task") if int(t) != proc.pid]
     assert threads, "the orchestrator runs its regions in threads"
     libc = ctypes.CDLL(None, use_errno=True)

@@ -1,5 +1,7 @@
 """The run's progress line and bar, and the summary's closing lines: pure functions, no run."""
 
+from pathlib import Path
+
 import pytest
 
 from deepsif_pipeline.progress import RunProgress, clock, eta_seconds, progress_bar, progress_line
@@ -78,3 +80,23 @@ def test_closing_lines_name_what_was_made_and_what_is_next(tmp_path):
     assert done[-2] == "Next: check the dataset (add --qc for a figure):" and done[-1] == "  VERIFY"
     assert "Files: train_sample_source1.mat (1.0 MB, step 4: made in this run)" in done
     assert not any(line.startswith("Regions without clips") for line in done)
+
+
+def test_next_commands_run_exactly_the_regions_without_markers():
+    from deepsif_pipeline.report import next_commands
+
+    def resume(first, end):
+        return f"RUN {first} {end}"
+
+    assert next_commands([4, 5], resume) == ["RUN 4 6"]
+    assert next_commands([0, 1, 6, 7, 8], resume) == ["RUN 0 2", "RUN 6 9"]  # not 0..9
+    assert next_commands([0, 2, 4, 6], resume) == ["RUN 0 7"]  # too many blocks: one command covers them
+    # a split run of 2..5 in 2 slices (2-3, 4-5); slice 0 made its regions: slice 1, then outside the range
+    slices = [([2, 3], "SLICE 0/2"), ([4, 5], "SLICE 1/2")]
+    assert next_commands([0, 1, 4, 5, 6, 7], resume, slices) == ["SLICE 1/2", "RUN 0 2", "RUN 6 8"]
+    assert next_commands([3, 4], resume, slices) == ["SLICE 0/2", "SLICE 1/2"]
+    lines = closing_lines(Path("/out"), "nmm_spikes/", 8, {}, {"regions": {"2": {"clips": 1}, "3": {"clips": 1}}},
+                          [], {}, "VERIFY", "dataset.json", resume=resume, slices=slices)
+    assert lines[-6:] == ["Next: regions 0-1, 4-7 have no markers yet; these 3 commands run them (regions already "
+                          "done are skipped), then step 4:", "  SLICE 1/2", "  RUN 0 2", "  RUN 6 8",
+                          "then check the dataset with:", "  VERIFY"]

@@ -18,7 +18,6 @@ Without root (or when the daemons cannot start) the tests are skipped with the r
 """
 
 import os
-from pathlib import Path
 import re
 import shlex
 import shutil
@@ -31,7 +30,7 @@ import numpy as np
 import pytest
 from scipy.io import savemat
 
-from conftest import REPO, assert_same_arrays, tvb76_run
+from conftest import REPO, Hold, assert_same_arrays, tvb76_run
 from deepsif_pipeline import manifest, science
 from deepsif_pipeline.anatomy import load_template
 from deepsif_pipeline.fingerprint import canonical
@@ -233,6 +232,7 @@ def test_two_task_array_equals_one_local_run(slurm, tvb76_cache, prefilled, refe
     _assert_each_region_done_once(out)
 
 
+@pytest.mark.interrupts
 @pytest.mark.slurm
 def test_requeued_task_and_step4_as_a_dependent_job(slurm, tvb76_cache, prefilled, reference, tmp_path):
     """The other way: tasks with --skip-synthesis, step 4 and the pack in a job that starts once all succeeded.
@@ -241,7 +241,8 @@ def test_requeued_task_and_step4_as_a_dependent_job(slurm, tvb76_cache, prefille
     is in step 1: SLURM stops it with SIGTERM and starts it again by itself; the dependent job waits for it.
     """
     out, logs = _copy(prefilled, tmp_path), tmp_path / "logs"
-    env = _job_env(slurm, tvb76_cache)
+    hold = Hold(tmp_path / "hold", "step1-piece-written@3")  # region 3 waits in step 1 (test hook)
+    env = _job_env(slurm, tvb76_cache, **hold.env)
     # held until the dependent job is in the queue
     job = _array(env, out, logs, "--array=0-1", "--hold", "--requeue", "--open-mode=append",
                  options=("--skip-synthesis",))
@@ -250,8 +251,10 @@ def test_requeued_task_and_step4_as_a_dependent_job(slurm, tvb76_cache, prefille
     dependent = _sbatch(env, f"--dependency=afterok:{job}", f"--output={logs}/step4_%j.out", "--wrap",
                         shlex.join(step4))
     _slurm(env, "scontrol", "release", job)
-    _wait_for_piece(out, 3, logs / f"task_{job}_0.out")
+    hold.wait(what=lambda: _text(logs / f"task_{job}_0.out"))
     _slurm(env, "scontrol", "requeue", f"{job}_0")
+    _wait_for_line(logs / f"task_{job}_0.out", "Stopped by SIGTERM")  # the first run ended mid-region
+    hold.release()  # the restarted task goes through
     states = _wait(env, job, dependent)
     text = (logs / f"task_{job}_0.out").read_text()
     assert states == {job: {"0": "COMPLETED", "1": "COMPLETED"}, dependent: {dependent: "COMPLETED"}}, states
@@ -266,12 +269,8 @@ def test_requeued_task_and_step4_as_a_dependent_job(slurm, tvb76_cache, prefille
     assert "region 3: interrupted" in _runs_log(out)
 
 
-def _wait_for_piece(out, region, log):
-    """Until the first raw piece of ``region`` is on disk (its others are being simulated)."""
-    deadline = time.monotonic() + JOB_TIMEOUT
-    while not list(Layout(out).raw_dir(region).glob("mean_iter_*.mat")):
-        assert time.monotonic() < deadline, log.read_text() if log.is_file() else "no log"
-        time.sleep(0.005)
+def _text(log):
+    return log.read_text(errors="replace") if log.is_file() else f"no {log}"
 
 
 def _resubmit(env, out, logs, tasks, slices):
@@ -294,27 +293,27 @@ def _assert_stopped_cleanly(out, text, region):
     assert "stopped by SIGTERM" in _runs_log(out)
 
 
+@pytest.mark.interrupts
 @pytest.mark.slurm
 @pytest.mark.parametrize("step", ["step 1", "step 2"])
 def test_scancel_of_a_task_mid_region_then_resubmitted(slurm, tvb76_cache, prefilled, reference, tmp_path, step):
     """scancel task 0 while region 3 is in step 1 (raw pieces being written) or in step 2 (Octave).
 
-    Octave ignores a SIGTERM while it starts and then runs its job to the end (under a second here),
-    within the 2 s grace before the orchestrator's SIGKILL: the region would simply be completed. The
-    step-2 case therefore gives the jobs a grace of 0.01 s, so that Octave is stopped for real.
+    Region 3 is held there by the test hook (a raw piece written; Octave running its job) until the
+    task is cancelled, so the signal surely lands mid-region whatever the machine's speed. The
+    step-2 case gives the jobs a grace of 0.01 s before the orchestrator's SIGKILL of Octave.
     """
     out, logs = _copy(prefilled, tmp_path), tmp_path / "logs"
-    env = _job_env(slurm, tvb76_cache)
+    hold = Hold(tmp_path / "hold", "step1-piece-written@3" if step == "step 1" else "step2-started@3")
+    env = _job_env(slurm, tvb76_cache, **hold.env)
     if step == "step 2":
         env["DEEPSIF_PIPELINE_STOP_GRACE"] = "0.01"
     job = _array(env, out, logs, "--array=0-1")
     log0 = logs / f"task_{job}_0.out"
-    if step == "step 1":  # the first raw piece of region 3 is on disk, the others are being simulated
-        _wait_for_piece(out, 3, log0)
-    else:  # Octave is starting (the signal reaches the job some 0.1-0.3 s after scancel)
-        _wait_for_line(log0, "STEP 2: Processing raw NMM data for region 3")
+    hold.wait(what=lambda: _text(log0))
     _slurm(env, "scancel", f"{job}_0")
     states = _wait(env, job)[job]
+    hold.release()  # for the re-submitted task
     text = log0.read_text()
     assert states == {"0": "CANCELLED", "1": "COMPLETED"}, (states, text[-3000:])
     assert "Successful regions: 1 (2)" in text and "CANCELLED AT" in text, text[-3000:]
@@ -327,74 +326,34 @@ def test_scancel_of_a_task_mid_region_then_resubmitted(slurm, tvb76_cache, prefi
     _assert_each_region_done_once(out)
 
 
-def _time_limit_checks(slurm):
-    """Times (epoch s) at which slurmctld checked the jobs' time limits (its debug2 log lines)."""
-    log = Path(slurm["SLURM_CONF"]).parent / "slurmctld.log"
-    text = log.read_text(errors="replace")
-    text = text[text.rfind("slurmctld version"):]  # this slurmctld's checks only
-    stamps = re.findall(r"^\[([0-9T:.-]+)\] debug2: Testing job time limits", text, re.M)
-    from datetime import datetime
-    return [datetime.fromisoformat(s).timestamp() for s in stamps]
-
-
-def _job_start(env, job):
-    """The job's StartTime (epoch s, whole seconds), once it runs."""
-    from datetime import datetime
-    deadline = time.monotonic() + 60
-    while True:
-        line = subprocess.run(["scontrol", "-o", "show", "job", job], env=env, capture_output=True, text=True).stdout
-        fields = dict(f.split("=", 1) for f in line.split() if "=" in f)
-        if fields.get("JobState") == "RUNNING":
-            return datetime.fromisoformat(fields["StartTime"]).timestamp()
-        assert time.monotonic() < deadline, line
-        time.sleep(0.2)
-
-
+@pytest.mark.interrupts
 @pytest.mark.slurm
 def test_time_limit_mid_region_then_resubmitted(slurm, tvb76_cache, prefilled, reference, tmp_path):
     """A task over its --time of 1 minute: SLURM's SIGTERM mid-region, SIGKILL 5 s later (KillWait).
 
     slurmctld checks the time limits every 30 s, so a 1-minute job ends 60-90 s after it started.
-    To be mid-region then whatever the machine's speed, the job waits (before running the README's
-    job script) until 3 s before the check that will find it over its limit, predicted from
-    slurmctld's log of its previous checks; the orchestrator then runs regions 2-5 in one slice.
+    Region 3 is held in step 1 (a raw piece written) by the test hook until SLURM ends the job: the
+    time limit surely lands mid-region, whatever the machine's speed and slurmctld's timing. The job
+    is the README's job script, regions 2-5 in one slice; the re-submitted task goes through.
     """
     out, logs = _copy(prefilled, tmp_path), tmp_path / "logs"
-    logs.mkdir()
-    env = _job_env(slurm, tvb76_cache)
-    deadline = time.monotonic() + 40
-    while not _time_limit_checks(slurm):
-        assert time.monotonic() < deadline, "slurmctld logged no time-limit check in 40 s (SlurmctldDebug=debug2?)"
-        time.sleep(1)
-    wrapper = tmp_path / "wait_then_job.sh"
-    wrapper.write_text("#!/bin/bash\n"
-                       "now=$(date +%s); [ \"$START_AT\" -gt \"$now\" ] && sleep $((START_AT - now))\n"
-                       f"exec bash {shlex.quote(str(JOB_SCRIPT))} \"$@\"\n")
-    # Submit when the first check at least 62 s ahead is less than 87 s ahead: that check finds the job
-    # over its limit, the one before cannot (even if the checks drift by a second or two each).
-    while True:
-        last, now = _time_limit_checks(slurm)[-1], time.time()
-        kill = last + 30 * np.ceil((now + 62 - last) / 30)
-        if kill < now + 87:
-            break
-        time.sleep(0.5)
-    start_at = int(kill) - 3
-    job = _sbatch(dict(env, START_AT=str(start_at)), "--array=0", "--time=1", f"--output={logs}/task_%A_%a.out",
-                  str(wrapper), "--anatomy", "tvb76", "--output", str(out), "--start_region", START, "--end_region",
-                  END, *SETTINGS, "--progress", "none")
-    started = _job_start(env, job)
-    states = _wait(env, job)[job]
-    text = (logs / f"task_{job}_0.out").read_text()
-    checks = [c for c in _time_limit_checks(slurm) if c > started]
+    hold = Hold(tmp_path / "hold", "step1-piece-written@3")
+    env = _job_env(slurm, tvb76_cache, **hold.env)
+    job = _array(dict(env, SLICES="1"), out, logs, "--array=0", "--time=1")
+    log = logs / f"task_{job}_0.out"
+    hold.wait(what=lambda: _text(log))
+    assert _states(env, job) == {"0": "RUNNING"}, "region 3 is held while the job runs"
+    states = _wait(env, job)[job]  # SLURM ends it at its limit; the region is still held
+    text = log.read_text()
     assert states == {"0": "TIMEOUT"}, (states, text[-3000:])
     assert "DUE TO TIME LIMIT" in text, text[-3000:]
-    interrupted = re.search(r"Interrupted: 1 \((\d+)\)", text)
-    assert interrupted, (f"started {started:.0f}, predicted kill {kill:.1f}, checks {checks}", text[-3000:])
-    region = int(interrupted.group(1))
-    _assert_stopped_cleanly(out, text, region)
+    assert "Successful regions: 1 (2)" in text and "Not started: 2 (4-5)" in text, text[-3000:]
+    _assert_stopped_cleanly(out, text, 3)
+    hold.release()
 
     _, texts = _resubmit(env, out, logs, "0", 1)
-    assert f"Successful regions: {END - region} ({region}" in texts["0"], texts["0"][-3000:]
+    assert "Already done, skipped: 1 (2)" in texts["0"], texts["0"][-3000:]
+    assert "Successful regions: 3 (3-5)" in texts["0"], texts["0"][-3000:]
     assert "Synthetic source: done" in texts["0"], texts["0"][-3000:]
     _assert_equals_reference(out, reference)
     _assert_each_region_done_once(out)
@@ -409,39 +368,38 @@ def _job_of_pid(env, jobs, pid):
     return None
 
 
+@pytest.mark.interrupts
 @pytest.mark.slurm
 def test_dask_slurmcluster_loses_a_worker_job_mid_region(slurm, tvb76_cache, prefilled, reference, tmp_path):
     """The README's slurm/dask_slurm.py: a SLURMCluster of 2 single-core worker jobs; one is scancel'ed
     while it holds a region; the region is redone by the other, every region once, step 4 here."""
     pytest.importorskip("dask_jobqueue", reason="dask-jobqueue is not installed (pip install -r requirements.txt)")
     out, logs = _copy(prefilled, tmp_path), tmp_path / "logs"
-    env = _job_env(slurm, tvb76_cache)
+    hold = Hold(tmp_path / "hold", "step1-piece-written")  # each region waits after its first raw piece
+    env = _job_env(slurm, tvb76_cache, **hold.env)
     cmd = [sys.executable, str(REPO / "slurm" / "dask_slurm.py"), "--jobs", "2", "--cores", "1", "--walltime",
            "00:10:00", "--log-directory", str(logs), "--", "--anatomy", "tvb76", "--output", str(out),
            "--start_region", str(START), "--end_region", str(END), *map(str, SETTINGS), "--progress", "none"]
     client = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                               stdin=subprocess.DEVNULL)
     try:
+        import json
         deadline = time.monotonic() + JOB_TIMEOUT
         victim = None
-        while victim is None:  # a region claimed by an orchestrator under a worker job
-            assert time.monotonic() < deadline and client.poll() is None, "no region was claimed"
+        while victim is None:  # a region held in step 1 by an orchestrator under a worker job, both workers up
+            assert time.monotonic() < deadline and client.poll() is None, "no region was held on a worker"
             workers = _slurm(env, "squeue", "-h", "-n", "dask-worker", "-t", "RUNNING", "-o", "%i").split()
-            for claim in sorted((out / "claims").glob("region_*.claim")) if (out / "claims").is_dir() else []:
-                try:
-                    import json
-                    owner = json.loads(claim.read_text())
-                except (OSError, ValueError):
-                    continue
-                job = _job_of_pid(env, workers, owner["pid"])
-                if job is not None and len(workers) == 2:
-                    victim, region = job, int(claim.stem.split("_")[1])
-                    break
+            if hold.reached and len(workers) == 2:
+                region = int(hold.wait()[1])
+                owner = json.loads((out / "claims" / f"region_{region}.claim").read_text())
+                victim = _job_of_pid(env, workers, owner["pid"])
             time.sleep(0.1)
-        time.sleep(0.5)
         _slurm(env, "scancel", victim)
+        _wait(env, victim)
+        hold.release()  # the other regions, and this one redone, go through
         text, _ = client.communicate(timeout=JOB_TIMEOUT)
     finally:
+        hold.release()
         if client.poll() is None:
             client.kill()
     assert client.returncode == 0, text[-4000:]

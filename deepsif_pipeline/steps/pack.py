@@ -19,6 +19,7 @@ import numpy as np
 from scipy.io import loadmat
 
 from ..fingerprint import FORMAT, FingerprintError, canonical, differences, digest, parse
+from .. import testhook
 from ..files import publish, temporary_name
 from ..results import State, Verdict
 
@@ -135,6 +136,8 @@ def pack_clips(layout, dataset, log=print, progress_every=1000, stop=None):
                 if clip.shape != first.shape:
                     raise PackError(f"clip {layout.clip(region, n)} is {clip.shape}, expected {first.shape}")
                 data[i] = clip
+                if i == 0:
+                    testhook.hold("pack-row", stop=stop)
                 if stop is not None and stop.is_set():
                     raise PackError(f"interrupted after {i + 1} of {len(rows)} clips; nothing written")
                 if (i + 1) % progress_every == 0:

@@ -19,7 +19,7 @@ import os
 import numpy as np
 from scipy.io import loadmat
 
-from .. import children, science
+from .. import children, science, testhook
 from ..anatomy import content_digest, describe_template, distance_file, leadfield_id, template_identity
 from ..engine import run_function, run_functions, write_job
 from ..fingerprint import (FORMAT, FingerprintError, canonical, describe, differences, digest, flatten, legacy,
@@ -233,6 +233,7 @@ def run(ctx, counts, asked, log):
     out = ctx.layout.synthesis_file(ctx.settings.dataset)
     distances = distance_file(ctx.template, ctx.layout.derived_dir, log=log)
     fields = job_fields(ctx, counts, distances, out, asked)
+    testhook.hold("step4-started", stop=children.STOP)
     status = run_staged(ctx.engine, fields, ctx.layout, ctx.settings.dataset, processes(), ctx.limits["step4"])
     outcome = children.Outcome.from_status(status)
     if outcome.ok:
