@@ -44,39 +44,47 @@ def _leftovers(out):
 @pytest.mark.interrupts
 @pytest.mark.slow
 def test_sigterm_under_nohup_stops_cleanly_and_resumes(tvb76_cache, reference, tmp_path):
+    """Regions 2-4 share their step-1 passes (one worker holds them all); SIGTERM once region 3's step 2 of
+    mean iteration 0 runs: region 2 has its first marker then, region 4 only raw data."""
     out = tmp_path / "out"
     log = tmp_path / "pipeline.log"
     cmd = ["nohup", sys.executable, str(REPO / "pipeline_orchestrator.py"), "--anatomy", "tvb76", "--output",
            str(out), "--progress", "none", *map(str, RANGE)]
-    hold = Hold(tmp_path / "hold", "step1-piece-written@3")  # region 3's step 1, a piece on disk
+    hold = Hold(tmp_path / "hold", "step2-started@3")  # Octave runs region 3's step 2 (mean iteration 0)
     with open(log, "w") as fh:
         proc = subprocess.Popen(cmd, stdout=fh, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                 env=dict(os.environ, DEEPSIF_PIPELINE_CACHE=str(tvb76_cache), **hold.env))
     hold.wait(proc, what=log.read_text)
     running = descendants(proc.pid)
-    assert running, "a step-1 process runs for region 3"
+    assert running, "Octave runs for region 3"
+    lay = Layout(out)
+    assert lay.marker(0, 2).is_file() and not lay.marker(0, 4).is_file(), "regions in order within a pass"
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(timeout=60) == 128 + signal.SIGTERM
     text = log.read_text()
     assert "SIGTERM received: stopping the running steps" in text
     assert "Stopped by SIGTERM" in text and "Re-run the same command to resume" in text
-    assert "Interrupted: 1 (3)" in text and "Not started: 1 (4)" in text
+    assert "Interrupted: 3 (2-4)" in text and "Not started" not in text
     assert "Traceback" not in text
     assert not any(os.path.exists(f"/proc/{pid}") for pid in running), "children stopped with the run"
     assert not [p for p in _leftovers(out) if not p.startswith("raw_nmm")], _leftovers(out)
     assert "stopped by SIGTERM" in (out / "logs" / "runs.log").read_text()
-    # the manifest lists what is done, and only that
+    # the manifest lists what is done, and only that: no region is done yet
     assert manifest.check(Layout(out), "spikes") == []
-    assert list(json.loads(Layout(out).manifest.read_text())["clip_sets"]["spikes"]["regions"]) == ["2"]
+    listed = (json.loads(lay.manifest.read_text())["clip_sets"].get("spikes", {}).get("regions", {})
+              if lay.manifest.is_file() else {})  # (no manifest yet: nothing listed)
+    assert list(listed) == []
+    assert lay.marker(0, 2).is_file() and not lay.marker(1, 2).is_file(), "region 2's first mean iteration is kept"
 
     status = tvb76_run(tvb76_cache, out, "--status", "--start_region", 2, "--end_region", 5)
     assert status.returncode == 0, status.stdout
-    assert "region 2  done" in status.stdout and "region 4  not started" in status.stdout
-    assert "done: 1 (2)" in status.stdout and "step 4 (train): waiting for 75 of 76 regions" in status.stdout
+    line = next(ln for ln in status.stdout.splitlines() if ln.startswith("region 2 "))
+    assert "partial" in line and "markers for mean iterations 0 of 0, 1, 2" in line, line
+    assert "step 4 (train): waiting for 76 of 76 regions" in status.stdout, status.stdout
 
     again = tvb76_run(tvb76_cache, out, *RANGE)
     assert again.returncode == 0, again.stdout[-3000:]
-    assert "Already done, skipped: 1 (2)" in again.stdout
+    assert "mean iterations 0 already have markers; simulating 1, 2" in again.stdout
     assert_same_arrays(out / "nmm_spikes", reference / "nmm_spikes")
     assert _leftovers(out) == []
     assert manifest.check(Layout(out), "spikes") == []
@@ -99,9 +107,10 @@ def test_ctrl_c_during_step2_stops_cleanly_and_resumes(tvb76_cache, reference, t
     os.killpg(proc.pid, signal.SIGINT)
     text = proc.stdout.read()
     assert proc.wait(timeout=60) == 128 + signal.SIGINT, text[-3000:]
-    assert "Stopped by SIGINT" in text and "Interrupted: 1 (3)" in text and "Traceback" not in text
+    assert "Stopped by SIGINT" in text and "Interrupted: 3 (2-4)" in text and "Traceback" not in text
     assert not [p for p in _leftovers(out) if not p.startswith("raw_nmm")], _leftovers(out)
-    assert len(list(Layout(out).raw_dir(3).glob("*.mat"))) == 9, "region 3's raw data is kept"
+    assert len(list(Layout(out).raw_dir(3).glob("*.mat"))) == 3, "region 3's raw data (mean iteration 0) is kept"
+    assert not Layout(out).marker(0, 3).is_file(), "the step 2 that was stopped wrote no marker"
     again = tvb76_run(tvb76_cache, out, *RANGE)
     assert again.returncode == 0, again.stdout[-3000:]
     assert_same_arrays(out / "nmm_spikes", reference / "nmm_spikes")
@@ -130,26 +139,27 @@ def test_time_limits_fail_the_region_and_damaged_raw_is_simulated_again(tvb76_ca
     res = tvb76_run(tvb76_cache, out, *RANGE, "--timeout-step2", 0.01, env={"DEEPSIF_PIPELINE_STOP_GRACE": "0.01"})
     assert res.returncode == 1, res.stdout[-3000:]
     assert res.stdout.count("step 2 (GNU Octave) stopped at its time limit (--timeout-step2)") >= 3
-    assert all(len(list(lay.raw_dir(r).glob("*.mat"))) == 9 for r in (2, 3, 4)), "raw data kept"
+    # (mean iteration 0 of each region: its step 2 failed, so the next is not simulated)
+    assert all(len(list(lay.raw_dir(r).glob("*.mat"))) == 3 for r in (2, 3, 4)), "raw data kept"
     assert "stopped after its time limit of 0.01 s" in lay.region_log(3).read_text()
     assert "--timeout-step2" in lay.failure_record(3).read_text()
     status = tvb76_run(tvb76_cache, out, "--status", "--start_region", 2, "--end_region", 5)
     assert "region 3  failed" in status.stdout and str(lay.region_log(3)) in status.stdout, status.stdout
-    assert "raw data present: 9 files" in status.stdout and "failed: 3 (2-4)" in status.stdout
+    assert "raw data present: 3 files" in status.stdout and "failed: 3 (2-4)" in status.stdout
 
     # damage two raw pieces: one cut short, one with garbage; only those are simulated again
-    cut = lay.raw_dir(3) / "mean_iter_1_a_iter_3_1.mat"
+    cut = lay.raw_dir(3) / "mean_iter_0_a_iter_3_1.mat"
     cut.write_bytes(cut.read_bytes()[:5000])
     (lay.raw_dir(4) / "mean_iter_0_a_iter_4_2.mat").write_bytes(b"\0" * 4096)
-    todo = [0, 1, 2]
-    assert not any(lay.marker(m, r).exists() for m in todo for r in (2, 3, 4))
+    assert not any(lay.marker(m, r).exists() for m in (0, 1, 2) for r in (2, 3, 4))
     res = tvb76_run(tvb76_cache, out, *RANGE, "--progress", "lines", "--verbose")  # step 1's lines shown here too
     assert res.returncode == 0, res.stdout[-3000:]
-    assert "mean iteration 1 piece 2/3 written" in res.stdout and "mean iteration 0 piece 3/3 written" in res.stdout
-    assert "mean iteration 1 piece 2/3 written" in (out / "logs" / "region_3.log").read_text()
-    assert todo and all(f"region 2 mean iteration {m}: all 3 raw pieces already complete" in res.stdout
-                        for m in todo)
-    assert res.stdout.count(" written") == 2, "only the damaged pieces are simulated again"
+    assert "region 3 mean iteration 0 piece 2/3 written" in res.stdout
+    assert "region 4 mean iteration 0 piece 3/3 written" in res.stdout
+    assert "region 3 mean iteration 0 piece 2/3 written" in (out / "logs" / "region_3.log").read_text()
+    assert "region 2 mean iteration 0: all 3 raw pieces already complete" in res.stdout
+    written = [ln for ln in res.stdout.splitlines() if "mean iteration 0 piece" in ln and ln.endswith(" written")]
+    assert len(written) == 2, f"only the damaged pieces of mean iteration 0 are simulated again: {written}"
     assert_same_arrays(out / "nmm_spikes", reference / "nmm_spikes")
     assert not any(lay.failure_record(r).exists() for r in (2, 3, 4))
     assert _leftovers(out) == []
@@ -304,5 +314,5 @@ def test_sigterm_delivered_to_another_thread_stops_the_region(tvb76_cache, tmp_p
     assert libc.syscall(234, proc.pid, threads[0], signal.SIGTERM) == 0  # tgkill(tgid, tid, sig), x86-64
     text = "".join(seen) + proc.stdout.read()
     assert proc.wait(timeout=60) == 128 + signal.SIGTERM, text[-3000:]
-    assert "Interrupted: 1 (2)" in text and "Not started: 2 (3-4)" in text, text[-3000:]
+    assert "Interrupted: 3 (2-4)" in text and "Not started" not in text, text[-3000:]  # (one pass holds them)
     assert "Failed regions: 0" in text and "Traceback" not in text, text[-3000:]
