@@ -275,3 +275,10 @@ class Hold:
 
     def release(self):
         (self.folder / f"{self.point}.release").touch()
+
+
+# A command prefix that runs a Python script with SIGINT at its default, as in a terminal: a process
+# started in the background by a script (`cmd &`, CI) inherits SIGINT ignored, and so would the
+# orchestrator of a test that sends it a Ctrl-C.
+DEFAULT_SIGINT = [sys.executable, "-c", "import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL); "
+                  "os.execv(sys.executable, [sys.executable] + sys.argv[1:])"]

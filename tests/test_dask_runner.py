@@ -17,7 +17,7 @@ import time
 import numpy as np
 import pytest
 
-from conftest import REPO, Hold
+from conftest import DEFAULT_SIGINT, REPO, Hold
 from deepsif_pipeline import dask_runner
 from deepsif_pipeline.layout import Layout
 from deepsif_pipeline.results import Result, Status
@@ -365,7 +365,7 @@ def test_ctrl_c_stops_the_regions_on_the_workers(tvb76_cache, tmp_path, workers_
     cluster, client = local_cluster
     out = tmp_path / "out"
     env = dict(os.environ, DEEPSIF_PIPELINE_CACHE=str(tvb76_cache))
-    proc = subprocess.Popen([sys.executable, str(REPO / "pipeline_orchestrator.py"), "--anatomy", "tvb76", "--output",
+    proc = subprocess.Popen([*DEFAULT_SIGINT, str(REPO / "pipeline_orchestrator.py"), "--anatomy", "tvb76", "--output",
                              str(out), "--start_region", "20", "--end_region", "30", "--sim-length", "20",
                              "--piece-length", "10", "--progress", "none", "--scheduler", cluster.scheduler_address],
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)

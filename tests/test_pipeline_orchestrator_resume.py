@@ -14,7 +14,7 @@ import time
 
 import pytest
 
-from conftest import REPO, Hold, assert_same_arrays, descendants, tvb76_run
+from conftest import DEFAULT_SIGINT, REPO, Hold, assert_same_arrays, descendants, tvb76_run
 from deepsif_pipeline import claims, manifest
 from deepsif_pipeline.files import format_bytes
 from deepsif_pipeline.layout import Layout
@@ -97,7 +97,7 @@ def test_sigterm_under_nohup_stops_cleanly_and_resumes(tvb76_cache, reference, t
 def test_ctrl_c_during_step2_stops_cleanly_and_resumes(tvb76_cache, reference, tmp_path):
     """SIGINT to the whole process group, as a Ctrl-C in a terminal: Octave and the orchestrator get it."""
     out = tmp_path / "out"
-    cmd = [sys.executable, str(REPO / "pipeline_orchestrator.py"), "--anatomy", "tvb76", "--output", str(out),
+    cmd = [*DEFAULT_SIGINT, str(REPO / "pipeline_orchestrator.py"), "--anatomy", "tvb76", "--output", str(out),
            "--progress", "none", *map(str, RANGE)]
     hold = Hold(tmp_path / "hold", "step2-started@3")  # Octave runs region 3's step 2
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
