@@ -189,14 +189,28 @@ def _option(args, name):
     return args[args.index(name) + 1] if name in args[:-1] else None
 
 
-def _region_of(proc, kind):
-    """The region a TVB or Octave child works on (from its command line), or None."""
+def _regions_of(proc, kind):
+    """The regions a TVB or Octave child works on (from its command line): a step-1 child simulates the units
+    ``--units R:M ...`` of up to 4 regions (they share its lanes), an Octave child one region's step 2."""
     args = _cmdline(proc.pid)
     if kind == "tvb":
+        if "--units" in args:
+            found = []
+            for word in args[args.index("--units") + 1:]:
+                if word.startswith("--"):
+                    break
+                found.append(int(word.split(":")[0]))
+            return sorted(set(found))
         value = _option(args, "--a_start")
-        return int(value) if value is not None else None
+        return [int(value)] if value is not None else []
     found = re.search(r"region_(\d+)_step2_job", " ".join(args))
-    return int(found.group(1)) if found else None
+    return [int(found.group(1))] if found else []
+
+
+def _region_of(proc, kind):
+    """The first region a TVB or Octave child works on, or None."""
+    regions = _regions_of(proc, kind)
+    return regions[0] if regions else None
 
 
 # ---------------------------------------------------------------------------
@@ -597,7 +611,7 @@ class CrashLoop:
             for proc in snapshot:
                 kinds.setdefault(_kind(proc), []).append(proc)
             step, detail = _landing(att, self.out, kinds)
-            region = _region_of(target_proc, plan) if target_proc is not None else None
+            region = _regions_of(target_proc, plan) if target_proc is not None else None
             offset = len(att.text())
             if target_proc is None or _alive(target_proc):
                 break
@@ -643,36 +657,46 @@ class CrashLoop:
         if before is not None:
             kill.orphan_files = sorted(_finished(self.out) - before)
 
-    def check_reported(self, att, kill, region, offset):
-        """A killed child: its region must be reported failed, and the run goes on to the next region.
+    def check_reported(self, att, kill, regions, offset):
+        """A killed child: each region it worked on must be reported failed, and the run goes on to its end.
 
-        A child that had finished its work when the signal came (it was
-        exiting) is reported a success: that kill missed and does not count.
+        A step-1 child serves up to 4 regions (their units share its lanes); an
+        Octave child one. A child that had finished its work when the signal
+        came (it was exiting) is reported a success: that kill missed and does
+        not count. The run then goes on (a step, a region or its summary).
         """
-        success = re.compile(rf"Successfully {'generated TVB' if kill.target == 'tvb' else 'processed raw NMM'} "
-                             rf"data for region {region}\b")
+        text = lambda: att.text()[offset:]  # noqa: E731
+        step = "generated TVB" if kill.target == "tvb" else "processed raw NMM"
+        done = lambda r: re.search(rf"Region {r} failed|Successfully {step} data for region {r}\b", text())  # noqa
         limit = time.monotonic() + REPORT_TIMEOUT
-        while time.monotonic() < limit and att.running() and not re.search(
-                rf"Region {region} failed|{success.pattern}", att.text()[offset:]):
+        while time.monotonic() < limit and att.running() and not all(done(r) for r in regions):
             time.sleep(TICK)
-        if success.search(att.text()[offset:]) and not re.search(rf"Region {region} failed", att.text()[offset:]):
+        if all(re.search(rf"Successfully {step} data for region {r}\b", text())
+               and not re.search(rf"Region {r} failed", text()) for r in regions):
             kill.target += " (missed)"
             return
-        att.child_kills.append(region)
-        failed = re.compile(rf"Region {region} failed")
-        next_region = re.compile(rf"# Processing Region {region + 1} " if region is not None and region + 1 < END
-                                 else r"# Summary")
-        for pattern, what in ((failed, f"says 'Region {region} failed'"),
-                              (next_region, f"goes on ('{next_region.pattern}')")):
+        att.child_kills.extend(regions)
+        for r in regions:
+            failed = re.compile(rf"Region {r} failed")
             limit = time.monotonic() + REPORT_TIMEOUT
-            while time.monotonic() < limit and att.running() and not pattern.search(att.text()[offset:]):
+            while time.monotonic() < limit and att.running() and not failed.search(text()):
                 time.sleep(TICK)
-            att.proc.poll()
-            if not pattern.search(att.text()[offset:]):
+            if not failed.search(text()):
+                att.proc.poll()
                 self.findings.append(("child kill not reported", f"kill {kill.number}: the {kill.target} child of "
-                                      f"region {region} was killed, but {att.log.name} never {what} "
-                                      f"(exit {att.proc.returncode})"))
+                                      f"regions {regions} was killed, but {att.log.name} never says 'Region {r} "
+                                      f"failed' (exit {att.proc.returncode})"))
                 return
+        after = max(text().index(f"Region {r} failed") for r in regions)
+        goes_on = re.compile(r"# Processing Region|STEP [1-4]:|Successfully|# Summary")
+        limit = time.monotonic() + REPORT_TIMEOUT
+        while time.monotonic() < limit and att.running() and not goes_on.search(text()[after:]):
+            time.sleep(TICK)
+        att.proc.poll()
+        if not goes_on.search(text()[after:]):
+            self.findings.append(("child kill not reported", f"kill {kill.number}: the {kill.target} child of "
+                                  f"regions {regions} was killed, but {att.log.name} never goes on after "
+                                  f"reporting them (exit {att.proc.returncode})"))
 
     # -- attempts and rounds
 

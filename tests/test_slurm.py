@@ -34,7 +34,7 @@ from conftest import REPO, Hold, assert_same_arrays, tvb76_run
 from deepsif_pipeline import manifest, science
 from deepsif_pipeline.anatomy import load_template
 from deepsif_pipeline.fingerprint import canonical
-from deepsif_pipeline.layout import Layout
+from deepsif_pipeline.layout import Layout, compact_ranges
 from deepsif_pipeline.settings import Settings
 from deepsif_pipeline.steps import extract
 import pipeline_orchestrator
@@ -260,8 +260,9 @@ def test_requeued_task_and_step4_as_a_dependent_job(slurm, tvb76_cache, prefille
     assert states == {job: {"0": "COMPLETED", "1": "COMPLETED"}, dependent: {dependent: "COMPLETED"}}, states
     first, again = text.split("restart 1)")
     assert "DUE TO JOB REQUEUE" in first and "Stopped by SIGTERM" in first, first[-3000:]
-    assert "Interrupted: 1 (3)" in first and "Successful regions: 1 (2)" in first, first[-3000:]
-    assert "Already done, skipped: 1 (2)" in again and "Successful regions: 1 (3)" in again, again[-3000:]
+    # regions 2 and 3 share the task's step-1 passes: both were in step 1
+    assert "Interrupted: 2 (2-3)" in first and "Successful regions: 0" in first, first[-3000:]
+    assert "Successful regions: 2 (2-3)" in again, again[-3000:]
     text = (logs / f"step4_{dependent}.out").read_text()
     assert "Synthetic source: done" in text and "Clip pack: done" in text, text
     _assert_equals_reference(out, reference)
@@ -282,13 +283,16 @@ def _resubmit(env, out, logs, tasks, slices):
     return job, texts
 
 
-def _assert_stopped_cleanly(out, text, region):
-    """A task stopped by SLURM's SIGTERM in ``region``: its summary, no half-written file, no claim."""
+def _assert_stopped_cleanly(out, text, regions, held=3):
+    """A task stopped by SLURM's SIGTERM while ``regions`` ran (sharing their step-1 passes), ``held`` at a
+    hold point: its summary, no half-written file, no claim."""
     assert "SIGTERM received: stopping the running steps" in text and "Stopped by SIGTERM" in text, text[-3000:]
-    assert f"Interrupted: 1 ({region})" in text and "Traceback" not in text, text[-3000:]
-    assert [p for p in _leftovers(out) if not p.startswith(f"raw_nmm/a{region}")] == [], _leftovers(out)
+    assert f"Interrupted: {len(regions)} ({compact_ranges(regions)})" in text and "Traceback" not in text, \
+        text[-3000:]
+    assert [p for p in _leftovers(out) if not any(p.startswith(f"raw_nmm/a{r}") for r in regions)] == [], \
+        _leftovers(out)
     layout = Layout(out)
-    assert not all(layout.marker(m, region).is_file() for m in science.MEAN_ITERATIONS)
+    assert not all(layout.marker(m, held).is_file() for m in science.MEAN_ITERATIONS)
     assert not (out / "test_sample_source1.mat").exists()
     assert "stopped by SIGTERM" in _runs_log(out)
 
@@ -316,11 +320,11 @@ def test_scancel_of_a_task_mid_region_then_resubmitted(slurm, tvb76_cache, prefi
     hold.release()  # for the re-submitted task
     text = log0.read_text()
     assert states == {"0": "CANCELLED", "1": "COMPLETED"}, (states, text[-3000:])
-    assert "Successful regions: 1 (2)" in text and "CANCELLED AT" in text, text[-3000:]
-    _assert_stopped_cleanly(out, text, 3)
+    assert "Successful regions: 0" in text and "CANCELLED AT" in text, text[-3000:]
+    _assert_stopped_cleanly(out, text, [2, 3])  # (task 0's regions share their step-1 passes)
 
     _, texts = _resubmit(env, out, logs, "0", 2)
-    assert "Already done, skipped: 1 (2)" in texts["0"] and "Successful regions: 1 (3)" in texts["0"], texts["0"]
+    assert "Successful regions: 2 (2-3)" in texts["0"], texts["0"]
     assert "Synthetic source: done" in texts["0"] and "Clip pack: done" in texts["0"], texts["0"][-3000:]
     _assert_equals_reference(out, reference)
     _assert_each_region_done_once(out)
@@ -347,13 +351,12 @@ def test_time_limit_mid_region_then_resubmitted(slurm, tvb76_cache, prefilled, r
     text = log.read_text()
     assert states == {"0": "TIMEOUT"}, (states, text[-3000:])
     assert "DUE TO TIME LIMIT" in text, text[-3000:]
-    assert "Successful regions: 1 (2)" in text and "Not started: 2 (4-5)" in text, text[-3000:]
-    _assert_stopped_cleanly(out, text, 3)
+    assert "Successful regions: 0" in text and "Not started" not in text, text[-3000:]
+    _assert_stopped_cleanly(out, text, [2, 3, 4, 5])  # (one worker holds the task's 4 regions)
     hold.release()
 
     _, texts = _resubmit(env, out, logs, "0", 1)
-    assert "Already done, skipped: 1 (2)" in texts["0"], texts["0"][-3000:]
-    assert "Successful regions: 3 (3-5)" in texts["0"], texts["0"][-3000:]
+    assert "Successful regions: 4 (2-5)" in texts["0"], texts["0"][-3000:]
     assert "Synthetic source: done" in texts["0"], texts["0"][-3000:]
     _assert_equals_reference(out, reference)
     _assert_each_region_done_once(out)
