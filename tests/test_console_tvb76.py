@@ -160,20 +160,20 @@ def test_summary_ends_with_what_to_do_next(piped, tvb76_cache):
 
 
 def test_zero_clip_region_kept_raw(tvb76_cache, tmp_path):
-    """Region 0 of tvb76 has no clip at 2 s: marked, not a failure; --keep-raw deletes nothing and says so."""
+    """Region 1 of tvb76 has no clip at 2 s: marked, not a failure; --keep-raw deletes nothing and says so."""
     out = tmp_path / "source"
-    res = tvb76_run(tvb76_cache, out, "--start_region", 0, "--end_region", 1, "--sim-length", 2, "--keep-raw")
+    res = tvb76_run(tvb76_cache, out, "--start_region", 1, "--end_region", 2, "--sim-length", 2, "--keep-raw")
     assert res.returncode == 0, res.stdout[-3000:]
-    assert _clips(out, 0) == 0
+    assert _clips(out, 1) == 0
     text = res.stdout
-    assert re.search(r"^\u25cb Completed region 0 in \d+\.\d\d seconds: no clips \(no isolated spike in 3 x 2 s "
+    assert re.search(r"^\u25cb Completed region 1 in \d+\.\d\d seconds: no clips \(no isolated spike in 3 x 2 s "
                      r"simulated; not a failure\)$", text, re.M)
-    assert "\u2713 Completed region 0" not in text and "Failed regions: 0" in text
-    assert "STEP 3: Skipped for region 0 (--keep-raw)" in text
-    assert f"\u2713 Keeping raw data of region 0 (--keep-raw): {out / 'raw_nmm' / 'a0'} (" in text
+    assert "\u2713 Completed region 1" not in text and "Failed regions: 0" in text
+    assert "STEP 3: Skipped for region 1 (--keep-raw)" in text
+    assert f"\u2713 Keeping raw data of region 1 (--keep-raw): {out / 'raw_nmm' / 'a1'} (" in text
     assert "deleted" not in text.lower() and "Deleting" not in text
-    assert (out / "raw_nmm" / "a0").is_dir() and any((out / "raw_nmm" / "a0").iterdir())
-    assert "Regions without clips: 1 of 1 done (0): not failures" in text
+    assert (out / "raw_nmm" / "a1").is_dir() and any((out / "raw_nmm" / "a1").iterdir())
+    assert "Regions without clips: 1 of 1 done (1): not failures" in text
     assert "Clips: 0 made in this run; 0 in nmm_spikes/ (1 of 76 regions done)" in text
 
 

@@ -1,6 +1,6 @@
 """A folder made with other settings is refused, never reused or mixed; --redo replaces exactly the units it names.
 
-Real runs on the built-in tvb76 template (regions 1-2, 3 x 2 simulated s), real GNU Octave.
+Real runs on the built-in tvb76 template (regions 2-3, 3 x 2 simulated s), real GNU Octave.
 """
 
 import json
@@ -17,7 +17,7 @@ from conftest import REPO, mat_arrays, tree_snapshot, tvb76_run, write_step4_inp
 from deepsif_pipeline import manifest
 from deepsif_pipeline.layout import Layout
 
-RANGE = ("--start_region", 1, "--end_region", 3, "--sim-length", 2, "--skip-synthesis")
+RANGE = ("--start_region", 2, "--end_region", 4, "--sim-length", 2, "--skip-synthesis")
 
 
 def _run(cache, out, *args):
@@ -39,11 +39,11 @@ def _refused(cache, out, *args):
 
 @pytest.fixture(scope="module")
 def made(tvb76_cache, tmp_path_factory):
-    """Regions 1-2 made with the defaults (region 2 has a clip within 2 s, region 1 none)."""
+    """Regions 2-3 made with the defaults (region 3 has a clip within 2 s, region 2 none)."""
     out = tmp_path_factory.mktemp("made") / "out"
     res = _run(tvb76_cache, out, "--anatomy", "tvb76", *RANGE)
     assert res.returncode == 0, res.stdout[-3000:]
-    assert loadmat(Layout(out).marker(2, 2))["num_spike"].item() >= 1
+    assert loadmat(Layout(out).marker(2, 3))["num_spike"].item() >= 1
     return out
 
 
@@ -75,7 +75,7 @@ def tvb76_copy(tvb76_dir, tmp_path_factory):
 ])
 def test_another_setting_is_refused_and_changes_no_file(made, tvb76_cache, extra, needle):
     line = _refused(tvb76_cache, made, "--anatomy", "tvb76", *RANGE, *extra)  # the last --sim-length counts
-    assert line.startswith(f"error: {Layout(made).clip_root} holds regions 1-2 made with other settings (")
+    assert line.startswith(f"error: {Layout(made).clip_root} holds regions 2-3 made with other settings (")
     assert needle in line and "use another --output (or --filename), or add --redo" in line
 
 
@@ -88,36 +88,36 @@ def test_another_template_or_lead_field_is_refused(made, tvb76_cache, tvb76_copy
     assert "template (--anatomy/--leadfield): leadfield: recorded" in line
     # the same files elsewhere are the same template: the identity is their content, not their path
     res = _run(tvb76_cache, made, "--anatomy", tvb76_copy, *RANGE)
-    assert res.returncode == 0 and "Already done, skipped: 2 (1-2)" in res.stdout, res.stdout[-2000:]
+    assert res.returncode == 0 and "Already done, skipped: 2 (2-3)" in res.stdout, res.stdout[-2000:]
 
 
 @pytest.mark.slow
 def test_piece_length_and_raw_rate_of_finished_regions_do_not_matter(made, tvb76_cache):
     """They only shape the raw data, deleted once the clips are made (the clips are identical)."""
     res = _run(tvb76_cache, made, "--anatomy", "tvb76", *RANGE, "--piece-length", 0.5, "--raw-rate", "decimated")
-    assert res.returncode == 0 and "Already done, skipped: 2 (1-2)" in res.stdout, res.stdout[-2000:]
+    assert res.returncode == 0 and "Already done, skipped: 2 (2-3)" in res.stdout, res.stdout[-2000:]
 
 
 @pytest.mark.slow
 def test_a_partly_done_region_made_otherwise_is_refused(folder, tvb76_cache):
-    """Mean iterations 0-1 of region 2 made with the default seed: --seed 5 cannot complete it."""
+    """Mean iterations 0-1 of region 3 made with the default seed: --seed 5 cannot complete it."""
     lay = Layout(folder)
-    lay.marker(2, 2).unlink()
-    line = _refused(tvb76_cache, folder, "--anatomy", "tvb76", "--start_region", 2, "--end_region", 3,
+    lay.marker(2, 3).unlink()
+    line = _refused(tvb76_cache, folder, "--anatomy", "tvb76", "--start_region", 3, "--end_region", 4,
                     "--sim-length", 2, "--seed", 5)
-    assert "holds region 2 made with other settings (--seed: recorded 20220425, asked 5)" in line
+    assert "holds region 3 made with other settings (--seed: recorded 20220425, asked 5)" in line
     # raw pieces of an interrupted region are judged the same way
     for m in (0, 1):
-        lay.marker(m, 2).unlink()
-    res = subprocess.run([sys.executable, str(REPO / "generate_tvb_data.py"), "--a_start", "2", "--a_end", "3",
+        lay.marker(m, 3).unlink()
+    res = subprocess.run([sys.executable, str(REPO / "generate_tvb_data.py"), "--a_start", "3", "--a_end", "4",
                           "--anatomy", "tvb76", "--output", str(folder), "--sim-length", "2", "--piece-length", "1",
                           "--iterations", "0", "--progress", "none"], capture_output=True, text=True,
                          env=dict(os.environ, DEEPSIF_PIPELINE_CACHE=str(tvb76_cache)))
     assert res.returncode == 0, res.stderr
-    line = _refused(tvb76_cache, folder, "--anatomy", "tvb76", "--start_region", 2, "--end_region", 3,
+    line = _refused(tvb76_cache, folder, "--anatomy", "tvb76", "--start_region", 3, "--end_region", 4,
                     "--sim-length", 2, "--piece-length", 1, "--engine", "tvb")
-    assert "holds region 2 made with other settings (--engine: recorded fast, asked tvb)" in line
-    line = _refused(tvb76_cache, folder, "--anatomy", "tvb76", "--start_region", 2, "--end_region", 3,
+    assert "holds region 3 made with other settings (--engine: recorded fast, asked tvb)" in line
+    line = _refused(tvb76_cache, folder, "--anatomy", "tvb76", "--start_region", 3, "--end_region", 4,
                     "--sim-length", 2)  # the default piece (2 s here) is not what made the pieces
     assert "--piece-length: recorded 1, asked 2" in line
 
@@ -125,35 +125,35 @@ def test_a_partly_done_region_made_otherwise_is_refused(folder, tvb76_cache):
 @pytest.mark.slow
 def test_redo_replaces_exactly_that_unit(folder, tvb76_cache, tmp_path):
     lay = Layout(folder)
-    region1 = {k: v for k, v in tree_snapshot(lay.clip_root).items() if "_i_1." in k or k.startswith("a1/")}
-    res = _run(tvb76_cache, folder, "--anatomy", "tvb76", "--start_region", 2, "--end_region", 3, "--sim-length", 2,
+    region1 = {k: v for k, v in tree_snapshot(lay.clip_root).items() if "_i_2." in k or k.startswith("a2/")}
+    res = _run(tvb76_cache, folder, "--anatomy", "tvb76", "--start_region", 3, "--end_region", 4, "--sim-length", 2,
                "--skip-synthesis", "--seed", 5, "--redo")
     assert res.returncode == 0, res.stdout[-3000:]
-    assert "--redo: region 2 was made with other settings (--seed: recorded 20220425, asked 5)" in res.stdout
-    # region 1 is left as it was
+    assert "--redo: region 3 was made with other settings (--seed: recorded 20220425, asked 5)" in res.stdout
+    # region 2 is left as it was
     after = tree_snapshot(lay.clip_root)
     assert {k: after[k] for k in region1} == region1
-    # region 2 is what a fresh run with --seed 5 makes
+    # region 3 is what a fresh run with --seed 5 makes
     fresh = tmp_path / "fresh"
-    res = _run(tvb76_cache, fresh, "--anatomy", "tvb76", "--start_region", 2, "--end_region", 3, "--sim-length", 2,
+    res = _run(tvb76_cache, fresh, "--anatomy", "tvb76", "--start_region", 3, "--end_region", 4, "--sim-length", 2,
                "--skip-synthesis", "--seed", 5)
     assert res.returncode == 0, res.stdout[-3000:]
     got, want = mat_arrays(lay.clip_root), mat_arrays(Layout(fresh).clip_root)
-    mine = {k: v for k, v in got.items() if "_i_2." in k or k.startswith("a2/")}
+    mine = {k: v for k, v in got.items() if "_i_3." in k or k.startswith("a3/")}
     assert mine.keys() == want.keys()
     for name, variables in want.items():
         assert mine[name].keys() == variables.keys(), name
         for v, a in variables.items():
             assert np.array_equal(mine[name][v], a, equal_nan=a.dtype.kind == "f"), f"{name}: {v}"
-    # the manifest now records the new settings and names region 1 as made otherwise
+    # the manifest now records the new settings and names region 2 as made otherwise
     data = json.loads(lay.manifest.read_text())["clip_sets"]["spikes"]
-    assert data["settings"]["seed"] == 5 and data["summary"]["other_settings"] == "1"
+    assert data["settings"]["seed"] == 5 and data["summary"]["other_settings"] == "2"
     assert manifest.check(lay, "spikes") == []
-    # and region 1 is refused under the new settings until it is redone too
+    # and region 2 is refused under the new settings until it is redone too
     line = _refused(tvb76_cache, folder, "--anatomy", "tvb76", *RANGE, "--seed", 5)
-    assert "holds region 1 made with other settings (--seed: recorded 20220425, asked 5)" in line
-    status = _run(tvb76_cache, folder, "--status", "--start_region", 1, "--end_region", 3)
-    assert "region 1  other settings" in status.stdout and "region 2  done" in status.stdout, status.stdout
+    assert "holds region 2 made with other settings (--seed: recorded 20220425, asked 5)" in line
+    status = _run(tvb76_cache, folder, "--status", "--start_region", 2, "--end_region", 4)
+    assert "region 2  other settings" in status.stdout and "region 3  done" in status.stdout, status.stdout
 
 
 @pytest.fixture(scope="module")
