@@ -163,6 +163,7 @@ def test_all_on_a_stopped_folder_simulates_only_what_is_missing(stopped, publish
         assert markers(out2, r) == markers(published[0], r)
 
 
+@pytest.mark.interrupts
 def test_a_kill_between_two_mean_iterations_resumes_to_the_same_files(stopped, published, tvb76_cache, tmp_path):
     """SIGKILL the run once region 2's first marker exists (between its mean iterations 0 and 1), then resume."""
     out = tmp_path / "source"
