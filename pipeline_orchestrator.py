@@ -458,7 +458,7 @@ def print_plan(ctx, args, plan):
                     + (f"; of these, {compact_ranges(early)} stopped early: later mean iterations not needed "
                        f"({ctx.settings.clips_needed:g} clips reached)" if early else ""))
         need = region_raw_bytes(ctx)
-        at_once = min(args.workers, max(1, len(to_simulate(plan))))
+        at_once = min(args.workers * runner.lanes_per_pass(ctx.settings), max(1, len(to_simulate(plan))))
         say(f"raw data per region: {format_bytes(need)} (--raw-rate {ctx.settings.raw_rate}), deleted after its "
             f"step 2; peak with {at_once} at once: {format_bytes(at_once * need)}, "
             f"{format_bytes(with_margin(at_once * need))} with the margin; "
@@ -504,7 +504,10 @@ def run_regions(ctx, args, client, regions, plan, software):
         finally:
             progress.close()
     if args.workers > 1:
-        say(f"{min(args.workers, len(regions))} regions at a time (--workers {args.workers})")
+        lanes = runner.lanes_per_pass(ctx.settings)
+        say(f"{args.workers} workers (--workers {args.workers}), each holding up to {lanes} regions whose mean "
+            f"iterations share its step-1 processes: up to {min(args.workers * lanes, len(regions))} regions at "
+            "a time")
     disk = DiskGuard(ctx.layout.output)
     results = {}
     lanes = runner.lanes_per_pass(ctx.settings)
@@ -605,7 +608,8 @@ def run(args):
         if refusal:
             raise UsageError(refusal)
         if to_simulate(plan):
-            at_once = min(args.workers, len(to_simulate(plan)))
+            # each worker holds up to `lanes` regions, each with raw data until its step 3
+            at_once = min(args.workers * runner.lanes_per_pass(ctx.settings), len(to_simulate(plan)))
             problem = shortage(layout.output, region_raw_bytes(ctx) * at_once,
                                f"region {to_simulate(plan)[0]}" if at_once == 1 else f"{at_once} regions at once")
             if problem:

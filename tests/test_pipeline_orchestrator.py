@@ -382,7 +382,7 @@ def test_workers_give_the_same_files_as_one_process(tvb76_cache, tmp_path):
                               "--workers", str(workers)], env=env, capture_output=True, text=True)
         assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-2000:]
         assert "Successful regions: 6 (0-5)" in res.stdout
-        assert ("2 regions at a time" in res.stdout) == (workers == 2)
+        assert ("2 workers (--workers 2), each holding up to 4 regions" in res.stdout) == (workers == 2)
         found[workers] = _arrays(out / "nmm_spikes")
     assert found[1].keys() == found[2].keys() and any(k.startswith("a") for k in found[1])
     for name, variables in found[1].items():
@@ -404,7 +404,7 @@ def test_workers_auto_is_one_per_usable_core(tvb76_dir, tmp_path):
     res = run_cli("pipeline_orchestrator.py", "--anatomy", tvb76_dir, "--start_region", 0, "--end_region", 4,
                   "--sim-length", 2, "--workers", "auto", "--dry-run", "--output", tmp_path / "out")
     assert res.returncode == 0, res.stderr
-    assert (f"peak with {cores} at once:" if cores > 1 else "raw data per region:") in res.stdout
+    assert f"peak with {min(4 * cores, 4)} at once:" in res.stdout  # (each worker holds up to 4 regions)
     res = run_cli("pipeline_orchestrator.py", "--start_region", 0, "--end_region", 1, "--workers", "many",
                   "--output", tmp_path / "out")
     assert res.returncode == 2
