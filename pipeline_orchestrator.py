@@ -430,6 +430,11 @@ def region_raw_bytes(ctx, n_iterations=None):
     return simulate.raw_bytes(ctx.template.n_connectivity, s.sim_length, s.piece_length, s.raw_rate, n_iterations)
 
 
+def regions_at_once(ctx, args, plan):
+    """Regions with raw data at once: each worker holds up to ``runner.lanes_per_pass`` regions (at least 1)."""
+    return max(1, min(args.workers * runner.lanes_per_pass(ctx.settings), len(to_simulate(plan))))
+
+
 def to_simulate(plan):
     """Regions of the plan that need step 1."""
     return [r for r, v in plan.regions.items() if v.state in (State.MISSING, State.PARTIAL)]
@@ -458,7 +463,7 @@ def print_plan(ctx, args, plan):
                     + (f"; of these, {compact_ranges(early)} stopped early: later mean iterations not needed "
                        f"({ctx.settings.clips_needed:g} clips reached)" if early else ""))
         need = region_raw_bytes(ctx)
-        at_once = min(args.workers * runner.lanes_per_pass(ctx.settings), max(1, len(to_simulate(plan))))
+        at_once = regions_at_once(ctx, args, plan)
         say(f"raw data per region: {format_bytes(need)} (--raw-rate {ctx.settings.raw_rate}), deleted after its "
             f"step 2; peak with {at_once} at once: {format_bytes(at_once * need)}, "
             f"{format_bytes(with_margin(at_once * need))} with the margin; "
@@ -608,8 +613,7 @@ def run(args):
         if refusal:
             raise UsageError(refusal)
         if to_simulate(plan):
-            # each worker holds up to `lanes` regions, each with raw data until its step 3
-            at_once = min(args.workers * runner.lanes_per_pass(ctx.settings), len(to_simulate(plan)))
+            at_once = regions_at_once(ctx, args, plan)
             problem = shortage(layout.output, region_raw_bytes(ctx) * at_once,
                                f"region {to_simulate(plan)[0]}" if at_once == 1 else f"{at_once} regions at once")
             if problem:
