@@ -505,7 +505,7 @@ def run_regions(ctx, args, client, regions, plan, software):
     if client is not None:
         progress = RunProgress(len(regions), to_process, 1, mode_for(args.progress))  # workers: once connected
         try:
-            return run_on_dask(ctx, args, client, regions, progress), halt
+            return run_on_dask(ctx, args, client, regions, plan, progress), halt
         finally:
             progress.close()
     if args.workers > 1:
@@ -540,27 +540,27 @@ def run_regions(ctx, args, client, regions, plan, software):
     return dict(sorted(results.items())), halt
 
 
-def run_on_dask(ctx, args, client, regions, progress=None):
-    """Steps 1-3 of ``regions`` as tasks of the Dask cluster; ``{region: Result}``.
+def run_on_dask(ctx, args, client, regions, plan, progress=None):
+    """Steps 1-3 of ``regions`` as tasks of the Dask cluster, a few regions each; ``{region: Result}``.
 
-    Each task runs this script for one region on a worker (``deepsif_pipeline/dask_runner.py``),
-    with the options of this run, the template folder and engine resolved here, and
-    ``--skip-synthesis``: step 4 stays in this process.
+    Each task runs this script for its regions on a worker (``--regions LIST``,
+    ``deepsif_pipeline/dask_runner.py``), with the options of this run, the
+    template folder and engine resolved here, and ``--skip-synthesis``: step 4
+    stays in this process. Its regions share the lanes of its step-1 passes as
+    in a local run; the regions ``plan`` judges done are grouped apart.
     """
     from deepsif_pipeline.dask_runner import DaskSetupError, forwarded_options, run_regions_on_dask
     options = forwarded_options(
         build_parser(), args,
-        drop={"start_region", "end_region", "regions", "scheduler", "workers", "skip_synthesis", "synthesis_only", "verify",
-              "qc", "pack", "result_file", "slice"},
+        drop={"start_region", "end_region", "regions", "scheduler", "workers", "skip_synthesis", "synthesis_only",
+              "verify", "qc", "pack", "result_file", "slice"},
         override={"anatomy": str(ctx.template.folder), "leadfield": ctx.template.leadfield.name,
                   "output": str(ctx.layout.output), "matlab": ctx.engine.kind})
-
-    def command(region):
-        return [str(HERE / "pipeline_orchestrator.py"), "--start_region", str(region), "--end_region",
-                str(region + 1), "--skip-synthesis", *options]
-
+    command = [str(HERE / "pipeline_orchestrator.py"), "--skip-synthesis", *options]
+    done = [r for r in regions if r in plan.regions and plan.regions[r].state is State.CURRENT]
     try:
-        return run_regions_on_dask(client, regions, command, say, ctx.layout, progress=progress)
+        return run_regions_on_dask(client, regions, command, say, ctx.layout, lanes=runner.lanes_per_pass(ctx.settings),
+                                   done=done, progress=progress)
     except DaskSetupError as exc:
         raise UsageError(str(exc)) from None
 

@@ -181,17 +181,17 @@ class Layout:
         """``logs/runs.log``: one timestamped line per event of every run on this folder."""
         return self.log_dir / "runs.log"
 
-    def dask_region_log(self, region):
-        """The output of region ``region``'s orchestrator when it runs as a Dask task."""
-        return self.log_dir / f"dask_region_{region}.log"
+    def dask_task_log(self, label):
+        """The output of a Dask task's orchestrator, named by its regions (``dask_runner.group_label``)."""
+        return self.log_dir / f"dask_regions_{label}.log"
 
     def dask_probe(self, run_id):
         """A file the Dask client writes for its workers to see (shared folder check)."""
         return self.log_dir / f".dask_run_{run_id}"
 
-    def task_result(self, region, tag):
-        """The typed result a one-region run writes for its Dask task (``--result-file``)."""
-        return self.log_dir / f".result_region_{region}_{tag}.json"
+    def task_result(self, label, tag):
+        """The typed results a Dask task's run writes for it (``--result-file``), by regions and attempt."""
+        return self.log_dir / f".result_regions_{label}_{tag}.json"
 
     @property
     def claim_dir(self):

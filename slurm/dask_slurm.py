@@ -9,10 +9,10 @@ folder must be on storage every node sees, at the same paths::
         --queue normal --account myproject -- --start_region 0 --end_region 994 --output /shared/deepsif/source
 
 It starts a Dask scheduler here and ``--jobs`` SLURM jobs of one Dask worker each, with ``--cores``
-threads (regions at once) per job, then runs the orchestrator with everything after ``--`` and
+threads (tasks at once, each holding up to 4 regions in one step-1 process) per job, then runs the orchestrator with everything after ``--`` and
 ``--scheduler`` set to that scheduler. Step 4 and the pack run here, after the last region. When a
-worker job ends (scancel, time limit, preemption, node lost), its running regions are stopped and
-redone by the other workers, and a new job is submitted in its place (``cluster.adapt`` keeps
+worker job ends (scancel, time limit, preemption, node lost), its running tasks are stopped and
+their regions redone by the other workers, and a new job is submitted in its place (``cluster.adapt`` keeps
 ``--jobs`` jobs; ``cluster.scale`` alone would not). The worker jobs are cancelled when the run ends.
 Exit status: the orchestrator's. docs/clusters.md: "With dask-jobqueue".
 """

@@ -31,6 +31,33 @@ def region_done(layout, region):
 SHORT = ["--sim-length", "2", "--piece-length", "2", "--progress", "none"]
 
 
+def step1_passes(out):
+    """The units ``{(region, mean_iteration)}`` of each step-1 process of a folder's runs, in order (its logs)."""
+    passes = {}
+    for log in (out / "logs").glob("region_*.log"):
+        for line in log.read_text().splitlines():
+            if line.startswith("$ ") and "--units" in line:
+                words = line.split()
+                units = []
+                for word in words[words.index("--units") + 1:]:
+                    if word.startswith("--"):
+                        break
+                    units.append(tuple(map(int, word.split(":"))))
+                passes[tuple(sorted(units))] = set(units)  # the same command is in each of its regions' logs
+    return [passes[k] for k in sorted(passes, key=lambda k: (k[0][1], k))]
+
+
+def claim_holders(out):
+    """The pids holding region claims in a folder."""
+    holders = set()
+    for path in (out / "claims").glob("region_*.claim"):
+        try:
+            holders.add(json.loads(path.read_text())["pid"])
+        except (OSError, ValueError, KeyError):
+            pass  # being written or removed
+    return holders
+
+
 def _arrays(root):
     """``{relative path: {variable: array}}`` of every MAT-file under root."""
     from scipy.io import loadmat
@@ -104,22 +131,44 @@ def _processes_mentioning(text):
 # fast: result parsing, option forwarding, the guard
 
 
-def test_result_is_the_file_the_region_run_wrote(tmp_path):
-    import json
+def test_results_are_the_file_the_group_run_wrote(tmp_path):
     path = tmp_path / "result.json"
     made = {"status": "failed", "detail": "step 1 (TVB simulation) failed", "clips": None, "seconds": 3.0}
-    path.write_text(json.dumps({"regions": {"5": made}}))
-    assert dask_runner.read_result(str(path), 5, 1, "whatever was printed\n# Summary\n") == made
+    done = {"status": "done", "detail": "", "clips": 12, "seconds": 40.0}
+    path.write_text(json.dumps({"regions": {"5": made, "6": done}}))
+    assert dask_runner.read_results(str(path), [5, 6], 1, "whatever was printed\n# Summary\n") == {5: made, 6: done}
     assert Result.from_json(made) == Result(Status.FAILED, "step 1 (TVB simulation) failed", None, 3.0)
+    # a region the run did not write (it was stopped before): failed, with the exit status
+    assert dask_runner.read_results(str(path), [6, 7], 130, "")[7]["detail"] == \
+        "the orchestrator was stopped by signal 2"
 
 
-def test_result_without_a_result_file():
-    assert "refused the region: --end_region" in dask_runner.read_result(
-        "/nonexistent", 3, 2, "error: --end_region (3) must be greater\n")["detail"]
-    assert dask_runner.read_result("/nonexistent", 3, 130, "STEP 1\n") == {
-        "status": "failed", "detail": "the orchestrator was stopped by signal 2", "clips": None, "seconds": 0.0}
-    assert dask_runner.read_result("/nonexistent", 3, 1, "STEP 1\n")["detail"] == \
+def test_results_without_a_result_file():
+    refused = dask_runner.read_results("/nonexistent", [3, 4], 2, "error: --end_region (3) must be greater\n")
+    assert all("refused the region: --end_region" in refused[r]["detail"] for r in (3, 4))
+    assert dask_runner.read_results("/nonexistent", [3], 130, "STEP 1\n") == {3: {
+        "status": "failed", "detail": "the orchestrator was stopped by signal 2", "clips": None, "seconds": 0.0}}
+    assert dask_runner.read_results("/nonexistent", [3], 1, "STEP 1\n")[3]["detail"] == \
         "the orchestrator exited with status 1 without a result"
+
+
+@pytest.mark.parametrize("n, threads, lanes, size", [
+    (994, 2, 4, 16),    # few threads, many regions: the largest groups, the fullest lanes
+    (994, 32, 4, 16),   # 994 / 64 = 15.5: two tasks per thread
+    (994, 128, 4, 4),   # 3.9 per task: never fewer than a pass's lanes
+    (10, 2, 4, 4),
+    (994, 0, 4, 8),     # no worker connected yet
+    (994, 2, 1, 1),     # tvb-library: one region per task
+])
+def test_group_size(n, threads, lanes, size):
+    assert dask_runner.group_size(n, threads, lanes) == size
+
+
+def test_groups_put_the_regions_done_apart():
+    assert dask_runner.make_groups([0, 2, 3, 5, 6], [1, 4], 2) == [[0, 2], [3, 5], [6], [1, 4]]
+    assert dask_runner.make_groups([], [1, 4], 4) == [[1, 4]]
+    assert dask_runner.group_label([3, 17, 40, 41]) == "3_17_40-41"
+    assert dask_runner.group_label([8, 9, 10, 11]) == "8-11"
 
 
 def test_forwarded_options_give_the_same_arguments():
@@ -138,6 +187,34 @@ def test_forwarded_options_give_the_same_arguments():
         if name not in drop:
             assert getattr(again, name) == (value if name != "output" else "/shared/o"), name
     assert again.skip_synthesis and again.workers == 1 and "--workers" not in options
+
+
+def test_group_task_runs_again_only_its_regions_claimed_elsewhere(tmp_path):
+    """A group's run finds region 5 claimed by a live run (a previous attempt still stopping): the task
+    runs region 5 alone again, and returns every region's result; the log has one start and end line."""
+    calls = tmp_path / "calls.txt"
+    stand_in = tmp_path / "orchestrator.py"
+    stand_in.write_text(textwrap.dedent(f"""
+        import json, sys
+        regions = [int(r) for r in sys.argv[sys.argv.index("--regions") + 1].split(",")]
+        out = sys.argv[sys.argv.index("--result-file") + 1]
+        with open({str(calls)!r}, "a") as fh:
+            fh.write(",".join(map(str, regions)) + "\\n")
+        first = open({str(calls)!r}).read().count("\\n") == 1
+        made = {{str(r): {{"status": "elsewhere" if first and r == 5 else "done", "detail": "", "clips": r,
+                          "seconds": 1.0}} for r in regions}}
+        json.dump({{"regions": made}}, open(out, "w"))
+        """))
+    log = tmp_path / "logs" / "dask_regions_4-6.log"
+    ran = dask_runner.run_group_task([4, 5, 6], [str(stand_in)], str(log), "run1", dask_runner.__file__,
+                                     elsewhere_wait=30, result_path=str(tmp_path / "r_{tag}.json"))
+    assert calls.read_text().splitlines() == ["4,5,6", "5"]
+    assert {r: res["status"] for r, res in ran["results"].items()} == {4: "done", 5: "done", 6: "done"}
+    assert ran["results"][5]["clips"] == 5 and ran["interrupted"] == 0
+    text = log.read_text()
+    assert text.count("regions 4-6 started") == 1 and "regions 5: claimed elsewhere, trying again" in text
+    assert "regions 4-6 ended: 3 done (exit 0)" in text, text
+    assert not list(tmp_path.glob("r_*.json")), "the result files are removed"
 
 
 def _fake_worker(tmp_path, inner):
@@ -247,12 +324,11 @@ def test_region_of_a_killed_worker_is_redone(tvb76_cache, tmp_path, local_cluste
     killer.start()
     lines = []
     start = time.monotonic()
-    command = [str(REPO / "pipeline_orchestrator.py"), "--anatomy", "tvb76", "--output", str(out), *SHORT]
+    command = [str(REPO / "pipeline_orchestrator.py"), "--anatomy", "tvb76", "--output", str(out), *SHORT,
+               "--skip-synthesis"]
     try:
-        results = dask_runner.run_regions_on_dask(
-            cluster.scheduler_address, regions,
-            lambda r: [*command, "--start_region", str(r), "--end_region", str(r + 1), "--skip-synthesis"],
-            lines.append, out, env=env, grace=5)
+        results = dask_runner.run_regions_on_dask(cluster.scheduler_address, regions, command, lines.append, out,
+                                                  env=env, grace=5, lanes=4, group=3)
     finally:
         stop.set()
         killer.join()
@@ -267,8 +343,9 @@ def test_region_of_a_killed_worker_is_redone(tvb76_cache, tmp_path, local_cluste
     assert all(region_done(Layout(out), q) for q in regions)
     assert not list((out / "claims").glob("*.claim")), "a claim was left behind"
     # the first attempt was stopped by its guard, nothing of it outlived the worker
-    log = (out / "logs" / f"dask_region_{r}.log").read_text()
-    assert log.count("region %d started" % r) == 2, log[-3000:]
+    label = "0-2" if r < 3 else "3-5"  # its group (3 regions a task)
+    log = (out / "logs" / f"dask_regions_{label}.log").read_text()
+    assert log.count(f"regions {label} started") == 2, log[-3000:]
     assert "dask guard: " in log and "stopping the orchestrator" in log, log[-3000:]
     assert not any(_alive(p) for p in [killed["guard"], killed["orchestrator"], *killed["group"]])
     assert not _processes_mentioning(str(out))
@@ -295,7 +372,10 @@ def test_orchestrator_scheduler_option(tvb76_cache, tmp_path, local_cluster):
     assert "Successful regions: 2 (10-11)" in res.stdout and "Failed regions: 0" in res.stdout
     assert "Synthetic source: waiting" in res.stdout
     assert all(region_done(Layout(out), r) for r in (10, 11))
-    assert (out / "logs" / "dask_region_10.log").is_file()
+    # one task for both regions (2 regions, 2 threads): their mean iterations shared the step-1 passes
+    assert "2 regions sent as 1 tasks of up to 4 regions" in res.stdout, res.stdout[-3000:]
+    assert (out / "logs" / "dask_regions_10-11.log").is_file()
+    assert step1_passes(out) == [{(10, m), (11, m)} for m in range(3)]
     assert not list((out / "logs").glob(".dask_run_*"))
     again = subprocess.run(cmd + ["--skip-synthesis"], env=env, capture_output=True, text=True, timeout=600)
     assert again.returncode == 0 and "Already done, skipped: 2 (10-11)" in again.stdout, again.stdout[-3000:]
@@ -342,7 +422,7 @@ def test_workers_that_do_not_share_the_output_are_refused(tmp_path, monkeypatch)
     with LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None) as cluster:
         monkeypatch.setattr(dask_runner, "_worker_sees", lambda paths: ("elsewhere", paths[:1]))
         with pytest.raises(dask_runner.DaskSetupError, match="workers must share the output folder"):
-            dask_runner.run_regions_on_dask(cluster.scheduler_address, [0], lambda r: [str(REPO / "x.py")],
+            dask_runner.run_regions_on_dask(cluster.scheduler_address, [0], [str(REPO / "x.py")],
                                             print, tmp_path / "out")
 
 
@@ -370,19 +450,19 @@ def test_ctrl_c_stops_the_regions_on_the_workers(tvb76_cache, tmp_path, workers_
                              "--piece-length", "10", "--progress", "none", "--scheduler", cluster.scheduler_address],
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     deadline = time.monotonic() + 120
-    while len(list((out / "claims").glob("region_*.claim"))) < 2:
+    while len(claim_holders(out)) < 2:  # both workers run a task (4 regions each)
         assert time.monotonic() < deadline and proc.poll() is None, proc.communicate()[0][-3000:]
         time.sleep(0.05)
     workers_hold_in_step1.wait(proc)  # a region is in step 1; none can end now
     proc.send_signal(signal.SIGINT)
     text = proc.communicate(timeout=60)[0]
     assert proc.returncode == 130, text[-3000:]
-    assert "interrupted: 2 running regions stopped on the workers" in text, text[-3000:]
+    assert "interrupted: 2 running tasks stopped on the workers" in text, text[-3000:]
     deadline = time.monotonic() + 30
     while _processes_mentioning(str(out)) or list((out / "claims").glob("*.claim")):
         assert time.monotonic() < deadline, (_processes_mentioning(str(out)),
                                              list((out / "claims").glob("*.claim")))
         time.sleep(0.2)
-    logs = "".join(p.read_text() for p in (out / "logs").glob("dask_region_*.log"))
+    logs = "".join(p.read_text() for p in (out / "logs").glob("dask_regions_*.log"))
     assert logs.count("dask guard: got SIGTERM: stopping the orchestrator") == 2
     assert not all(region_done(Layout(out), r) for r in range(20, 30))
