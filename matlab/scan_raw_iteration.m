@@ -12,10 +12,14 @@ function scan = scan_raw_iteration(files, columns, source_col, fwd, p)
 %       of every column and the sample before it: a maximum needs both
 %       neighbours, and a flat top its whole run), each maximum counted
 %       once;
-%     - the column sums, in double precision (the column means);
+%     - the column sums, in double precision (the column means), one
+%       running sum in time order, so that the means, and the clips'
+%       projections, do not depend on where the pieces end;
 %     - the source column SOURCE_COL, in double precision (it is rescaled);
 %     - the background at the sensors, every column but SOURCE_COL
-%       projected with its lead-field column (FWD), time mean not removed
+%       projected with its lead-field column (FWD), time mean not removed,
+%       in blocks of rows counted from the mean iteration's first (the
+%       same products whatever the piece boundaries)
 %       (S numbers a sample instead of N: SNR_POWER_RATIO removes the
 %       projected mean, the projection being linear);
 %     - which rows each piece holds, for SAVE_SPIKE_CLIPS.
@@ -71,6 +75,7 @@ for i = 1:numel(files)
         raw_sum = zeros(1, n_raw);
         f_raw = background_leadfield(fwd, columns, source_col, n_raw);
         carry = zeros(0, n_raw, class(rows));
+        pending = zeros(0, n_raw, class(rows));
     elseif size(rows, 2) ~= n_raw
         error('load_raw_iteration:columns', 'raw piece %s has %d columns, the first has %d', ...
               files{i}, size(rows, 2), n_raw);
@@ -82,16 +87,24 @@ for i = 1:numel(files)
     if n_new == 0
         continue
     end
-    raw_sum = raw_sum + sum(rows, 1, 'double');
+    % one running sum over the pieces' rows in time order: the same additions, in the same order,
+    % whatever the piece boundaries (a sum per piece, added up, would round differently)
+    raw_sum = sum([raw_sum; double(rows)], 1);
     source{i} = double(rows(:, columns(source_col)));
-    % the background at the sensors, a few rows at a time: large temporaries cost
-    % fresh memory pages each time, small ones are reused
-    bg = zeros(n_new, size(fwd, 1));
-    for first_row = 1:chunk:n_new
-        k = first_row:min(first_row + chunk - 1, n_new);
-        bg(k, :) = double(rows(k, :)) * f_raw';
+    % the background at the sensors, CHUNK rows at a time (large temporaries cost fresh
+    % memory pages each time, small ones are reused), in blocks counted from the first
+    % row of the mean iteration, not of the piece: every product then has the same
+    % operands whatever the piece boundaries, and so the same rounding; the rows of an
+    % unfinished block wait for the next piece
+    pending = [pending; rows];
+    n_full = chunk * floor(size(pending, 1) / chunk);
+    bg = zeros(n_full, size(fwd, 1));
+    for first_row = 1:chunk:n_full
+        k = first_row:first_row + chunk - 1;
+        bg(k, :) = double(pending(k, :)) * f_raw';
     end
     background{i} = bg;
+    pending = pending(n_full + 1:end, :);
     % peaks: only the columns that reach the threshold in this piece (or in the
     % rows carried from the one before) can have any
     reach = any(rows >= thr, 1) | any(carry >= thr, 1);
@@ -127,7 +140,7 @@ scan.peak_time = vertcat(peak_time{:}, zeros(0, 1));
 scan.peak_chan = vertcat(peak_chan{:}, zeros(0, 1));
 scan.col_mean = raw_sum(columns) / n_t;
 scan.source = vertcat(source{:});
-scan.background = vertcat(background{:});
+scan.background = [vertcat(background{:}); double(pending) * f_raw'];
 scan.piece_rows = piece_rows;
 scan.offsets = offsets;
 end

@@ -365,6 +365,23 @@ def test_decimated_raw_rate_gives_the_same_clips(tvb76_cache, octave, tmp_path):
                    for v, a in variables.items()), name
 
 
+def test_piece_length_does_not_change_the_clips(tvb76_cache, tmp_path):
+    """--piece-length is left out of the fingerprint: tvb76 region 3 (it spikes) in 3 pieces of 1 s and in
+    one of 3 s gives the same clips and markers, every variable (the projection ``proj`` too), bit for bit."""
+    from conftest import tvb76_run
+    outs = {}
+    for piece in (1, 3):
+        outs[piece] = tmp_path / f"piece_{piece}"
+        res = tvb76_run(tvb76_cache, outs[piece], "--start_region", 3, "--end_region", 4, "--sim-length", 3,
+                        "--piece-length", piece, "--skip-synthesis")
+        assert res.returncode == 0, res.stdout[-2000:]
+    one, three = _arrays(outs[3] / "nmm_spikes"), _arrays(outs[1] / "nmm_spikes")
+    assert one.keys() == three.keys() and any(name.startswith("a3/") and "proj" in v for name, v in one.items())
+    for name, variables in one.items():
+        assert all(np.array_equal(three[name][v], a, equal_nan=a.dtype.kind == "f")
+                   for v, a in variables.items()), name
+
+
 def test_workers_give_the_same_files_as_one_process(tvb76_cache, tmp_path):
     """tvb76 regions 0-5 with --workers 2 and with one worker: the same clips and markers, array by
     array, and every region reported once in the summary."""
