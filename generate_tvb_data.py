@@ -512,9 +512,9 @@ def simulate_regions(args):
                        s.seed, args.progress, s.engine, s.raw_rate)
         print(f"Time for units: {time.time() - start:.1f} s", flush=True)
         return 0
-    if not 0 <= args.a_start < args.a_end <= template.n_regions:
-        return fail(f"regions {args.a_start}..{args.a_end - 1} are outside the template's "
-                    f"0..{template.n_regions - 1} (or --a_end <= --a_start)")
+    problem = range_problem(args.a_start, args.a_end, template.n_regions)
+    if problem:
+        return fail(problem)
     for region in range(args.a_start, args.a_end):
         start = time.time()
         print(f"------ Generate data of region_id {region} ----------", flush=True)
@@ -522,6 +522,19 @@ def simulate_regions(args):
                         args.iterations, args.progress, s.engine, s.raw_rate)
         print(f"Time for {region}: {time.time() - start:.1f} s", flush=True)
     return 0
+
+
+def range_problem(start, end, n_regions):
+    """Why regions ``start..end-1`` cannot be simulated on a template of ``n_regions``, or None."""
+    if start < 0:
+        return f"--a_start {start} is negative: regions are numbered from 0"
+    if end <= start:
+        return f"--a_end ({end}) must be greater than --a_start ({start}); the end is exclusive"
+    if end > n_regions:
+        outside = f"region {n_regions}" if end == n_regions + 1 else f"regions {n_regions}..{end - 1}"
+        return (f"{outside} of {start}..{end - 1} {'is' if end == n_regions + 1 else 'are'} outside the template: "
+                f"it has regions 0..{n_regions - 1}")
+    return None
 
 
 def fail(message):

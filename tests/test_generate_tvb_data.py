@@ -118,6 +118,15 @@ def test_standalone_rejects_bad_range(anatomy_dir, tmp_path):
     assert not any(tmp_path.iterdir())
 
 
+def test_range_errors_name_only_the_regions_outside():
+    from generate_tvb_data import range_problem
+    assert range_problem(0, 76, 76) is None
+    assert range_problem(0, 99, 76) == "regions 76..98 of 0..98 are outside the template: it has regions 0..75"
+    assert range_problem(70, 77, 76) == "region 76 of 70..76 is outside the template: it has regions 0..75"
+    assert "must be greater than --a_start (5)" in range_problem(5, 5, 76)
+    assert "negative" in range_problem(-1, 3, 76)
+
+
 @pytest.mark.parametrize("engine", ["tvb", "fast"])
 def test_piece_boundaries_do_not_change_the_signal(template76, tmp_path, engine):
     """The simulator carries its state across pieces: 3 pieces join into the same signal as 1."""
