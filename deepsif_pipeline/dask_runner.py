@@ -548,6 +548,7 @@ def run_regions_on_dask(scheduler, regions, command, log, output, env=None, pyth
     from distributed import as_completed
     from distributed.client import FutureCancelledError
 
+    from .console import plural
     from .layout import Layout
     from .results import Result, Status
 
@@ -586,7 +587,8 @@ def run_regions_on_dask(scheduler, regions, command, log, output, env=None, pyth
                         "and have the repository at the same path")
             size = group or group_size(len(todo), _threads(workers), lanes)
             groups = make_groups(todo, [r for r in regions if r in done], size)
-            log(f"{len(regions)} regions sent as {len(groups)} tasks of up to {size} regions"
+            log(f"{plural(len(regions), 'region')} sent as {plural(len(groups), 'task')} of "
+                + ("1 region" if size == 1 else f"up to {size} regions")
                 + (f", whose mean iterations share the lanes of their step-1 passes" if lanes > 1 and size > 1 else "")
                 + f"; each task's output goes to {layout.dask_task_log('{regions}')}")
             futures = {}

@@ -373,7 +373,7 @@ def test_orchestrator_scheduler_option(tvb76_cache, tmp_path, local_cluster):
     assert "Synthetic source: waiting" in res.stdout
     assert all(region_done(Layout(out), r) for r in (10, 11))
     # one task for both regions (2 regions, 2 threads): their mean iterations shared the step-1 passes
-    assert "2 regions sent as 1 tasks of up to 4 regions" in res.stdout, res.stdout[-3000:]
+    assert "2 regions sent as 1 task of up to 4 regions" in res.stdout, res.stdout[-3000:]
     assert (out / "logs" / "dask_regions_10-11.log").is_file()
     assert step1_passes(out) == [{(10, m), (11, m)} for m in range(3)]
     assert not list((out / "logs").glob(".dask_run_*"))
