@@ -32,7 +32,7 @@ import time
 from deepsif_pipeline import children, manifest, plan as planning, report, science
 from deepsif_pipeline.anatomy import AnatomyError, distance_file, load_distances, template_info
 from deepsif_pipeline.builtin import resolve_template
-from deepsif_pipeline.commands import suggest
+from deepsif_pipeline.commands import repair, suggest
 from deepsif_pipeline.console import FAIL, OK, RULE_REGION, banner, plural, say
 from deepsif_pipeline.disk import DiskGuard, existing_ancestor, free_bytes, shortage, with_margin
 from deepsif_pipeline.engine import EngineNotFound, find_engine
@@ -103,8 +103,9 @@ def build_parser():
                         "for train, 10 for test; clips 1..nper are the same files either way); all: every mean "
                         "iteration, as published (default: needed)")
     p.add_argument("--redo", action="store_true",
-                   help="replace the outputs of the units this command touches (regions of the range, step 4) "
-                        "that were made with other settings, instead of refusing them")
+                   help="replace the outputs of the units this command touches (regions, step 4, the pack) that "
+                        "were made with other settings or are damaged, instead of refusing them; their files are "
+                        "first checked as --verify checks them (every clip of the regions is read)")
     p.add_argument("--skip-synthesis", action="store_true", help="do not run step 4")
     p.add_argument("--synthesis-only", action="store_true", help="run step 4 alone (no region range)")
     p.add_argument("--keep-raw", action="store_true", help="do not delete raw_nmm/a{r} (step 3)")
@@ -216,8 +217,8 @@ def check_modes(args):
         raise UsageError("--qc goes with --verify")
     if args.status and (args.verify or args.pack or args.synthesis_only or args.dry_run):
         raise UsageError("--status only reports: it does not go with --verify, --pack, --synthesis-only or --dry-run")
-    if args.redo and (args.status or args.verify or args.pack):
-        raise UsageError("--redo replaces what a run makes: it does not go with --status, --verify or --pack")
+    if args.redo and (args.status or args.verify):
+        raise UsageError("--redo replaces what a run makes: it does not go with --status or --verify")
     if args.status and (args.start_region is None) != (args.end_region is None):
         raise UsageError("--status takes both --start_region and --end_region, or neither (all regions)")
     if args.dry_run and not no_regions(args) and (args.start_region is None) != (args.end_region is None):
@@ -396,7 +397,10 @@ def run_verify(ctx, args):
     layout, template = ctx.layout, ctx.template
     distances = load_distances(distance_file(template, layout.derived_dir, log=say))
     rows = verify(layout, template, ctx.settings.dataset, distances,
-                  commands={"synthesis": suggest(ctx, "--synthesis-only"), "pack": suggest(ctx, "--pack")})
+                  commands={"synthesis": suggest(ctx, "--synthesis-only"), "pack": suggest(ctx, "--pack"),
+                            "synthesis_redo": suggest(ctx, "--synthesis-only", "--redo"),
+                            "pack_redo": suggest(ctx, "--pack", "--redo"),
+                            "repair": lambda regions: repair(ctx, regions)})
     width = max(len(name) for name, _, _ in rows)
     say(f"Verifying {layout.output} ({ctx.settings.dataset}, {layout.clip_root.name}/, {template.n_regions} regions)")
     for name, ok, detail in rows:
@@ -456,7 +460,8 @@ def print_plan(ctx, args, plan):
                             (State.MISSING, "steps 1-3"),
                             (State.OTHER_SETTINGS, "made with other settings, " + ("replaced (--redo)" if ctx.redo
                                                                                     else "refused")),
-                            (State.DAMAGED, "damaged, would fail")):
+                            (State.DAMAGED, "damaged markers, " + ("made again (--redo)" if ctx.redo
+                                                                   else "would fail (--redo makes them again)"))):
             if states.get(state):
                 early = [r for r in states[state] if plan.regions[r].not_needed]
                 say(f"{text}: {plural(len(states[state]), 'region')} ({compact_ranges(states[state])})"
@@ -568,7 +573,7 @@ def run_on_dask(ctx, args, client, regions, plan, progress=None):
 def summary(results, synthesis, packing, start):
     """The seed's summary: regions by result, the failed ones with why, step 4 and the pack."""
     banner(RULE_REGION, "Summary")
-    failed = {r: res for r, res in results.items() if res.status is Status.FAILED}
+    failed = {r: res for r, res in results.items() if not res.status.ok}  # damaged ones too
     if results:
         ok = [r for r, res in results.items() if res.status is Status.DONE]
         say(f"Successful regions: {len(ok)}" + (f" ({compact_ranges(ok)})" if ok else ""))
@@ -677,7 +682,7 @@ def run(args):
         record(layout, f"halted: {halt.reason}")
         status = 1
     else:
-        if failed:
+        if any(res.status is Status.FAILED for res in failed.values()):  # (damaged ones: --redo, see below)
             say("Re-run the same command to retry the failed regions; finished ones are skipped.")
         bad = any(res is not None and not res.status.ok for res in (synthesis, packing))
         status = 1 if failed or bad else 0
@@ -701,12 +706,12 @@ def closing(ctx, results, synthesis, packing, args=None):
     files = [report.file_line(layout.synthesis_file(dataset), synthesis, "step 4"),
              report.file_line(layout.pack_file(dataset), packing, "the clip pack the trainer reads")]
     failed = {r: (layout.region_log(r), layout.failure_record(r)) for r, res in results.items()
-              if res.status is Status.FAILED}
+              if not res.status.ok}
     return report.closing_lines(layout.output, f"{layout.clip_root.name}/", ctx.template.n_regions, results, entry,
                                 files, failed, suggest(ctx, "--verify"), layout.manifest.name,
                                 resume=lambda first, end: suggest(ctx, "--start_region", str(first), "--end_region",
                                                                   str(end)),
-                                slices=split_commands(ctx, args))
+                                slices=split_commands(ctx, args), repair=lambda regions: repair(ctx, regions))
 
 
 def split_commands(ctx, args):

@@ -2,8 +2,9 @@
 
 A suggested command names everything that decides what it does: the
 Python and script that run now, the output folder, the template (and lead
-field when not the template's own), the clip set, the dataset and every
-setting of the clip set that is not the default. Settings the command took
+field when not the template's own), the clip set, the dataset, every
+setting of the clip set that is not the default and ``--mean-iterations``
+when not the default. Settings the command took
 from the folder's manifest (``--status``, ``--verify``, ``--pack``) are
 therefore written out, so that the suggestion finds the folder as it is.
 """
@@ -64,6 +65,8 @@ def options(ctx, dataset=True):
     for field, option in FINGERPRINTED:
         if getattr(s, field) != getattr(Settings, field):
             out += [option, number(getattr(s, field))]
+    if s.mean_iterations != Settings.mean_iterations:  # what a region is done with
+        out += ["--mean-iterations", s.mean_iterations]
     return out
 
 
@@ -76,3 +79,8 @@ def suggest(ctx, *mode, dataset=True, cwd=None):
     --dataset test --sim-length 2``
     """
     return shlex.join([shown_path(sys.executable, cwd), shown_path(SCRIPT, cwd), *mode, *options(ctx, dataset)])
+
+
+def repair(ctx, regions, cwd=None):
+    """The complete command that makes the damaged markers and clips of ``regions`` again (``--redo``)."""
+    return suggest(ctx, "--regions", ",".join(map(str, sorted(int(r) for r in regions))), "--redo", cwd=cwd)

@@ -62,7 +62,7 @@ def file_line(path, result, role):
 
 
 def closing_lines(output, clip_dir, n_regions, results, entry, files, failed_logs, verify, manifest_name,
-                  resume=None, slices=()):
+                  resume=None, slices=(), repair=None):
     """The last lines of the summary.
 
     Parameters
@@ -89,6 +89,10 @@ def closing_lines(output, clip_dir, n_regions, results, entry, files, failed_log
         folder (shown when regions have no markers yet, see :func:`next_commands`).
     slices : sequence of (regions, command)
         After a split run (``--slice``): each slice's regions and command.
+    repair : callable or None
+        ``repair(regions)``: the command that makes the damaged files of ``regions`` again
+        (``--redo``), given for the regions this run found damaged (``Status.DAMAGED``) instead
+        of a command that would fail on them the same way.
 
     Returns
     -------
@@ -114,7 +118,12 @@ def closing_lines(output, clip_dir, n_regions, results, entry, files, failed_log
         lines.append(f"Failed: {plural(len(failed_logs), 'region')} ({compact_ranges(failed_logs)}); logs: "
                      + ", ".join(str(log) for _, (log, _) in shown) + (", ..." if len(failed_logs) > 5 else "")
                      + f"; why each failed: {shown[0][1][1].parent}/region_{{r}}.failed")
-    missing = sorted(set(range(n_regions)) - {int(r) for r in regions})
+    damaged = sorted(r for r, res in results.items() if res.status is Status.DAMAGED)
+    if damaged and repair is not None:
+        lines.append(f"Damaged: {plural(len(damaged), 'region')} ({compact_ranges(damaged)}) with markers or clips "
+                     "cut short or unreadable (above); this deletes exactly those files and makes them again:")
+        lines.append(f"  {repair(damaged)}")
+    missing = sorted(set(range(n_regions)) - {int(r) for r in regions} - set(damaged if repair else ()))
     if missing and resume is not None:
         commands = next_commands(missing, resume, slices)
         lines.append(f"Next: regions {compact_ranges(missing)} have no markers yet; "

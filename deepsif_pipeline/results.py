@@ -20,13 +20,14 @@ class Status(enum.Enum):
     ELSEWHERE = "elsewhere"      # another live run holds it
     WAITING = "waiting"          # step 4: regions of the template are not done yet (not a failure)
     FAILED = "failed"            # see the detail
+    DAMAGED = "damaged"          # its files are damaged: --redo makes exactly those again (a failure)
     INTERRUPTED = "interrupted"  # the run was asked to stop while it ran
     NOT_STARTED = "not started"  # the run stopped before it began
 
     @property
     def ok(self):
         """Not a failure: the run may end with exit status 0."""
-        return self is not Status.FAILED
+        return self not in (Status.FAILED, Status.DAMAGED)
 
 
 @dataclass(frozen=True)
@@ -109,6 +110,12 @@ class Verdict:
         step 4 reads (``clips_needed``) before them.
     clips_needed : float or None
         With ``not_needed``: the clip count it stopped at (``--mean-iterations``).
+    repair : tuple
+        With ``State.DAMAGED`` (a region): ``(mean_iteration, first_clip)``, what
+        ``--redo`` deletes before making it again: the markers of that mean
+        iteration and the later ones, and the clips numbered from
+        ``first_clip`` on (the damaged mean iteration's own and the later ones',
+        whose numbers follow them).
     """
 
     state: State
@@ -119,6 +126,7 @@ class Verdict:
     clips: int = None
     not_needed: tuple = ()
     clips_needed: float = None
+    repair: tuple = ()
 
     @property
     def stopped_early(self):

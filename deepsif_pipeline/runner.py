@@ -14,7 +14,7 @@ from dataclasses import replace
 import socket
 import time
 
-from . import children, claims, commands, manifest, science
+from . import children, claims, commands, manifest, science, verify
 from .console import EMPTY, FAIL, OK, RULE_REGION, RULE_STEP, banner, plural, say, tail
 from .fingerprint import describe
 from .files import format_bytes, write_text_atomic
@@ -213,7 +213,7 @@ def _failure_record(layout, r, result):
     """Write ``logs/region_{r}.failed`` for a failed region, remove it for a done one."""
     if result.status in (Status.DONE, Status.SKIPPED):
         layout.failure_record(r).unlink(missing_ok=True)
-    elif result.status is Status.FAILED:
+    elif result.status in (Status.FAILED, Status.DAMAGED):
         write_text_atomic(layout.failure_record(r), f"{utc_now()} on {socket.gethostname()}: {result.detail}\n")
 
 
@@ -253,9 +253,24 @@ def _claim_lost(claim):
     return claim is not None and (claim.lost or not claim.is_ours())
 
 
-def _judge(ctx, r, deep=True):
-    """The region's step 2, judged with this run's fingerprint and ``--mean-iterations`` rule."""
-    return extract.judge(ctx.layout, r, ctx.fingerprint(extract.NAME), deep=deep, needed=ctx.settings.clips_needed)
+def _judge(ctx, r, deep=True, content=False):
+    """The region's step 2, judged with this run's fingerprint and ``--mean-iterations`` rule.
+
+    ``content``: also read every clip's data as ``--verify`` does (``--redo``).
+    """
+    return extract.judge(ctx.layout, r, ctx.fingerprint(extract.NAME), deep=deep, needed=ctx.settings.clips_needed,
+                         content=ctx.template.n_regions if content else None)
+
+
+def _repair(ctx, r, verdict):
+    """``--redo`` of a damaged region: delete what ``verdict.repair`` names, until it is judged otherwise."""
+    while verdict.state is State.DAMAGED:
+        m, first = verdict.repair
+        gone = clean.discard_from(ctx.layout, r, m, first)
+        say(f"--redo: region {r}: {verdict.detail}; deleted {plural(gone, 'file')}: its markers from mean iteration "
+            f"{m} on and its clips from nmm_{first}.mat on, made again below")
+        verdict = _judge(ctx, r, content=True)
+    return verdict
 
 
 def _region_steps(ctx, r, claim=None, disk=None, halt=None):
@@ -271,9 +286,12 @@ def _region_steps(ctx, r, claim=None, disk=None, halt=None):
     data; ``halt`` then records why no further region starts.
     """
     layout = ctx.layout
-    verdict = _judge(ctx, r)
+    verdict = _judge(ctx, r, content=ctx.redo)  # --redo repairs what --verify finds: every clip is read
     if verdict.state is State.DAMAGED:
-        return Result(Status.FAILED, verdict.detail)
+        if not ctx.redo:
+            return Result(Status.DAMAGED, f"{verdict.detail}; {extract.repair_text(r, verdict)}: "
+                                          f"{commands.repair(ctx, [r])}")
+        verdict = _repair(ctx, r, verdict)
     if verdict.state is State.OTHER_SETTINGS:
         if not ctx.redo:
             return Result(Status.FAILED, f"{verdict.detail}; {WAYS_OUT}")
@@ -285,6 +303,12 @@ def _region_steps(ctx, r, claim=None, disk=None, halt=None):
         say(f"{OK} Region {r} already processed (markers for mean iterations {', '.join(map(str, made))}: "
             f"{plural(verdict.clips, 'clip')}" + (f"; {verdict.not_needed_text()}" if verdict.not_needed else "")
             + "); skipping")
+        extra = extract.uncounted_clips(layout, r, verdict.clips)
+        if extra:  # an interrupted step 2 of a mean iteration this region did not need after all
+            for path in extra:
+                path.unlink()
+            say(f"region {r}: removed {plural(len(extra), 'clip file')} that no marker counts ({extra[0].name}"
+                f"{'' if len(extra) == 1 else f' to {extra[-1].name}'}; left by an interrupted step 2)")
         if layout.raw_dir(r).exists() and not ctx.keep_raw:
             banner(RULE_STEP, f"STEP 3: Deleting raw data for region {r}")
             say(f"{OK} Successfully deleted raw data for region {r} ({_delete_raw(layout, r)})")
@@ -458,9 +482,13 @@ def _synthesis(ctx):
     asked = synthesise.fingerprint(settings, ctx.template, ctx.fingerprint(extract.NAME), counts)
     out = layout.synthesis_file(settings.dataset)
     verdict = synthesise.judge(layout, settings, asked)
-    if verdict.current:
+    failing = verify.synthesis_problems(ctx, counts) if verdict.current and ctx.redo else []
+    if verdict.current and not failing:
         say(f"{OK} {out} is up to date (made from these clips and settings); not regenerated")
         return Result(Status.SKIPPED)
+    if failing:  # --redo repairs what --verify finds
+        out.unlink()
+        say(f"--redo: {out.name} fails --verify's checks ({'; '.join(failing[:3])}): deleted, made again")
     if verdict.state is State.OTHER_SETTINGS:
         if not ctx.redo:
             return Result(Status.FAILED, f"{verdict.detail}; {WAYS_OUT}")
@@ -484,9 +512,16 @@ def _pack(ctx):
     if not layout.synthesis_file(name).is_file():
         return Result(Status.FAILED, f"no {layout.synthesis_file(name).name} in {layout.output}: run step 4 first "
                                      f"({commands.suggest(ctx, '--synthesis-only')})")
-    if verdict.current:
+    failing = verify.pack_problems(ctx) if verdict.current and ctx.redo else []
+    if verdict.current and not failing:
         say(f"{layout.pack_file(name)} is up to date")
         return Result(Status.SKIPPED)
+    if failing:  # --redo repairs what --verify finds
+        layout.pack_file(name).unlink()
+        say(f"--redo: {layout.pack_file(name).name} fails --verify's checks ({'; '.join(failing[:3])}): deleted, "
+            "written again")
+    elif verdict.detail:
+        say(verdict.detail)
     start = time.time()
     try:
         pack.pack_clips(layout, name, log=say, stop=children.STOP)

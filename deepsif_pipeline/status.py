@@ -12,10 +12,10 @@ import time
 from . import claims, science
 from .console import plural
 from .layout import compact_ranges
-from .commands import suggest
+from .commands import repair, suggest
 from .plan import Step4, dataset_plan, region_verdict
 from .results import State
-from .steps import clean
+from .steps import clean, extract
 
 STATES = ("done", "running", "partial", "failed", "damaged", "other settings", "not started")
 
@@ -51,7 +51,7 @@ def region_state(ctx, region, claim=None):
         notes.append(f"raw data present: {files} files, {size / 1e6:.1f} MB")
     verdict = region_verdict(ctx, region)
     if verdict.state is State.DAMAGED:
-        return "damaged", verdict.detail
+        return "damaged", f"{verdict.detail}; {extract.repair_text(region, verdict)}: {repair(ctx, [region])}"
     if verdict.state is State.OTHER_SETTINGS:
         return "other settings", "; ".join([verdict.detail + " (--redo replaces it)"] + notes)
     if verdict.current:
@@ -67,7 +67,8 @@ def region_state(ctx, region, claim=None):
                             f"--dataset {ctx.settings.dataset} needs {ctx.settings.clips_needed:g} or every mean "
                             "iteration)")
     if claim is not None:
-        who = f"claimed by {claim}" + (" (stale: the next run takes it over)" if claim.stale else "")
+        who = f"claimed by {claim}" + (" (stale: the next run takes it over)" if claim.stale
+                                       else f"; {claims.takeover_advice(claim)}")
         return ("partial" if claim.stale else "running"), "; ".join([who] + notes)
     failure = read_failure(layout.failure_record(region))
     if failure is not None:

@@ -11,7 +11,7 @@ from scipy.io import loadmat
 
 from . import manifest, science
 from .results import State
-from .steps.extract import clip_counts
+from .steps.extract import clip_content_problem, clip_counts
 
 PAD = science.PAD_VALUE            # padding of selected_region and mag_change
 CLIP_LENGTH = science.CLIP_LENGTH  # samples per clip
@@ -25,9 +25,12 @@ def check_markers(layout, n_regions):
     problems : list of str
     counts : numpy.ndarray
         ``(n_regions,)`` clip counts, -1 where a region is not done.
+    damaged : list of int
+        Regions with a damaged marker, a counted clip missing or a clip no marker counts.
     """
     counts, others = clip_counts(layout, n_regions)
-    problems = [v.detail for v in others.values() if v.state is State.DAMAGED]
+    damaged = sorted(r for r, v in others.items() if v.state is State.DAMAGED)
+    problems = [others[r].detail for r in damaged]
     missing = np.flatnonzero(counts < 0)
     if missing.size > len(problems):
         problems.append(f"{missing.size} regions are not done: markers missing (first: region {missing[0]})")
@@ -40,35 +43,38 @@ def check_markers(layout, n_regions):
             problems.append(f"region {r}: marker counts {counts[r]} clips but "
                             + (f"{layout.clip_dir(r) / lost[0]} is missing" if lost else
                                f"{layout.clip_dir(r) / extra[0]} is not counted by any marker"))
-    return problems, counts
+            damaged.append(int(r))
+    return problems, counts, sorted(damaged)
 
 
 def load_clip(path, n_regions):
-    """A clip's data, or raise ValueError saying what is wrong with the file."""
-    try:
-        data = loadmat(str(path), variable_names=["data"])["data"]
-    except Exception as exc:
-        raise ValueError(f"clip {path} is unreadable ({type(exc).__name__}); delete the region's markers "
-                         "and clips and re-run it") from None
-    if data.shape != (CLIP_LENGTH, n_regions):
-        raise ValueError(f"clip {path} is {data.shape[0]} x {data.shape[1]}, expected {CLIP_LENGTH} x {n_regions}")
-    if not np.all(np.isfinite(data)):
-        raise ValueError(f"clip {path} has non-finite values")
-    return data
+    """A clip's data, or raise ValueError saying what is wrong with the file (``extract.clip_content_problem``)."""
+    problem = clip_content_problem(path, n_regions)
+    if problem:
+        raise ValueError(problem)
+    return loadmat(str(path), variable_names=["data"])["data"]
 
 
 def check_clips(layout, counts, n_regions):
-    """Every counted clip is a readable 500 x regions array of finite values."""
-    problems = []
+    """Every counted clip is a readable 500 x regions array of finite values.
+
+    Returns
+    -------
+    problems : list of str
+    regions : list of int
+        The regions with such a clip.
+    """
+    problems, regions = [], []
     for r in np.flatnonzero(counts > 0):
         for n in range(1, counts[r] + 1):
             path = layout.clip(r, n)
             if path.is_file():
-                try:
-                    load_clip(path, n_regions)
-                except ValueError as exc:
-                    problems.append(str(exc))
-    return problems
+                problem = clip_content_problem(path, n_regions)
+                if problem:
+                    problems.append(problem)
+                    regions.append(int(r))
+                    break  # the region is made again from this clip's mean iteration on
+    return problems, regions
 
 
 def check_synthesis(meta, counts, distances):
@@ -150,52 +156,107 @@ def check_pack(meta, layout, h5_path, n_regions, command=None):
     return problems
 
 
+STEP4_VARIABLES = ("selected_region", "nmm_idx", "random_samples", "scale_ratio", "mag_change", "sensor_snr",
+                   "current_snr")  # what the trainer reads of a step-4 file
+
+
+def read_synthesis(path):
+    """A step-4 file's variables, or raise ValueError saying why it cannot serve the trainer."""
+    try:
+        meta = loadmat(str(path))
+    except Exception as exc:  # scipy raises several types for broken files
+        raise ValueError(f"{Path(path).name} cannot be read ({type(exc).__name__}: {exc})") from None
+    absent = [v for v in STEP4_VARIABLES if v not in meta]
+    if absent:
+        raise ValueError(f"{Path(path).name} lacks {', '.join(absent)}")
+    return meta
+
+
+def synthesis_problems(ctx, counts):
+    """What ``--verify`` finds wrong with the step-4 file of a run (``--redo`` makes it again then).
+
+    ``counts``: ``(n_regions,)`` the regions' clip counts.
+    """
+    from .anatomy import distance_file, load_distances
+    layout, template = ctx.layout, ctx.template
+    try:
+        meta = read_synthesis(layout.synthesis_file(ctx.settings.dataset))
+    except ValueError as exc:
+        return [str(exc)]
+    distances = load_distances(distance_file(template, layout.derived_dir))
+    return check_synthesis(meta, np.asarray(counts), distances)
+
+
+def pack_problems(ctx):
+    """What ``--verify`` finds wrong with the pack of a run (``--redo`` writes it again then)."""
+    layout = ctx.layout
+    try:
+        meta = read_synthesis(layout.synthesis_file(ctx.settings.dataset))
+    except ValueError as exc:
+        return [str(exc)]
+    try:
+        return check_pack(meta, layout, layout.pack_file(ctx.settings.dataset), ctx.template.n_regions)
+    except OSError as exc:
+        return [f"{layout.pack_file(ctx.settings.dataset).name} cannot be read ({exc})"]
+
+
 def verify(layout, template, dataset, distances, commands=None):
     """Run every check on an output folder.
 
     ``distances`` is the template's ``raw_dis_matrix`` (:func:`deepsif_pipeline.anatomy.distance_file`).
-    ``commands`` (``{'synthesis': ..., 'pack': ...}``) are the command lines that make a missing
-    step-4 file or pack, suggested in the failing row.
+    ``commands`` are the command lines that make what a failing check needs, given in its row:
+    ``'synthesis'`` and ``'pack'`` (a missing step-4 file or pack), ``'synthesis_redo'`` and
+    ``'pack_redo'`` (one that fails its checks), and ``'repair'``, a callable giving the command
+    that makes the damaged markers and clips of a list of regions again.
 
     Returns
     -------
     list of tuple
         ``(check, ok, detail)`` rows; ``ok`` is False when a check failed and
-        ``detail`` names the first problems.
+        ``detail`` names the first problems, then the command that repairs them.
     """
     rows = []
     commands = commands or {}
 
-    def add(name, problems, passed_detail):
-        rows.append((name, not problems, passed_detail if not problems else "; ".join(problems[:3])
-                     + (f" (+{len(problems) - 3} more)" if len(problems) > 3 else "")))
+    def add(name, problems, passed_detail, fix=None):
+        detail = passed_detail if not problems else "; ".join(problems[:3]) + (
+            f" (+{len(problems) - 3} more)" if len(problems) > 3 else "")
+        rows.append((name, not problems, detail + (f"; make them again with: {fix}" if problems and fix else "")))
+
+    def repair(regions):
+        return commands["repair"](regions) if regions and "repair" in commands else None
 
     add("manifest agrees with the files", manifest.check(layout, layout.filename),
         f"{layout.manifest.name} lists every region, step-4 file and pack as they are")
-    problems, counts = check_markers(layout, template.n_regions)
+    problems, counts, damaged = check_markers(layout, template.n_regions)
     done = counts >= 0
     # a region done without the last mean iteration's marker had the clips step 4 reads before it
     early = [r for r in np.flatnonzero(done) if not layout.marker(science.MEAN_ITERATIONS[-1], r).is_file()]
     add("markers match clip files", problems, f"{int(done.sum())} regions, {int(counts[done].sum())} clips"
         + (f"; {len(early)} regions stopped early (later mean iterations not needed: the clips step 4 reads "
-           "reached)" if early else ""))
-    add("clips are 500 x regions, finite", check_clips(layout, counts, template.n_regions),
-        f"{int(counts[done].sum())} clips read")
+           "reached)" if early else ""), repair(damaged))
+    problems, bad_clips = check_clips(layout, counts, template.n_regions)
+    add("clips are 500 x regions, finite", problems, f"{int(counts[done].sum())} clips read", repair(bad_clips))
     synthesis = layout.synthesis_file(dataset)
     if not synthesis.is_file():
         rows.append(("synthetic source file", False, f"no {synthesis}"
                      + (f": make it with: {commands['synthesis']}" if "synthesis" in commands else "")))
         return rows
-    meta = loadmat(str(synthesis))
-    needed = ("selected_region", "nmm_idx", "random_samples", "scale_ratio", "mag_change", "sensor_snr",
-              "current_snr")
-    absent = [v for v in needed if v not in meta]
-    if absent:
-        rows.append(("synthetic source file", False, f"{synthesis.name} lacks {', '.join(absent)}"))
+    try:
+        meta = read_synthesis(synthesis)
+    except ValueError as exc:
+        rows.append(("synthetic source file", False, str(exc)
+                     + (f": make it again with: {commands['synthesis_redo']}" if "synthesis_redo" in commands else "")))
         return rows
-    add("synthetic source fields", check_synthesis(meta, counts, distances),
-        f"{meta['selected_region'].shape[0]} examples x {meta['selected_region'].shape[1]} sources")
-    add("pack rows equal their clips", check_pack(meta, layout, layout.pack_file(dataset), template.n_regions,
-                                                  commands.get("pack")),
-        f"{len(np.unique(meta['nmm_idx']))} rows checked")
+    problems = check_synthesis(meta, counts, distances)
+    add("synthetic source fields", problems,
+        f"{meta['selected_region'].shape[0]} examples x {meta['selected_region'].shape[1]} sources",
+        commands.get("synthesis_redo"))
+    pack_file = layout.pack_file(dataset)
+    try:
+        problems = check_pack(meta, layout, pack_file, template.n_regions, commands.get("pack"))
+    except OSError as exc:
+        problems = [f"{pack_file.name} cannot be read ({exc})"]
+    add("pack rows equal their clips", problems, f"{len(np.unique(meta['nmm_idx']))} rows checked",
+        commands.get("pack_redo") if pack_file.is_file() else None)
     return rows

@@ -235,9 +235,14 @@ def test_unreadable_marker_fails_its_region_only(tmp_path, anatomy_dir):
     res = run_cli("pipeline_orchestrator.py", "--anatomy", anatomy_dir, "--output", lay.output,
                   "--start_region", 0, "--end_region", 2, "--skip-synthesis")
     assert res.returncode == 1
-    assert f"marker {lay.marker(0, 0)} is damaged (not a MATLAB" in res.stdout and "delete it" in res.stdout
+    assert f"marker {lay.marker(0, 0)} is damaged (not a MATLAB" in res.stdout
     assert "\u2713 Region 1 already processed" in res.stdout
     assert "Failed regions: 1 (0)" in res.stdout
+    # not "re-run the same command" (it would fail the same way): the command that repairs it
+    assert "Re-run the same command" not in res.stdout
+    lines = res.stdout.splitlines()
+    at = next(i for i, line in enumerate(lines) if line.startswith("Damaged: 1 region (0)"))
+    assert " --regions 0 --redo --output " in lines[at + 1], lines[at + 1]
 
 
 def test_raw_kept_when_clips_are_incomplete(tmp_path, tvb76_dir):
@@ -258,7 +263,7 @@ def test_raw_kept_when_clips_are_incomplete(tmp_path, tvb76_dir):
     (lay.raw_dir(4) / "piece.mat").write_bytes(b"x")
     ctx = Context(Settings(), load_template(tvb76_dir), lay)
     result = runner.run_region_steps(ctx, 4)
-    assert result.status is Status.FAILED and "1 of 2 clip files missing" in result.detail
+    assert result.status is Status.DAMAGED and "1 of 2 clip files missing" in result.detail and "--redo" in result.detail
     assert (lay.raw_dir(4) / "piece.mat").exists()
     savemat(lay.clip(4, 2), {"data": np.zeros((500, 76))})
     result = runner.run_region_steps(ctx, 4)

@@ -6,6 +6,7 @@ array by array with one uninterrupted run of the same command.
 
 import json
 import os
+import shlex
 import shutil
 import signal
 import subprocess
@@ -169,24 +170,39 @@ def test_time_limits_fail_the_region_and_damaged_raw_is_simulated_again(tvb76_ca
 
 
 @pytest.mark.slow
-def test_damaged_clip_is_reported_and_the_advice_works(tvb76_cache, reference, tmp_path):
+@pytest.mark.parametrize("damage", ["clip", "marker"])
+def test_damaged_files_are_repaired_by_the_printed_command(tvb76_cache, reference, tmp_path, damage):
+    """A clip or a marker cut short: the run fails that region and prints the --redo command (not "re-run the
+    same command"), --verify prints the same command, and that command makes exactly the damaged mean
+    iteration and those after it again: the folder then equals the undamaged one, array by array."""
     out = tmp_path / "out"
     shutil.copytree(reference, out)
     lay = Layout(out)
     region = max((2, 3, 4), key=lambda r: len(list(lay.clip_dir(r).glob("nmm_*.mat"))))
-    victim = lay.clip(region, 1)
+    victim = lay.clip(region, 1) if damage == "clip" else lay.marker(1, region)
     victim.write_bytes(victim.read_bytes()[:1000])
+    untouched = {r: lay.marker(0, r).read_bytes() for r in (2, 3, 4) if r != region}
     res = tvb76_run(tvb76_cache, out, *RANGE)
-    assert res.returncode == 1
+    assert res.returncode == 1, res.stdout[-3000:]
     line = next(line for line in res.stdout.splitlines() if line.startswith(f"  region {region}: "))
-    assert f"clip {victim} is damaged (truncated" in line
-    assert f"delete it and the marker {lay.marker(0, region)}, then re-run" in line
-    victim.unlink()
-    lay.marker(0, region).unlink()
-    res = tvb76_run(tvb76_cache, out, *RANGE)
-    assert res.returncode == 0, res.stdout[-3000:]
-    assert "simulating 0" in res.stdout
+    assert str(victim) in line and "--redo deletes its markers from mean iteration" in line, line
+    assert "Re-run the same command" not in res.stdout
+    lines = res.stdout.splitlines()
+    at = next(i for i, text in enumerate(lines) if text.startswith(f"Damaged: 1 region ({region})"))
+    command = shlex.split(lines[at + 1])
+    assert command[command.index("--regions") + 1] == str(region) and "--redo" in command
+    assert line.endswith(lines[at + 1].strip())  # the region's own line gives the same command
+    # --verify prints it too
+    check = tvb76_run(tvb76_cache, out, "--verify")
+    row = next(text for text in check.stdout.splitlines() if str(victim) in text)
+    assert row.endswith(f"make them again with: {lines[at + 1].strip()}"), row
+    fixed = subprocess.run(command, env=dict(os.environ, DEEPSIF_PIPELINE_CACHE=str(tvb76_cache)),
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, stdin=subprocess.DEVNULL)
+    assert fixed.returncode == 0, fixed.stdout[-3000:]
+    assert f"--redo: region {region}: " in fixed.stdout and f"STEP 1: Generating TVB data for region {region}" in fixed.stdout
     assert_same_arrays(out / "nmm_spikes", reference / "nmm_spikes")
+    assert all(lay.marker(0, r).read_bytes() == made for r, made in untouched.items())  # other regions untouched
+    assert _leftovers(out) == []
 
 
 def test_disk_shortage_is_refused_before_anything_is_created(tvb76_cache, tmp_path):
@@ -242,6 +258,7 @@ def test_status_names_the_claim_holder(tvb76_cache, tmp_path):
         claim.release()
     assert res.returncode == 0, res.stdout
     assert f"region 7  running      claimed by {claims.machine()['host']}:{os.getpid()}" in res.stdout
+    assert f"or as soon as process {os.getpid()} of this machine ends" in res.stdout  # how it is taken over
     assert "not started: 2 (6, 8)" in res.stdout and not (out / "logs").exists()
 
 

@@ -82,6 +82,22 @@ def test_closing_lines_name_what_was_made_and_what_is_next(tmp_path):
     assert not any(line.startswith("Regions without clips") for line in done)
 
 
+def test_closing_lines_give_damaged_regions_the_redo_command_not_a_plain_re_run(tmp_path):
+    """A damaged region fails the same way on a plain re-run: the lines give the command that repairs it,
+    and the plain resume command covers only the regions without markers."""
+    entry = {"regions": {"0": {"clips": 1}, "1": {"clips": 2}}}
+    results = {2: Result(Status.DAMAGED, "clip .../a2/nmm_1.mat is damaged (truncated)"),
+               3: Result(Status.FAILED, "step 2 failed")}
+    failed = {r: (tmp_path / f"region_{r}.log", tmp_path / f"region_{r}.failed") for r in (2, 3)}
+    lines = closing_lines(tmp_path, "nmm_spikes/", 5, results, entry, [], failed, "VERIFY", "dataset.json",
+                          resume=lambda first, end: f"RUN {first} {end}", repair=lambda rs: f"REPAIR {rs}")
+    at = lines.index("Damaged: 1 region (2) with markers or clips cut short or unreadable (above); this deletes "
+                     "exactly those files and makes them again:")
+    assert lines[at + 1] == "  REPAIR [2]"
+    assert lines[at + 2].startswith("Next: regions 3-4 have no markers yet; this runs them") and \
+        lines[at + 3] == "  RUN 3 5"
+
+
 def test_next_commands_run_exactly_the_regions_without_markers():
     from deepsif_pipeline.report import next_commands
 

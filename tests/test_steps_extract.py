@@ -57,13 +57,16 @@ def test_done_needs_every_marker_and_the_clips_they_count(tmp_path, template76):
     assert verdict.current and verdict.clips == 2 and not verdict.legacy
 
 
-def test_a_damaged_marker_is_named_with_what_to_do(tmp_path, template76):
+def test_a_damaged_marker_is_named_with_what_redo_deletes(tmp_path, template76):
     lay, fp = Layout(tmp_path), asked(template76)
     write_markers(lay, 0, (1, 1, 2), fp)
+    write_clips(lay, 0, 2)
     lay.marker(1, 0).write_bytes(b"garbage")
     verdict = extract.judge(lay, 0, fp)
     assert verdict.state is State.DAMAGED
-    assert f"marker {lay.marker(1, 0)} is damaged" in verdict.detail and "delete it" in verdict.detail
+    assert f"marker {lay.marker(1, 0)} is damaged" in verdict.detail
+    assert verdict.repair == (1, 2)  # mean iterations 1 and 2, clips after mean iteration 0's one
+    assert "from mean iteration 1 on and its clips from nmm_2.mat on" in extract.repair_text(0, verdict)
 
 
 def test_a_damaged_clip_is_named_with_its_mean_iteration(tmp_path, template76):
@@ -76,7 +79,32 @@ def test_a_damaged_clip_is_named_with_its_mean_iteration(tmp_path, template76):
     verdict = extract.judge(lay, 0, fp)
     assert verdict.state is State.DAMAGED
     assert f"clip {lay.clip(0, 3)} is damaged (truncated" in verdict.detail
-    assert f"the marker {lay.marker(1, 0)}" in verdict.detail and "mean iteration 1 of region 0" in verdict.detail
+    assert verdict.repair == (1, 2)  # clip 3 is mean iteration 1's (clips 2-3)
+
+
+def test_clip_content_is_read_only_when_asked(tmp_path, template76):
+    """A whole file whose data is not finite: only the content check (--redo, --verify) sees it."""
+    from scipy.io import savemat
+    lay, fp = Layout(tmp_path), asked(template76)
+    write_markers(lay, 0, (2, 2, 3), fp)
+    write_clips(lay, 0, 3)
+    savemat(lay.clip(0, 3), {"data": np.full((500, template76.n_regions), np.nan, dtype=np.float32)})
+    assert extract.judge(lay, 0, fp).current
+    verdict = extract.judge(lay, 0, fp, content=template76.n_regions)
+    assert verdict.state is State.DAMAGED and "non-finite" in verdict.detail and verdict.repair == (2, 3)
+
+
+def test_discard_from_deletes_the_damaged_mean_iteration_and_what_follows(tmp_path, template76):
+    from deepsif_pipeline.steps import clean
+    lay, fp = Layout(tmp_path), asked(template76)
+    write_markers(lay, 0, (1, 3, 4), fp)
+    write_clips(lay, 0, 5)  # clip 5: left by an interrupted step 2, counted by no marker
+    assert [p.name for p in extract.uncounted_clips(lay, 0, 4)] == ["nmm_5.mat"]
+    assert clean.discard_from(lay, 0, 1, 2) == 2 + 4
+    assert [m for m in (0, 1, 2) if lay.marker(m, 0).is_file()] == [0]
+    assert sorted(p.name for p in lay.clip_dir(0).iterdir()) == ["nmm_1.mat"]
+    verdict = extract.judge(lay, 0, fp)
+    assert verdict.state is State.PARTIAL and verdict.todo == (1, 2) and verdict.clips == 1
 
 
 @pytest.mark.parametrize("setting,value,flag,shown", [

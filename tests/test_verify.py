@@ -148,6 +148,8 @@ def test_truncated_clip(copy, tvb76_dir):
     victim.write_bytes(victim.read_bytes()[:3000])
     line = _failed_line(_verify(copy, tvb76_dir), "clips are 500 x regions, finite")
     assert f"clip {victim} is unreadable" in line
+    command = _fix_command(line)  # (run by tests/test_pipeline_orchestrator_resume.py on real clips)
+    assert command[command.index("--regions") + 1] == victim.parent.name[1:] and "--redo" in command
 
 
 def test_wrong_nmm_idx_row(copy, tvb76_dir):
@@ -178,3 +180,54 @@ def test_manifest_records_the_folder_and_verify_checks_it(copy, tvb76_dir):
     (copy / "dataset.json").write_text(json.dumps(data))
     line = _failed_line(_verify(copy, tvb76_dir), "manifest agrees with the files")
     assert f"region {r}: per_iteration is" in line
+
+
+def _fix_command(line):
+    """The command a failed --verify row gives after "make it again with:" / "make them again with:"."""
+    return shlex.split(re.split(r"make (?:it|them) again with: ", line, maxsplit=1)[1])
+
+
+def _run_fix(command, tvb76_dir):
+    return subprocess.run(command, capture_output=True, text=True, stdin=subprocess.DEVNULL, cwd=REPO,
+                          env=dict(os.environ, DEEPSIF_PIPELINE_CACHE=str(tvb76_dir.parent)))
+
+
+@pytest.mark.parametrize("damage", ["cut short", "fails its checks"])
+def test_damaged_step4_file_is_made_again_by_the_printed_command(copy, finished, tvb76_dir, damage):
+    """A step-4 file cut short, or whole but naming clips its regions do not have: --verify prints the
+    command with --redo, and that command makes the file again, the same as before."""
+    path = copy / "test_sample_source1.mat"
+    if damage == "cut short":
+        path.write_bytes(path.read_bytes()[:5000])
+        row = "synthetic source file"
+    else:  # its fingerprint unchanged: only --verify's checks (and --redo, which runs them) see it
+        meta = {k: v for k, v in loadmat(path).items() if not k.startswith("__")}
+        meta["random_samples"][0, 0] = 99
+        savemat(path, meta)
+        row = "synthetic source fields"
+    line = _failed_line(_verify(copy, tvb76_dir), row)
+    command = _fix_command(line)
+    assert command[command.index("--output") + 1] == str(copy)
+    assert "--synthesis-only" in command and "--redo" in command, command
+    fixed = _run_fix(command, tvb76_dir)
+    assert fixed.returncode == 0, fixed.stdout[-3000:] + fixed.stderr[-3000:]
+    again = _verify(copy, tvb76_dir)
+    assert again.returncode == 0 and "5 of 5 checks passed" in again.stdout, again.stdout
+    made, before = loadmat(path), loadmat(finished / "test_sample_source1.mat")
+    assert all(np.array_equal(made[k], before[k]) for k in ("selected_region", "nmm_idx", "random_samples",
+                                                            "scale_ratio", "mag_change"))
+
+
+def test_pack_row_that_differs_is_written_again_by_the_printed_command(copy, tvb76_dir):
+    import h5py
+    with h5py.File(copy / "test_sample_nmm.h5", "r+") as f:
+        f["data"][0] = f["data"][0] + 1.0
+    line = _failed_line(_verify(copy, tvb76_dir), "pack rows equal their clips")
+    assert "pack row 0 differs" in line
+    command = _fix_command(line)
+    assert "--pack" in command and "--redo" in command, command
+    fixed = _run_fix(command, tvb76_dir)
+    assert fixed.returncode == 0 and "--redo: test_sample_nmm.h5 fails --verify's checks" in fixed.stdout, \
+        fixed.stdout[-3000:] + fixed.stderr[-3000:]
+    again = _verify(copy, tvb76_dir)
+    assert again.returncode == 0 and "5 of 5 checks passed" in again.stdout, again.stdout

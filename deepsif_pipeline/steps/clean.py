@@ -93,3 +93,29 @@ def discard(layout, region):
             n += sum(1 for p in folder.iterdir() if p.is_file())
             shutil.rmtree(folder, ignore_errors=True)
     return n
+
+
+def discard_from(layout, region, mean_iteration, first_clip):
+    """Delete the step-2 outputs of a region from one mean iteration on (``--redo`` of a damaged region).
+
+    The markers of ``mean_iteration`` and the later ones go first (so that
+    an interruption leaves a region that is not done rather than a marker
+    counting clips that are gone), then the clips numbered ``first_clip``
+    and above. The earlier mean iterations' markers and clips, and the raw
+    data, stay (the raw pieces, when still there, are checked and reused).
+
+    Returns
+    -------
+    int
+        Files deleted.
+    """
+    from .extract import uncounted_clips
+    n = 0
+    for m in science.MEAN_ITERATIONS:
+        if m >= mean_iteration and layout.marker(m, region).is_file():
+            layout.marker(m, region).unlink()
+            n += 1
+    for path in uncounted_clips(layout, region, first_clip - 1):
+        path.unlink()
+        n += 1
+    return n

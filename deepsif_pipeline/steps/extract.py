@@ -112,8 +112,7 @@ def read_marker(path):
                     "clips_needed": scalar.get("clips_needed", float("inf"))}
     except Exception as exc:  # scipy raises several types for broken files; FingerprintError too
         problem = str(exc)
-    raise MarkerError(f"marker {path} is damaged ({problem}); delete it and re-run to redo that "
-                      "mean iteration of the region (same seed, same clips)")
+    raise MarkerError(f"marker {path} is damaged ({problem})")
 
 
 def _legacy(layout, region, mean_iteration, marker, asked):
@@ -139,7 +138,7 @@ def _legacy(layout, region, mean_iteration, marker, asked):
     return legacy(asked, recorded)
 
 
-def judge(layout, region, asked, deep=True, needed=None):
+def judge(layout, region, asked, deep=True, needed=None, content=None):
     """What is on disk of a region's step 2 (clips and markers of its mean iterations).
 
     A region is done when every mean iteration has its marker, or when the
@@ -162,6 +161,10 @@ def judge(layout, region, asked, deep=True, needed=None):
         Clips after which no further mean iteration is needed
         (``Settings.clips_needed``; ``inf``: every mean iteration). None:
         what the last marker records (the rule of the run that made it).
+    content : int or None
+        The template's region count: with ``deep``, also read every counted
+        clip's data as ``--verify`` does (:func:`clip_content_problem`;
+        ``--redo``, which repairs what ``--verify`` finds).
 
     Returns
     -------
@@ -170,7 +173,8 @@ def judge(layout, region, asked, deep=True, needed=None):
         iterations it did not need), ``MISSING`` or ``PARTIAL`` (``todo``:
         mean iterations without marker, in order; ``clips``: counted so
         far), ``OTHER_SETTINGS`` (the first marker made differently) or
-        ``DAMAGED`` (a marker or clip cut short or unreadable, with what to do).
+        ``DAMAGED`` (a marker or clip missing, cut short or unreadable;
+        ``repair``: what ``--redo`` deletes and makes again).
     """
     counts, old, recorded_needed = {}, False, float("inf")
     for m in science.MEAN_ITERATIONS:
@@ -181,7 +185,8 @@ def judge(layout, region, asked, deep=True, needed=None):
         try:
             marker = read_marker(path)
         except MarkerError as exc:
-            return Verdict(State.DAMAGED, str(exc))
+            kept = max([c for c in counts.values() if c is not None], default=0)
+            return Verdict(State.DAMAGED, str(exc), repair=(m, kept + 1))
         recorded = marker["fingerprint"]
         old = old or recorded is None
         if asked is not None and recorded is None:
@@ -203,41 +208,99 @@ def judge(layout, region, asked, deep=True, needed=None):
         return Verdict(State.MISSING if len(todo) == len(counts) else State.PARTIAL, todo=todo, legacy=old,
                        clips=total)
     if deep:
-        problems = clip_problems(layout, region, counts)
-        if problems:
-            return Verdict(State.DAMAGED, "; ".join(problems), clips=total, legacy=old)
+        problem, first = clip_problems(layout, region, counts, content)
+        if problem:
+            m = mean_iteration_of(counts, first)
+            kept = max([c for k, c in counts.items() if c is not None and k < m], default=0)
+            return Verdict(State.DAMAGED, problem, clips=total, legacy=old, repair=(m, kept + 1))
     return Verdict(State.CURRENT, clips=total, legacy=old, not_needed=not_needed,
                    clips_needed=threshold if not_needed else None)
 
 
-def clip_problems(layout, region, counts):
-    """Why the clips counted by a region's markers are not all whole files (an empty list when they are).
+def repair_text(region, verdict):
+    """What ``--redo`` does to a region judged ``DAMAGED``: one phrase, e.g. for its failure line."""
+    m, first = verdict.repair
+    return (f"--redo deletes its markers from mean iteration {m} on and its clips from nmm_{first}.mat on, and makes "
+            f"them again (same seeds, same clips)")
+
+
+def mean_iteration_of(counts, clip):
+    """The mean iteration whose step 2 made clip number ``clip`` (counts are cumulative).
+
+    Parameters
+    ----------
+    counts : dict
+        ``{mean_iteration: num_spike}`` (None: no marker).
+    clip : int
+        1-based.
+    """
+    return next(m for m in science.MEAN_ITERATIONS if counts[m] is not None and counts[m] >= clip)
+
+
+def clip_content_problem(path, n_regions):
+    """Why a clip's data is not a ``(500, n_regions)`` array of finite values, or None (reads the whole file)."""
+    try:
+        data = loadmat(str(path), variable_names=["data"])["data"]
+    except Exception as exc:  # scipy raises several types for broken files
+        return f"clip {path} is unreadable ({type(exc).__name__})"
+    if data.shape != (science.CLIP_LENGTH, n_regions):
+        return f"clip {path} is {data.shape[0]} x {data.shape[1]}, expected {science.CLIP_LENGTH} x {n_regions}"
+    if not np.all(np.isfinite(data)):
+        return f"clip {path} has non-finite values"
+    return None
+
+
+def clip_problems(layout, region, counts, content=None):
+    """The first clip counted by a region's markers that is not a whole file, and why.
 
     Parameters
     ----------
     counts : dict
         ``{mean_iteration: num_spike}`` of every mean iteration (None: no marker).
+    content : int or None
+        The template's region count: also read each clip's data (:func:`clip_content_problem`).
 
     Returns
     -------
-    list of str
-        Missing clip files, or the first damaged one with what to delete.
+    problem : str or None
+        Missing clip files (how many, the first), or the first damaged one.
+    clip : int or None
+        The number of the first clip missing or damaged.
     """
     total = max(c for c in counts.values() if c is not None)
     absent = [n for n in range(1, total + 1) if not layout.clip(region, n).is_file()]
-    problems = []
-    if absent:
-        problems.append(f"{len(absent)} of {total} clip files missing in {layout.clip_dir(region)} "
-                        f"(first: {layout.clip(region, absent[0]).name})")
     for n in range(1, total + 1):
-        problem = None if n in absent else mat_file_problem(layout.clip(region, n))
+        path = layout.clip(region, n)
+        if n in absent:
+            return (f"{len(absent)} of {total} clip files missing in {layout.clip_dir(region)} "
+                    f"(first: {path.name})"), n
+        problem = mat_file_problem(path)
         if problem:
-            m = next(m for m in science.MEAN_ITERATIONS if counts[m] is not None and counts[m] >= n)
-            problems.append(f"clip {layout.clip(region, n)} is damaged ({problem}): delete it and the marker "
-                            f"{layout.marker(m, region)}, then re-run to make mean iteration {m} of region "
-                            f"{region} again (same seed, same clips)")
-            break
-    return problems
+            return f"clip {path} is damaged ({problem})", n
+        if content is not None:
+            problem = clip_content_problem(path, content)
+            if problem:
+                return problem, n
+    return None, None
+
+
+def uncounted_clips(layout, region, clips):
+    """Clip files of a region numbered above ``clips`` (its last marker's count), in number order.
+
+    In a done region they are left by an interrupted step 2 of a later mean
+    iteration (clips are written before their marker), and counted by no marker.
+    """
+    from ..layout import CLIP_FILE
+    folder = layout.clip_dir(region)
+    if not folder.is_dir():
+        return []
+    prefix, suffix = CLIP_FILE.split("{n}")
+    numbered = {}
+    for path in folder.iterdir():
+        middle = path.name[len(prefix):len(path.name) - len(suffix)]
+        if path.name.startswith(prefix) and path.name.endswith(suffix) and middle.isdigit():
+            numbered[int(middle)] = path
+    return [numbered[n] for n in sorted(numbered) if n > clips]
 
 
 def clip_counts(layout, n_regions, asked=None, needed=None):
