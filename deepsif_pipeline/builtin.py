@@ -186,9 +186,8 @@ def region_leadfield(vertex_leadfield, rm, n_regions):
     numpy.ndarray
         ``(n_sensors, n_regions)``.
     """
-    membership = np.zeros((len(rm), n_regions))
-    membership[np.arange(len(rm)), np.asarray(rm, dtype=int)] = 1.0
-    return np.asarray(vertex_leadfield, dtype=float) @ membership
+    from .sensors import sum_regions
+    return sum_regions(vertex_leadfield, rm, n_regions)
 
 
 def label_hemispheres(labels):

@@ -1,0 +1,267 @@
+"""The sensors of a lead field, from what a lab has: a cap's name, a montage file, a recording (issue 21).
+
+First part of ``--sensors SPEC`` (not an option yet): reading the sensors
+with MNE-Python, the checks every sensor set must pass, and the two steps
+of DeepSIF's recipe that turn a vertex gain into a region lead field
+(``misc_scripts/forward_prepare_lfd_matrix.m`` in the DeepSIF repository,
+summarised in ``../shared/docs/deepsif-method.md``):
+
+1. fix each vertex along its cortex orientation (``lfd_free2fix``):
+   :func:`fix_orientations`;
+2. sum the fixed gains of the vertices of each region (``fwd_to_rmfwd``):
+   :func:`sum_regions`.
+
+An EEG lead field is then referenced to the average of its EEG sensors
+(:func:`average_reference`). MNE is imported only by the functions that
+need it.
+"""
+
+import difflib
+from pathlib import Path
+
+import numpy as np
+
+MIN_SENSORS = 8  # fewer sensors cannot localise sources (DeepSIF's smallest cap has 32)
+HEAD_RADIUS_M = (0.05, 0.2)  # radii of a sphere fitted to sensors on a human head, in metres
+MIN_COVERAGE_DEG = 45.0  # sensors reach at least this angle from their mean direction: they surround the head
+
+
+class SensorError(Exception):
+    """The sensors cannot be used: one line saying what and how to fix it."""
+
+
+def montage_names():
+    """The names of MNE's standard montages (caps), e.g. ``standard_1020``, ``biosemi64``."""
+    from mne.channels import get_builtin_montages
+    return list(get_builtin_montages())
+
+
+def read_sensors(spec):
+    """The EEG or MEG sensors named by ``spec``, as an ``mne.Info`` holding only them, with positions.
+
+    Parameters
+    ----------
+    spec : str or Path
+        An MNE standard montage name (:func:`montage_names`), a montage or
+        digitisation file MNE reads (``.elc``, ``.sfp``, ``.loc``, ``.bvef``,
+        ``.csd``, ``.elp``, ``.hpts``, ``.fif``, ...), or a recording or
+        ``-info.fif`` whose EEG or MEG sensors are used.
+
+    Returns
+    -------
+    mne.Info
+        Its channels: the EEG sensors, or else the MEG ones (magnetometers
+        and gradiometers), with positions in the head frame (metres).
+
+    Raises
+    ------
+    SensorError
+        An unknown montage name (with the closest names), an unreadable
+        file, fewer than :data:`MIN_SENSORS` sensors with positions, or
+        sensors that do not surround a head (:func:`check_positions`).
+    """
+    import mne
+    text = str(spec)
+    path = Path(text).expanduser()
+    if not path.exists():
+        import warnings
+        try:
+            with warnings.catch_warnings():  # an older name MNE still takes (standard_1020 = colin27_1020)
+                warnings.simplefilter("ignore", FutureWarning)
+                montage = mne.channels.make_standard_montage(text)
+        except ValueError:
+            names = montage_names()
+            close = difflib.get_close_matches(text, names, n=3, cutoff=0.5)
+            raise SensorError(f"--sensors {text}: neither a file nor one of MNE's standard montages"
+                              + (f" (did you mean {', '.join(close)}?)" if close else
+                                 f" ({', '.join(names[:4])}, ...; mne.channels.get_builtin_montages() lists "
+                                 "them)")) from None
+        return _checked(_eeg_info(montage), text)
+    if path.is_dir():
+        raise SensorError(f"--sensors {path}: a folder; give a montage name, a montage file or a recording")
+    info = _read_file(mne, path)
+    return _checked(info, str(path))
+
+
+def _eeg_info(montage):
+    """An Info of EEG channels at the montage's positions (fiducials kept as digitisation points)."""
+    import mne
+    positions = montage.get_positions()["ch_pos"]
+    info = mne.create_info(list(positions), 1000.0, "eeg")
+    info.set_montage(montage, on_missing="ignore")
+    return info
+
+
+def _read_file(mne, path):
+    """The Info of a recording, an ``-info.fif`` or a montage file; SensorError when MNE reads none of them."""
+    errors = []
+    name = path.name.lower()
+    if name.endswith("-fwd.fif") or name.endswith("-fwd.fif.gz"):
+        raise SensorError(f"--sensors {path}: a forward solution; that form of --sensors is not supported yet")
+    readers = []
+    if name.endswith(".fif") or name.endswith(".fif.gz"):
+        readers.append(("info", lambda: mne.io.read_info(str(path), verbose="error")))
+        readers.append(("digitisation", lambda: _eeg_info(mne.channels.read_dig_fif(str(path)))))
+    else:
+        readers.append(("recording", lambda: mne.io.read_raw(str(path), preload=False, verbose="error").info))
+    if name.endswith(".bvct"):
+        readers.append(("digitisation", lambda: _eeg_info(mne.channels.read_dig_captrak(str(path)))))
+    readers.append(("montage", lambda: _eeg_info(mne.channels.read_custom_montage(str(path)))))
+    for what, read in readers:
+        try:
+            info = read()
+        except Exception as exc:  # MNE raises many types for files it does not read
+            errors.append(f"{what}: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}")
+            continue
+        picked = _sensors_of(mne, info)
+        if picked is not None:
+            return picked
+        errors.append(f"{what}: no EEG or MEG channel")
+    raise SensorError(f"--sensors {path}: MNE reads it neither as a recording nor as a montage "
+                      f"({'; '.join(errors[-2:])})")
+
+
+def _sensors_of(mne, info):
+    """``info`` reduced to its EEG channels, or else its MEG ones; None when it has neither."""
+    for kind in ({"eeg": True, "meg": False}, {"eeg": False, "meg": True}):
+        picks = mne.pick_types(info, exclude=(), **kind)
+        if len(picks):
+            return mne.pick_info(info, picks)
+    return None
+
+
+def sensor_positions(info):
+    """``(n_sensors, 3)`` positions in metres of the Info's channels (NaN where a channel has none)."""
+    return np.array([ch["loc"][:3] for ch in info["chs"]], dtype=float)
+
+
+def _checked(info, spec):
+    positions = sensor_positions(info)
+    placed = np.all(np.isfinite(positions), axis=1) & np.any(positions != 0, axis=1)
+    if placed.sum() < MIN_SENSORS:
+        raise SensorError(f"--sensors {spec}: {int(placed.sum())} sensors with a position; a lead field needs at "
+                          f"least {MIN_SENSORS}")
+    problem = check_positions(positions[placed])
+    if problem:
+        raise SensorError(f"--sensors {spec}: {problem}")
+    if not placed.all():
+        import mne
+        info = mne.pick_info(info, np.flatnonzero(placed))
+    return info
+
+
+def fit_sphere(points):
+    """The sphere through ``points`` in the least-squares sense (algebraic fit).
+
+    Parameters
+    ----------
+    points : array, shape (n_points, 3)
+
+    Returns
+    -------
+    center : array, shape (3,)
+    radius : float
+    """
+    points = np.asarray(points, dtype=float)
+    a = np.c_[2 * points, np.ones(len(points))]
+    b = (points ** 2).sum(axis=1)
+    solution, *_ = np.linalg.lstsq(a, b, rcond=None)
+    center = solution[:3]
+    return center, float(np.sqrt(solution[3] + center @ center))
+
+
+def check_positions(positions):
+    """Why sensors at ``positions`` (metres, ``(n_sensors, 3)``) do not surround a head, or None.
+
+    They must lie on a sphere of a head's size (:data:`HEAD_RADIUS_M`,
+    which also catches positions in millimetres) and reach at least
+    :data:`MIN_COVERAGE_DEG` from their mean direction seen from its centre
+    (a cap covers the upper head; a strip or a cluster does not).
+    """
+    positions = np.asarray(positions, dtype=float)
+    if np.linalg.matrix_rank(positions - positions.mean(axis=0), tol=1e-6) < 3:
+        return "the sensors lie on a line or a plane: they do not surround a head"
+    center, radius = fit_sphere(positions)
+    if not HEAD_RADIUS_M[0] <= radius <= HEAD_RADIUS_M[1]:
+        hint = " (positions in millimetres? MNE wants metres)" if radius > HEAD_RADIUS_M[1] * 100 else ""
+        return (f"the sphere through the sensors has a radius of {radius:.3g} m, not a head's "
+                f"({HEAD_RADIUS_M[0]:g}-{HEAD_RADIUS_M[1]:g} m){hint}")
+    directions = positions - center
+    directions /= np.linalg.norm(directions, axis=1, keepdims=True)
+    mean = directions.mean(axis=0)
+    mean /= np.linalg.norm(mean)
+    reach = np.degrees(np.arccos(np.clip(directions @ mean, -1, 1))).max()
+    if reach < MIN_COVERAGE_DEG:
+        return (f"the sensors cover only {reach:.0f} degrees around their centre, less than {MIN_COVERAGE_DEG:g}: "
+                "they do not surround the head")
+    return None
+
+
+# ---------------------------------------------------------------------------
+# DeepSIF's recipe: vertex gains to a region lead field
+
+
+def fix_orientations(gain, orientations):
+    """Each vertex's gain along its cortex orientation (DeepSIF's ``lfd_free2fix``).
+
+    Parameters
+    ----------
+    gain : array, shape (n_sensors, 3 * n_vertices)
+        Free-orientation gain, columns ``3v, 3v+1, 3v+2`` the x, y, z dipoles of vertex ``v``.
+    orientations : array, shape (n_vertices, 3)
+        Unit orientation of each vertex (the cortex normals, ``ori``).
+
+    Returns
+    -------
+    array, shape (n_sensors, n_vertices)
+    """
+    gain = np.asarray(gain, dtype=float)
+    orientations = np.asarray(orientations, dtype=float)
+    n_sensors, n_columns = gain.shape
+    if n_columns != 3 * len(orientations):
+        raise ValueError(f"gain has {n_columns} columns, expected 3 x {len(orientations)} vertices")
+    return np.einsum("svk,vk->sv", gain.reshape(n_sensors, len(orientations), 3), orientations)
+
+
+def sum_regions(fixed, mapping, n_regions):
+    """The region lead field: the sum of the fixed gains of each region's vertices (DeepSIF's ``fwd_to_rmfwd``).
+
+    Every dipole of a region carries the region's activity, so the region's
+    gain is the sum of its vertices' gains.
+
+    Parameters
+    ----------
+    fixed : array, shape (n_sensors, n_vertices)
+    mapping : array of int, shape (n_vertices,)
+        0-based region of each vertex.
+    n_regions : int
+
+    Returns
+    -------
+    array, shape (n_sensors, n_regions)
+        A region without vertex gets a zero column.
+    """
+    fixed = np.asarray(fixed, dtype=float)
+    mapping = np.asarray(mapping).astype(int).ravel()
+    if mapping.size != fixed.shape[1]:
+        raise ValueError(f"region mapping has {mapping.size} vertices, the gain {fixed.shape[1]}")
+    if mapping.min() < 0 or mapping.max() >= n_regions:
+        raise ValueError(f"region mapping names regions {mapping.min()}..{mapping.max()}, outside 0..{n_regions - 1}")
+    membership = np.zeros((mapping.size, n_regions))
+    membership[np.arange(mapping.size), mapping] = 1.0
+    return fixed @ membership
+
+
+def average_reference(fwd):
+    """An EEG lead field referenced to the average of its sensors: each column minus its mean over the sensors.
+
+    Parameters
+    ----------
+    fwd : array, shape (n_sensors, n_regions)
+
+    Returns
+    -------
+    array, shape (n_sensors, n_regions)
+    """
+    fwd = np.asarray(fwd, dtype=float)
+    return fwd - fwd.mean(axis=0, keepdims=True)

@@ -1,0 +1,110 @@
+"""The sensors of a lead field (deepsif_pipeline/sensors.py): reading them with MNE, their checks, and DeepSIF's
+recipe from vertex gains to a region lead field."""
+
+import numpy as np
+import pytest
+
+from deepsif_pipeline import sensors
+from deepsif_pipeline.sensors import SensorError
+
+mne = pytest.importorskip("mne", reason="mne is not installed (pip install -r requirements.txt)")
+
+
+def test_a_standard_montage_gives_its_eeg_sensors():
+    info = sensors.read_sensors("biosemi64")
+    assert len(info["ch_names"]) == 64 and set(info.get_channel_types()) == {"eeg"}
+    assert info["ch_names"][:2] == mne.channels.make_standard_montage("biosemi64").ch_names[:2]
+    positions = sensors.sensor_positions(info)
+    assert np.all(np.isfinite(positions)) and sensors.check_positions(positions) is None
+
+
+def test_an_unknown_montage_name_says_the_closest_ones():
+    with pytest.raises(SensorError, match=r"--sensors biosemi65: neither a file nor one of MNE's standard "
+                                          r"montages \(did you mean biosemi64"):
+        sensors.read_sensors("biosemi65")
+    assert len(sensors.read_sensors("standard_1020")["ch_names"]) == 94  # an older name MNE still takes
+    with pytest.raises(SensorError, match="get_builtin_montages"):
+        sensors.read_sensors("nothing-like-a-cap")
+
+
+def test_a_digitisation_file_and_a_recording_give_their_sensors(tmp_path):
+    montage = mne.channels.make_standard_montage("standard_1020")
+    dig = tmp_path / "cap-dig.fif"
+    montage.save(dig)
+    assert len(sensors.read_sensors(dig)["ch_names"]) == len(montage.ch_names)
+    # a recording: its EEG channels (not the stimulus channel), at the positions it holds
+    names = ["Fp1", "Fp2", "F3", "F4", "C3", "C4", "P3", "P4", "O1", "O2", "Cz", "Pz"]
+    info = mne.create_info(names + ["STI"], 250.0, ["eeg"] * len(names) + ["stim"])
+    info.set_montage(montage)
+    raw = mne.io.RawArray(np.zeros((len(names) + 1, 100)), info, verbose="error")
+    recording = tmp_path / "subject_raw.fif"
+    raw.save(recording, verbose="error")
+    read = sensors.read_sensors(recording)
+    assert read["ch_names"] == names
+    assert np.allclose(sensors.sensor_positions(read), sensors.sensor_positions(info)[:len(names)])
+
+
+def test_a_montage_text_file(tmp_path):
+    montage = mne.channels.make_standard_montage("biosemi32")
+    path = tmp_path / "cap.sfp"
+    positions = montage.get_positions()["ch_pos"]
+    path.write_text("".join(f"{name}\t{x * 100:.4f}\t{y * 100:.4f}\t{z * 100:.4f}\n"
+                            for name, (x, y, z) in positions.items()))  # .sfp: centimetres
+    info = sensors.read_sensors(path)
+    assert info["ch_names"] == list(positions)
+    assert np.allclose(sensors.sensor_positions(info), list(positions.values()), atol=1e-6)
+
+
+@pytest.mark.parametrize("content, message", [
+    ("Fp1\t8\t3\t2\nFp2\t8\t-3\t2\nCz\t0\t0\t9\n", "3 sensors with a position; a lead field needs at least 8"),
+    ("not a montage at all\n", "MNE reads it neither as a recording nor as a montage"),
+])
+def test_bad_files_are_refused_in_one_line(tmp_path, content, message):
+    path = tmp_path / "cap.sfp"
+    path.write_text(content)
+    with pytest.raises(SensorError, match=message) as err:
+        sensors.read_sensors(path)
+    assert "\n" not in str(err.value)
+
+
+def test_sensors_that_do_not_surround_a_head():
+    rng = np.random.default_rng(0)
+    cap = sensors.sensor_positions(sensors.read_sensors("standard_1020"))
+    assert sensors.check_positions(cap) is None
+    assert "millimetres" in sensors.check_positions(cap * 1000)
+    assert "line or a plane" in sensors.check_positions(np.c_[np.linspace(-0.1, 0.1, 10), np.zeros((10, 2))])
+    direction = np.array([0.0, 0.0, 1.0])  # a cluster of 20 sensors around the vertex
+    cluster = direction + 0.05 * rng.standard_normal((20, 3))
+    cluster = 0.09 * cluster / np.linalg.norm(cluster, axis=1, keepdims=True)
+    assert "do not surround the head" in sensors.check_positions(cluster)
+
+
+def test_fit_sphere_finds_a_known_sphere():
+    rng = np.random.default_rng(1)
+    points = rng.standard_normal((50, 3))
+    points = np.array([0.01, -0.02, 0.04]) + 0.095 * points / np.linalg.norm(points, axis=1, keepdims=True)
+    center, radius = sensors.fit_sphere(points)
+    assert np.allclose(center, [0.01, -0.02, 0.04]) and radius == pytest.approx(0.095)
+
+
+def test_deepsif_recipe_fixes_orientations_then_sums_regions():
+    """lfd_free2fix then fwd_to_rmfwd, against plain loops on random gains."""
+    rng = np.random.default_rng(2)
+    n_sensors, n_vertices, n_regions = 5, 7, 4
+    gain = rng.standard_normal((n_sensors, 3 * n_vertices))
+    ori = rng.standard_normal((n_vertices, 3))
+    ori /= np.linalg.norm(ori, axis=1, keepdims=True)
+    fixed = sensors.fix_orientations(gain, ori)
+    for v in range(n_vertices):
+        assert np.allclose(fixed[:, v], gain[:, 3 * v:3 * v + 3] @ ori[v])
+    mapping = np.array([0, 2, 2, 0, 1, 2, 0])  # region 3 has no vertex
+    fwd = sensors.sum_regions(fixed, mapping, n_regions)
+    for r in range(n_regions):
+        assert np.allclose(fwd[:, r], fixed[:, mapping == r].sum(axis=1))
+    assert not fwd[:, 3].any()
+    referenced = sensors.average_reference(fwd)
+    assert np.allclose(referenced.mean(axis=0), 0) and np.allclose(referenced - fwd, referenced[0] - fwd[0])
+    with pytest.raises(ValueError, match="expected 3 x 7 vertices"):
+        sensors.fix_orientations(gain[:, :-1], ori)
+    with pytest.raises(ValueError, match="outside 0..3"):
+        sensors.sum_regions(fixed, mapping + 2, n_regions)
