@@ -265,3 +265,103 @@ def average_reference(fwd):
     """
     fwd = np.asarray(fwd, dtype=float)
     return fwd - fwd.mean(axis=0, keepdims=True)
+
+
+# ---------------------------------------------------------------------------
+# the head model and the vertex gains (MNE's multi-layer sphere)
+
+MARGIN_M = 0.001  # vertices are kept this far inside the sphere's brain layer
+
+
+def align_by_spheres(cortex, sensor_positions):
+    """The translation that puts a cortex under a sensor set whose frame differs from it by an origin.
+
+    Both are fitted with a sphere: the sensors (they lie on the scalp) and
+    the cortex's convex hull (its outer surface); the translation moves the
+    cortex's centre onto the sensors'. What is assumed: both frames have
+    the same axes and scale (e.g. tvb-data's cortex, centred on its mean
+    vertex, and Brainstorm's sensors, origin between the ears), so that
+    only the origin differs.
+
+    Parameters
+    ----------
+    cortex : array, shape (n_vertices, 3)
+        Metres.
+    sensor_positions : array, shape (n_sensors, 3)
+        Metres.
+
+    Returns
+    -------
+    array, shape (3,)
+        Add it to the cortex's positions.
+    """
+    from scipy.spatial import ConvexHull
+    cortex = np.asarray(cortex, dtype=float)
+    hull_center, _ = fit_sphere(cortex[ConvexHull(cortex).vertices])
+    sensor_center, _ = fit_sphere(sensor_positions)
+    return sensor_center - hull_center
+
+
+def sphere_model(sensor_positions):
+    """MNE's 4-layer sphere model (brain, CSF, skull, scalp) fitted to the sensors: centre and scalp radius."""
+    import mne
+    center, radius = fit_sphere(sensor_positions)
+    return mne.make_sphere_model(r0=center, head_radius=radius, verbose="error")
+
+
+def pull_inside(positions, sphere, margin=MARGIN_M):
+    """Vertices moved radially to just inside the sphere's brain layer where they lie outside it.
+
+    MNE leaves out the sources outside a sphere model's innermost layer; a
+    sphere fitted to scalp sensors leaves the lowest vertices of a cortex
+    (temporal poles, the base) outside it. Moving each of them radially
+    inside keeps every vertex (a region's gain sums all of them) at the
+    cost of a few millimetres for those vertices (returned, to be stated).
+
+    Returns
+    -------
+    positions : array, shape (n_vertices, 3)
+    moved : int
+        Vertices moved.
+    farthest : float
+        The largest move, in metres.
+    """
+    positions = np.array(positions, dtype=float)
+    center = np.asarray(sphere["r0"], dtype=float)
+    limit = sphere["layers"][0]["rad"] - margin
+    distance = np.linalg.norm(positions - center, axis=1)
+    outside = distance > limit
+    positions[outside] = center + (positions[outside] - center) * (limit / distance[outside])[:, None]
+    return positions, int(outside.sum()), float((distance[outside] - limit).max()) if outside.any() else 0.0
+
+
+def vertex_gain(info, positions, orientations, sphere):
+    """The fixed-orientation gain of dipoles at the cortex vertices, from MNE's forward model.
+
+    Parameters
+    ----------
+    info : mne.Info
+        The sensors (:func:`read_sensors`), positions in the head frame.
+    positions : array, shape (n_vertices, 3)
+        Metres, in the sensors' frame and inside the sphere's brain layer (:func:`pull_inside`).
+    orientations : array, shape (n_vertices, 3)
+        Unit normals of the cortex.
+    sphere : mne.bem.ConductorModel
+        :func:`sphere_model`.
+
+    Returns
+    -------
+    array, shape (n_sensors, n_vertices)
+        Each vertex's gain along its orientation (:func:`fix_orientations` of MNE's free-orientation gain).
+    """
+    import mne
+    orientations = np.asarray(orientations, dtype=float)
+    orientations = orientations / np.linalg.norm(orientations, axis=1, keepdims=True)
+    src = mne.setup_volume_source_space(pos={"rr": np.asarray(positions, dtype=float), "nn": orientations},
+                                        verbose="error")
+    kinds = set(info.get_channel_types())
+    fwd = mne.make_forward_solution(info, trans=None, src=src, bem=sphere, eeg="eeg" in kinds,
+                                    meg=bool(kinds & {"mag", "grad"}), mindist=0.0, verbose="error")
+    if fwd["nsource"] != len(orientations):
+        raise ValueError(f"MNE left out {len(orientations) - fwd['nsource']} vertices outside the head model")
+    return fix_orientations(fwd["sol"]["data"], orientations)
