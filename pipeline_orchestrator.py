@@ -23,6 +23,7 @@ import argparse
 import os
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 import json
+import shutil
 from pathlib import Path
 import signal
 import sys
@@ -98,6 +99,11 @@ def build_parser():
                    help="step 4 mode (train: nper 100, n_iter 48; test: nper 10, n_iter 3) (default: train; "
                         "--status, --verify and --pack: the one whose step-4 file the output folder holds, train "
                         "when it holds both)")
+    p.add_argument("--sensors", metavar="SPEC", default=None,
+                   help="make the lead field for these sensors with MNE-Python instead of using the template's: "
+                        "an MNE standard montage name (biosemi64, GSN-HydroCel-128, ...), a montage or "
+                        "digitisation file, or a recording whose EEG (else MEG) sensors are used; written to "
+                        "OUTPUT/derived/leadfield_{name}.mat (tvb76 and DeepSIF's fsaverage5 template)")
     p.add_argument("--mean-iterations", choices=MEAN_ITERATION_MODES, default=None,
                    help="needed: a region's mean iterations stop once it has the clips step 4 reads (nper: 100 "
                         "for train, 10 for test; clips 1..nper are the same files either way); all: every mean "
@@ -204,6 +210,8 @@ def workers_option(text):
 
 def check_modes(args):
     """Options that exclude each other or need another, and the region range; before anything is read."""
+    if args.sensors is not None and args.leadfield is not None:
+        raise UsageError("--sensors makes the lead field: it does not go with --leadfield")
     if args.regions is not None:
         if args.start_region is not None or args.end_region is not None or args.slice is not None:
             raise UsageError("--regions names the regions itself: it does not go with --start_region, --end_region "
@@ -333,6 +341,8 @@ def check_args(args):
         template = resolve_template(anatomy, args.leadfield, log=say)
     except AnatomyError as exc:
         raise UsageError(str(exc)) from None
+    if args.sensors is not None:
+        template = with_sensors(template, args, Layout(output, args.filename))
     if not (no_regions(args) or whole_template(args)) and not (0 <= args.start_region
                                                                and args.end_region <= template.n_regions):
         raise UsageError(outside_template(args.start_region, args.end_region, template.n_regions))
@@ -374,6 +384,47 @@ def check_args(args):
                          + (f" (it holds {', '.join(layout.synthesis_file(d).name for d in present)})" if present
                             else "") + f": run step 4 first: {suggest(ctx, '--synthesis-only')}")
     return ctx, client
+
+
+def with_sensors(template, args, layout):
+    """The template with the lead field of ``--sensors`` (made once, kept by content in the cache).
+
+    Refused (one line) when the sensors cannot be used, with ``--leadfield``, or when the
+    output folder's ``derived/`` holds another lead field of that name (unless ``--redo``).
+    """
+    from dataclasses import replace
+    from deepsif_pipeline import sensors
+    from deepsif_pipeline.anatomy import leadfield_id
+    from deepsif_pipeline.builtin import cache_root
+    try:
+        path, n_sensors = sensors.made_leadfield(template, args.sensors, cache_root() / "leadfields")
+    except sensors.SensorError as exc:
+        raise UsageError(str(exc)) from None
+    derived = layout.derived_dir / sensors.leadfield_name(args.sensors)
+    if derived.is_file() and not args.redo and leadfield_id(derived) != leadfield_id(path):
+        raise UsageError(f"{derived} holds another lead field than --sensors {args.sensors} makes now (other "
+                         "sensors under that name?): use another --output, or add --redo to replace it and the "
+                         "outputs made with it")
+    return replace(template, leadfield=path, n_sensors=n_sensors, sensors=str(args.sensors))
+
+
+def keep_leadfield(ctx):
+    """Copy a lead field made for ``--sensors`` into the output folder (``derived/``); the run uses that copy."""
+    from dataclasses import replace
+    from deepsif_pipeline import sensors
+    from deepsif_pipeline.files import publish, temporary_name
+    template = ctx.template
+    if template.sensors is None:
+        return ctx
+    from deepsif_pipeline.anatomy import leadfield_id
+    derived = ctx.layout.derived_dir / sensors.leadfield_name(template.sensors)
+    if not (derived.is_file() and leadfield_id(derived) == leadfield_id(template.leadfield)):
+        derived.parent.mkdir(parents=True, exist_ok=True)
+        tmp = temporary_name(derived, "leadfield")
+        shutil.copyfile(template.leadfield, tmp)
+        publish(tmp, derived)
+    say(f"lead field of --sensors {template.sensors}: {derived} ({template.n_sensors} sensors)")
+    return replace(ctx, template=replace(template, leadfield=derived))
 
 
 def recorded_settings(layout):
@@ -559,7 +610,8 @@ def run_on_dask(ctx, args, client, regions, plan, progress=None):
         build_parser(), args,
         drop={"start_region", "end_region", "regions", "scheduler", "workers", "skip_synthesis", "synthesis_only",
               "verify", "qc", "pack", "result_file", "slice"},
-        override={"anatomy": str(ctx.template.folder), "leadfield": ctx.template.leadfield.name,
+        override={"anatomy": str(ctx.template.folder),
+                  "leadfield": None if ctx.template.sensors else ctx.template.leadfield.name,
                   "output": str(ctx.layout.output), "matlab": ctx.engine.kind})
     command = [str(HERE / "pipeline_orchestrator.py"), "--skip-synthesis", *options]
     done = [r for r in regions if r in plan.regions and plan.regions[r].state is State.CURRENT]
@@ -649,6 +701,7 @@ def run(args):
         return print_plan(ctx, args, plan)
 
     layout.output.mkdir(parents=True, exist_ok=True)
+    ctx = keep_leadfield(ctx)
     if client is None:
         children.install_signal_handlers(
             lambda signame: say(f"\n{signame} received: stopping the running steps (finished regions and mean "

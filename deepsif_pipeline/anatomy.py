@@ -73,6 +73,9 @@ class Template:
         Rows of the lead field.
     columns : numpy.ndarray
         ``(n_regions,)`` 0-based connectivity index of each template region.
+    sensors : str or None
+        With ``--sensors SPEC``: the SPEC the lead field was made from
+        (``deepsif_pipeline/sensors.py``); ``leadfield`` is then the made file.
     """
 
     folder: Path
@@ -81,6 +84,7 @@ class Template:
     n_regions: int
     n_sensors: int
     columns: np.ndarray
+    sensors: str = None
 
     @property
     def n_connectivity(self):
@@ -682,7 +686,12 @@ def template_identity(template, part):
 def describe_template(template):
     """``'tvb76 (/cache/tvb76-v2), leadfield_63_16k.mat'``: the template as people know it."""
     name = template_info(template.folder).get("name")
-    return f"{f'{name} ({template.folder})' if name else template.folder}, {template.leadfield.name}"
+    if getattr(template, "sensors", None):  # a lead field made for --sensors (deepsif_pipeline/sensors.py)
+        from .sensors import leadfield_name
+        leadfield = f"{leadfield_name(template.sensors)} (--sensors {template.sensors})"
+    else:
+        leadfield = template.leadfield.name
+    return f"{f'{name} ({template.folder})' if name else template.folder}, {leadfield}"
 
 
 _IDENTITIES = {}

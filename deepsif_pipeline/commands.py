@@ -56,7 +56,9 @@ def options(ctx, dataset=True):
     s, template = ctx.settings, ctx.template
     info = template_info(template.folder)
     out = ["--output", str(ctx.layout.output), "--anatomy", info.get("name") or str(template.folder)]
-    if template.leadfield.name != info.get("leadfield", DEFAULT_LEADFIELD):
+    if getattr(template, "sensors", None):
+        out += ["--sensors", template.sensors]
+    elif template.leadfield.name != info.get("leadfield", DEFAULT_LEADFIELD):
         out += ["--leadfield", template.leadfield.name]
     if s.filename != Settings.filename:
         out += ["--filename", s.filename]

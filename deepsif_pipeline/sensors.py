@@ -70,6 +70,8 @@ def read_sensors(spec):
                 warnings.simplefilter("ignore", FutureWarning)
                 montage = mne.channels.make_standard_montage(text)
         except ValueError:
+            if "/" in text or path.suffix:
+                raise SensorError(f"--sensors {text}: no such file") from None
             names = montage_names()
             close = difflib.get_close_matches(text, names, n=3, cutoff=0.5)
             raise SensorError(f"--sensors {text}: neither a file nor one of MNE's standard montages"
@@ -365,3 +367,166 @@ def vertex_gain(info, positions, orientations, sphere):
     if fwd["nsource"] != len(orientations):
         raise ValueError(f"MNE left out {len(orientations) - fwd['nsource']} vertices outside the head model")
     return fix_orientations(fwd["sol"]["data"], orientations)
+
+
+# ---------------------------------------------------------------------------
+# the template's cortex in the sensors' frame, and the region lead field
+
+FSAVERAGE5_VERTICES = 20484  # DeepSIF's fs_cortex_20k: fsaverage ico-5, 10,242 vertices per hemisphere
+# tvb-data's cortex has Brainstorm's axes (x anterior, y left, z up); MNE's head frame has x right, y anterior
+SCS_TO_RAS = np.array([[0.0, -1.0, 0.0], [1.0, 0.0, 0.0], [0.0, 0.0, 1.0]])
+
+
+def cortex_in_head_frame(template, sensor_positions):
+    """The template's cortex placed in MNE's head frame, under the sensors.
+
+    - ``tvb76`` (tvb-data's cortex, Brainstorm's axes around its mean
+      vertex): turned into MNE's axes (:data:`SCS_TO_RAS`), then moved
+      onto the sensors by :func:`align_by_spheres` (a translation).
+    - DeepSIF's template (fsaverage5, :data:`FSAVERAGE5_VERTICES` vertices,
+      fsaverage's MRI coordinates): MNE's own fsaverage transform
+      (``mne/data/fsaverage/fsaverage-trans.fif``, shipped with MNE), which
+      places MNE's standard montages on fsaverage's head.
+
+    Parameters
+    ----------
+    template : deepsif_pipeline.anatomy.Template
+    sensor_positions : array, shape (n_sensors, 3)
+        Metres, MNE's head frame.
+
+    Returns
+    -------
+    positions : array, shape (n_vertices, 3)
+        Metres.
+    orientations : array, shape (n_vertices, 3)
+    placement : str
+        How, for people.
+
+    Raises
+    ------
+    SensorError
+        Another template: its frame is not known.
+    """
+    from scipy.io import loadmat
+    from .anatomy import CORTEX, template_info
+    cortex = loadmat(str(template.path(CORTEX)), variable_names=["pos", "ori"])
+    pos, ori = np.asarray(cortex["pos"], dtype=float) / 1000.0, np.asarray(cortex["ori"], dtype=float)
+    if template_info(template.folder).get("name") == "tvb76":
+        pos, ori = pos @ SCS_TO_RAS.T, ori @ SCS_TO_RAS.T
+        shift = align_by_spheres(pos, sensor_positions)
+        return pos + shift, ori, ("tvb-data's cortex turned from Brainstorm's axes into MNE's head frame and moved "
+                                  f"by ({', '.join(f'{1000 * v:.1f}' for v in shift)}) mm onto the sensors "
+                                  "(centre of the sphere through the sensors minus that of the cortex's hull)")
+    if len(pos) == FSAVERAGE5_VERTICES:
+        import mne
+        trans = Path(mne.__file__).parent / "data" / "fsaverage" / "fsaverage-trans.fif"
+        to_head = mne.transforms.invert_transform(mne.read_trans(trans))
+        return (mne.transforms.apply_trans(to_head, pos), mne.transforms.apply_trans(to_head, ori, move=False),
+                "fsaverage's MRI coordinates into MNE's head frame with MNE's fsaverage transform "
+                "(mne/data/fsaverage/fsaverage-trans.fif)")
+    raise SensorError(f"--sensors: the frame of this template's cortex ({len(pos)} vertices) is not known (tvb76 and "
+                      f"DeepSIF's fsaverage5 template, {FSAVERAGE5_VERTICES} vertices, are); give its lead field "
+                      "with --leadfield")
+
+
+def region_leadfield(template, info):
+    """The region lead field of ``info``'s sensors on the template, made as DeepSIF makes its own.
+
+    MNE's 4-layer sphere fitted to the sensors (:func:`sphere_model`), the
+    cortex in its frame (:func:`cortex_in_head_frame`), every vertex kept
+    (:func:`pull_inside`), each vertex's gain along its normal, summed per
+    region; EEG referenced to the average of its sensors.
+
+    Parameters
+    ----------
+    template : deepsif_pipeline.anatomy.Template
+    info : mne.Info
+        :func:`read_sensors`.
+
+    Returns
+    -------
+    fwd : array, shape (n_sensors, n_regions)
+    about : dict
+        How it was made, for the derived file and people: ``head_model``,
+        ``placement``, ``moved`` (vertices pulled inside), ``farthest`` (m),
+        ``reference``.
+    """
+    from scipy.io import loadmat
+    from .anatomy import REGION_MAPPING
+    positions = sensor_positions(info)
+    sphere = sphere_model(positions)
+    cortex, orientations, placement = cortex_in_head_frame(template, positions)
+    cortex, moved, farthest = pull_inside(cortex, sphere)
+    rm = np.asarray(loadmat(str(template.path(REGION_MAPPING)), variable_names=["rm"])["rm"]).ravel().astype(int)
+    fwd = sum_regions(vertex_gain(info, cortex, orientations, sphere), rm, template.n_regions)
+    eeg = set(info.get_channel_types()) == {"eeg"}
+    if eeg:
+        fwd = average_reference(fwd)
+    center, radius = fit_sphere(positions)
+    about = {"head_model": (f"MNE 4-layer sphere (brain, CSF, skull, scalp at 0.90, 0.92, 0.97, 1 of the radius) "
+                            f"fitted to the sensors: centre ({', '.join(f'{1000 * v:.1f}' for v in center)}) mm, "
+                            f"radius {1000 * radius:.1f} mm"),
+             "placement": placement, "moved": moved, "farthest": farthest,
+             "reference": "average of the EEG sensors" if eeg else "none (MEG)"}
+    return fwd, about
+
+
+# ---------------------------------------------------------------------------
+# the made lead field, as a file
+
+
+def leadfield_name(spec):
+    """``leadfield_{name}.mat`` for a SPEC: a montage's name, or a file's name without its extensions."""
+    import re
+    path = Path(str(spec))
+    name = path.name.split(".")[0] if path.exists() else str(spec)
+    return f"leadfield_{re.sub(r'[^A-Za-z0-9_-]+', '_', name) or 'sensors'}.mat"
+
+
+def leadfield_variables(fwd, info, spec, about):
+    """The variables of a made lead field file: ``fwd`` as DeepSIF's, and what it was made from."""
+    import mne
+    names = np.empty((len(info["ch_names"]), 1), dtype=object)
+    types = np.empty_like(names)
+    for i, (name, kind) in enumerate(zip(info["ch_names"], info.get_channel_types())):
+        names[i, 0], types[i, 0] = name, kind
+    return {"fwd": np.asarray(fwd, dtype=float), "ch_names": names, "ch_types": types,
+            "positions": sensor_positions(info), "sensors": str(spec), "head_model": about["head_model"],
+            "placement": about["placement"], "moved_vertices": float(about["moved"]),
+            "farthest_move_m": float(about["farthest"]), "reference": about["reference"],
+            "made_by": f"deepsif-pipeline with MNE-Python {mne.__version__}"}
+
+
+def made_leadfield(template, spec, cache):
+    """The lead field file of ``spec`` on ``template``: made once, kept in ``cache`` by content.
+
+    Parameters
+    ----------
+    template : deepsif_pipeline.anatomy.Template
+    spec : str
+        ``--sensors``.
+    cache : Path
+        A folder for made lead fields (``builtin.cache_root() / 'leadfields'``);
+        the run copies the file into its output folder (``derived/``).
+
+    Returns
+    -------
+    path : Path
+        ``cache / leadfield_{name}-{digest}.mat``.
+    n_sensors : int
+
+    Raises
+    ------
+    SensorError
+        The sensors or the template cannot be used (one line).
+    """
+    from .anatomy import content_digest
+    from .files import write_mat_atomic
+    info = read_sensors(spec)
+    fwd, about = region_leadfield(template, info)
+    digest = content_digest(fwd.astype(float)).split(":")[1][:16]
+    path = Path(cache) / leadfield_name(spec).replace(".mat", f"-{digest}.mat")
+    if not path.is_file():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_mat_atomic(path, leadfield_variables(fwd, info, spec, about))
+    return path, fwd.shape[0]

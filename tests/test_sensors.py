@@ -144,3 +144,64 @@ def test_tvb76_lead_field_from_its_sensors_agrees_with_brainstorms(tvb76_dir):
     ref = sensors.average_reference(reference)
     corr = np.array([np.corrcoef(fwd[:, r], ref[:, r])[0, 1] for r in range(76)])
     assert np.median(corr) >= 0.95 and np.percentile(corr, 10) >= 0.9, (np.median(corr), np.percentile(corr, 10))
+
+
+# ---------------------------------------------------------------------------
+# pipeline_orchestrator.py --sensors
+
+
+@pytest.mark.slow
+def test_sensors_option_makes_the_lead_field_steps_use(tvb76_cache, tmp_path):
+    """--sensors biosemi64 on tvb76: the lead field is made once into derived/, step 2 projects the clips
+    with it (64 sensor rows), the markers record its content, the suggested commands name --sensors,
+    and the same command again finds the region done; other sensors are then refused, nothing changed."""
+    from scipy.io import loadmat
+    from conftest import tvb76_run
+    from deepsif_pipeline.anatomy import content_digest
+    from deepsif_pipeline.fingerprint import parse
+    from deepsif_pipeline.layout import Layout
+    out = tmp_path / "out"
+    args = ("--start_region", 3, "--end_region", 4, "--sim-length", 2, "--skip-synthesis")
+    res = tvb76_run(tvb76_cache, out, "--sensors", "biosemi64", *args)
+    assert res.returncode == 0, res.stdout[-3000:]
+    made = loadmat(out / "derived" / "leadfield_biosemi64.mat")
+    assert made["fwd"].shape == (64, 76) and np.allclose(made["fwd"].mean(axis=0), 0)  # average reference
+    assert [str(n[0]) for n in made["ch_names"].ravel()][:3] == ["Fp1", "AF7", "AF3"]
+    assert "Brainstorm's axes" in str(made["placement"]) and "fitted to the sensors" in str(made["head_model"])
+    lay = Layout(out)
+    clips = sorted(lay.clip_dir(3).glob("nmm_*.mat"))
+    assert clips and loadmat(clips[0])["proj"].shape == (64, 500)
+    recorded = parse(str(loadmat(lay.marker(0, 3))["fingerprint"].ravel()[0]))
+    assert content_digest(made["fwd"].astype(float)) in recorded.values()
+    assert "--sensors biosemi64" in res.stdout.splitlines()[-1]  # the --verify command
+    again = tvb76_run(tvb76_cache, out, "--sensors", "biosemi64", *args)
+    assert again.returncode == 0 and "Region 3 already processed" in again.stdout, again.stdout[-3000:]
+    before = {p: p.read_bytes() for p in out.rglob("*.mat")}
+    other = tvb76_run(tvb76_cache, out, "--sensors", "biosemi32", *args)
+    assert other.returncode == 2 and "made with other settings" in other.stdout
+    assert "leadfield_biosemi32.mat (--sensors biosemi32)" in other.stdout
+    assert {p: p.read_bytes() for p in out.rglob("*.mat")} == before
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--sensors", "biosemi65"], "--sensors biosemi65: neither a file nor one of MNE's standard montages (did you "
+                                 "mean biosemi64"),
+    (["--sensors", "/nowhere/cap.sfp"], "--sensors /nowhere/cap.sfp: no such file"),
+    (["--sensors", "biosemi64", "--leadfield", "leadfield_63_16k.mat"], "does not go with --leadfield"),
+    (["--sensors", "FEW"], "3 sensors with a position; a lead field needs at least 8"),
+])
+def test_bad_sensors_are_refused_before_anything_is_created(tvb76_cache, tmp_path, extra, message):
+    import subprocess
+    import sys
+    from conftest import tvb76_run
+    if extra[1] == "FEW":
+        few = tmp_path / "few.sfp"
+        few.write_text("Fp1\t8\t3\t2\nFp2\t8\t-3\t2\nCz\t0\t0\t9\n")
+        extra = ["--sensors", str(few)]
+        message = f"--sensors {few}: {message}"
+    out = tmp_path / "out"
+    res = tvb76_run(tvb76_cache, out, "--start_region", 0, "--end_region", 1, "--sim-length", 2, *extra)
+    assert res.returncode == 2, res.stdout[-2000:]
+    errors = [line for line in res.stdout.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1 and message in errors[0] and "Traceback" not in res.stdout, res.stdout[-2000:]
+    assert not out.exists()

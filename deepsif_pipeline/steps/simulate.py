@@ -259,9 +259,11 @@ def judge(ctx, region, iterations):
 def command(ctx, units):
     """The step-1 child's argument list for ``units``, a list of ``(region, mean_iteration)``."""
     s = ctx.settings
+    # (step 1 reads no lead field; one made for --sensors is not in the template folder)
+    leadfield = [] if getattr(ctx.template, "sensors", None) else ["--leadfield", ctx.template.leadfield.name]
     return [sys.executable, str(SCRIPT), "--units", *[f"{r}:{m}" for r, m in units],
             "--anatomy", str(ctx.template.folder), "--output", str(ctx.layout.output),
-            "--leadfield", ctx.template.leadfield.name, "--sim-length", repr(s.sim_length),
+            *leadfield, "--sim-length", repr(s.sim_length),
             "--piece-length", repr(s.piece_length), "--a-range", repr(s.a_range), "--seed", str(s.seed),
             "--progress", "lines", "--engine", s.engine, "--raw-rate", s.raw_rate]
 
