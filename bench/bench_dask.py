@@ -52,22 +52,7 @@ sys.path.insert(0, str(REPO))
 from deepsif_pipeline import dask_runner  # noqa: E402
 from deepsif_pipeline.fast_engine import LANES  # noqa: E402
 from deepsif_pipeline.layout import Layout  # noqa: E402
-
-
-def step1_processes(out):
-    """``[set of (region, mean_iteration)]``: the units of each step-1 process of a folder (its region logs)."""
-    seen = {}
-    for log in (out / "logs").glob("region_*.log"):
-        for line in log.read_text().splitlines():
-            if line.startswith("$ ") and "--units" in line:
-                words = line.split()
-                units = []
-                for word in words[words.index("--units") + 1:]:
-                    if word.startswith("--"):
-                        break
-                    units.append(tuple(map(int, word.split(":"))))
-                seen[" ".join(words)] = set(units)  # the same command is in each of its regions' logs
-    return list(seen.values())
+from deepsif_pipeline.steps.simulate import logged_passes  # noqa: E402
 
 
 def arrays(out):
@@ -103,7 +88,7 @@ def run_variant(scheduler, label, regions, args, work, group):
     bad = {r: str(res) for r, res in results.items() if res.status.value != "done"}
     if bad:
         sys.exit(f"{label}: regions not done: {bad}; see {out / 'logs'}")
-    processes = step1_processes(out)
+    processes = logged_passes(out / "logs")
     units = sum(len(p) for p in processes)
     print(f"  {label:8s} {wall:7.1f} s  {lines[1]}", flush=True)
     return {"wall": wall, "processes": len(processes), "units": units, "arrays": arrays(out),

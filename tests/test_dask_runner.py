@@ -22,6 +22,7 @@ from deepsif_pipeline import dask_runner
 from deepsif_pipeline.layout import Layout
 from deepsif_pipeline.results import Result, Status
 from deepsif_pipeline.steps.extract import judge
+from deepsif_pipeline.steps.simulate import logged_passes
 
 
 def region_done(layout, region):
@@ -29,22 +30,6 @@ def region_done(layout, region):
     return judge(layout, region, None).current
 
 SHORT = ["--sim-length", "2", "--piece-length", "2", "--progress", "none"]
-
-
-def step1_passes(out):
-    """The units ``{(region, mean_iteration)}`` of each step-1 process of a folder's runs, in order (its logs)."""
-    passes = {}
-    for log in (out / "logs").glob("region_*.log"):
-        for line in log.read_text().splitlines():
-            if line.startswith("$ ") and "--units" in line:
-                words = line.split()
-                units = []
-                for word in words[words.index("--units") + 1:]:
-                    if word.startswith("--"):
-                        break
-                    units.append(tuple(map(int, word.split(":"))))
-                passes[tuple(sorted(units))] = set(units)  # the same command is in each of its regions' logs
-    return [passes[k] for k in sorted(passes, key=lambda k: (k[0][1], k))]
 
 
 def claim_holders(out):
@@ -375,7 +360,7 @@ def test_orchestrator_scheduler_option(tvb76_cache, tmp_path, local_cluster):
     # one task for both regions (2 regions, 2 threads): their mean iterations shared the step-1 passes
     assert "2 regions sent as 1 task of up to 4 regions" in res.stdout, res.stdout[-3000:]
     assert (out / "logs" / "dask_regions_10-11.log").is_file()
-    assert step1_passes(out) == [{(10, m), (11, m)} for m in range(3)]
+    assert logged_passes(out / "logs") == [{(10, m), (11, m)} for m in range(3)]
     assert not list((out / "logs").glob(".dask_run_*"))
     again = subprocess.run(cmd + ["--skip-synthesis"], env=env, capture_output=True, text=True, timeout=600)
     assert again.returncode == 0 and "Already done, skipped: 2 (10-11)" in again.stdout, again.stdout[-3000:]

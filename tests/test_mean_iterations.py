@@ -21,6 +21,7 @@ import generate_tvb_data as gen
 from deepsif_pipeline import science
 from deepsif_pipeline.layout import Layout
 from deepsif_pipeline.steps.extract import judge
+from deepsif_pipeline.steps.simulate import logged_passes
 
 from conftest import REPO, mat_arrays, tvb76_run
 
@@ -37,17 +38,7 @@ def template76(tvb76_dir):
 
 def units_simulated(out):
     """``{(region, mean_iteration)}`` the step-1 processes of a folder's runs were asked for (its logs)."""
-    done = set()
-    for log in (out / "logs").glob("region_*.log"):
-        for line in log.read_text().splitlines():
-            if line.startswith("$ ") and "--units" in line:
-                words = line.split()
-                for word in words[words.index("--units") + 1:]:
-                    if word.startswith("--"):
-                        break
-                    r, m = map(int, word.split(":"))
-                    done.add((r, m))
-    return done
+    return set().union(*logged_passes(out / "logs"))
 
 
 def markers(out, region):

@@ -83,11 +83,7 @@ def discard(layout, region):
     int
         Files deleted.
     """
-    n = 0
-    for m in science.MEAN_ITERATIONS:
-        if layout.marker(m, region).is_file():
-            layout.marker(m, region).unlink()
-            n += 1
+    n = discard_from(layout, region, science.MEAN_ITERATIONS[0], 1)
     for folder in (layout.clip_dir(region), layout.raw_dir(region)):
         if folder.is_dir():
             n += sum(1 for p in folder.iterdir() if p.is_file())

@@ -283,3 +283,34 @@ def run(ctx, units, echo=None):
     return children.run(command(ctx, units), timeout=ctx.limits["step1"],
                         log=[ctx.layout.region_log(r) for r in regions], echo=echo, stdin=subprocess.DEVNULL,
                         env=children.single_threaded_env())
+
+
+def logged_passes(log_dir):
+    """The units of each step-1 process a folder's runs started, from its region logs (``$ ... --units``).
+
+    A process of several regions is logged in each of their logs: it is
+    counted once.
+
+    Parameters
+    ----------
+    log_dir : Path
+        ``OUTPUT/logs``.
+
+    Returns
+    -------
+    list of set
+        ``{(region, mean_iteration), ...}`` per process, in the order of their first units.
+    """
+    seen = {}
+    for log in sorted(Path(log_dir).glob("region_*.log")):
+        for line in log.read_text(errors="replace").splitlines():
+            if not (line.startswith("$ ") and "--units" in line):
+                continue
+            words = line.split()
+            units = []
+            for word in words[words.index("--units") + 1:]:
+                if word.startswith("--"):
+                    break
+                units.append(tuple(map(int, word.split(":"))))
+            seen.setdefault(" ".join(words), set(units))
+    return sorted(seen.values(), key=lambda units: (min(m for _, m in units), sorted(units)))
