@@ -28,7 +28,7 @@ def test_an_unknown_montage_name_says_the_closest_ones():
 
 
 def test_a_digitisation_file_and_a_recording_give_their_sensors(tmp_path):
-    montage = mne.channels.make_standard_montage("standard_1020")
+    montage = mne.channels.make_standard_montage("colin27_1020")
     dig = tmp_path / "cap-dig.fif"
     montage.save(dig)
     assert len(sensors.read_sensors(dig)["ch_names"]) == len(montage.ch_names)
