@@ -423,7 +423,9 @@ def keep_leadfield(ctx):
         tmp = temporary_name(derived, "leadfield")
         shutil.copyfile(template.leadfield, tmp)
         publish(tmp, derived)
-    say(f"lead field of --sensors {template.sensors}: {derived} ({template.n_sensors} sensors)")
+    from scipy.io import loadmat
+    placement = str(loadmat(derived, variable_names=["placement"])["placement"].ravel()[0])
+    say(f"lead field of --sensors {template.sensors}: {derived} ({template.n_sensors} sensors; {placement})")
     return replace(ctx, template=replace(template, leadfield=derived))
 
 

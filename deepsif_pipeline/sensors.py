@@ -85,12 +85,25 @@ def read_sensors(spec):
     return _checked(info, str(path))
 
 
+NO_FIDUCIALS = "no fiducials: its positions are taken as MNE's head frame"
+
+
 def _eeg_info(montage):
-    """An Info of EEG channels at the montage's positions (fiducials kept as digitisation points)."""
+    """An Info of EEG channels at the montage's positions (fiducials kept as digitisation points).
+
+    A montage without fiducials cannot be brought into MNE's head frame: its
+    positions are taken as that frame, and the Info's ``description`` says
+    so (:data:`NO_FIDUCIALS`).
+    """
+    import warnings
     import mne
     positions = montage.get_positions()["ch_pos"]
     info = mne.create_info(list(positions), 1000.0, "eeg")
-    info.set_montage(montage, on_missing="ignore")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", RuntimeWarning)
+        info.set_montage(montage, on_missing="ignore")
+    if any("Fiducial point" in str(w.message) for w in caught):
+        info["description"] = NO_FIDUCIALS
     return info
 
 
@@ -456,6 +469,8 @@ def region_leadfield(template, info):
     positions = sensor_positions(info)
     sphere = sphere_model(positions)
     cortex, orientations, placement = cortex_in_head_frame(template, positions)
+    if info["description"] == NO_FIDUCIALS:
+        placement = f"{placement}; the sensors had {NO_FIDUCIALS}"
     cortex, moved, farthest = pull_inside(cortex, sphere)
     rm = np.asarray(loadmat(str(template.path(REGION_MAPPING)), variable_names=["rm"])["rm"]).ravel().astype(int)
     fwd = sum_regions(vertex_gain(info, cortex, orientations, sphere), rm, template.n_regions)

@@ -53,6 +53,7 @@ def test_a_montage_text_file(tmp_path):
     info = sensors.read_sensors(path)
     assert info["ch_names"] == list(positions)
     assert np.allclose(sensors.sensor_positions(info), list(positions.values()), atol=1e-6)
+    assert info["description"] == sensors.NO_FIDUCIALS  # no fiducials in the file: said, not silently assumed
 
 
 @pytest.mark.parametrize("content, message", [
@@ -168,6 +169,7 @@ def test_sensors_option_makes_the_lead_field_steps_use(tvb76_cache, tmp_path):
     assert made["fwd"].shape == (64, 76) and np.allclose(made["fwd"].mean(axis=0), 0)  # average reference
     assert [str(n[0]) for n in made["ch_names"].ravel()][:3] == ["Fp1", "AF7", "AF3"]
     assert "Brainstorm's axes" in str(made["placement"]) and "fitted to the sensors" in str(made["head_model"])
+    assert f"({64} sensors; tvb-data's cortex turned" in res.stdout
     lay = Layout(out)
     clips = sorted(lay.clip_dir(3).glob("nmm_*.mat"))
     assert clips and loadmat(clips[0])["proj"].shape == (64, 500)
