@@ -343,6 +343,8 @@ def check_args(args):
         raise UsageError(str(exc)) from None
     if args.sensors is not None:
         template = with_sensors(template, args, Layout(output, args.filename))
+    elif args.leadfield is None and (args.status or args.verify or args.pack):
+        template = recorded_sensors(template, Layout(output, args.filename))
     if not (no_regions(args) or whole_template(args)) and not (0 <= args.start_region
                                                                and args.end_region <= template.n_regions):
         raise UsageError(outside_template(args.start_region, args.end_region, template.n_regions))
@@ -406,6 +408,24 @@ def with_sensors(template, args, layout):
                          "sensors under that name?): use another --output, or add --redo to replace it and the "
                          "outputs made with it")
     return replace(template, leadfield=path, n_sensors=n_sensors, sensors=str(args.sensors))
+
+
+def recorded_sensors(template, layout):
+    """For --status, --verify and --pack: the template with the lead field the folder's clips were made
+    with, when that is one made for ``--sensors`` (``derived/leadfield_*.mat``); else the template as is."""
+    from dataclasses import replace
+    from scipy.io import loadmat
+    from deepsif_pipeline.anatomy import leadfield_id
+    try:
+        recorded = (manifest.clip_set(manifest.read(layout), layout.filename) or {}).get("settings", {})
+    except manifest.ManifestError:
+        return template
+    for made in sorted(layout.derived_dir.glob("leadfield_*.mat")):
+        if recorded.get("template.leadfield") == leadfield_id(made):
+            saved = loadmat(made, variable_names=["fwd", "sensors"])
+            return replace(template, leadfield=made, n_sensors=int(saved["fwd"].shape[0]),
+                           sensors=str(saved["sensors"].ravel()[0]))
+    return template
 
 
 def keep_leadfield(ctx):

@@ -178,6 +178,9 @@ def test_sensors_option_makes_the_lead_field_steps_use(tvb76_cache, tmp_path):
     assert "--sensors biosemi64" in res.stdout.splitlines()[-1]  # the --verify command
     again = tvb76_run(tvb76_cache, out, "--sensors", "biosemi64", *args)
     assert again.returncode == 0 and "Region 3 already processed" in again.stdout, again.stdout[-3000:]
+    # --status finds the folder's lead field without being told the sensors (the manifest's digest)
+    status = tvb76_run(tvb76_cache, out, "--status", "--start_region", 3, "--end_region", 4)
+    assert status.returncode == 0 and "done: 1 (3)" in status.stdout, status.stdout[-3000:]
     before = {p: p.read_bytes() for p in out.rglob("*.mat")}
     other = tvb76_run(tvb76_cache, out, "--sensors", "biosemi32", *args)
     assert other.returncode == 2 and "made with other settings" in other.stdout
