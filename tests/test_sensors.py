@@ -210,3 +210,27 @@ def test_bad_sensors_are_refused_before_anything_is_created(tvb76_cache, tmp_pat
     errors = [line for line in res.stdout.splitlines() if line.startswith("error: ")]
     assert len(errors) == 1 and message in errors[0] and "Traceback" not in res.stdout, res.stdout[-2000:]
     assert not out.exists()
+
+
+@pytest.mark.slow
+def test_step4_and_the_pack_use_the_made_lead_field_and_verify_passes(tvb76_dir, tmp_path):
+    """Step 4 on a finished tvb76 clip set with --sensors GSN-HydroCel-128: its scale ratios come from the
+    128-sensor lead field (they differ from those made with the template's), the examples drawn are the
+    same, and --verify (without --sensors: it finds the folder's lead field) passes."""
+    import shutil
+    from scipy.io import loadmat
+    from conftest import run_cli, write_step4_inputs
+    made, own = tmp_path / "made", tmp_path / "own"
+    write_step4_inputs(made / "nmm_spikes", 76, seed=5)
+    shutil.copytree(made, own)
+    for out, extra in ((made, ["--sensors", "GSN-HydroCel-128"]), (own, [])):
+        res = run_cli("pipeline_orchestrator.py", "--synthesis-only", "--dataset", "test", "--anatomy", tvb76_dir,
+                      "--output", out, *extra)
+        assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+    a, b = loadmat(made / "test_sample_source1.mat"), loadmat(own / "test_sample_source1.mat")
+    assert all(np.array_equal(a[k], b[k]) for k in ("selected_region", "nmm_idx", "random_samples", "mag_change"))
+    assert not np.allclose(a["scale_ratio"], b["scale_ratio"])
+    assert loadmat(made / "derived" / "leadfield_GSN-HydroCel-128.mat")["fwd"].shape == (128, 76)
+    check = run_cli("pipeline_orchestrator.py", "--verify", "--dataset", "test", "--anatomy", tvb76_dir, "--output",
+                    made)
+    assert check.returncode == 0 and "5 of 5 checks passed" in check.stdout, check.stdout
