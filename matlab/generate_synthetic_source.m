@@ -113,6 +113,8 @@ out.clip_rows = plan.clip_rows;
 out.seed = plan.seed;
 out.clip_counts = plan.clip_counts;
 out.dataset = plan.dataset;
+out.leadfield = plan.leadfield;         % the lead field's file name: the trainer projects with it
+out.leadfield_id = plan.leadfield_id;   % and its content ('sha256:...' of fwd)
 out.fingerprint = plan.fingerprint;
 [out_dir, ~, ~] = fileparts(output);
 if ~isempty(out_dir) && ~exist(out_dir, 'dir')

@@ -12,6 +12,8 @@ function plan = synthesis_plan(job, prm)
 %     target_snr (1 x K) the target SNRs of the mode (dB)
 %     leadfield_id the job's leadfield_id ('' when absent): clips whose
 %                stored projection was made with it are not projected again
+%     leadfield  the file name of the job's lead field (saved in the step-4
+%                file: the trainer must project with that lead field)
 %   The scale ratios use no randomness, so computing them apart (CLIP_SCALE_RATIOS,
 %   in one or several processes) gives the same file for the same seed.
 run_mode = char(job.mode);
@@ -143,6 +145,8 @@ plan.leadfield_id = '';
 if isfield(job, 'leadfield_id')
     plan.leadfield_id = char(job.leadfield_id);
 end
+[~, lf_name, lf_ext] = fileparts(char(job.leadfield));
+plan.leadfield = [lf_name, lf_ext];  % the lead field the trainer must project with (its file name)
 plan.fingerprint = '';            % what made the file (JSON text from the job), saved with it
 if isfield(job, 'fingerprint')
     plan.fingerprint = char(job.fingerprint);

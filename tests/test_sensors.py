@@ -230,7 +230,12 @@ def test_step4_and_the_pack_use_the_made_lead_field_and_verify_passes(tvb76_dir,
     a, b = loadmat(made / "test_sample_source1.mat"), loadmat(own / "test_sample_source1.mat")
     assert all(np.array_equal(a[k], b[k]) for k in ("selected_region", "nmm_idx", "random_samples", "mag_change"))
     assert not np.allclose(a["scale_ratio"], b["scale_ratio"])
-    assert loadmat(made / "derived" / "leadfield_GSN-HydroCel-128.mat")["fwd"].shape == (128, 76)
+    lead = loadmat(made / "derived" / "leadfield_GSN-HydroCel-128.mat")["fwd"]
+    assert lead.shape == (128, 76)
+    # the step-4 file names the lead field the trainer must project with, and its content
+    from deepsif_pipeline.anatomy import content_digest
+    assert str(a["leadfield"][0]) == "leadfield_GSN-HydroCel-128.mat" and str(b["leadfield"][0]) == "leadfield_63_16k.mat"
+    assert str(a["leadfield_id"][0]) == content_digest(lead.astype(float))
     check = run_cli("pipeline_orchestrator.py", "--verify", "--dataset", "test", "--anatomy", tvb76_dir, "--output",
                     made)
     assert check.returncode == 0 and "5 of 5 checks passed" in check.stdout, check.stdout
