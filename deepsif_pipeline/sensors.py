@@ -512,8 +512,31 @@ def leadfield_variables(fwd, info, spec, about):
             "made_by": f"deepsif-pipeline with MNE-Python {mne.__version__}"}
 
 
+RECIPE_VERSION = 1  # bump when how a lead field is made changes: lead fields in the cache are then made again
+
+
+def inputs_key(template, spec):
+    """A digest of everything a made lead field depends on: the SPEC (a file by its bytes), the template's
+    cortex and region mapping (by their values), MNE's version and :data:`RECIPE_VERSION`."""
+    import hashlib
+    import mne
+    from scipy.io import loadmat
+    from .anatomy import CORTEX, REGION_MAPPING, content_digest, template_info
+    path = Path(str(spec)).expanduser()
+    what = hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else str(spec)
+    cortex = loadmat(str(template.path(CORTEX)), variable_names=["pos", "ori"])
+    rm = loadmat(str(template.path(REGION_MAPPING)), variable_names=["rm"])["rm"]
+    parts = [what, template_info(template.folder).get("name") or "", str(template.n_regions),
+             content_digest(np.asarray(cortex["pos"], dtype=float), np.asarray(cortex["ori"], dtype=float),
+                            np.asarray(rm, dtype=float)), mne.__version__, str(RECIPE_VERSION)]
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:16]
+
+
 def made_leadfield(template, spec, cache):
-    """The lead field file of ``spec`` on ``template``: made once, kept in ``cache`` by content.
+    """The lead field file of ``spec`` on ``template``: made once, then found in ``cache`` by its inputs.
+
+    A run that finds it (a resumed run, each Dask task of a run) reads its
+    size and computes nothing (:func:`inputs_key`).
 
     Parameters
     ----------
@@ -527,7 +550,7 @@ def made_leadfield(template, spec, cache):
     Returns
     -------
     path : Path
-        ``cache / leadfield_{name}-{digest}.mat``.
+        ``cache / leadfield_{name}-{inputs key}.mat``.
     n_sensors : int
 
     Raises
@@ -535,13 +558,15 @@ def made_leadfield(template, spec, cache):
     SensorError
         The sensors or the template cannot be used (one line).
     """
-    from .anatomy import content_digest
+    from scipy.io import loadmat
     from .files import write_mat_atomic
+    if not Path(str(spec)).expanduser().exists():
+        read_sensors(spec)  # (a name MNE does not know, or a missing file: said before anything else)
+    path = Path(cache) / leadfield_name(spec).replace(".mat", f"-{inputs_key(template, spec)}.mat")
+    if path.is_file():
+        return path, int(loadmat(str(path), variable_names=["fwd"])["fwd"].shape[0])
     info = read_sensors(spec)
     fwd, about = region_leadfield(template, info)
-    digest = content_digest(fwd.astype(float)).split(":")[1][:16]
-    path = Path(cache) / leadfield_name(spec).replace(".mat", f"-{digest}.mat")
-    if not path.is_file():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        write_mat_atomic(path, leadfield_variables(fwd, info, spec, about))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_mat_atomic(path, leadfield_variables(fwd, info, spec, about))
     return path, fwd.shape[0]

@@ -239,3 +239,26 @@ def test_step4_and_the_pack_use_the_made_lead_field_and_verify_passes(tvb76_dir,
     check = run_cli("pipeline_orchestrator.py", "--verify", "--dataset", "test", "--anatomy", tvb76_dir, "--output",
                     made)
     assert check.returncode == 0 and "5 of 5 checks passed" in check.stdout, check.stdout
+
+
+def test_a_made_lead_field_is_found_by_its_inputs_not_made_again(tvb76_dir, tmp_path, monkeypatch):
+    """A resumed run (or each Dask task) finds the lead field in the cache without computing it; other
+    sensors, or the same file name with other content, are made anew."""
+    from deepsif_pipeline.anatomy import load_template
+    template = load_template(tvb76_dir)
+    first, n = sensors.made_leadfield(template, "biosemi32", tmp_path)
+    assert n == 32 and first.is_file()
+
+    def no_forward(*args):
+        raise AssertionError("the lead field was computed again")
+    monkeypatch.setattr(sensors, "region_leadfield", no_forward)
+    assert sensors.made_leadfield(template, "biosemi32", tmp_path) == (first, 32)
+    with pytest.raises(AssertionError, match="computed again"):
+        sensors.made_leadfield(template, "biosemi64", tmp_path)
+    cap = tmp_path / "cap.sfp"
+    positions = mne.channels.make_standard_montage("biosemi16").get_positions()["ch_pos"]
+    cap.write_text("".join(f"{k}\t{100 * x:.4f}\t{100 * y:.4f}\t{100 * z:.4f}\n" for k, (x, y, z) in positions.items()))
+    assert sensors.inputs_key(template, cap) != sensors.inputs_key(template, "biosemi16")
+    before = sensors.inputs_key(template, cap)
+    cap.write_text(cap.read_text().replace("\t", " ", 1))  # same name, other bytes
+    assert sensors.inputs_key(template, cap) != before
