@@ -103,7 +103,11 @@ def build_parser():
                    help="make the lead field for these sensors with MNE-Python instead of using the template's: "
                         "an MNE standard montage name (biosemi64, GSN-HydroCel-128, ...), a montage or "
                         "digitisation file, or a recording whose EEG (else MEG) sensors are used; written to "
-                        "OUTPUT/derived/leadfield_{name}.mat (tvb76 and DeepSIF's fsaverage5 template)")
+                        "OUTPUT/derived/leadfield_{name}.mat (tvb76 and DeepSIF's fsaverage5 template); or an MNE "
+                        "forward solution (-fwd.fif) made on the template's cortex")
+    p.add_argument("--bem", metavar="FILE", default=None,
+                   help="with --sensors: the head model is this MNE BEM solution (-bem-sol.fif, e.g. fsaverage's) "
+                        "instead of a sphere fitted to the sensors (DeepSIF's fsaverage5 template)")
     p.add_argument("--mean-iterations", choices=MEAN_ITERATION_MODES, default=None,
                    help="needed: a region's mean iterations stop once it has the clips step 4 reads (nper: 100 "
                         "for train, 10 for test; clips 1..nper are the same files either way); all: every mean "
@@ -212,6 +216,8 @@ def check_modes(args):
     """Options that exclude each other or need another, and the region range; before anything is read."""
     if args.sensors is not None and args.leadfield is not None:
         raise UsageError("--sensors makes the lead field: it does not go with --leadfield")
+    if args.bem is not None and args.sensors is None:
+        raise UsageError("--bem is the head model of the lead field --sensors makes: give --sensors too")
     if args.regions is not None:
         if args.start_region is not None or args.end_region is not None or args.slice is not None:
             raise UsageError("--regions names the regions itself: it does not go with --start_region, --end_region "
@@ -399,15 +405,15 @@ def with_sensors(template, args, layout):
     from deepsif_pipeline.anatomy import leadfield_id
     from deepsif_pipeline.builtin import cache_root
     try:
-        path, n_sensors = sensors.made_leadfield(template, args.sensors, cache_root() / "leadfields")
+        path, n_sensors = sensors.made_leadfield(template, args.sensors, cache_root() / "leadfields", args.bem)
     except sensors.SensorError as exc:
         raise UsageError(str(exc)) from None
     derived = layout.derived_dir / sensors.leadfield_name(args.sensors)
     if derived.is_file() and not args.redo and leadfield_id(derived) != leadfield_id(path):
         raise UsageError(f"{derived} holds another lead field than --sensors {args.sensors} makes now (other "
-                         "sensors under that name?): use another --output, or add --redo to replace it and the "
-                         "outputs made with it")
-    return replace(template, leadfield=path, n_sensors=n_sensors, sensors=str(args.sensors))
+                         "sensors under that name, or another head model?): use another --output, or add --redo to "
+                         "replace it and the outputs made with it")
+    return replace(template, leadfield=path, n_sensors=n_sensors, sensors=str(args.sensors), bem=args.bem)
 
 
 def recorded_sensors(template, layout):
@@ -422,9 +428,10 @@ def recorded_sensors(template, layout):
         return template
     for made in sorted(layout.derived_dir.glob("leadfield_*.mat")):
         if recorded.get("template.leadfield") == leadfield_id(made):
-            saved = loadmat(made, variable_names=["fwd", "sensors"])
+            saved = loadmat(made, variable_names=["fwd", "sensors", "bem"])
+            bem = str(saved["bem"].ravel()[0]) if saved.get("bem") is not None and saved["bem"].size else None
             return replace(template, leadfield=made, n_sensors=int(saved["fwd"].shape[0]),
-                           sensors=str(saved["sensors"].ravel()[0]))
+                           sensors=str(saved["sensors"].ravel()[0]), bem=bem or None)
     return template
 
 

@@ -76,6 +76,8 @@ class Template:
     sensors : str or None
         With ``--sensors SPEC``: the SPEC the lead field was made from
         (``deepsif_pipeline/sensors.py``); ``leadfield`` is then the made file.
+    bem : str or None
+        With ``--bem FILE``: the BEM solution the made lead field used.
     """
 
     folder: Path
@@ -85,6 +87,7 @@ class Template:
     n_sensors: int
     columns: np.ndarray
     sensors: str = None
+    bem: str = None
 
     @property
     def n_connectivity(self):
@@ -688,7 +691,8 @@ def describe_template(template):
     name = template_info(template.folder).get("name")
     if getattr(template, "sensors", None):  # a lead field made for --sensors (deepsif_pipeline/sensors.py)
         from .sensors import leadfield_name
-        leadfield = f"{leadfield_name(template.sensors)} (--sensors {template.sensors})"
+        bem = f" --bem {template.bem}" if getattr(template, "bem", None) else ""
+        leadfield = f"{leadfield_name(template.sensors)} (--sensors {template.sensors}{bem})"
     else:
         leadfield = template.leadfield.name
     return f"{f'{name} ({template.folder})' if name else template.folder}, {leadfield}"

@@ -58,6 +58,8 @@ def options(ctx, dataset=True):
     out = ["--output", str(ctx.layout.output), "--anatomy", info.get("name") or str(template.folder)]
     if getattr(template, "sensors", None):
         out += ["--sensors", template.sensors]
+        if getattr(template, "bem", None):
+            out += ["--bem", template.bem]
     elif template.leadfield.name != info.get("leadfield", DEFAULT_LEADFIELD):
         out += ["--leadfield", template.leadfield.name]
     if s.filename != Settings.filename:

@@ -1,8 +1,12 @@
-"""The sensors of a lead field, from what a lab has: a cap's name, a montage file, a recording (issue 21).
+"""The lead field of ``--sensors SPEC``, from what a lab has: a cap's name, a montage file, a recording, a forward solution.
 
-First part of ``--sensors SPEC`` (not an option yet): reading the sensors
-with MNE-Python, the checks every sensor set must pass, and the two steps
-of DeepSIF's recipe that turn a vertex gain into a region lead field
+Reading the sensors with MNE-Python and the checks every sensor set must
+pass; the head model (MNE's multi-layer sphere fitted to the sensors, or
+an MNE BEM solution with ``--bem``) and the template's cortex in the
+sensors' frame; a user's forward solution matched to the template's
+vertices; the made lead field as a file, found again by its inputs. The
+two steps of DeepSIF's recipe that turn a vertex gain into a region lead
+field
 (``misc_scripts/forward_prepare_lfd_matrix.m`` in the DeepSIF repository,
 summarised in ``../shared/docs/deepsif-method.md``):
 
@@ -111,8 +115,8 @@ def _read_file(mne, path):
     """The Info of a recording, an ``-info.fif`` or a montage file; SensorError when MNE reads none of them."""
     errors = []
     name = path.name.lower()
-    if name.endswith("-fwd.fif") or name.endswith("-fwd.fif.gz"):
-        raise SensorError(f"--sensors {path}: a forward solution; that form of --sensors is not supported yet")
+    if is_forward(path):
+        return forward_info(path)
     readers = []
     if name.endswith(".fif") or name.endswith(".fif.gz"):
         readers.append(("info", lambda: mne.io.read_info(str(path), verbose="error")))
@@ -432,8 +436,7 @@ def cortex_in_head_frame(template, sensor_positions):
                                   "(centre of the sphere through the sensors minus that of the cortex's hull)")
     if len(pos) == FSAVERAGE5_VERTICES:
         import mne
-        trans = Path(mne.__file__).parent / "data" / "fsaverage" / "fsaverage-trans.fif"
-        to_head = mne.transforms.invert_transform(mne.read_trans(trans))
+        to_head = fsaverage_trans()
         return (mne.transforms.apply_trans(to_head, pos), mne.transforms.apply_trans(to_head, ori, move=False),
                 "fsaverage's MRI coordinates into MNE's head frame with MNE's fsaverage transform "
                 "(mne/data/fsaverage/fsaverage-trans.fif)")
@@ -442,19 +445,24 @@ def cortex_in_head_frame(template, sensor_positions):
                       "with --leadfield")
 
 
-def region_leadfield(template, info):
+def region_leadfield(template, info, bem=None):
     """The region lead field of ``info``'s sensors on the template, made as DeepSIF makes its own.
 
-    MNE's 4-layer sphere fitted to the sensors (:func:`sphere_model`), the
-    cortex in its frame (:func:`cortex_in_head_frame`), every vertex kept
-    (:func:`pull_inside`), each vertex's gain along its normal, summed per
-    region; EEG referenced to the average of its sensors.
+    The head model is MNE's 4-layer sphere fitted to the sensors
+    (:func:`sphere_model`), the cortex placed in its frame
+    (:func:`cortex_in_head_frame`) with every vertex kept
+    (:func:`pull_inside`); or, with ``bem``, an MNE BEM solution in the
+    frame of DeepSIF's fsaverage5 cortex (:func:`bem_vertex_gain`). Each
+    vertex's gain along its normal, summed per region; EEG referenced to
+    the average of its sensors.
 
     Parameters
     ----------
     template : deepsif_pipeline.anatomy.Template
     info : mne.Info
         :func:`read_sensors`.
+    bem : Path or None
+        ``--bem``: an MNE BEM solution (``-bem-sol.fif``).
 
     Returns
     -------
@@ -464,26 +472,236 @@ def region_leadfield(template, info):
         ``placement``, ``moved`` (vertices pulled inside), ``farthest`` (m),
         ``reference``.
     """
-    from scipy.io import loadmat
-    from .anatomy import REGION_MAPPING
     positions = sensor_positions(info)
-    sphere = sphere_model(positions)
-    cortex, orientations, placement = cortex_in_head_frame(template, positions)
+    if bem is not None:
+        gain, head_model, placement = bem_vertex_gain(template, info, bem)
+        moved, farthest = 0, 0.0
+    else:
+        sphere = sphere_model(positions)
+        cortex, orientations, placement = cortex_in_head_frame(template, positions)
+        cortex, moved, farthest = pull_inside(cortex, sphere)
+        gain = vertex_gain(info, cortex, orientations, sphere)
+        center, radius = fit_sphere(positions)
+        head_model = (f"MNE 4-layer sphere (brain, CSF, skull, scalp at 0.90, 0.92, 0.97, 1 of the radius) "
+                      f"fitted to the sensors: centre ({', '.join(f'{1000 * v:.1f}' for v in center)}) mm, "
+                      f"radius {1000 * radius:.1f} mm")
     if info["description"] == NO_FIDUCIALS:
         placement = f"{placement}; the sensors had {NO_FIDUCIALS}"
-    cortex, moved, farthest = pull_inside(cortex, sphere)
-    rm = np.asarray(loadmat(str(template.path(REGION_MAPPING)), variable_names=["rm"])["rm"]).ravel().astype(int)
-    fwd = sum_regions(vertex_gain(info, cortex, orientations, sphere), rm, template.n_regions)
-    eeg = set(info.get_channel_types()) == {"eeg"}
-    if eeg:
-        fwd = average_reference(fwd)
-    center, radius = fit_sphere(positions)
-    about = {"head_model": (f"MNE 4-layer sphere (brain, CSF, skull, scalp at 0.90, 0.92, 0.97, 1 of the radius) "
-                            f"fitted to the sensors: centre ({', '.join(f'{1000 * v:.1f}' for v in center)}) mm, "
-                            f"radius {1000 * radius:.1f} mm"),
-             "placement": placement, "moved": moved, "farthest": farthest,
-             "reference": "average of the EEG sensors" if eeg else "none (MEG)"}
-    return fwd, about
+    fwd, reference = referenced(sum_regions(gain, template_mapping(template), template.n_regions), info)
+    return fwd, {"head_model": head_model, "placement": placement, "moved": moved, "farthest": farthest,
+                 "reference": reference}
+
+
+def template_mapping(template):
+    """``(n_vertices,)`` the 0-based region of each vertex of the template's cortex (``rm``)."""
+    from scipy.io import loadmat
+    from .anatomy import REGION_MAPPING
+    return np.asarray(loadmat(str(template.path(REGION_MAPPING)), variable_names=["rm"])["rm"]).ravel().astype(int)
+
+
+def referenced(fwd, info):
+    """An EEG lead field referenced to the average of its sensors (:func:`average_reference`); MEG as it is.
+
+    Returns
+    -------
+    fwd : array, shape (n_sensors, n_regions)
+    reference : str
+        For people.
+    """
+    if set(info.get_channel_types()) == {"eeg"}:
+        return average_reference(fwd), "average of the EEG sensors"
+    return np.asarray(fwd, dtype=float), "none (MEG)"
+
+
+# ---------------------------------------------------------------------------
+# a BEM head model (--bem) and a forward solution as SPEC (-fwd.fif)
+
+BEM_TEMPLATE = "DeepSIF's fsaverage5 template"
+
+
+def fsaverage_trans():
+    """MNE's fsaverage MRI -> head transform, shipped with MNE (``mne/data/fsaverage/fsaverage-trans.fif``,
+    which holds it as head -> MRI)."""
+    import mne
+    trans = mne.read_trans(Path(mne.__file__).parent / "data" / "fsaverage" / "fsaverage-trans.fif")
+    return trans if trans["from"] == mne.io.constants.FIFF.FIFFV_COORD_MRI else mne.transforms.invert_transform(trans)
+
+
+def read_bem(path):
+    """An MNE BEM solution (``mne.make_bem_solution``, saved as ``-bem-sol.fif``); SensorError when it is not one."""
+    import mne
+    path = Path(str(path)).expanduser()
+    if not path.is_file():
+        raise SensorError(f"--bem {path}: no such file")
+    try:
+        bem = mne.read_bem_solution(str(path), verbose="error")
+    except Exception as exc:  # MNE raises several types for files that are not BEM solutions
+        try:
+            mne.read_bem_surfaces(str(path), verbose="error")
+        except Exception:
+            raise SensorError(f"--bem {path}: not an MNE BEM solution ({type(exc).__name__}: "
+                              f"{str(exc).splitlines()[0] if str(exc) else ''}); make one with "
+                              "mne.make_bem_solution and mne.write_bem_solution") from None
+        raise SensorError(f"--bem {path}: BEM surfaces without a solution; make the solution with "
+                          "mne.make_bem_solution(mne.read_bem_surfaces(...)) and give that file") from None
+    return bem
+
+
+def bem_vertex_gain(template, info, bem_path):
+    """The fixed-orientation vertex gain of DeepSIF's fsaverage5 cortex in an MNE BEM solution.
+
+    The cortex is in fsaverage's MRI frame, the BEM's frame when it is
+    fsaverage's (as ``mne.datasets.fetch_fsaverage`` gives it); the sensors
+    are in MNE's head frame, related to it by MNE's fsaverage transform
+    (:func:`fsaverage_trans`). No vertex is moved: one outside the BEM's
+    inner skull means the BEM is not fsaverage's.
+
+    Returns
+    -------
+    gain : array, shape (n_sensors, n_vertices)
+    head_model : str
+    placement : str
+
+    Raises
+    ------
+    SensorError
+        Another template (its cortex has no MRI frame the BEM could share),
+        a BEM with too few layers for EEG, or vertices outside the inner skull.
+    """
+    import mne
+    from scipy.io import loadmat
+    from .anatomy import CORTEX
+    bem = read_bem(bem_path)
+    cortex = loadmat(str(template.path(CORTEX)), variable_names=["pos", "ori"])
+    pos, ori = np.asarray(cortex["pos"], dtype=float) / 1000.0, np.asarray(cortex["ori"], dtype=float)
+    if len(pos) != FSAVERAGE5_VERTICES:
+        raise SensorError(f"--bem: the template's cortex ({len(pos)} vertices) is not {BEM_TEMPLATE} "
+                          f"({FSAVERAGE5_VERTICES} vertices in fsaverage's MRI frame), so a BEM cannot be placed "
+                          "under it; leave --bem out for the sphere model")
+    kinds = set(info.get_channel_types())
+    if "eeg" in kinds and len(bem["surfs"]) < 3:
+        raise SensorError(f"--bem {bem_path}: {len(bem['surfs'])} layer(s); EEG needs the 3 of a BEM (inner "
+                          "skull, outer skull, scalp): make it with mne.make_bem_model(..., conductivity=(0.3, "
+                          "0.006, 0.3))")
+    ori = ori / np.linalg.norm(ori, axis=1, keepdims=True)
+    src = mne.setup_volume_source_space(pos={"rr": pos, "nn": ori}, verbose="error")
+    fwd = mne.make_forward_solution(info, trans=fsaverage_trans(), src=src, bem=bem, eeg="eeg" in kinds,
+                                    meg=bool(kinds & {"mag", "grad"}), mindist=0.0, verbose="error")
+    if fwd["nsource"] != len(pos):
+        raise SensorError(f"--bem {bem_path}: {len(pos) - fwd['nsource']} of the cortex's {len(pos)} vertices lie "
+                          "outside its inner skull: it is not fsaverage's BEM (the frame of "
+                          f"{BEM_TEMPLATE}); make it from fsaverage's surfaces")
+    to_head = fsaverage_trans()["trans"][:3, :3]
+    layers = ", ".join(f"{s['sigma']:g}" for s in bem["surfs"])
+    return (fix_orientations(fwd["sol"]["data"], ori @ to_head.T),
+            f"MNE BEM solution {Path(str(bem_path)).name}: {len(bem['surfs'])} layer(s), conductivities {layers} S/m",
+            "fsaverage's MRI frame (the cortex's and the BEM's) into MNE's head frame with MNE's fsaverage "
+            "transform (mne/data/fsaverage/fsaverage-trans.fif)")
+
+
+FORWARD_MATCH_M = 0.001  # a forward solution's sources lie this close to the template's vertices (positions are float32)
+
+
+def is_forward(path):
+    """True when ``path`` is named as an MNE forward solution (``-fwd.fif``, ``_fwd.fif``, ``.gz``)."""
+    name = Path(str(path)).name.lower()
+    return name.endswith(("-fwd.fif", "_fwd.fif", "-fwd.fif.gz", "_fwd.fif.gz"))
+
+
+def read_forward(path):
+    """An MNE forward solution, with free orientations in the head frame; SensorError when it cannot be used."""
+    import mne
+    try:
+        fwd = mne.read_forward_solution(str(path), verbose="error")
+    except Exception as exc:  # MNE raises several types for files that are not forward solutions
+        raise SensorError(f"--sensors {path}: MNE does not read it as a forward solution ({type(exc).__name__}: "
+                          f"{str(exc).splitlines()[0] if str(exc) else ''})") from None
+    if fwd["source_ori"] != mne.io.constants.FIFF.FIFFV_MNE_FREE_ORI:
+        raise SensorError(f"--sensors {path}: a fixed-orientation forward solution; give the free-orientation one "
+                          "(as mne.make_forward_solution writes it), whose gains are then fixed along the "
+                          "template's orientations as DeepSIF does")
+    return mne.convert_forward_solution(fwd, surf_ori=False, force_fixed=False, copy=False, verbose="error")
+
+
+def forward_info(path):
+    """The sensors of a forward solution (EEG, else MEG), as :func:`read_sensors` gives them."""
+    import mne
+    picked = _sensors_of(mne, read_forward(path)["info"])
+    if picked is None:
+        raise SensorError(f"--sensors {path}: a forward solution without EEG or MEG channels")
+    return picked
+
+
+def match_sources(vertices, sources, spec, tolerance=FORWARD_MATCH_M):
+    """For each template vertex, the forward solution's source at its position.
+
+    Parameters
+    ----------
+    vertices : array, shape (n_vertices, 3)
+        The template's cortex, metres, in its own frame.
+    sources : array, shape (n_sources, 3)
+        The forward solution's sources, metres, in its MRI frame.
+
+    Returns
+    -------
+    array of int, shape (n_vertices,)
+
+    Raises
+    ------
+    SensorError
+        Another count, or a vertex with no source within ``tolerance`` (the
+        forward solution was made on another source space or frame).
+    """
+    from scipy.spatial import cKDTree
+    if len(sources) != len(vertices):
+        raise SensorError(f"--sensors {spec}: a forward solution on {len(sources)} sources; the template's cortex has "
+                          f"{len(vertices)} vertices (make it on that cortex: the template's pos and ori as a "
+                          "source space)")
+    distance, index = cKDTree(sources).query(vertices)
+    far = distance > tolerance
+    if far.any() or len(np.unique(index)) != len(vertices):
+        raise SensorError(f"--sensors {spec}: a forward solution on another source space: {int(far.sum())} of the "
+                          f"template's {len(vertices)} vertices have no source within {1000 * tolerance:g} mm "
+                          f"(farthest {1000 * distance.max():.1f} mm); make it on the template's cortex, in its frame")
+    return index
+
+
+def forward_leadfield(template, path):
+    """The region lead field of a user's forward solution on the template's cortex (``--sensors X-fwd.fif``).
+
+    Its sources must be the template's vertices, by position in its MRI
+    frame (:func:`match_sources`), whatever their order; each vertex's
+    free-orientation gain is fixed along the template's orientation turned
+    into the head frame, summed per region; EEG rows (else MEG) are used,
+    EEG referenced to their average.
+
+    Returns
+    -------
+    fwd : array, shape (n_sensors, n_regions)
+    info : mne.Info
+        The sensors used.
+    about : dict
+        As :func:`region_leadfield`'s.
+    """
+    import mne
+    from scipy.io import loadmat
+    from .anatomy import CORTEX
+    forward = read_forward(path)
+    info = _checked(forward_info(path), str(path))
+    rows = [forward["sol"]["row_names"].index(name) for name in info["ch_names"]]
+    to_mri = mne.transforms.invert_transform(forward["mri_head_t"])
+    sources = mne.transforms.apply_trans(to_mri, forward["source_rr"])
+    cortex = loadmat(str(template.path(CORTEX)), variable_names=["pos", "ori"])
+    index = match_sources(np.asarray(cortex["pos"], dtype=float) / 1000.0, sources, path)
+    gain = forward["sol"]["data"][rows].reshape(len(rows), -1, 3)[:, index, :].reshape(len(rows), -1)
+    ori = np.asarray(cortex["ori"], dtype=float)
+    ori = (ori / np.linalg.norm(ori, axis=1, keepdims=True)) @ forward["mri_head_t"]["trans"][:3, :3].T
+    fwd, reference = referenced(sum_regions(fix_orientations(gain, ori), template_mapping(template),
+                                            template.n_regions), info)
+    return fwd, info, {"head_model": f"the forward solution {Path(str(path)).name} (its own head model)",
+                       "placement": "the forward solution's sources are the template's vertices (matched by "
+                                    "position in its MRI frame); its MRI -> head transform",
+                       "moved": 0, "farthest": 0.0, "reference": reference}
 
 
 # ---------------------------------------------------------------------------
@@ -498,7 +716,7 @@ def leadfield_name(spec):
     return f"leadfield_{re.sub(r'[^A-Za-z0-9_-]+', '_', name) or 'sensors'}.mat"
 
 
-def leadfield_variables(fwd, info, spec, about):
+def leadfield_variables(fwd, info, spec, about, bem=None):
     """The variables of a made lead field file: ``fwd`` as DeepSIF's, and what it was made from."""
     import mne
     names = np.empty((len(info["ch_names"]), 1), dtype=object)
@@ -506,7 +724,8 @@ def leadfield_variables(fwd, info, spec, about):
     for i, (name, kind) in enumerate(zip(info["ch_names"], info.get_channel_types())):
         names[i, 0], types[i, 0] = name, kind
     return {"fwd": np.asarray(fwd, dtype=float), "ch_names": names, "ch_types": types,
-            "positions": sensor_positions(info), "sensors": str(spec), "head_model": about["head_model"],
+            "positions": sensor_positions(info), "sensors": str(spec), "bem": "" if bem is None else str(bem),
+            "head_model": about["head_model"],
             "placement": about["placement"], "moved_vertices": float(about["moved"]),
             "farthest_move_m": float(about["farthest"]), "reference": about["reference"],
             "made_by": f"deepsif-pipeline with MNE-Python {mne.__version__}"}
@@ -515,9 +734,10 @@ def leadfield_variables(fwd, info, spec, about):
 RECIPE_VERSION = 1  # bump when how a lead field is made changes: lead fields in the cache are then made again
 
 
-def inputs_key(template, spec):
-    """A digest of everything a made lead field depends on: the SPEC (a file by its bytes), the template's
-    cortex and region mapping (by their values), MNE's version and :data:`RECIPE_VERSION`."""
+def inputs_key(template, spec, bem=None):
+    """A digest of everything a made lead field depends on: the SPEC (a file by its bytes), the BEM
+    (by its bytes), the template's cortex and region mapping (by their values), MNE's version and
+    :data:`RECIPE_VERSION`."""
     import hashlib
     import mne
     from scipy.io import loadmat
@@ -529,10 +749,12 @@ def inputs_key(template, spec):
     parts = [what, template_info(template.folder).get("name") or "", str(template.n_regions),
              content_digest(np.asarray(cortex["pos"], dtype=float), np.asarray(cortex["ori"], dtype=float),
                             np.asarray(rm, dtype=float)), mne.__version__, str(RECIPE_VERSION)]
+    if bem is not None:  # (without a BEM the key is what it was before --bem existed)
+        parts.append(hashlib.sha256(Path(str(bem)).expanduser().read_bytes()).hexdigest())
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:16]
 
 
-def made_leadfield(template, spec, cache):
+def made_leadfield(template, spec, cache, bem=None):
     """The lead field file of ``spec`` on ``template``: made once, then found in ``cache`` by its inputs.
 
     A run that finds it (a resumed run, each Dask task of a run) reads its
@@ -546,6 +768,8 @@ def made_leadfield(template, spec, cache):
     cache : Path
         A folder for made lead fields (``builtin.cache_root() / 'leadfields'``);
         the run copies the file into its output folder (``derived/``).
+    bem : Path or None
+        ``--bem``: an MNE BEM solution instead of the sphere model.
 
     Returns
     -------
@@ -562,11 +786,19 @@ def made_leadfield(template, spec, cache):
     from .files import write_mat_atomic
     if not Path(str(spec)).expanduser().exists():
         read_sensors(spec)  # (a name MNE does not know, or a missing file: said before anything else)
-    path = Path(cache) / leadfield_name(spec).replace(".mat", f"-{inputs_key(template, spec)}.mat")
+    if bem is not None:
+        if is_forward(spec):
+            raise SensorError(f"--bem: --sensors {spec} is a forward solution, made with its own head model; "
+                              "leave --bem out")
+        read_bem(bem)
+    path = Path(cache) / leadfield_name(spec).replace(".mat", f"-{inputs_key(template, spec, bem)}.mat")
     if path.is_file():
         return path, int(loadmat(str(path), variable_names=["fwd"])["fwd"].shape[0])
-    info = read_sensors(spec)
-    fwd, about = region_leadfield(template, info)
+    if is_forward(spec):
+        fwd, info, about = forward_leadfield(template, spec)
+    else:
+        info = read_sensors(spec)
+        fwd, about = region_leadfield(template, info, bem)
     path.parent.mkdir(parents=True, exist_ok=True)
-    write_mat_atomic(path, leadfield_variables(fwd, info, spec, about))
+    write_mat_atomic(path, leadfield_variables(fwd, info, spec, about, bem))
     return path, fwd.shape[0]
