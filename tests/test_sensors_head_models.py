@@ -12,7 +12,6 @@ from scipy.io import loadmat
 
 from deepsif_pipeline import sensors
 from deepsif_pipeline.anatomy import CORTEX, load_template
-from deepsif_pipeline.sensors import SensorError
 
 mne = pytest.importorskip("mne", reason="mne is not installed (pip install -r requirements.txt)")
 
