@@ -4,7 +4,9 @@ What a reviewer of a training set looks at first: one clip (its source
 region, whose spike step 2 scaled by the marker's ``alpha``, and a few
 other regions, not scaled), the peak amplitudes of the clips, the sensor
 SNR of step 4's examples, the clips per region (as counts and on the
-cortex) and a few of step 4's source patches.
+cortex), a few of step 4's source patches, and the lead field the folder
+was made with (the template's or the one made for ``--sensors``): the
+sensor map of step 4's first source and each region's gain on the cortex.
 
 Units: a clip's values are ``y1 - y2`` of the Jansen-Rit model in mV, but
 step 2 multiplies the source region's spike (onset to end) by ``alpha``,
@@ -61,6 +63,38 @@ def clip_peaks(layout, picks):
                      for r, n in picks])
 
 
+def flat_positions(positions):
+    """Sensor positions flattened for a map seen from above: ``(n_sensors, 2)``.
+
+    Azimuthal equidistant projection around the top of the sphere fitted
+    to the sensors (the usual scalp-map layout): a sensor's distance from
+    the centre of the map is its angle from the vertex.
+
+    Parameters
+    ----------
+    positions : array, shape (n_sensors, 3)
+        Any units; z up.
+    """
+    from .sensors import fit_sphere
+    positions = np.asarray(positions, dtype=float)
+    center, _ = fit_sphere(positions)
+    d = positions - center
+    d /= np.linalg.norm(d, axis=1, keepdims=True)
+    angle = np.arccos(np.clip(d[:, 2], -1, 1))
+    azimuth = np.arctan2(d[:, 1], d[:, 0])
+    return np.c_[angle * np.cos(azimuth), angle * np.sin(azimuth)]
+
+
+def leadfield_positions(template):
+    """The lead field's ``fwd`` ``(n_sensors, n_regions)`` and its sensor positions ``(n_sensors, 3)``,
+    or None when the file does not hold them (a template's own lead field)."""
+    saved = loadmat(str(template.leadfield), variable_names=["fwd", "positions"])
+    positions = saved.get("positions")
+    usable = (positions is not None and np.shape(positions) == (saved["fwd"].shape[0], 3)
+              and np.all(np.isfinite(positions)))
+    return np.asarray(saved["fwd"], dtype=float), (np.asarray(positions, dtype=float) if usable else None)
+
+
 def build_figure(layout, template, dataset, n_others=3, n_patches=3):
     """The QC figure of an output folder, as a matplotlib Figure (not saved).
 
@@ -77,10 +111,12 @@ def build_figure(layout, template, dataset, n_others=3, n_patches=3):
     Returns
     -------
     matplotlib.figure.Figure
-        Eight panels: the clip's source region; the same clip's largest
+        Ten panels: the clip's source region; the same clip's largest
         other regions; clip peak amplitudes; sensor SNR of step 4's
-        examples; clips per region; clips per region on the cortex; source
-        patches on the cortex; a text summary.
+        examples; the sensor map of step 4's first source through the lead
+        field; clips per region; clips per region on the cortex; source
+        patches on the cortex; a text summary; each region's gain (the norm
+        of its lead field column) on the cortex.
     """
     import matplotlib
     matplotlib.use("Agg")
@@ -89,8 +125,8 @@ def build_figure(layout, template, dataset, n_others=3, n_patches=3):
 
     counts = clip_counts(layout, template.n_regions)[0]
     surface = surface_name(template)
-    fig, axes = plt.subplots(2, 4, figsize=(22, 9.5))
-    (a_src, a_oth, a_peak, a_snr), (a_count, a_cortex, a_patch, a_text) = axes
+    fig, axes = plt.subplots(2, 5, figsize=(27, 9.5))
+    (a_src, a_oth, a_peak, a_snr, a_map), (a_count, a_cortex, a_patch, a_text, a_gain) = axes
     t_ms = np.arange(500) * 2.0  # 500 Hz
 
     # one clip: the region with the most clips, its first clip
@@ -172,12 +208,47 @@ def build_figure(layout, template, dataset, n_others=3, n_patches=3):
                 aspect="equal")
     a_patch.axis("off")
 
+    fwd, positions = leadfield_positions(template)
+    lead = f"{template.leadfield.name} ({fwd.shape[0]} sensors)"
+    if meta is not None and meta["selected_region"].shape[0]:
+        ids = meta["selected_region"][0, 0]
+        ids = ids[ids != PAD].astype(int)
+        weights = np.asarray(meta["mag_change"][0, 0], dtype=float)[: len(ids)]
+        topo = fwd[:, ids] @ weights  # the patch's map at the source's peak, as the trainer projects it
+        limit = float(np.abs(topo).max()) or 1.0
+        if positions is not None:
+            flat = flat_positions(positions)
+            art = a_map.scatter(flat[:, 0], flat[:, 1], c=topo, cmap="RdBu_r", vmin=-limit, vmax=limit, s=40,
+                                edgecolors="k", linewidths=0.3)
+            a_map.set(aspect="equal")
+            a_map.axis("off")
+            fig.colorbar(art, ax=a_map, label="gain (lead field units)")
+            where = "sensors seen from above"
+        else:
+            a_map.bar(np.arange(len(topo)), topo, color=np.where(topo >= 0, "C3", "C0"))
+            a_map.set(xlabel="sensor (row of fwd)", ylabel="gain (lead field units)")
+            where = f"by sensor: {template.leadfield.name} has no positions"
+        a_map.set_title(f"example 1, source 1 (centre region {ids[0]}, {len(ids)} regions) through\n"
+                        f"{lead}: its sensor map, {where}")
+    else:
+        a_map.set_title(f"no step-4 example to project through\n{lead}")
+        a_map.axis("off")
+    gain = np.linalg.norm(fwd, axis=0)
+    a_gain.scatter(pos[:, 0], pos[:, 1], s=0.3, c="0.85")
+    art = a_gain.scatter(pos[:, 0], pos[:, 1], s=0.6, c=gain[rm], cmap="magma")
+    fig.colorbar(art, ax=a_gain, label="norm of the region's column of fwd")
+    a_gain.set(title=f"each region's gain in {lead}\non the {surface}, from above", aspect="equal")
+    a_gain.axis("off")
+
     a_text.axis("off")
     lines = [f"template: {template.folder.name}, {template.n_regions} regions",
              f"clip set: {layout.clip_root.name}/, {int(counts[counts > 0].sum())} clips",
              f"  {int((counts >= 0).sum())} regions done, {int((counts == 0).sum())} without clips",
              f"step 4: {synthesis.name}" + (f", {meta['selected_region'].shape[0]} examples" if meta is not None
                                              else " (not made yet)"),
+             f"lead field: {template.leadfield.name}",
+             f"  {fwd.shape[0]} sensors" + (f", made for --sensors {template.sensors}"
+                                             if getattr(template, "sensors", None) else ", the template's"),
              "", "clip values: y1 - y2 (mV) of the", "Jansen-Rit model; the source region's",
              "spike is scaled by \u03b1 (step 2: its", "target SNR at the sensors), so it",
              "is in mV x \u03b1, not mV"]

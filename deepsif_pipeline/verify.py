@@ -200,6 +200,62 @@ def pack_problems(ctx):
         return [f"{layout.pack_file(ctx.settings.dataset).name} cannot be read ({exc})"]
 
 
+def check_leadfield(layout, template, counts, meta=None):
+    """The lead field this check uses is the one the clips and the step-4 file were made with.
+
+    The lead field (the template's, or the one made for ``--sensors`` in
+    ``derived/``) must be sensors x regions and finite; its content must be
+    the one the manifest records for the clip set (step 2 scaled the
+    spikes with it) and the one the step-4 file names (``leadfield_id``,
+    its scale ratios); the clips' sensor projections (``proj``) have its
+    sensor count. The trainer must project with this same matrix.
+
+    Parameters
+    ----------
+    counts : numpy.ndarray
+        ``(n_regions,)`` clip counts, -1 where a region is not done.
+    meta : dict or None
+        The step-4 file's variables, when there is one.
+
+    Returns
+    -------
+    problems : list of str
+    detail : str
+        What it is, for the passing row.
+    """
+    from .anatomy import leadfield_id
+    path = template.leadfield
+    try:
+        fwd = np.asarray(loadmat(str(path), variable_names=["fwd"])["fwd"], dtype=float)
+    except Exception as exc:  # scipy raises several types for broken files
+        return [f"{path} cannot be read ({type(exc).__name__}: {exc})"], ""
+    if fwd.ndim != 2 or fwd.shape[1] != template.n_regions or not np.all(np.isfinite(fwd)):
+        return [f"{path.name}: fwd is {fwd.shape}{'' if np.all(np.isfinite(fwd)) else ' with non-finite values'}, "
+                f"expected sensors x {template.n_regions} regions, finite"], ""
+    made = leadfield_id(path)
+    problems = []
+    recorded = (manifest.clip_set(manifest.read(layout), layout.filename) or {}).get("settings", {})
+    if recorded.get("template.leadfield") not in (None, made):
+        problems.append(f"the clips were made with another lead field than {path.name} (the manifest records "
+                        f"{recorded['template.leadfield']}, {path.name} is {made})")
+    if meta is not None and "leadfield_id" in meta:
+        named = str(np.asarray(meta["leadfield_id"]).ravel()[0])
+        if named != made:
+            problems.append(f"the step-4 file was made with another lead field ({named}) than {path.name} ({made})")
+    with_clips = np.flatnonzero(counts > 0)
+    if with_clips.size:
+        r = int(with_clips[0])
+        proj = loadmat(str(layout.clip(r, 1)), variable_names=["proj"]).get("proj")
+        if proj is not None and np.asarray(proj).shape[0] != fwd.shape[0]:
+            problems.append(f"{layout.clip(r, 1)}: proj has {np.asarray(proj).shape[0]} sensors, {path.name} "
+                            f"{fwd.shape[0]}")
+    source = (f"made for --sensors {template.sensors}" if getattr(template, "sensors", None)
+              else "the template's")
+    return problems, (f"{path.name} ({source}): {fwd.shape[0]} sensors x {fwd.shape[1]} regions, the one the clips "
+                      f"{'and the step-4 file ' if meta is not None else ''}were made with: give the trainer this "
+                      "file")
+
+
 def verify(layout, template, dataset, distances, commands=None):
     """Run every check on an output folder.
 
@@ -248,6 +304,8 @@ def verify(layout, template, dataset, distances, commands=None):
         rows.append(("synthetic source file", False, str(exc)
                      + (f": make it again with: {commands['synthesis_redo']}" if "synthesis_redo" in commands else "")))
         return rows
+    problems, detail = check_leadfield(layout, template, counts, meta)
+    add("lead field", problems, detail)
     problems = check_synthesis(meta, counts, distances)
     add("synthetic source fields", problems,
         f"{meta['selected_region'].shape[0]} examples x {meta['selected_region'].shape[1]} sources",

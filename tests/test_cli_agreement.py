@@ -84,7 +84,7 @@ def test_verify_finds_the_dataset_of_the_folder(finished, tvb76_cache):
     res = tvb76_run(tvb76_cache, out, "--verify")
     assert res.returncode == 0, res.stdout
     assert f"Verifying {out} (test, nmm_spikes/, 76 regions)" in res.stdout
-    assert f"76 regions, {clips} clips" in res.stdout and "5 of 5 checks passed" in res.stdout
+    assert f"76 regions, {clips} clips" in res.stdout and "6 of 6 checks passed" in res.stdout
 
 
 def test_pack_of_a_missing_step4_file_suggests_a_runnable_command(copy, tvb76_cache):
@@ -109,7 +109,7 @@ def test_pack_of_a_missing_step4_file_suggests_a_runnable_command(copy, tvb76_ca
     assert made.returncode == 0, made.stdout[-3000:] + made.stderr[-3000:]
     assert (copy / "test_sample_source1.mat").is_file() and (copy / "test_sample_nmm.h5").is_file()
     again = tvb76_run(tvb76_cache, copy, "--verify")
-    assert again.returncode == 0 and "5 of 5 checks passed" in again.stdout, again.stdout
+    assert again.returncode == 0 and "6 of 6 checks passed" in again.stdout, again.stdout
 
 
 def test_missing_pack_is_reported_with_the_command_that_writes_it(copy, tvb76_cache):
@@ -129,7 +129,7 @@ def test_missing_pack_is_reported_with_the_command_that_writes_it(copy, tvb76_ca
     assert _suggested(row, "write it with: ") == argv
     made = _run_as_printed(argv)
     assert made.returncode == 0 and (copy / "test_sample_nmm.h5").is_file(), made.stdout[-3000:]
-    assert "5 of 5 checks passed" in tvb76_run(tvb76_cache, copy, "--verify").stdout
+    assert "6 of 6 checks passed" in tvb76_run(tvb76_cache, copy, "--verify").stdout
 
 
 def test_regions_to_do_status_and_dry_run_agree(copy, tvb76_cache):

@@ -60,4 +60,4 @@ def test_mixed_double_and_single_clips(tvb76_dir, tmp_path):
     res = run_cli("pipeline_orchestrator.py", "--verify", "--dataset", "test", "--anatomy", tvb76_dir,
                   "--output", folders["mixed"])
     assert res.returncode == 0, res.stdout + res.stderr
-    assert "5 of 5 checks passed" in res.stdout
+    assert "6 of 6 checks passed" in res.stdout

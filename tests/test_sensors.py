@@ -236,9 +236,30 @@ def test_step4_and_the_pack_use_the_made_lead_field_and_verify_passes(tvb76_dir,
     from deepsif_pipeline.anatomy import content_digest
     assert str(a["leadfield"][0]) == "leadfield_GSN-HydroCel-128.mat" and str(b["leadfield"][0]) == "leadfield_63_16k.mat"
     assert str(a["leadfield_id"][0]) == content_digest(lead.astype(float))
-    check = run_cli("pipeline_orchestrator.py", "--verify", "--dataset", "test", "--anatomy", tvb76_dir, "--output",
-                    made)
-    assert check.returncode == 0 and "5 of 5 checks passed" in check.stdout, check.stdout
+    check = run_cli("pipeline_orchestrator.py", "--verify", "--qc", "--dataset", "test", "--anatomy", tvb76_dir,
+                    "--output", made)
+    assert check.returncode == 0 and "6 of 6 checks passed" in check.stdout, check.stdout
+    row = next(line for line in check.stdout.splitlines() if " lead field " in line)
+    assert "leadfield_GSN-HydroCel-128.mat (made for --sensors GSN-HydroCel-128): 128 sensors x 76 regions" in row
+    # the QC figure maps the first source through the made lead field, at its sensors' positions
+    from deepsif_pipeline.anatomy import load_template
+    from deepsif_pipeline.layout import Layout
+    from deepsif_pipeline.qc import build_figure
+    from dataclasses import replace
+    template = replace(load_template(tvb76_dir), leadfield=made / "derived" / "leadfield_GSN-HydroCel-128.mat",
+                       sensors="GSN-HydroCel-128")
+    fig = build_figure(Layout(made), template, "test")
+    topo = next(ax for ax in fig.axes if ax.get_title().startswith("example 1, source 1"))
+    assert "sensors seen from above" in topo.get_title() and len(topo.collections[0].get_offsets()) == 128
+    patch = a["selected_region"][0, 0]
+    patch = patch[patch != 15213].astype(int)
+    assert np.allclose(topo.collections[0].get_array(), lead[:, patch] @ a["mag_change"][0, 0][: len(patch)])
+    assert (made / "qc_test.png").is_file()
+    # the folder made with the template's lead field, checked against the 128-sensor one: the lead field row fails
+    wrong = run_cli("pipeline_orchestrator.py", "--verify", "--dataset", "test", "--anatomy", tvb76_dir, "--output",
+                    own, "--sensors", "GSN-HydroCel-128")
+    assert wrong.returncode == 1 and "failed: lead field" in wrong.stdout, wrong.stdout
+    assert "the step-4 file was made with another lead field" in wrong.stdout
 
 
 def test_a_made_lead_field_is_found_by_its_inputs_not_made_again(tvb76_dir, tmp_path, monkeypatch):

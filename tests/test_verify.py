@@ -53,7 +53,7 @@ def test_summary_names_the_files_and_the_verify_command(finished_run, tvb76_dir,
     command[command.index(str(out))] = str(dst)
     check = subprocess.run(command, capture_output=True, text=True, stdin=subprocess.DEVNULL, cwd=REPO,
                            env=dict(os.environ, DEEPSIF_PIPELINE_CACHE=str(tvb76_dir.parent)))
-    assert check.returncode == 0 and "5 of 5 checks passed" in check.stdout, check.stdout + check.stderr
+    assert check.returncode == 0 and "6 of 6 checks passed" in check.stdout, check.stdout + check.stderr
 
 
 def _verify(out, tvb76_dir, *extra):
@@ -71,7 +71,7 @@ def copy(finished, tmp_path):
 def test_finished_folder_passes_and_qc_figure(copy, tvb76_dir):
     res = _verify(copy, tvb76_dir, "--qc")
     assert res.returncode == 0, res.stdout
-    assert "5 of 5 checks passed" in res.stdout
+    assert "6 of 6 checks passed" in res.stdout
     png = copy / "qc_test.png"
     assert f"QC figure: {png}" in res.stdout
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 20000
@@ -118,6 +118,18 @@ def test_qc_figure_says_what_it_shows(copy, tvb76_dir):
             ticks = [t for t in ax.get_yticks() if ax.get_ylim()[0] <= t <= ax.get_ylim()[1]]
             assert ticks and all(float(t).is_integer() for t in ticks), (ax.get_title(), ticks)
         assert all(float(t).is_integer() for t in per_region.get_xticks())
+        # the lead field the folder was made with: the first source's sensor map, each region's gain
+        fwd = loadmat(tvb76_dir / "leadfield_63_16k.mat")["fwd"]
+        meta = loadmat(copy / "test_sample_source1.mat")
+        patch = meta["selected_region"][0, 0]
+        patch = patch[patch != 15213].astype(int)  # (DeepSIF's padding)
+        topo = next(ax for t, ax in axes.items() if t.startswith("example 1, source 1 (centre region"))
+        assert "leadfield_63_16k.mat (63 sensors)" in topo.get_title()
+        bars = [p.get_height() for p in topo.patches]  # the tvb76 file has no positions: one bar per sensor
+        assert np.allclose(bars, fwd[:, patch] @ meta["mag_change"][0, 0][: len(patch)])
+        gain = next(ax for t, ax in axes.items() if t.startswith("each region's gain in leadfield_63_16k.mat"))
+        rm = loadmat(tvb76_dir / "fs_cortex_20k_region_mapping.mat")["rm"].ravel().astype(int)
+        assert np.allclose(gain.collections[1].get_array(), np.linalg.norm(fwd, axis=0)[rm])
         assert "clips per region on the folded cortex\n(from above)" in titles
         patches = next(ax for t, ax in axes.items() if t.startswith("3 source patches of step 4"))
         assert "on the folded cortex" in patches.get_title() and "inflated" not in titles
@@ -212,7 +224,7 @@ def test_damaged_step4_file_is_made_again_by_the_printed_command(copy, finished,
     fixed = _run_fix(command, tvb76_dir)
     assert fixed.returncode == 0, fixed.stdout[-3000:] + fixed.stderr[-3000:]
     again = _verify(copy, tvb76_dir)
-    assert again.returncode == 0 and "5 of 5 checks passed" in again.stdout, again.stdout
+    assert again.returncode == 0 and "6 of 6 checks passed" in again.stdout, again.stdout
     made, before = loadmat(path), loadmat(finished / "test_sample_source1.mat")
     assert all(np.array_equal(made[k], before[k]) for k in ("selected_region", "nmm_idx", "random_samples",
                                                             "scale_ratio", "mag_change"))
@@ -230,4 +242,16 @@ def test_pack_row_that_differs_is_written_again_by_the_printed_command(copy, tvb
     assert fixed.returncode == 0 and "--redo: test_sample_nmm.h5 fails --verify's checks" in fixed.stdout, \
         fixed.stdout[-3000:] + fixed.stderr[-3000:]
     again = _verify(copy, tvb76_dir)
-    assert again.returncode == 0 and "5 of 5 checks passed" in again.stdout, again.stdout
+    assert again.returncode == 0 and "6 of 6 checks passed" in again.stdout, again.stdout
+
+
+def test_flat_positions_put_the_vertex_in_the_middle_and_keep_angles():
+    """The scalp map's layout: distance from the middle = angle from the top of the sensors' sphere."""
+    from deepsif_pipeline.qc import flat_positions
+    theta = np.radians([0, 30, 60, 90, 90, 60, 45, 80])
+    phi = np.radians([0, 0, 90, 180, 270, 45, 200, 300])
+    points = np.c_[np.sin(theta) * np.cos(phi), np.sin(theta) * np.sin(phi), np.cos(theta)] * 0.09 + [0.01, 0.02, 0.04]
+    flat = flat_positions(points)
+    assert np.allclose(np.linalg.norm(flat, axis=1), theta, atol=1e-9)
+    azimuth = np.arctan2(flat[1:, 1], flat[1:, 0])
+    assert np.allclose(np.exp(1j * azimuth), np.exp(1j * phi[1:]), atol=1e-9)
