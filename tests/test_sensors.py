@@ -196,8 +196,6 @@ def test_sensors_option_makes_the_lead_field_steps_use(tvb76_cache, tmp_path):
     (["--sensors", "FEW"], "3 sensors with a position; a lead field needs at least 8"),
 ])
 def test_bad_sensors_are_refused_before_anything_is_created(tvb76_cache, tmp_path, extra, message):
-    import subprocess
-    import sys
     from conftest import tvb76_run
     if extra[1] == "FEW":
         few = tmp_path / "few.sfp"
