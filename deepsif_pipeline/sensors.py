@@ -725,7 +725,7 @@ def meg_variables(about):
     return {"row_scale": np.asarray(about["row_scale"], dtype=float).reshape(-1, 1), "row_scale_about": NOISE_UNITS}
 
 
-RECIPE_VERSION = 1  # bump when how a lead field is made changes: lead fields in the cache are then made again
+RECIPE_VERSION = 2  # bump when how a lead field is made changes: lead fields in the cache are then made again (2: MEG)
 
 
 def inputs_key(template, spec):
