@@ -9,8 +9,10 @@ sensors, the template's cortex in their frame, every vertex kept, gains
 along the cortex normals summed per region, average reference) and
 compared, region by region, with a reference lead field of the same
 sensors: the correlation across sensors of each region's column (both
-average-referenced). Printed: the median and the 10th percentile over the
-regions, and the vertices pulled inside the sphere's brain layer.
+average-referenced; a Pearson correlation, so the reference changes
+nothing, and MEG is compared alike). Printed: the median and the 10th
+percentile over the regions, and the vertices pulled inside the sphere's
+brain layer.
 
 1. ``tvb76`` with tvb-data's 65 Brainstorm EEG sensors
    (``sensors/eeg_brainstorm_65.txt``), against Brainstorm's projection
@@ -21,7 +23,19 @@ regions, and the vertices pulled inside the sphere's brain layer.
    (the 57 of the 63 that montage has), turned from MNE's head frame into
    tvb-data's axes: this checks the frame assumed for a standard montage
    on tvb76.
-3. DeepSIF's template (``--anatomy``) with MNE's ``fsaverage_1005``
+3. ``tvb76`` with tvb-data's MEG sensors (``sensors/meg_brainstorm_276.txt``:
+   the 248 magnetometers ``A1``-``A248`` of a 4D Magnes 3600 WH with
+   values in ``projectionMatrix/projection_meg_276_surface_16k.npy``; the
+   28 others are reference coils and other channels, NaN there), against
+   that projection summed per region. Same frame handling as case 1 (both
+   files are Brainstorm's for one head): the cortex and the head's sphere
+   from the 63 EEG sensors, point-like 4D magnetometers (MNE's coil 4001)
+   at the file's positions and orientations. The file does not hold the
+   sensors' positions (its three "coordinates" of a sensor are one
+   coordinate of three of its coil's integration points, its three
+   "orientation" components one component repeated): the numbers that
+   show it are printed, and the comparison is a diagnostic.
+4. DeepSIF's template (``--anatomy``) with MNE's ``fsaverage_1005``
    positions of ``electrode_75.mat``'s labels (72 of 75) and MNE's
    fsaverage transform, against DeepSIF's ``leadfield_75_20k.mat``; and,
    as a diagnostic, ``electrode_75.mat``'s own coordinates taken as given
@@ -115,6 +129,93 @@ def tvb76_cases():
            eeg_info([names[i] for i in keep], mne_positions))
 
 
+def meg_file_diagnosis(values):
+    """Why tvb-data's ``meg_brainstorm_276.txt`` rows are not sensor positions and orientations, in numbers.
+
+    Parameters
+    ----------
+    values : array, shape (n_sensors, 6)
+        Its columns 2-7 (mm, then unit-less) for the magnetometers.
+
+    Returns
+    -------
+    numbers : dict
+    text : str
+        For the printed table.
+    """
+    xyz, ori = values[:, :3], values[:, 3:]
+    spread = xyz.max(axis=1) - xyz.min(axis=1)  # mm between a sensor's three "coordinates"
+    across = xyz[:, 0].max() - xyz[:, 0].min()
+    equal = bool(np.all(ori[:, 0] == ori[:, 1]) and np.all(ori[:, 0] == ori[:, 2]))
+    # a coil of normal n: its integration points differ in x by at most its size x sqrt(1 - n_x^2)
+    with_normal = float(np.corrcoef(spread, np.sqrt(np.clip(1 - ori[:, 0] ** 2, 0, 1)))[0, 1])
+    _, radius = sensors.fit_sphere(xyz / 1000.0)
+    numbers = {"median_spread_mm": float(np.median(spread)), "max_spread_mm": float(spread.max()),
+               "extent_mm": float(across), "column_corr": float(np.corrcoef(xyz[:, 0], xyz[:, 1])[0, 1]),
+               "sphere_radius_m": radius, "orientation_components_equal": equal, "spread_vs_normal": with_normal}
+    text = (f"the file's 3 coordinates of a sensor differ by {numbers['median_spread_mm']:.1f} mm (median; at most "
+            f"{numbers['max_spread_mm']:.1f}) while sensors span {across:.0f} mm, columns 1 and 2 correlate "
+            f"{numbers['column_corr']:.4f}, the sphere through them has a radius of {radius:.2f} m; the 3 orientation "
+            f"components are {'equal in every row' if equal else 'not all equal'}; the spread follows "
+            f"sqrt(1 - o^2) (r = {with_normal:.2f}): each row holds the x of 3 of a coil's integration points and "
+            "the x of its normal, not a position and an orientation")
+    return numbers, text
+
+
+def tvb76_meg_case():
+    """tvb76 with tvb-data's 248 MEG magnetometers as given, against Brainstorm's MEG projection (a diagnostic)."""
+    import mne
+    import tvb_data
+    from mne.io.constants import FIFF
+    from deepsif_pipeline.builtin import resolve_template
+    template = resolve_template("tvb76", log=lambda *a: None)
+    cortex = loadmat(template.path("fs_cortex_20k.mat"))
+    pos, ori = cortex["pos"] / 1000.0, cortex["ori"] / np.linalg.norm(cortex["ori"], axis=1, keepdims=True)
+    rm = loadmat(template.path("fs_cortex_20k_region_mapping.mat"))["rm"].ravel().astype(int)
+    root = Path(os.path.dirname(tvb_data.__file__))
+    table = root / "sensors" / "meg_brainstorm_276.txt"
+    names = list(np.loadtxt(table, usecols=0, dtype=str))
+    values = np.loadtxt(table, usecols=range(1, 7))
+    projection = np.load(root / "projectionMatrix" / "projection_meg_276_surface_16k.npy")
+    good = np.flatnonzero(np.all(np.isfinite(projection), axis=1))
+    reference = sensors.sum_regions(projection[good], rm, 76)
+    _, diagnosis = meg_file_diagnosis(values[good])
+    # the head as in case 1: the sphere through the 63 EEG sensors, the cortex placed under them
+    eeg = np.loadtxt(root / "sensors" / "eeg_brainstorm_65.txt", usecols=(1, 2, 3)) / 1000.0
+    eeg = eeg[np.all(np.isfinite(np.load(root / "projectionMatrix" / "projection_eeg_65_surface_16k.npy")), axis=1)]
+    sphere = sensors.sphere_model(eeg)
+    placed, moved, farthest = sensors.pull_inside(pos + sensors.align_by_spheres(pos, eeg), sphere)
+    info = mne.create_info([names[i] for i in good], 1000.0, "mag")
+    for ch, at, normal in zip(info["chs"], values[good, :3] / 1000.0, values[good, 3:]):
+        normal = normal / np.linalg.norm(normal)
+        ex = np.cross([0.0, 0.0, 1.0] if abs(normal[2]) < 0.9 else [1.0, 0.0, 0.0], normal)
+        ex /= np.linalg.norm(ex)
+        ch["coil_type"] = FIFF.FIFFV_COIL_MAGNES_MAG
+        ch["loc"][:] = np.r_[at, ex, np.cross(normal, ex), normal]
+    info["dev_head_t"] = mne.transforms.Transform("meg", "head")  # the file's frame is the head's (Brainstorm's)
+    inside = int((np.linalg.norm(values[good, :3] / 1000.0 - sphere["r0"], axis=1) <= sphere.radius).sum())
+    src = mne.setup_volume_source_space(pos={"rr": placed, "nn": ori}, verbose="error")
+    fwd = mne.make_forward_solution(info, None, src, sphere, eeg=False, mindist=0.0, on_inside="ignore",
+                                    verbose="error")
+    made = sensors.sum_regions(sensors.fix_orientations(fwd["sol"]["data"], ori), rm, 76)
+    spread = values[good, :3].max(axis=1) - values[good, :3].min(axis=1)
+    normal_x = values[good, 3]
+
+    def draw(left, right, r):
+        left.scatter(reference[:, r] / np.abs(reference[:, r]).max(), made[:, r] / np.abs(made[:, r]).max(), s=4,
+                     color="0.3")
+        left.set_xlabel("Brainstorm (per sensor, scaled)", fontsize=7)
+        left.set_ylabel("made (MNE sphere)", fontsize=7)
+        left.set_title(f"region {r}: the 248 magnetometers", fontsize=7)
+        right.scatter(np.sqrt(np.clip(1 - normal_x ** 2, 0, 1)), spread, s=4, color="C3")
+        right.set_xlabel("sqrt(1 - o^2), o = the file's orientation value", fontsize=7)
+        right.set_ylabel("spread of the 3 'coordinates' (mm)", fontsize=7)
+        right.set_title("meg_brainstorm_276.txt: not positions", fontsize=7)
+    yield ("tvb76, tvb-data's 276 MEG (248 magnetometers) vs Brainstorm, file positions as given (diagnostic)",
+           made, reference, moved, farthest,
+           f"{inside} of {len(good)} sensors inside the head's sphere; {diagnosis}", draw)
+
+
 def deepsif_cases(anatomy):
     import mne
     anatomy = Path(anatomy)
@@ -145,11 +246,12 @@ def deepsif_cases(anatomy):
 
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--anatomy", help="DeepSIF's template folder (cases 3); without it only tvb76 runs")
+    p.add_argument("--anatomy", help="DeepSIF's template folder (cases 4); without it only tvb76 runs")
     p.add_argument("--figure", type=Path, help="write the figure here (PNG)")
     args = p.parse_args()
     warnings.simplefilter("ignore")
-    cases = list(tvb76_cases()) + (list(deepsif_cases(args.anatomy)) if args.anatomy else [])
+    cases = list(tvb76_cases()) + list(tvb76_meg_case()) + (list(deepsif_cases(args.anatomy)) if args.anatomy
+                                                             else [])
     rows = []
     for title, made, reference, moved, farthest, how, info in cases:
         corr = correlations(made, reference)
@@ -163,7 +265,8 @@ def main():
 
 
 def figure(rows, path):
-    """Per comparison: the histogram of the per-region correlations, and the median region's two topographies."""
+    """Per comparison: the histogram of the per-region correlations, and the median region's two topographies
+    (for tvb-data's MEG, its own two panels: made against reference, and what the file holds)."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -175,6 +278,9 @@ def figure(rows, path):
         hist.set_title(f"{title}\nmedian {np.median(corr):.3f}", fontsize=7)
         hist.set_xlabel("per-region correlation across sensors")
         r = int(np.argsort(corr)[corr.size // 2])
+        if callable(info):  # MEG from tvb-data's file: no topography (its positions are not positions)
+            info(left, right, r)
+            continue
         for ax, values, name in ((left, made[:, r], "made (MNE sphere)"), (right, reference[:, r], "reference")):
             values = sensors.average_reference(values[:, None])[:, 0]
             mne.viz.plot_topomap(values, info, axes=ax, show=False, contours=0)

@@ -143,15 +143,19 @@ def _read_file(mne, path):
 def _sensors_of(mne, info):
     """``info`` reduced to its EEG channels, or else its MEG ones; None when it has neither."""
     for kind in ({"eeg": True, "meg": False}, {"eeg": False, "meg": True}):
-        picks = mne.pick_types(info, exclude=(), **kind)
+        picks = mne.pick_types(info, exclude=(), ref_meg=False, **kind)  # (MEG: not CTF's or 4D's reference coils)
         if len(picks):
             return mne.pick_info(info, picks)
     return None
 
 
 def sensor_positions(info):
-    """``(n_sensors, 3)`` positions in metres of the Info's channels (NaN where a channel has none)."""
-    return np.array([ch["loc"][:3] for ch in info["chs"]], dtype=float)
+    """``(n_sensors, 3)`` positions in metres of the Info's channels in the head frame (NaN where a channel has none).
+
+    EEG positions are in the head frame already; MEG ones are in the device
+    frame and are moved by ``info['dev_head_t']`` (:func:`device_to_head`).
+    """
+    return device_to_head(info, np.array([ch["loc"][:3] for ch in info["chs"]], dtype=float))
 
 
 def _checked(info, spec):
@@ -387,6 +391,224 @@ def vertex_gain(info, positions, orientations, sphere):
 
 
 # ---------------------------------------------------------------------------
+# MEG: sensors in the device frame, the head's sphere, one SNR across sensor types
+
+MEG_TYPES = ("mag", "grad")
+HEAD_RADIUS_DEFAULT_M = 0.09  # MNE's default head radius (mne.make_sphere_model), for a recording without head shape
+SENSOR_GAP_M = 0.01  # without a head shape, the head is kept at least this far inside the nearest MEG sensor
+NOISE_UNITS = ("fwd is the gain (T or T/m per A.m) divided by row_scale, MNE's ad-hoc noise of each row's sensor "
+               "type (mne.make_ad_hoc_cov: magnetometers 20 fT, gradiometers 5 fT/cm = 5e-13 T/m): each row in "
+               "units of its sensor's noise, so one SNR counts every sensor by the noise it has")
+
+
+def is_meg(info):
+    """True when the Info's channels are all MEG sensors (magnetometers and/or gradiometers)."""
+    types = set(info.get_channel_types())
+    return bool(types) and types <= set(MEG_TYPES)
+
+
+def device_to_head(info, positions):
+    """``positions`` with the rows of MEG channels moved from the device frame into the head frame.
+
+    Parameters
+    ----------
+    info : mne.Info
+    positions : array, shape (n_channels, 3)
+        Metres; row ``i`` belongs to ``info['chs'][i]``.
+
+    Returns
+    -------
+    array, shape (n_channels, 3)
+        MEG rows moved by ``info['dev_head_t']`` (unchanged when the Info
+        has none: :func:`with_device_to_head` states it), other rows and
+        rows of zeros (no position) as given.
+    """
+    import mne
+    from mne.io.constants import FIFF
+    positions = np.array(positions, dtype=float)
+    rows = [i for i, ch in enumerate(info["chs"]) if ch["kind"] == FIFF.FIFFV_MEG_CH and np.any(positions[i] != 0)]
+    if rows and info["dev_head_t"] is not None:
+        positions[rows] = mne.transforms.apply_trans(info["dev_head_t"], positions[rows])
+    return positions
+
+
+def with_device_to_head(info):
+    """The Info with a device-to-head transform (a copy with the identity when it has none), and what was assumed.
+
+    Returns
+    -------
+    info : mne.Info
+    assumed : str
+        ``''``, or the sentence saying that the device frame was taken as the head frame.
+    """
+    import mne
+    if info["dev_head_t"] is not None:
+        return info, ""
+    info = info.copy()
+    info["dev_head_t"] = mne.transforms.Transform("meg", "head")
+    return info, "no device-to-head transform in the recording: its device frame is taken as the head frame"
+
+
+def meg_head_sphere(info):
+    """The head under MEG sensors as a sphere: centre and radius in the head frame, and how it was found.
+
+    - The recording's digitisation of the head, when MNE finds at least 4
+      points to fit (``mne.bem.get_fitting_dig(info, 'auto')``: the extra
+      head-shape points, else those and the EEG electrodes' points; not the
+      low frontal ones, nose and face): the least-squares sphere through
+      them (:func:`fit_sphere`, as ``mne.bem.fit_sphere_to_headshape``).
+    - Else assumed: the head centred in the helmet (the centre of the
+      sphere through the sensors), of MNE's default radius
+      (:data:`HEAD_RADIUS_DEFAULT_M`) or less, so that it stays
+      :data:`SENSOR_GAP_M` inside the nearest sensor.
+
+    Parameters
+    ----------
+    info : mne.Info
+        MEG sensors (:func:`read_sensors`).
+
+    Returns
+    -------
+    center : array, shape (3,)
+        Metres, head frame.
+    radius : float
+        Metres.
+    how : str
+        For people.
+    """
+    import mne
+    positions = sensor_positions(info)
+    try:
+        points = np.asarray(mne.bem.get_fitting_dig(info, "auto", verbose="error"), dtype=float)
+    except (ValueError, RuntimeError):
+        points = np.zeros((0, 3))
+    if len(points) >= 4 and np.linalg.matrix_rank(points - points.mean(axis=0), tol=1e-6) == 3:
+        center, radius = fit_sphere(points)
+        return center, radius, (f"the sphere through the recording's {len(points)} digitised head points "
+                                "(mne.bem.get_fitting_dig)")
+    center, _ = fit_sphere(positions)
+    nearest = float(np.linalg.norm(positions - center, axis=1).min())
+    radius = min(HEAD_RADIUS_DEFAULT_M, nearest - SENSOR_GAP_M)
+    return center, radius, ("no digitisation of the head in the recording: the head assumed centred in the helmet "
+                            f"(the centre of the sphere through the sensors), radius {1000 * radius:.1f} mm (MNE's "
+                            f"default {1000 * HEAD_RADIUS_DEFAULT_M:.0f} mm, or {1000 * SENSOR_GAP_M:.0f} mm inside "
+                            "the nearest sensor)")
+
+
+def meg_sphere_model(info):
+    """MNE's sphere model of the head under MEG sensors (:func:`meg_head_sphere`).
+
+    For MEG only the sphere's centre matters (Sarvas' formula: the
+    conductivities and radii of its layers do not enter the field outside);
+    its 4 layers (MNE's defaults, as for EEG) only bound where the sources
+    may be (inside the brain layer, 0.90 of the radius: :func:`pull_inside`).
+
+    Returns
+    -------
+    sphere : mne.bem.ConductorModel
+    how : str
+        For people (the lead field's ``head_model``).
+
+    Raises
+    ------
+    SensorError
+        Sensors inside that sphere (a wrong ``dev_head_t`` or digitisation).
+    """
+    import mne
+    center, radius, how = meg_head_sphere(info)
+    distance = np.linalg.norm(sensor_positions(info) - center, axis=1)
+    if (distance <= radius).any():
+        raise SensorError(f"--sensors: {int((distance <= radius).sum())} of {distance.size} MEG sensors lie inside the "
+                          f"head ({how}): are the recording's device-to-head transform and head shape right?")
+    sphere = mne.make_sphere_model(r0=center, head_radius=radius, verbose="error")
+    return sphere, (f"MNE sphere for MEG (Sarvas: only its centre matters), centre "
+                    f"({', '.join(f'{1000 * v:.1f}' for v in center)}) mm, radius {1000 * radius:.1f} mm: {how}; "
+                    "sources kept inside its brain layer (0.90 of the radius)")
+
+
+def covering_sphere(sphere, cortex, info, margin=MARGIN_M):
+    """The MEG sphere widened, about the same centre, so that the cortex lies inside its brain layer.
+
+    For MEG only the centre matters (:func:`meg_sphere_model`); widening it
+    keeps every vertex where the template puts it instead of moving the
+    deepest ones inside (:func:`pull_inside`), as long as no sensor is
+    then inside the sphere. The sphere is returned as it was when the
+    cortex already fits, or when widening would reach a sensor.
+
+    Parameters
+    ----------
+    sphere : mne.bem.ConductorModel
+    cortex : array, shape (n_vertices, 3)
+        Metres, head frame.
+    info : mne.Info
+        The MEG sensors, head frame.
+    """
+    import mne
+    center = np.asarray(sphere["r0"], dtype=float)
+    brain = sphere["layers"][0]["rad"] / sphere.radius  # (0.90)
+    needed = (np.linalg.norm(np.asarray(cortex) - center, axis=1).max() + 2 * margin) / brain
+    nearest = np.linalg.norm(sensor_positions(info) - center, axis=1).min()
+    if needed <= sphere.radius or needed >= nearest:
+        return sphere
+    return mne.make_sphere_model(r0=center, head_radius=needed, verbose="error")
+
+
+def sphere_points(center, radius):
+    """``(6, 3)`` points on a sphere (along its axes): what :func:`align_by_spheres` fits to find ``center``."""
+    return np.asarray(center, dtype=float) + radius * np.r_[np.eye(3), -np.eye(3)]
+
+
+def noise_levels(info):
+    """MNE's ad-hoc noise of each channel's sensor type: the ``row_scale`` of an MEG lead field.
+
+    ``mne.make_ad_hoc_cov``'s defaults: magnetometers 20 fT, gradiometers
+    5 fT/cm (5e-13 T/m), EEG 0.2 uV (standard deviations).
+
+    Parameters
+    ----------
+    info : mne.Info
+
+    Returns
+    -------
+    array, shape (n_channels,)
+        In the channel's own unit (T, T/m, V), in ``info['ch_names']`` order.
+    """
+    import mne
+    cov = mne.make_ad_hoc_cov(info, verbose="error")
+    std = dict(zip(cov.ch_names, np.sqrt(np.asarray(cov.data, dtype=float))))
+    return np.array([std[name] for name in info["ch_names"]], dtype=float)
+
+
+def in_noise_units(fwd, row_scale):
+    """A lead field with each row divided by its sensor's noise level, so that one SNR fits every sensor type.
+
+    Steps 2 and 4 take the signal and background powers as sums over all
+    rows (``snr_power_ratio.m``, ``patch_scale_ratio.m``): rows in T and in
+    T/m cannot share those sums as they are (a gradiometer's number is ~100
+    times a magnetometer's for the same source). In units of each type's
+    noise, every sensor counts by its signal relative to the noise it has.
+    A single scale for all rows changes no SNR ratio.
+
+    Parameters
+    ----------
+    fwd : array, shape (n_sensors, n_regions)
+        Physical gains (T or T/m per A.m, V per A.m).
+    row_scale : array, shape (n_sensors,)
+        :func:`noise_levels`, same units as the rows.
+
+    Returns
+    -------
+    array, shape (n_sensors, n_regions)
+        ``fwd / row_scale[:, None]`` (so ``physical = saved * row_scale[:, None]``).
+    """
+    fwd = np.asarray(fwd, dtype=float)
+    row_scale = np.asarray(row_scale, dtype=float).ravel()
+    if row_scale.shape != (fwd.shape[0],) or not np.all(row_scale > 0):
+        raise ValueError(f"row_scale must be {fwd.shape[0]} positive numbers, got shape {row_scale.shape}")
+    return fwd / row_scale[:, None]
+
+
+# ---------------------------------------------------------------------------
 # the template's cortex in the sensors' frame, and the region lead field
 
 FSAVERAGE5_VERTICES = 20484  # DeepSIF's fs_cortex_20k: fsaverage ico-5, 10,242 vertices per hemisphere
@@ -473,9 +695,17 @@ def region_leadfield(template, info, bem=None):
         ``reference``.
     """
     positions = sensor_positions(info)
+    moved, farthest = 0, 0.0
     if bem is not None:
         gain, head_model, placement = bem_vertex_gain(template, info, bem)
-        moved, farthest = 0, 0.0
+    elif is_meg(info):  # the head's sphere (its digitisation), not the helmet's
+        info, assumed = with_device_to_head(info)
+        sphere, head_model = meg_sphere_model(info)
+        cortex, orientations, placement = cortex_in_head_frame(template, sphere_points(sphere["r0"], sphere.radius))
+        placement = f"{placement} (MEG: the sphere of the head under them){'; ' + assumed if assumed else ''}"
+        sphere = covering_sphere(sphere, cortex, info)
+        cortex, moved, farthest = pull_inside(cortex, sphere)
+        gain = vertex_gain(info, cortex, orientations, sphere)
     else:
         sphere = sphere_model(positions)
         cortex, orientations, placement = cortex_in_head_frame(template, positions)
@@ -487,9 +717,9 @@ def region_leadfield(template, info, bem=None):
                       f"radius {1000 * radius:.1f} mm")
     if info["description"] == NO_FIDUCIALS:
         placement = f"{placement}; the sensors had {NO_FIDUCIALS}"
-    fwd, reference = referenced(sum_regions(gain, template_mapping(template), template.n_regions), info)
-    return fwd, {"head_model": head_model, "placement": placement, "moved": moved, "farthest": farthest,
-                 "reference": reference}
+    fwd, about = finished(sum_regions(gain, template_mapping(template), template.n_regions), info)
+    about.update(head_model=head_model, placement=placement, moved=moved, farthest=farthest)
+    return fwd, about
 
 
 def template_mapping(template):
@@ -499,18 +729,27 @@ def template_mapping(template):
     return np.asarray(loadmat(str(template.path(REGION_MAPPING)), variable_names=["rm"])["rm"]).ravel().astype(int)
 
 
-def referenced(fwd, info):
-    """An EEG lead field referenced to the average of its sensors (:func:`average_reference`); MEG as it is.
+def finished(fwd, info):
+    """The last step of every made lead field: EEG referenced to the average of its sensors
+    (:func:`average_reference`); MEG in units of each sensor type's noise (:func:`in_noise_units`).
+
+    Parameters
+    ----------
+    fwd : array, shape (n_sensors, n_regions)
+        Physical units (V, T, T/m per A m).
+    info : mne.Info
+        Its sensors, in its rows' order.
 
     Returns
     -------
     fwd : array, shape (n_sensors, n_regions)
-    reference : str
-        For people.
+    about : dict
+        ``reference`` (for people) and, for MEG, ``row_scale`` (:func:`noise_levels`).
     """
     if set(info.get_channel_types()) == {"eeg"}:
-        return average_reference(fwd), "average of the EEG sensors"
-    return np.asarray(fwd, dtype=float), "none (MEG)"
+        return average_reference(fwd), {"reference": "average of the EEG sensors"}
+    row_scale = noise_levels(info)
+    return in_noise_units(fwd, row_scale), {"reference": "none (MEG)", "row_scale": row_scale}
 
 
 # ---------------------------------------------------------------------------
@@ -696,12 +935,12 @@ def forward_leadfield(template, path):
     gain = forward["sol"]["data"][rows].reshape(len(rows), -1, 3)[:, index, :].reshape(len(rows), -1)
     ori = np.asarray(cortex["ori"], dtype=float)
     ori = (ori / np.linalg.norm(ori, axis=1, keepdims=True)) @ forward["mri_head_t"]["trans"][:3, :3].T
-    fwd, reference = referenced(sum_regions(fix_orientations(gain, ori), template_mapping(template),
-                                            template.n_regions), info)
-    return fwd, info, {"head_model": f"the forward solution {Path(str(path)).name} (its own head model)",
-                       "placement": "the forward solution's sources are the template's vertices (matched by "
-                                    "position in its MRI frame); its MRI -> head transform",
-                       "moved": 0, "farthest": 0.0, "reference": reference}
+    fwd, about = finished(sum_regions(fix_orientations(gain, ori), template_mapping(template), template.n_regions),
+                          info)
+    about.update(head_model=f"the forward solution {Path(str(path)).name} (its own head model)",
+                 placement="the forward solution's sources are the template's vertices (matched by position in its "
+                           "MRI frame); its MRI -> head transform", moved=0, farthest=0.0)
+    return fwd, info, about
 
 
 # ---------------------------------------------------------------------------
@@ -728,10 +967,17 @@ def leadfield_variables(fwd, info, spec, about, bem=None):
             "head_model": about["head_model"],
             "placement": about["placement"], "moved_vertices": float(about["moved"]),
             "farthest_move_m": float(about["farthest"]), "reference": about["reference"],
-            "made_by": f"deepsif-pipeline with MNE-Python {mne.__version__}"}
+            "made_by": f"deepsif-pipeline with MNE-Python {mne.__version__}", **meg_variables(about)}
 
 
-RECIPE_VERSION = 1  # bump when how a lead field is made changes: lead fields in the cache are then made again
+def meg_variables(about):
+    """The variables an MEG lead field file adds: ``row_scale`` (n_sensors x 1) and ``row_scale_about``."""
+    if "row_scale" not in about:
+        return {}
+    return {"row_scale": np.asarray(about["row_scale"], dtype=float).reshape(-1, 1), "row_scale_about": NOISE_UNITS}
+
+
+RECIPE_VERSION = 2  # bump when how a lead field is made changes: lead fields in the cache are then made again (2: MEG)
 
 
 def inputs_key(template, spec, bem=None):

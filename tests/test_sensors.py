@@ -281,3 +281,199 @@ def test_a_made_lead_field_is_found_by_its_inputs_not_made_again(tvb76_dir, tmp_
     before = sensors.inputs_key(template, cap)
     cap.write_text(cap.read_text().replace("\t", " ", 1))  # same name, other bytes
     assert sensors.inputs_key(template, cap) != before
+
+
+# ---------------------------------------------------------------------------
+# MEG: a small recording made here, its sensors in the head frame, the head's sphere, one SNR across types
+
+HEAD_CENTER, HEAD_RADIUS = np.array([0.0, 0.005, 0.045]), 0.092  # the head of the recording below (head frame)
+PITCH_DEG = 12.0  # its device-to-head rotation (about x)
+
+
+def _meg_recording(path, n_sites=20, head_shape=True):
+    """A recording (``-raw.fif``) of ``n_sites`` Vectorview triplets (a magnetometer, two planar gradiometers)
+    at sites spread over MNE's 306m helmet (device frame), a device-to-head transform that turns it by
+    :data:`PITCH_DEG` and puts the helmet's centre near the head's, and (``head_shape``) fiducials and 60
+    head-shape points on the sphere of :data:`HEAD_CENTER`, :data:`HEAD_RADIUS`. Returns its Info."""
+    from pathlib import Path
+    helmet = mne.read_bem_surfaces(Path(mne.__file__).parent / "data" / "helmets" / "306m.fif.gz", verbose="error")[0]
+    rr, nn = helmet["rr"], helmet["nn"]
+    sites = [int(np.argmax(rr[:, 2]))]
+    while len(sites) < n_sites:  # farthest-point sampling: spread over the helmet
+        sites.append(int(np.argmax(np.linalg.norm(rr[:, None] - rr[sites][None], axis=2).min(axis=1))))
+    names, types, locs = [], [], []
+    for k, v in enumerate(sites):
+        ez = nn[v] / np.linalg.norm(nn[v])
+        ex = np.cross([0.0, 0.0, 1.0] if abs(ez[2]) < 0.9 else [1.0, 0.0, 0.0], ez)
+        ex /= np.linalg.norm(ex)
+        ey = np.cross(ez, ex)
+        for name, kind, (a, b) in ((f"MEG{k:02d}1", "mag", (ex, ey)), (f"MEG{k:02d}2", "grad", (ex, ey)),
+                                   (f"MEG{k:02d}3", "grad", (ey, -ex))):
+            names.append(name)
+            types.append(kind)
+            locs.append(np.r_[rr[v], a, b, ez])
+    info = mne.create_info(names, 250.0, types)
+    for ch, loc in zip(info["chs"], locs):
+        ch["loc"][:] = loc
+    angle = np.radians(PITCH_DEG)
+    trans = np.eye(4)
+    trans[1:3, 1:3] = [[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]]
+    trans[:3, 3] = HEAD_CENTER + [0.0, -0.01, 0.01] - trans[:3, :3] @ sensors.fit_sphere(rr)[0]
+    info["dev_head_t"] = mne.transforms.Transform("meg", "head", trans)
+    if head_shape:
+        d = np.random.default_rng(3).standard_normal((60, 3))
+        d[:, 2] = np.abs(d[:, 2])
+        hsp = HEAD_CENTER + HEAD_RADIUS * d / np.linalg.norm(d, axis=1, keepdims=True)
+        info.set_montage(mne.channels.make_dig_montage(nasion=[0, 0.1, 0], lpa=[-0.08, 0, 0], rpa=[0.08, 0, 0],
+                                                       hsp=hsp, coord_frame="head"))
+    raw = mne.io.RawArray(np.zeros((len(names), 50)), info, verbose="error")
+    raw.save(path, overwrite=True, verbose="error")
+    return info
+
+
+# The coils' integration points (MNE's coil_def.dat, normal accuracy, which MNE uses with a sphere model):
+# (dx, dy, dz) in the coil's frame (ex, ey, ez), weight.
+COILS = {3024: [((sx * 5.25e-3, sy * 5.25e-3, 3e-4), 0.25) for sx in (-1, 1) for sy in (-1, 1)],
+         3012: [((sx * 8.4e-3, sy * 6.713e-3, 3e-4), sx * 29.7619) for sx in (1, -1) for sy in (1, -1)]}
+
+
+def _sarvas(dipoles, moments, r):
+    """``(n_dipoles, 3)`` magnetic field (T per A.m) at ``r`` of dipoles in a conducting sphere centred at 0
+    (Sarvas 1987, written out here: the expectation MNE's forward is checked against)."""
+    a = r - dipoles
+    an, rn = np.linalg.norm(a, axis=1), np.linalg.norm(r)
+    adr = a @ r
+    f = an * (rn * an + rn ** 2 - dipoles @ r)
+    grad_f = (an ** 2 / rn + adr / an + 2 * an + 2 * rn)[:, None] * r - (an + 2 * rn + adr / an)[:, None] * dipoles
+    qxr0 = np.cross(moments, dipoles)
+    return 1e-7 / f[:, None] ** 2 * (f[:, None] * qxr0 - (qxr0 @ r)[:, None] * grad_f)
+
+
+def _meg_gain(chs, dev_head, center, dipoles, moments):
+    """``(n_channels, n_dipoles)`` gains: each coil's integration points moved into the head frame by
+    ``dev_head`` (4 x 4), the field along the coil's normal, weighted."""
+    rot, t = dev_head[:3, :3], dev_head[:3, 3]
+    out = np.zeros((len(chs), len(dipoles)))
+    for i, ch in enumerate(chs):
+        loc = ch["loc"]
+        r0, ex, ey, ez = rot @ loc[:3] + t, rot @ loc[3:6], rot @ loc[6:9], rot @ loc[9:12]
+        for (dx, dy, dz), w in COILS[int(ch["coil_type"])]:
+            out[i] += w * (_sarvas(dipoles - center, moments, r0 + dx * ex + dy * ey + dz * ez - center) @ ez)
+    return out
+
+
+def test_noise_levels_and_noise_units():
+    """row_scale is MNE's ad-hoc noise of each row's type (mag 20 fT, grad 5 fT/cm, EEG 0.2 uV) in the Info's
+    order; the saved lead field times it is the physical one; one scale for all rows changes no SNR ratio, and
+    after scaling a magnetometer and a gradiometer with the same signal-to-own-noise count alike."""
+    info = mne.create_info(["G1", "M1", "E1", "G2"], 250.0, ["grad", "mag", "eeg", "grad"])
+    scale = sensors.noise_levels(info)
+    assert np.allclose(scale, [5e-13, 20e-15, 0.2e-6, 5e-13], rtol=1e-12)
+    rng = np.random.default_rng(4)
+    physical = rng.standard_normal((4, 6)) * scale[:, None] * 30
+    saved = sensors.in_noise_units(physical, scale)
+    assert np.allclose(saved * scale[:, None], physical) and np.allclose(saved, physical / scale[:, None])
+    for bad in (scale[:3], np.r_[scale[:3], 0.0]):
+        with pytest.raises(ValueError, match="row_scale must be 4 positive numbers"):
+            sensors.in_noise_units(physical, bad)
+
+    activity = rng.standard_normal((50, 6))  # 50 samples of 6 regions
+
+    def alpha(fwd, snr_db=10.0):  # step 2's scale (snr_power_ratio.m): region 0 against the others, all rows
+        ps = np.sum(np.outer(activity[:, 0], fwd[:, 0]) ** 2)
+        pn = np.sum((activity[:, 1:] @ fwd[:, 1:].T) ** 2)
+        return np.sqrt(10 ** (snr_db / 10) * pn / ps)
+    mags = physical[[1]] * np.array([[1.0], [3.0], [0.5]])  # a single-type (magnetometer) lead field
+    assert alpha(sensors.in_noise_units(mags, np.full(3, 20e-15))) == pytest.approx(alpha(mags), rel=1e-12)
+    # a magnetometer and a gradiometer each seeing 5 times their noise: equal rows once in noise units
+    pair = np.array([[5 * 20e-15], [5 * 5e-13]]) * np.ones((2, 6))
+    units = sensors.in_noise_units(pair, sensors.noise_levels(mne.create_info(["M", "G"], 250.0, ["mag", "grad"])))
+    assert np.allclose(units[0], units[1]) and np.allclose(units, 5.0)
+    assert pair[1, 0] / pair[0, 0] == pytest.approx(25.0)  # as they are, the gradiometer's number is 25 times
+
+
+def test_meg_sensors_are_read_in_the_head_frame_and_the_head_from_its_shape(tmp_path):
+    """A recording's MEG sensors (not its stimulus channel): positions moved from the device frame by its
+    dev_head_t; the head's sphere is fitted to its head shape, not to the helmet; without a head shape the
+    head is assumed centred in the helmet, said so; a recording with EEG too gives its EEG."""
+    info = _meg_recording(tmp_path / "meg_raw.fif")
+    read = sensors.read_sensors(tmp_path / "meg_raw.fif")
+    assert read["ch_names"] == info["ch_names"] and read.get_channel_types().count("grad") == 40
+    trans = info["dev_head_t"]["trans"]
+    device = np.array([ch["loc"][:3] for ch in info["chs"]])
+    assert np.allclose(sensors.sensor_positions(read), device @ trans[:3, :3].T + trans[:3, 3])
+    center, radius, how = sensors.meg_head_sphere(read)
+    assert np.allclose(center, HEAD_CENTER, atol=1e-6) and radius == pytest.approx(HEAD_RADIUS, abs=1e-6)
+    assert "60 digitised head points" in how
+    helmet_center, helmet_radius = sensors.fit_sphere(sensors.sensor_positions(read))
+    assert helmet_radius > radius + 0.02  # (the helmet's sphere would have been the wrong one)
+    _meg_recording(tmp_path / "bare_raw.fif", head_shape=False)
+    center, radius, how = sensors.meg_head_sphere(sensors.read_sensors(tmp_path / "bare_raw.fif"))
+    assert np.allclose(center, helmet_center) and radius == pytest.approx(sensors.HEAD_RADIUS_DEFAULT_M)
+    assert "assumed centred in the helmet" in how
+    # EEG and MEG in one recording: the EEG (docs/sensors.md says how to give the MEG)
+    raw = mne.io.read_raw_fif(tmp_path / "meg_raw.fif", verbose="error")
+    eeg = mne.io.RawArray(np.zeros((10, 50)), mne.create_info([f"E{i}" for i in range(10)], 250.0, "eeg"),
+                          verbose="error")
+    montage = mne.channels.make_standard_montage("biosemi16")
+    eeg.rename_channels(dict(zip(eeg.ch_names, montage.ch_names[:10])))
+    eeg.set_montage(montage, on_missing="ignore")
+    raw.load_data().add_channels([eeg], force_update_info=True)
+    raw.save(tmp_path / "both_raw.fif", verbose="error")
+    assert set(sensors.read_sensors(tmp_path / "both_raw.fif").get_channel_types()) == {"eeg"}
+
+
+def test_meg_sensors_inside_the_head_are_refused(tmp_path):
+    """A device-to-head transform that puts the head in the helmet's side: one line, not MNE's traceback."""
+    info = _meg_recording(tmp_path / "meg_raw.fif")
+    read = sensors.read_sensors(tmp_path / "meg_raw.fif")
+    trans = info["dev_head_t"]["trans"].copy()
+    trans[:3, 3] += [0.0, 0.0, -0.06]  # the helmet 6 cm lower: the head's top pierces it
+    read["dev_head_t"] = mne.transforms.Transform("meg", "head", trans)
+    with pytest.raises(SensorError, match=r"of 60 MEG sensors lie inside the head \(the sphere through") as err:
+        sensors.meg_sphere_model(read)
+    assert "\n" not in str(err.value)
+
+
+@pytest.mark.slow
+def test_meg_recording_through_the_cli_gives_sarvas_field_in_noise_units(tvb76_cache, tmp_path):
+    """--sensors meg_raw.fif (20 magnetometers, 40 gradiometers) on tvb76: step 2 projects with 60 rows; the
+    derived file names their types and row_scale (20 fT, 5e-13 T/m); fwd * row_scale is the field of the
+    cortex's dipoles in a sphere at the head shape's centre, Sarvas' formula written out in this test with the
+    coils moved by the recording's dev_head_t (within 2%, every region correlating above 0.999)."""
+    from scipy.io import loadmat
+    from conftest import tvb76_run
+    from deepsif_pipeline.layout import Layout
+    from deepsif_pipeline.builtin import BUILD_VERSION
+    info = _meg_recording(tmp_path / "meg_raw.fif")
+    out = tmp_path / "out"
+    res = tvb76_run(tvb76_cache, out, "--sensors", tmp_path / "meg_raw.fif", "--start_region", 3, "--end_region", 4,
+                    "--sim-length", 2, "--skip-synthesis")
+    assert res.returncode == 0, res.stdout[-3000:]
+    assert "(60 sensors; tvb-data's cortex turned" in res.stdout
+    clips = sorted(Layout(out).clip_dir(3).glob("nmm_*.mat"))
+    assert clips and loadmat(clips[0])["proj"].shape == (60, 500)
+    made = loadmat(out / "derived" / "leadfield_meg_raw.mat")
+    kinds = [str(t[0]) for t in made["ch_types"].ravel()]
+    assert kinds[:3] == ["mag", "grad", "grad"] and kinds.count("mag") == 20
+    scale = made["row_scale"].ravel()
+    assert np.allclose(scale, [20e-15 if k == "mag" else 5e-13 for k in kinds])
+    assert str(made["reference"][0]) == "none (MEG)" and "60 digitised head points" in str(made["head_model"][0])
+    assert "divided by row_scale" in str(made["row_scale_about"][0])
+    # the expectation: the cortex placed as documented (rotated into MNE's axes, its hull's sphere centred on the
+    # head's), no vertex moved: the sphere is widened about the same centre instead (for MEG only the centre
+    # counts) although 0.9 of the head's radius leaves many vertices outside; Sarvas' field
+    template = tvb76_cache / f"tvb76-v{BUILD_VERSION}"
+    cortex = loadmat(template / "fs_cortex_20k.mat")
+    rm = loadmat(template / "fs_cortex_20k_region_mapping.mat")["rm"].ravel().astype(int)
+    pos, ori = cortex["pos"] / 1000.0 @ sensors.SCS_TO_RAS.T, cortex["ori"] @ sensors.SCS_TO_RAS.T
+    pos = pos + sensors.align_by_spheres(pos, sensors.sphere_points(HEAD_CENTER, HEAD_RADIUS))
+    assert (np.linalg.norm(pos - HEAD_CENTER, axis=1) > 0.9 * HEAD_RADIUS).sum() > 500  # (949)
+    assert made["moved_vertices"].item() == 0
+    gain = _meg_gain(info["chs"], info["dev_head_t"]["trans"], HEAD_CENTER, pos,
+                     ori / np.linalg.norm(ori, axis=1, keepdims=True))
+    expected = sensors.sum_regions(gain, rm, 76)
+    physical = made["fwd"] * scale[:, None]
+    assert np.linalg.norm(physical - expected) / np.linalg.norm(expected) < 0.02
+    corr = np.array([np.corrcoef(physical[:, r], expected[:, r])[0, 1] for r in range(76)])
+    assert corr.min() > 0.999, corr.min()
