@@ -223,13 +223,13 @@ def build_figure(layout, template, dataset, n_others=3, n_patches=3):
             a_map.set(aspect="equal")
             a_map.axis("off")
             fig.colorbar(art, ax=a_map, label="gain (lead field units)")
-            where = "sensors seen from above"
+            where = "sensors seen from above, nose up"
         else:
             a_map.bar(np.arange(len(topo)), topo, color=np.where(topo >= 0, "C3", "C0"))
             a_map.set(xlabel="sensor (row of fwd)", ylabel="gain (lead field units)")
             where = f"by sensor: {template.leadfield.name} has no positions"
-        a_map.set_title(f"example 1, source 1 (centre region {ids[0]}, {len(ids)} regions) through\n"
-                        f"{lead}: its sensor map, {where}")
+        a_map.set_title(f"example 1, source 1 (centre region {ids[0]}, {len(ids)} regions):\n"
+                        f"its sensor map through {lead},\n{where}")
     else:
         a_map.set_title(f"no step-4 example to project through\n{lead}")
         a_map.axis("off")

@@ -248,11 +248,25 @@ def test_step4_and_the_pack_use_the_made_lead_field_and_verify_passes(tvb76_dir,
                        sensors="GSN-HydroCel-128")
     fig = build_figure(Layout(made), template, "test")
     topo = next(ax for ax in fig.axes if ax.get_title().startswith("example 1, source 1"))
-    assert "sensors seen from above" in topo.get_title() and len(topo.collections[0].get_offsets()) == 128
+    assert "sensors seen from above, nose up" in topo.get_title() and len(topo.collections[0].get_offsets()) == 128
     patch = a["selected_region"][0, 0]
     patch = patch[patch != 15213].astype(int)
     assert np.allclose(topo.collections[0].get_array(), lead[:, patch] @ a["mag_change"][0, 0][: len(patch)])
     assert (made / "qc_test.png").is_file()
+    # the trainer (DeepSIF's loaders.SpikeEEGBuild, as the reference in test_end_to_end_tvb76 builds it) given this
+    # lead field: 128-sensor examples whose first source's map is the patch's map through the made lead field
+    import h5py
+    from test_end_to_end_tvb76 import build_example
+    with h5py.File(made / "test_sample_nmm.h5", "r") as f:
+        for index in range(0, a["nmm_idx"].shape[0], 97):
+            eeg, _ = build_example(a, f["data"], lead, index)
+            assert eeg.shape == (500, 128) and np.all(np.isfinite(eeg)) and np.abs(eeg).max() > 0
+            eeg1, nmm1 = build_example(a, f["data"], lead, index, sources=[0], ratio=-1)
+            eeg1 = eeg1 - eeg1.mean(axis=0)
+            patch = a["selected_region"][index, 0]
+            patch = patch[patch != 15213].astype(int)
+            predicted = lead[:, patch] @ a["mag_change"][index, 0][: len(patch)]
+            assert np.corrcoef(eeg1[int(np.argmax(nmm1[:, patch[0]]))], predicted)[0, 1] > 0.9, index
     # the folder made with the template's lead field, checked against the 128-sensor one: the lead field row fails
     wrong = run_cli("pipeline_orchestrator.py", "--verify", "--dataset", "test", "--anatomy", tvb76_dir, "--output",
                     own, "--sensors", "GSN-HydroCel-128")
