@@ -496,23 +496,27 @@ def meg_head_sphere(info):
 
 
 def meg_sphere_model(info):
-    """MNE's sphere model of the head under MEG sensors (:func:`meg_head_sphere`).
+    """MNE's sphere model of the head under MEG sensors (:func:`meg_head_sphere`), without layers.
 
     For MEG only the sphere's centre matters (Sarvas' formula: the
-    conductivities and radii of its layers do not enter the field outside);
-    its 4 layers (MNE's defaults, as for EEG) only bound where the sources
-    may be (inside the brain layer, 0.90 of the radius: :func:`pull_inside`).
+    conductivities and radii of its layers do not enter the field outside),
+    so the model has none (MNE's ``make_sphere_model(head_radius=None)``):
+    no layer bounds where the sources may be, and no vertex of the cortex
+    is moved (:func:`pull_inside` is for EEG). The head's radius is used to
+    refuse sensors inside the head and to count the vertices beyond it.
 
     Returns
     -------
     sphere : mne.bem.ConductorModel
+    radius : float
+        The head's radius (m).
     how : str
         For people (the lead field's ``head_model``).
 
     Raises
     ------
     SensorError
-        Sensors inside that sphere (a wrong ``dev_head_t`` or digitisation).
+        Sensors inside the head's sphere (a wrong ``dev_head_t`` or digitisation).
     """
     import mne
     center, radius, how = meg_head_sphere(info)
@@ -520,37 +524,10 @@ def meg_sphere_model(info):
     if (distance <= radius).any():
         raise SensorError(f"--sensors: {int((distance <= radius).sum())} of {distance.size} MEG sensors lie inside the "
                           f"head ({how}): are the recording's device-to-head transform and head shape right?")
-    sphere = mne.make_sphere_model(r0=center, head_radius=radius, verbose="error")
-    return sphere, (f"MNE sphere for MEG (Sarvas: only its centre matters), centre "
-                    f"({', '.join(f'{1000 * v:.1f}' for v in center)}) mm, radius {1000 * radius:.1f} mm: {how}; "
-                    "sources kept inside its brain layer (0.90 of the radius)")
-
-
-def covering_sphere(sphere, cortex, info, margin=MARGIN_M):
-    """The MEG sphere widened, about the same centre, so that the cortex lies inside its brain layer.
-
-    For MEG only the centre matters (:func:`meg_sphere_model`); widening it
-    keeps every vertex where the template puts it instead of moving the
-    deepest ones inside (:func:`pull_inside`), as long as no sensor is
-    then inside the sphere. The sphere is returned as it was when the
-    cortex already fits, or when widening would reach a sensor.
-
-    Parameters
-    ----------
-    sphere : mne.bem.ConductorModel
-    cortex : array, shape (n_vertices, 3)
-        Metres, head frame.
-    info : mne.Info
-        The MEG sensors, head frame.
-    """
-    import mne
-    center = np.asarray(sphere["r0"], dtype=float)
-    brain = sphere["layers"][0]["rad"] / sphere.radius  # (0.90)
-    needed = (np.linalg.norm(np.asarray(cortex) - center, axis=1).max() + 2 * margin) / brain
-    nearest = np.linalg.norm(sensor_positions(info) - center, axis=1).min()
-    if needed <= sphere.radius or needed >= nearest:
-        return sphere
-    return mne.make_sphere_model(r0=center, head_radius=needed, verbose="error")
+    sphere = mne.make_sphere_model(r0=center, head_radius=None, verbose="error")
+    return sphere, radius, (f"MNE sphere for MEG (Sarvas: only its centre matters; no layers), centre "
+                            f"({', '.join(f'{1000 * v:.1f}' for v in center)}) mm, head radius {1000 * radius:.1f} "
+                            f"mm: {how}")
 
 
 def sphere_points(center, radius):
@@ -700,11 +677,12 @@ def region_leadfield(template, info, bem=None):
         gain, head_model, placement = bem_vertex_gain(template, info, bem)
     elif is_meg(info):  # the head's sphere (its digitisation), not the helmet's
         info, assumed = with_device_to_head(info)
-        sphere, head_model = meg_sphere_model(info)
-        cortex, orientations, placement = cortex_in_head_frame(template, sphere_points(sphere["r0"], sphere.radius))
+        sphere, radius, head_model = meg_sphere_model(info)
+        cortex, orientations, placement = cortex_in_head_frame(template, sphere_points(sphere["r0"], radius))
         placement = f"{placement} (MEG: the sphere of the head under them){'; ' + assumed if assumed else ''}"
-        sphere = covering_sphere(sphere, cortex, info)
-        cortex, moved, farthest = pull_inside(cortex, sphere)
+        beyond = int((np.linalg.norm(cortex - sphere["r0"], axis=1) > radius).sum())
+        if beyond:  # (kept where they are: the field of a dipole outside the head's sphere is still Sarvas')
+            head_model = f"{head_model}; {beyond} vertices of the cortex lie beyond the head's radius"
         gain = vertex_gain(info, cortex, orientations, sphere)
     else:
         sphere = sphere_model(positions)
@@ -977,7 +955,7 @@ def meg_variables(about):
     return {"row_scale": np.asarray(about["row_scale"], dtype=float).reshape(-1, 1), "row_scale_about": NOISE_UNITS}
 
 
-RECIPE_VERSION = 2  # bump when how a lead field is made changes: lead fields in the cache are then made again (2: MEG)
+RECIPE_VERSION = 3  # bump when how a lead field is made changes: lead fields in the cache are then made again (2: MEG; 3: MEG without layers)
 
 
 def inputs_key(template, spec, bem=None):

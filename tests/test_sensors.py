@@ -437,7 +437,7 @@ def test_meg_sensors_are_read_in_the_head_frame_and_the_head_from_its_shape(tmp_
     assert set(sensors.read_sensors(tmp_path / "both_raw.fif").get_channel_types()) == {"eeg"}
 
 
-def test_meg_sensors_inside_the_head_are_refused(tmp_path):
+def test_meg_sensors_inside_the_head_are_refused(tvb76_cache, tmp_path):
     """A device-to-head transform that puts the head in the helmet's side: one line, not MNE's traceback."""
     info = _meg_recording(tmp_path / "meg_raw.fif")
     read = sensors.read_sensors(tmp_path / "meg_raw.fif")
@@ -447,6 +447,17 @@ def test_meg_sensors_inside_the_head_are_refused(tmp_path):
     with pytest.raises(SensorError, match=r"of 60 MEG sensors lie inside the head \(the sphere through") as err:
         sensors.meg_sphere_model(read)
     assert "\n" not in str(err.value)
+    # the same recording saved so, through the command line: exit 2, that line, no output folder
+    from conftest import tvb76_run
+    raw = mne.io.read_raw_fif(tmp_path / "meg_raw.fif", verbose="error")
+    raw.info["dev_head_t"] = mne.transforms.Transform("meg", "head", trans)
+    raw.save(tmp_path / "low_raw.fif", verbose="error")
+    out = tmp_path / "out"
+    res = tvb76_run(tvb76_cache, out, "--sensors", tmp_path / "low_raw.fif", "--start_region", 0, "--end_region", 1,
+                    "--sim-length", 2)
+    errors = [line for line in res.stdout.splitlines() if line.startswith("error: ")]
+    assert res.returncode == 2 and len(errors) == 1 and "MEG sensors lie inside the head" in errors[0], res.stdout
+    assert "Traceback" not in res.stdout and not out.exists()
 
 
 @pytest.mark.slow
@@ -490,4 +501,33 @@ def test_meg_recording_through_the_cli_gives_sarvas_field_in_noise_units(tvb76_c
     physical = made["fwd"] * scale[:, None]
     assert np.linalg.norm(physical - expected) / np.linalg.norm(expected) < 0.02
     corr = np.array([np.corrcoef(physical[:, r], expected[:, r])[0, 1] for r in range(76)])
+    assert corr.min() > 0.999, corr.min()
+
+
+@pytest.mark.slow
+def test_meg_on_deepsifs_template_keeps_every_vertex_and_is_sarvas_field(anatomy_dir, tmp_path):
+    """MEG on DeepSIF's fsaverage5 cortex: the cortex goes into the head frame by MNE's fsaverage transform,
+    nothing bounds or moves its vertices (the sphere has no layers), and fwd * row_scale is Sarvas' field at
+    the head shape's centre, every region correlating above 0.999."""
+    from scipy.io import loadmat
+    from deepsif_pipeline.anatomy import load_template
+    info = _meg_recording(tmp_path / "meg_raw.fif")
+    template = load_template(anatomy_dir)
+    path, n = sensors.made_leadfield(template, tmp_path / "meg_raw.fif", tmp_path / "cache")
+    made = loadmat(path)
+    assert n == 60 and made["fwd"].shape == (60, template.n_regions) and made["moved_vertices"].item() == 0
+    assert "no layers" in str(made["head_model"][0]) and "fsaverage transform" in str(made["placement"][0])
+    cortex = loadmat(anatomy_dir / "fs_cortex_20k.mat")
+    trans = sensors.fsaverage_trans()
+    pos = mne.transforms.apply_trans(trans, cortex["pos"] / 1000.0)
+    ori = cortex["ori"] @ trans["trans"][:3, :3].T
+    assert (np.linalg.norm(pos - HEAD_CENTER, axis=1) > 0.9 * HEAD_RADIUS).sum() > 100  # once pulled inside
+    rm = loadmat(anatomy_dir / "fs_cortex_20k_region_mapping.mat")["rm"].ravel().astype(int)
+    gain = _meg_gain(info["chs"], info["dev_head_t"]["trans"], HEAD_CENTER, pos,
+                     ori / np.linalg.norm(ori, axis=1, keepdims=True))
+    expected = sensors.sum_regions(gain, rm, template.n_regions)
+    physical = made["fwd"] * made["row_scale"]
+    assert np.linalg.norm(physical - expected) / np.linalg.norm(expected) < 0.02
+    a, b = physical - physical.mean(axis=0), expected - expected.mean(axis=0)
+    corr = (a * b).sum(axis=0) / (np.linalg.norm(a, axis=0) * np.linalg.norm(b, axis=0))
     assert corr.min() > 0.999, corr.min()
