@@ -37,7 +37,10 @@ brain layer.
    show it are printed, and the comparison is a diagnostic.
 4. DeepSIF's template (``--anatomy``) with MNE's ``fsaverage_1005``
    positions of ``electrode_75.mat``'s labels (72 of 75) and MNE's
-   fsaverage transform, against DeepSIF's ``leadfield_75_20k.mat``; and,
+   fsaverage transform, against DeepSIF's ``leadfield_75_20k.mat``; the
+   same with DeepSIF's dipole directions (:func:`deepsif_dipoles`: the
+   normals turned 90 degrees about the vertical axis, what DeepSIF's file
+   was made with), and the other turns for comparison; and,
    as a diagnostic, ``electrode_75.mat``'s own coordinates taken as given
    (EEGLAB's axes read as MNE's) and turned from EEGLAB's axes (x nose,
    y left) into MNE's (x right, y nose).
@@ -48,13 +51,14 @@ topographies side by side.
 
 Run::
 
-    .venv/bin/python bench/bench_leadfield.py --anatomy ../shared/anatomy/deepsif --figure leadfields.png
+    .venv/bin/python bench/bench_leadfield.py --anatomy ../shared/anatomy/deepsif --figure docs/leadfields.png
 """
 
 import argparse
 import os
 from pathlib import Path
 import sys
+import textwrap
 import time
 import warnings
 
@@ -216,6 +220,24 @@ def tvb76_meg_case():
            f"{inside} of {len(good)} sensors inside the head's sphere; {diagnosis}", draw)
 
 
+def deepsif_dipoles(ori):
+    """The dipole directions of DeepSIF's ``leadfield_75_20k.mat``: each normal ``(nx, ny, nz)`` (fsaverage's RAS:
+    x right, y nose, z up) as ``(-ny, nx, nz)``, i.e. turned 90 degrees about z. That is the RAS vector whose
+    components in Brainstorm's axes (x nose, y left, z up) are ``(nx, ny, nz)``: the normals given as
+    Brainstorm's ``GridOrient`` without turning them into its axes.
+
+    Parameters
+    ----------
+    ori : array, shape (n_vertices, 3)
+
+    Returns
+    -------
+    array, shape (n_vertices, 3)
+    """
+    ori = np.asarray(ori, dtype=float)
+    return np.c_[-ori[:, 1], ori[:, 0], ori[:, 2]]
+
+
 def deepsif_cases(anatomy):
     import mne
     anatomy = Path(anatomy)
@@ -236,6 +258,19 @@ def deepsif_cases(anatomy):
     yield (f"DeepSIF, MNE fsaverage_1005 positions of {len(keep)} electrode_75 labels vs leadfield_75_20k", made,
            reference[keep], moved, farthest, "MNE's fsaverage transform (as --sensors does)",
            eeg_info([names[i] for i in keep], positions))
+    # DeepSIF's dipoles: the cortex normals turned 90 degrees about the vertical axis, what RAS normals give
+    # when used as Brainstorm's GridOrient (x nose, y left) -- the frame DeepSIF's recipe exported its gain in
+    turned = deepsif_dipoles(ori)
+    made, moved, farthest = lead_field(head_pos, mne.transforms.apply_trans(to_head, turned, move=False), rm, n,
+                                       [names[i] for i in keep], positions)
+    others = {label: np.median(correlations(lead_field(head_pos, mne.transforms.apply_trans(
+        to_head, np.c_[f(ori)], move=False), rm, n, [names[i] for i in keep], positions)[0], reference[keep]))
+        for label, f in (("(ny, -nx, nz)", lambda o: np.c_[o[:, 1], -o[:, 0], o[:, 2]]),
+                         ("(-nx, -ny, nz)", lambda o: np.c_[-o[:, 0], -o[:, 1], o[:, 2]]),
+                         ("(nx, ny, -nz)", lambda o: np.c_[o[:, 0], o[:, 1], -o[:, 2]]))}
+    yield ("DeepSIF, the same with DeepSIF's dipole directions: normals (nx, ny, nz) as (-ny, nx, nz)", made,
+           reference[keep], moved, farthest, "other turns of the normals, medians: " + ", ".join(
+               f"{k} {v:.3f}" for k, v in others.items()), eeg_info([names[i] for i in keep], positions))
     for label, xyz in (("as given", eeglab), ("EEGLAB axes turned into MNE's", np.c_[-eeglab[:, 1], eeglab[:, 0],
                                                                                       eeglab[:, 2]])):
         shift = sensors.align_by_spheres(pos, xyz)
@@ -275,7 +310,7 @@ def figure(rows, path):
     for (title, corr, made, reference, info), (hist, left, right) in zip(rows, axes):
         hist.hist(corr, bins=40, range=(-1, 1), color="0.3")
         hist.axvline(np.median(corr), color="C3")
-        hist.set_title(f"{title}\nmedian {np.median(corr):.3f}", fontsize=7)
+        hist.set_title("\n".join(textwrap.wrap(title, 48)) + f"\nmedian {np.median(corr):.3f}", fontsize=7)
         hist.set_xlabel("per-region correlation across sensors")
         r = int(np.argsort(corr)[corr.size // 2])
         if callable(info):  # MEG from tvb-data's file: no topography (its positions are not positions)
@@ -286,7 +321,7 @@ def figure(rows, path):
             mne.viz.plot_topomap(values, info, axes=ax, show=False, contours=0)
             ax.set_title(f"region {r}, {name}; r = {corr[r]:.2f}", fontsize=7)
     fig.tight_layout()
-    fig.savefig(path, dpi=80)
+    fig.savefig(path, dpi=64)
 
 
 if __name__ == "__main__":
