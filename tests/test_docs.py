@@ -15,7 +15,7 @@ Options are read from code spans and code blocks only. Each mention is given to 
   may also be one it passes on to the orchestrator;
 - with no command at all (an error message, console output), the option is the orchestrator's.
 
-Commands that are not installed here (sbatch) are checked against the options of theirs this project
+Commands that are not installed here (sbatch, DeepSIF's main.py) are checked against the options of theirs this project
 uses, listed below from their manual; a new one must be added there on purpose.
 """
 import functools
@@ -34,6 +34,9 @@ ORCHESTRATOR = "pipeline_orchestrator.py"
 # sbatch(1). Only these are accepted; anything else after `sbatch` fails the test.
 SBATCH_OPTIONS = {"--array", "--parsable", "--dependency", "--cpus-per-task", "--mem", "--time", "--wrap",
                   "--requeue", "--open-mode", "--partition", "--account"}
+# DeepSIF's trainer (main.py of bfinl/DeepSIF, not part of this project): the options of its parser.
+DEEPSIF_MAIN_OPTIONS = {"--save", "--workers", "--batch_size", "--device", "--arch", "--dat", "--train", "--test",
+                        "--model_id", "--lr", "--resume", "--epoch", "--fwd", "--rnn_layer", "--info"}
 
 # (pattern, command): the commands whose options the pages name ({0}: the pattern's group).
 COMMANDS = [
@@ -46,6 +49,7 @@ COMMANDS = [
     (r"(?<![\w./-])pytest(?![\w.-])", "pytest"),
     (r"(?<![\w.-])dask (scheduler|worker)\b", "dask {0}"),
     (r"setup\.sh", "setup.sh"),
+    (r"(?<![\w./-])main\.py", "DeepSIF main.py"),
     (r"(?<=\s)--(?=\s)", ORCHESTRATOR),  # dask_slurm.py ... -- ORCHESTRATOR OPTIONS
 ]
 # In prose, an option given to these may be one they pass on to the orchestrator ("dask_slurm.py's
@@ -141,6 +145,8 @@ def option_mentions(text):
 def _help(command):
     if command == "sbatch":
         return " ".join(sorted(SBATCH_OPTIONS))
+    if command == "DeepSIF main.py":
+        return " ".join(sorted(DEEPSIF_MAIN_OPTIONS))
     if command == "setup.sh":  # running it would set up the machine: its usage line says what it takes
         return next(line for line in (REPO / "setup.sh").read_text().splitlines() if "Usage:" in line)
     if command == "pytest":
@@ -180,7 +186,7 @@ def test_the_pages_name_options_of_several_commands():
                      ("generate_tvb_data.py", "--a_start"), ("bench/bench_region.py", "--region"),
                      ("bench/bench_step4.py", "--clips-per-region"), ("slurm/dask_slurm.py", "--jobs"),
                      ("sbatch", "--array"), ("pytest", "--deepsif-anatomy"), ("dask worker", "--nthreads"),
-                     ("setup.sh", "--test")]:
+                     ("setup.sh", "--test"), ("DeepSIF main.py", "--fwd"), ("bench/bench_deepsif_loader.py", "--deepsif")]:
         assert expected in commands, expected
     # after `--` and in the job script's arguments, the orchestrator's options
     assert (ORCHESTRATOR, "--end_region") in commands and ("sbatch", "--start_region") not in commands
