@@ -175,6 +175,15 @@ def tvb76_run(cache, out, *args, timeout=1800, env=None, **popen):
                           stderr=subprocess.STDOUT, text=True, timeout=timeout, stdin=subprocess.DEVNULL, **popen)
 
 
+def assert_refused(res, message, out):
+    """A run refused bad input as the pipeline promises: exit 2, one ``error:`` line holding ``message``, no
+    traceback, and no output folder ``out`` created."""
+    assert res.returncode == 2, res.stdout[-2000:]
+    errors = [line for line in res.stdout.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1 and message in errors[0] and "Traceback" not in res.stdout, res.stdout[-2000:]
+    assert not Path(out).exists()
+
+
 def mat_arrays(root):
     """``{relative path: {variable: array}}`` of every MAT-file under root (or of the file root)."""
     root = Path(root)
