@@ -623,10 +623,8 @@ def cortex_in_head_frame(template, sensor_positions):
     SensorError
         Another template: its frame is not known.
     """
-    from scipy.io import loadmat
-    from .anatomy import CORTEX, template_info
-    cortex = loadmat(str(template.path(CORTEX)), variable_names=["pos", "ori"])
-    pos, ori = np.asarray(cortex["pos"], dtype=float) / 1000.0, np.asarray(cortex["ori"], dtype=float)
+    from .anatomy import template_info
+    pos, ori = template_cortex(template)
     if template_info(template.folder).get("name") == "tvb76":
         pos, ori = pos @ SCS_TO_RAS.T, ori @ SCS_TO_RAS.T
         shift = align_by_spheres(pos, sensor_positions)
@@ -698,6 +696,20 @@ def region_leadfield(template, info, bem=None):
     fwd, about = finished(sum_regions(gain, template_mapping(template), template.n_regions), info)
     about.update(head_model=head_model, placement=placement, moved=moved, farthest=farthest)
     return fwd, about
+
+
+def template_cortex(template):
+    """The template's cortex: vertex positions in metres and orientations (``ori``, as stored), in its own frame.
+
+    Returns
+    -------
+    positions : array, shape (n_vertices, 3)
+    orientations : array, shape (n_vertices, 3)
+    """
+    from scipy.io import loadmat
+    from .anatomy import CORTEX
+    cortex = loadmat(str(template.path(CORTEX)), variable_names=["pos", "ori"])
+    return np.asarray(cortex["pos"], dtype=float) / 1000.0, np.asarray(cortex["ori"], dtype=float)
 
 
 def template_mapping(template):
@@ -786,11 +798,8 @@ def bem_vertex_gain(template, info, bem_path):
         a BEM with too few layers for EEG, or vertices outside the inner skull.
     """
     import mne
-    from scipy.io import loadmat
-    from .anatomy import CORTEX
     bem = read_bem(bem_path)
-    cortex = loadmat(str(template.path(CORTEX)), variable_names=["pos", "ori"])
-    pos, ori = np.asarray(cortex["pos"], dtype=float) / 1000.0, np.asarray(cortex["ori"], dtype=float)
+    pos, ori = template_cortex(template)
     if len(pos) != FSAVERAGE5_VERTICES:
         raise SensorError(f"--bem: the template's cortex ({len(pos)} vertices) is not {BEM_TEMPLATE} "
                           f"({FSAVERAGE5_VERTICES} vertices in fsaverage's MRI frame), so a BEM cannot be placed "
@@ -840,10 +849,11 @@ def read_forward(path):
     return mne.convert_forward_solution(fwd, surf_ori=False, force_fixed=False, copy=False, verbose="error")
 
 
-def forward_info(path):
-    """The sensors of a forward solution (EEG, else MEG), as :func:`read_sensors` gives them."""
+def forward_info(path, forward=None):
+    """The sensors of a forward solution (EEG, else MEG), as :func:`read_sensors` gives them
+    (``forward``: the solution already read, else it is read from ``path``)."""
     import mne
-    picked = _sensors_of(mne, read_forward(path)["info"])
+    picked = _sensors_of(mne, (forward or read_forward(path))["info"])
     if picked is None:
         raise SensorError(f"--sensors {path}: a forward solution without EEG or MEG channels")
     return picked
@@ -901,17 +911,14 @@ def forward_leadfield(template, path):
         As :func:`region_leadfield`'s.
     """
     import mne
-    from scipy.io import loadmat
-    from .anatomy import CORTEX
     forward = read_forward(path)
-    info = _checked(forward_info(path), str(path))
+    info = _checked(forward_info(path, forward), str(path))
     rows = [forward["sol"]["row_names"].index(name) for name in info["ch_names"]]
     to_mri = mne.transforms.invert_transform(forward["mri_head_t"])
     sources = mne.transforms.apply_trans(to_mri, forward["source_rr"])
-    cortex = loadmat(str(template.path(CORTEX)), variable_names=["pos", "ori"])
-    index = match_sources(np.asarray(cortex["pos"], dtype=float) / 1000.0, sources, path)
+    pos, ori = template_cortex(template)
+    index = match_sources(pos, sources, path)
     gain = forward["sol"]["data"][rows].reshape(len(rows), -1, 3)[:, index, :].reshape(len(rows), -1)
-    ori = np.asarray(cortex["ori"], dtype=float)
     ori = (ori / np.linalg.norm(ori, axis=1, keepdims=True)) @ forward["mri_head_t"]["trans"][:3, :3].T
     fwd, about = finished(sum_regions(fix_orientations(gain, ori), template_mapping(template), template.n_regions),
                           info)
