@@ -45,6 +45,12 @@ brain layer.
    (EEGLAB's axes read as MNE's) and turned from EEGLAB's axes (x nose,
    y left) into MNE's (x right, y nose).
 
+5. With ``--bem``: the pipeline's ``--bem`` path (``sensors.bem_vertex_gain``)
+   on DeepSIF's template with a 3-layer BEM made from the two fsaverage
+   surfaces MNE ships (:func:`shipped_fsaverage_bem`), with the normals and
+   with DeepSIF's dipoles, against ``leadfield_75_20k.mat`` (2-3 min more;
+   drawn too with ``--figure``).
+
 The figure (``--figure``, PNG): for each comparison the histogram of the
 per-region correlations, and for one region (the median one) the two
 topographies side by side.
@@ -238,6 +244,64 @@ def deepsif_dipoles(ori):
     return np.c_[-ori[:, 1], ori[:, 0], ori[:, 2]]
 
 
+def shipped_fsaverage_bem(path, skull_mm=5.0):
+    """A 3-layer BEM solution of fsaverage from the two surfaces MNE ships (no download), written to ``path``.
+
+    MNE ships fsaverage's inner skull (``fsaverage-inner_skull-bem.fif``, taken
+    down to ico-4) and scalp (``fsaverage-head.fif``) but not its outer skull:
+    here the outer skull is the inner one pushed ``skull_mm`` outwards, radially
+    from its centre. Conductivities 0.3, 0.006, 0.3 S/m. An approximation of
+    fsaverage's own BEM (``mne.datasets.fetch_fsaverage``), for the bench only.
+    """
+    import mne
+    from mne.bem import _ico_downsample  # (the same downsampling mne.make_bem_model does with ico=4)
+    from mne.io.constants import FIFF
+    folder = Path(mne.__file__).parent / "data" / "fsaverage"
+    inner = _ico_downsample(mne.read_bem_surfaces(folder / "fsaverage-inner_skull-bem.fif", verbose="error")[0], 4)
+    head = mne.read_bem_surfaces(folder / "fsaverage-head.fif", verbose="error")[0]
+    out = inner["rr"] - inner["rr"].mean(axis=0)
+    outer = inner["rr"] + skull_mm / 1000.0 * out / np.linalg.norm(out, axis=1, keepdims=True)
+    surfs = [dict(id=kind, sigma=sigma, np=len(rr), ntri=len(tris), coord_frame=FIFF.FIFFV_COORD_MRI, rr=rr, tris=tris)
+             for kind, rr, tris, sigma in ((FIFF.FIFFV_BEM_SURF_ID_HEAD, head["rr"], head["tris"], 0.3),
+                                           (FIFF.FIFFV_BEM_SURF_ID_SKULL, outer, inner["tris"], 0.006),
+                                           (FIFF.FIFFV_BEM_SURF_ID_BRAIN, inner["rr"], inner["tris"], 0.3))]
+    mne.write_bem_solution(str(path), mne.make_bem_solution(surfs, verbose="error"), overwrite=True, verbose="error")
+    return path
+
+
+def deepsif_labels(anatomy):
+    """``electrode_75.mat``'s labels, the indices of those MNE's ``fsaverage_1005`` has, their positions (MNE's head
+    frame) and ``leadfield_75_20k.mat``'s ``fwd``."""
+    anatomy = Path(anatomy)
+    names = [str(x["labels"]) for x in loadmat(anatomy / "electrode_75.mat", squeeze_me=True)["eloc75"]]
+    keep, positions = by_label(names)
+    return names, keep, positions, loadmat(anatomy / "leadfield_75_20k.mat")["fwd"]
+
+
+def bem_cases(anatomy, names, keep, positions, reference):
+    """``--bem`` as the pipeline runs it (:func:`sensors.bem_vertex_gain`) with :func:`shipped_fsaverage_bem`, on
+    DeepSIF's cortex with its normals and with DeepSIF's dipoles (a copy of the cortex file with those as ``ori``)."""
+    import tempfile
+    import types
+    from scipy.io import savemat
+    anatomy = Path(anatomy)
+    cortex = loadmat(anatomy / "fs_cortex_20k.mat", variable_names=["pos", "ori"])
+    rm = loadmat(anatomy / "fs_cortex_20k_region_mapping.mat")["rm"].ravel().astype(int)
+    info = eeg_info([names[i] for i in keep], positions)
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        bem = shipped_fsaverage_bem(tmp / "fsaverage-shipped-bem-sol.fif")
+        for label, ori in (("the normals", cortex["ori"]), ("DeepSIF's dipole directions", deepsif_dipoles(
+                cortex["ori"]))):
+            folder = tmp / label.replace(" ", "_").replace("'", "")
+            folder.mkdir()
+            savemat(folder / "fs_cortex_20k.mat", {"pos": cortex["pos"], "ori": ori})
+            template = types.SimpleNamespace(path=lambda name, folder=folder: folder / name)
+            gain, head_model, _ = sensors.bem_vertex_gain(template, info, bem)
+            yield (f"DeepSIF, --bem with fsaverage's shipped inner skull and scalp (outer skull 5 mm out), {label}",
+                   sensors.sum_regions(gain, rm, reference.shape[1]), reference[keep], 0, 0.0, head_model, info)
+
+
 def deepsif_cases(anatomy):
     import mne
     anatomy = Path(anatomy)
@@ -283,10 +347,14 @@ def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--anatomy", help="DeepSIF's template folder (cases 4); without it only tvb76 runs")
     p.add_argument("--figure", type=Path, help="write the figure here (PNG)")
+    p.add_argument("--bem", action="store_true",
+                   help="with --anatomy: also --bem with a BEM made from MNE's shipped fsaverage surfaces (2-3 min)")
     args = p.parse_args()
     warnings.simplefilter("ignore")
     cases = list(tvb76_cases()) + list(tvb76_meg_case()) + (list(deepsif_cases(args.anatomy)) if args.anatomy
                                                              else [])
+    if args.bem and args.anatomy:
+        cases += list(bem_cases(args.anatomy, *deepsif_labels(args.anatomy)))
     rows = []
     for title, made, reference, moved, farthest, how, info in cases:
         corr = correlations(made, reference)
