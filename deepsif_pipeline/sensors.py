@@ -756,12 +756,18 @@ def fsaverage_trans():
     return trans if trans["from"] == mne.io.constants.FIFF.FIFFV_COORD_MRI else mne.transforms.invert_transform(trans)
 
 
-def read_bem(path):
-    """An MNE BEM solution (``mne.make_bem_solution``, saved as ``-bem-sol.fif``); SensorError when it is not one."""
-    import mne
+def bem_file(path):
+    """``--bem``'s path; SensorError when there is no such file (checked without reading it)."""
     path = Path(str(path)).expanduser()
     if not path.is_file():
         raise SensorError(f"--bem {path}: no such file")
+    return path
+
+
+def read_bem(path):
+    """An MNE BEM solution (``mne.make_bem_solution``, saved as ``-bem-sol.fif``); SensorError when it is not one."""
+    import mne
+    path = bem_file(path)
     try:
         bem = mne.read_bem_solution(str(path), verbose="error")
     except Exception as exc:  # MNE raises several types for files that are not BEM solutions
@@ -811,13 +817,14 @@ def bem_vertex_gain(template, info, bem_path):
                           "0.006, 0.3))")
     ori = ori / np.linalg.norm(ori, axis=1, keepdims=True)
     src = mne.setup_volume_source_space(pos={"rr": pos, "nn": ori}, verbose="error")
-    fwd = mne.make_forward_solution(info, trans=fsaverage_trans(), src=src, bem=bem, eeg="eeg" in kinds,
+    trans = fsaverage_trans()
+    fwd = mne.make_forward_solution(info, trans=trans, src=src, bem=bem, eeg="eeg" in kinds,
                                     meg=bool(kinds & {"mag", "grad"}), mindist=0.0, verbose="error")
     if fwd["nsource"] != len(pos):
         raise SensorError(f"--bem {bem_path}: {len(pos) - fwd['nsource']} of the cortex's {len(pos)} vertices lie "
                           "outside its inner skull: it is not fsaverage's BEM (the frame of "
                           f"{BEM_TEMPLATE}); make it from fsaverage's surfaces")
-    to_head = fsaverage_trans()["trans"][:3, :3]
+    to_head = trans["trans"][:3, :3]
     layers = ", ".join(f"{s['sigma']:g}" for s in bem["surfs"])
     return (fix_orientations(fwd["sol"]["data"], ori @ to_head.T),
             f"MNE BEM solution {Path(str(bem_path)).name}: {len(bem['surfs'])} layer(s), conductivities {layers} S/m",
@@ -1021,7 +1028,7 @@ def made_leadfield(template, spec, cache, bem=None):
         if is_forward(spec):
             raise SensorError(f"--bem: --sensors {spec} is a forward solution, made with its own head model; "
                               "leave --bem out")
-        read_bem(bem)
+        bem_file(bem)  # (read only when the lead field is made: a BEM solution can be a gigabyte)
     path = Path(cache) / leadfield_name(spec).replace(".mat", f"-{inputs_key(template, spec, bem)}.mat")
     if path.is_file():
         return path, int(loadmat(str(path), variable_names=["fwd"])["fwd"].shape[0])

@@ -11,16 +11,15 @@ import pytest
 from scipy.io import loadmat
 
 from deepsif_pipeline import sensors
-from deepsif_pipeline.anatomy import CORTEX, load_template
+from deepsif_pipeline.anatomy import load_template
 
 mne = pytest.importorskip("mne", reason="mne is not installed (pip install -r requirements.txt)")
 
 
 def cortex(template):
     """The template's cortex: positions (m) and unit normals, in its own frame, ``(n_vertices, 3)`` each."""
-    c = loadmat(str(template.path(CORTEX)), variable_names=["pos", "ori"])
-    ori = np.asarray(c["ori"], dtype=float)
-    return np.asarray(c["pos"], dtype=float) / 1000.0, ori / np.linalg.norm(ori, axis=1, keepdims=True)
+    pos, ori = sensors.template_cortex(template)
+    return pos, ori / np.linalg.norm(ori, axis=1, keepdims=True)
 
 
 def wide_sphere(info):
@@ -124,7 +123,7 @@ def sphere_bem(anatomy_dir, tmp_path_factory):
 
 
 @pytest.mark.slow
-def test_a_bem_gives_the_lead_field_of_the_sphere_it_discretises(anatomy_dir, sphere_bem, tmp_path):
+def test_a_bem_gives_the_lead_field_of_the_sphere_it_discretises(anatomy_dir, sphere_bem, tmp_path, monkeypatch):
     """--bem on DeepSIF's template: the BEM (in fsaverage's MRI frame, the cortex's) and the sensors (MNE's head
     frame) are related by MNE's fsaverage transform; a BEM of concentric spheres gives the lead field of the
     analytic sphere with the same radii, region by region (correlation across the sensors)."""
@@ -135,6 +134,13 @@ def test_a_bem_gives_the_lead_field_of_the_sphere_it_discretises(anatomy_dir, sp
     assert n == 64 and saved["fwd"].shape == (64, template.n_regions)
     assert str(saved["bem"][0]) == str(path) and "3 layer(s)" in str(saved["head_model"][0])
     assert np.allclose(saved["fwd"].mean(axis=0), 0)
+    # found again by its inputs (the BEM by its bytes) without reading the BEM, which can be a gigabyte
+
+    def no_read(path):
+        raise AssertionError("the BEM was read again")
+    monkeypatch.setattr(sensors, "read_bem", no_read)
+    assert sensors.made_leadfield(template, "biosemi64", tmp_path / "cache", bem=path) == (made, 64)
+    monkeypatch.undo()
 
     info = sensors.read_sensors("biosemi64")
     trans = sensors.fsaverage_trans()
