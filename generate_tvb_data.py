@@ -32,16 +32,17 @@ import warnings
 
 import numpy as np
 
-from deepsif_pipeline import science, testhook
-from deepsif_pipeline.anatomy import AnatomyError
-from deepsif_pipeline.builtin import resolve_template
-from deepsif_pipeline.files import write_mat_atomic
-from deepsif_pipeline.fingerprint import canonical
-from deepsif_pipeline.layout import Layout, resolve_locations
-from deepsif_pipeline.progress import mode_for
+from deepsif_pipeline import science
+from deepsif_pipeline.processes import testhook
+from deepsif_pipeline.head.anatomy import AnatomyError
+from deepsif_pipeline.head.builtin import resolve_template
+from deepsif_pipeline.store.files import write_mat_atomic
+from deepsif_pipeline.store.fingerprint import canonical
+from deepsif_pipeline.store.layout import Layout, resolve_locations
+from deepsif_pipeline.run.progress import mode_for
 from deepsif_pipeline.results import State
-from deepsif_pipeline.settings import (DEFAULT_ENGINE, HelpFormatter, OneLineParser, Settings, add_common_options,
-                                       check_lengths)
+from deepsif_pipeline.config.settings import (DEFAULT_ENGINE, HelpFormatter, OneLineParser, Settings,
+                                              add_common_options, check_lengths)
 from deepsif_pipeline.steps.simulate import fingerprint, judge_pieces, kept_samples, piece_plan, piece_rows
 
 
@@ -161,7 +162,7 @@ def make_simulators(connectivity, lanes, a_value, engine):
             raise ValueError("tvb-library runs one mean iteration at a time")
         return sims, lambda tvb, length_ms, progress: _one_lane(run_piece(tvb[0], length_ms, progress))
     if engine == "fast":
-        from deepsif_pipeline.fast_engine import FastSimulator
+        from deepsif_pipeline.science.fast_engine import FastSimulator
         return FastSimulator.from_tvb_lanes(sims, [seed for _, _, seed in lanes]), run_fast_lanes
     raise ValueError(f"unknown engine {engine!r}")
 
@@ -270,7 +271,7 @@ def lane_groups(units, engine):
     -------
     list of list
     """
-    from deepsif_pipeline.fast_engine import LANES
+    from deepsif_pipeline.science.fast_engine import LANES
     size = LANES if engine == "fast" else 1
     return [units[i:i + size] for i in range(0, len(units), size)]
 

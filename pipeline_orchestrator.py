@@ -30,21 +30,25 @@ import sys
 import threading
 import time
 
-from deepsif_pipeline import children, manifest, plan as planning, report, science
-from deepsif_pipeline.anatomy import AnatomyError, distance_file, load_distances, template_info
-from deepsif_pipeline.builtin import resolve_template
-from deepsif_pipeline.commands import repair, suggest
+from deepsif_pipeline.processes import children
+from deepsif_pipeline.store import manifest
+from deepsif_pipeline.run import plan as planning
+from deepsif_pipeline.cli import report
+from deepsif_pipeline import science
+from deepsif_pipeline.head.anatomy import AnatomyError, distance_file, load_distances, template_info
+from deepsif_pipeline.head.builtin import resolve_template
+from deepsif_pipeline.config.commands import repair, suggest
 from deepsif_pipeline.console import FAIL, OK, RULE_REGION, banner, plural, say
-from deepsif_pipeline.disk import DiskGuard, existing_ancestor, free_bytes, shortage, with_margin
-from deepsif_pipeline.engine import EngineNotFound, find_engine
-from deepsif_pipeline.files import format_bytes
-from deepsif_pipeline.layout import Layout, compact_ranges, resolve_locations
-from deepsif_pipeline.progress import RunProgress, mode_for
+from deepsif_pipeline.run.disk import DiskGuard, existing_ancestor, free_bytes, shortage, with_margin
+from deepsif_pipeline.processes.engine import EngineNotFound, find_engine
+from deepsif_pipeline.store.files import format_bytes
+from deepsif_pipeline.store.layout import Layout, compact_ranges, resolve_locations
+from deepsif_pipeline.run.progress import RunProgress, mode_for
 from deepsif_pipeline.results import State, Status
-from deepsif_pipeline.runlog import record, utc_now, versions
-from deepsif_pipeline.settings import (DATASETS, MEAN_ITERATION_MODES, HelpFormatter, OneLineParser, Settings,
-                                       add_common_options, check_lengths, finite_float, seconds)
-from deepsif_pipeline import runner
+from deepsif_pipeline.store.runlog import record, utc_now, versions
+from deepsif_pipeline.config.settings import (DATASETS, MEAN_ITERATION_MODES, HelpFormatter, OneLineParser, Settings,
+                                              add_common_options, check_lengths, finite_float, seconds)
+from deepsif_pipeline.run import runner
 from deepsif_pipeline.steps import Context, extract, simulate, synthesise
 
 HERE = Path(__file__).resolve().parent
@@ -378,7 +382,7 @@ def check_args(args):
             raise UsageError(str(exc)) from None
     client = None
     if args.scheduler is not None and not args.dry_run:
-        from deepsif_pipeline.dask_runner import DaskSetupError, connect
+        from deepsif_pipeline.run.dask_tasks import DaskSetupError, connect
         try:
             client = connect(args.scheduler)
         except DaskSetupError as exc:
@@ -401,9 +405,9 @@ def with_sensors(template, args, layout):
     output folder's ``derived/`` holds another lead field of that name (unless ``--redo``).
     """
     from dataclasses import replace
-    from deepsif_pipeline import sensors
-    from deepsif_pipeline.anatomy import leadfield_id
-    from deepsif_pipeline.builtin import cache_root
+    from deepsif_pipeline.head import sensors
+    from deepsif_pipeline.head.anatomy import leadfield_id
+    from deepsif_pipeline.head.builtin import cache_root
     try:
         path, n_sensors = sensors.made_leadfield(template, args.sensors, cache_root() / "leadfields", args.bem)
     except sensors.SensorError as exc:
@@ -421,7 +425,7 @@ def recorded_sensors(template, layout):
     with, when that is one made for ``--sensors`` (``derived/leadfield_*.mat``); else the template as is."""
     from dataclasses import replace
     from scipy.io import loadmat
-    from deepsif_pipeline.anatomy import leadfield_id
+    from deepsif_pipeline.head.anatomy import leadfield_id
     try:
         recorded = (manifest.clip_set(manifest.read(layout), layout.filename) or {}).get("settings", {})
     except manifest.ManifestError:
@@ -438,12 +442,12 @@ def recorded_sensors(template, layout):
 def keep_leadfield(ctx):
     """Copy a lead field made for ``--sensors`` into the output folder (``derived/``); the run uses that copy."""
     from dataclasses import replace
-    from deepsif_pipeline import sensors
-    from deepsif_pipeline.files import publish, temporary_name
+    from deepsif_pipeline.head import sensors
+    from deepsif_pipeline.store.files import publish, temporary_name
     template = ctx.template
     if template.sensors is None:
         return ctx
-    from deepsif_pipeline.anatomy import leadfield_id
+    from deepsif_pipeline.head.anatomy import leadfield_id
     derived = ctx.layout.derived_dir / sensors.leadfield_name(template.sensors)
     if not (derived.is_file() and leadfield_id(derived) == leadfield_id(template.leadfield)):
         derived.parent.mkdir(parents=True, exist_ok=True)
@@ -473,7 +477,7 @@ def recorded_settings(layout):
 
 def run_verify(ctx, args):
     """--verify (and --qc): check the output folder, print a table; 0 when everything holds."""
-    from deepsif_pipeline.verify import verify
+    from deepsif_pipeline.run.verify import verify
     layout, template = ctx.layout, ctx.template
     distances = load_distances(distance_file(template, layout.derived_dir, log=say))
     rows = verify(layout, template, ctx.settings.dataset, distances,
@@ -486,7 +490,7 @@ def run_verify(ctx, args):
     for name, ok, detail in rows:
         say(f"{OK if ok else FAIL} {name:<{width}}  {detail}")
     if args.qc:
-        from deepsif_pipeline.qc import qc_figure
+        from deepsif_pipeline.cli.qc import qc_figure
         say(f"QC figure: {qc_figure(layout, template, ctx.settings.dataset)}")
     failed = [name for name, ok, _ in rows if not ok]
     say(f"{len(rows) - len(failed)} of {len(rows)} checks passed"
@@ -496,7 +500,7 @@ def run_verify(ctx, args):
 
 def print_status(ctx, args):
     """--status: every region's state in the range and step 4's, from the files alone."""
-    from deepsif_pipeline.status import report
+    from deepsif_pipeline.cli.status import report
     regions = regions_of(args, ctx.template.n_regions)
     layout = ctx.layout
     say(f"Status of {layout.output} ({layout.clip_root.name}/, {ctx.template.n_regions} regions; regions "
@@ -557,7 +561,7 @@ def print_plan(ctx, args, plan):
     if args.skip_synthesis:
         say(f"step 4 ({ctx.settings.dataset}) and pack: not run (--skip-synthesis)")
         return 0
-    from deepsif_pipeline.status import dataset_lines
+    from deepsif_pipeline.cli.status import dataset_lines
     pending = [r for r, v in plan.regions.items()
                if v.state in (State.MISSING, State.PARTIAL) or (ctx.redo and v.state is State.OTHER_SETTINGS)]
     lines = dataset_lines(ctx, planning.dataset_plan(ctx, pending), dry_run=True, redo=ctx.redo)
@@ -634,7 +638,7 @@ def run_on_dask(ctx, args, client, regions, plan, progress=None):
     stays in this process. Its regions share the lanes of its step-1 passes as
     in a local run; the regions ``plan`` judges done are grouped apart.
     """
-    from deepsif_pipeline.dask_runner import DaskSetupError, forwarded_options, run_regions_on_dask
+    from deepsif_pipeline.run.dask_tasks import DaskSetupError, forwarded_options, run_regions_on_dask
     options = forwarded_options(
         build_parser(), args,
         drop={"start_region", "end_region", "regions", "scheduler", "workers", "skip_synthesis", "synthesis_only",
@@ -680,7 +684,7 @@ def summary(results, synthesis, packing, start):
 
 def write_results(path, results):
     """The typed results of this run's regions, for the Dask task that started it (``--result-file``)."""
-    from deepsif_pipeline.files import write_text_atomic
+    from deepsif_pipeline.store.files import write_text_atomic
     write_text_atomic(Path(path), json.dumps({"regions": {str(r): res.to_json() for r, res in results.items()}}))
 
 

@@ -49,9 +49,9 @@ import time
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from deepsif_pipeline import dask_runner  # noqa: E402
-from deepsif_pipeline.fast_engine import LANES  # noqa: E402
-from deepsif_pipeline.layout import Layout  # noqa: E402
+from deepsif_pipeline.run import dask_tasks  # noqa: E402
+from deepsif_pipeline.science.fast_engine import LANES  # noqa: E402
+from deepsif_pipeline.store.layout import Layout  # noqa: E402
 from deepsif_pipeline.steps.simulate import logged_passes  # noqa: E402
 
 
@@ -108,7 +108,7 @@ def main():
     args = p.parse_args()
     args.anatomy = Path(args.anatomy).resolve()
 
-    from deepsif_pipeline.anatomy import load_template
+    from deepsif_pipeline.head.anatomy import load_template
     n = load_template(args.anatomy).n_regions
     random.seed(args.sample_seed)
     regions = sorted(random.sample(range(n), args.n_random))

@@ -140,7 +140,7 @@ sys.path.insert(0, str(REPO))
 
 from tests import deepsif_anatomy  # noqa: E402
 
-from deepsif_pipeline.layout import Layout  # noqa: E402
+from deepsif_pipeline.store.layout import Layout  # noqa: E402
 
 STEP1_OLD = re.compile(r"generate_tvb_data\.py.*--a_start\s+(\d+)")  # 2645c43: one region's mean iterations
 STEP1_NEW = re.compile(r"generate_tvb_data\.py.*--units((?:\s+\d+:\d+)+)")  # units (region:mean iteration) of any regions
@@ -526,9 +526,9 @@ def step4_check(anatomy, sources, work, fixture_clips=100, dataset="train"):
         ``variable -> bool``: identical in every step-4 file.
     """
     from bench.clip_fixture import write_spike_clips
-    from deepsif_pipeline.anatomy import DISTANCES_VARIABLE, distance_file, load_template
-    from deepsif_pipeline.engine import find_engine
-    from deepsif_pipeline.settings import Settings
+    from deepsif_pipeline.head.anatomy import DISTANCES_VARIABLE, distance_file, load_template
+    from deepsif_pipeline.processes.engine import find_engine
+    from deepsif_pipeline.config.settings import Settings
     from deepsif_pipeline.steps import Context, extract, synthesise
 
     template = load_template(str(anatomy))

@@ -126,8 +126,8 @@ def child(code_dir, engine, anatomy, region, seconds, piece_seconds, seed, cache
     sys.path.insert(0, code_dir)
     t0 = time.perf_counter()
     import generate_tvb_data as gen
-    from deepsif_pipeline.anatomy import load_template
-    from deepsif_pipeline.layout import Layout
+    from deepsif_pipeline.head.anatomy import load_template
+    from deepsif_pipeline.store.layout import Layout
     gen._import_tvb()
     import_s = time.perf_counter() - t0
     if not str(Path(gen.__file__).resolve()).startswith(str(Path(code_dir).resolve())):
@@ -194,8 +194,9 @@ def lanes_child(code_dir, anatomy, units, seconds, cache_dir):
     sys.path.insert(0, code_dir)
     import numpy as np
     import generate_tvb_data as gen
-    from deepsif_pipeline import fast_engine, science
-    from deepsif_pipeline.anatomy import load_template
+    from deepsif_pipeline.science import fast_engine
+    from deepsif_pipeline import science
+    from deepsif_pipeline.head.anatomy import load_template
     if not str(Path(fast_engine.__file__).resolve()).startswith(str(Path(code_dir).resolve())):
         raise RuntimeError(f"imported {fast_engine.__file__}, not from {code_dir}")
     tvb_connectivity = gen._import_tvb()

@@ -74,7 +74,7 @@ from scipy.io import loadmat
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from deepsif_pipeline import sensors  # noqa: E402
+from deepsif_pipeline.head import sensors  # noqa: E402
 
 
 def correlations(made, reference):
@@ -112,7 +112,7 @@ def lead_field(cortex_pos, cortex_ori, rm, n_regions, names, positions):
 
 def tvb76_cases():
     import tvb_data
-    from deepsif_pipeline.builtin import resolve_template
+    from deepsif_pipeline.head.builtin import resolve_template
     template = resolve_template("tvb76", log=lambda *a: None)
     cortex = loadmat(template.path("fs_cortex_20k.mat"))
     pos, ori = cortex["pos"] / 1000.0, cortex["ori"]
@@ -177,7 +177,7 @@ def tvb76_meg_case():
     import mne
     import tvb_data
     from mne.io.constants import FIFF
-    from deepsif_pipeline.builtin import resolve_template
+    from deepsif_pipeline.head.builtin import resolve_template
     template = resolve_template("tvb76", log=lambda *a: None)
     cortex = loadmat(template.path("fs_cortex_20k.mat"))
     pos, ori = cortex["pos"] / 1000.0, cortex["ori"] / np.linalg.norm(cortex["ori"], axis=1, keepdims=True)

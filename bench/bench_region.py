@@ -31,11 +31,12 @@ sys.path.insert(0, str(REPO))
 
 from tests import deepsif_anatomy  # noqa: E402
 
-from deepsif_pipeline import children, science  # noqa: E402
-from deepsif_pipeline.anatomy import load_template  # noqa: E402
-from deepsif_pipeline.engine import find_engine  # noqa: E402
-from deepsif_pipeline.layout import Layout  # noqa: E402
-from deepsif_pipeline.settings import Settings  # noqa: E402
+from deepsif_pipeline.processes import children
+from deepsif_pipeline import science  # noqa: E402
+from deepsif_pipeline.head.anatomy import load_template  # noqa: E402
+from deepsif_pipeline.processes.engine import find_engine  # noqa: E402
+from deepsif_pipeline.store.layout import Layout  # noqa: E402
+from deepsif_pipeline.config.settings import Settings  # noqa: E402
 from deepsif_pipeline.steps import Context, extract  # noqa: E402
 
 # Runs a command and prints the peak resident memory (KiB) of its process tree's largest process.

@@ -30,10 +30,10 @@ sys.path.insert(0, str(REPO))
 from tests import deepsif_anatomy  # noqa: E402
 
 from tests.clip_fixture import write_spike_clips  # noqa: E402
-from deepsif_pipeline.anatomy import DISTANCES_VARIABLE, distance_file, load_template  # noqa: E402
-from deepsif_pipeline.engine import find_engine  # noqa: E402
-from deepsif_pipeline.layout import Layout  # noqa: E402
-from deepsif_pipeline.settings import Settings  # noqa: E402
+from deepsif_pipeline.head.anatomy import DISTANCES_VARIABLE, distance_file, load_template  # noqa: E402
+from deepsif_pipeline.processes.engine import find_engine  # noqa: E402
+from deepsif_pipeline.store.layout import Layout  # noqa: E402
+from deepsif_pipeline.config.settings import Settings  # noqa: E402
 from deepsif_pipeline.steps import Context, extract, synthesise  # noqa: E402
 
 

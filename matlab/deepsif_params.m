@@ -1,7 +1,7 @@
 function p = deepsif_params()
 %DEEPSIF_PARAMS Parameters of the DeepSIF science for steps 2 and 4.
-%   P = DEEPSIF_PARAMS() returns a struct read from deepsif_pipeline/science.json,
-%   the one home of the parameters (deepsif_pipeline/science.py reads it too),
+%   P = DEEPSIF_PARAMS() returns a struct read from deepsif_pipeline/science/science.json,
+%   the one home of the parameters (deepsif_pipeline/science/__init__.py reads it too),
 %   where each has its meaning and unit. P holds the value of every entry of
 %   the sections step2 and step4, and mean_iterations of the section step1:
 %   scalars as scalars, vectors as rows, a group of entries (modes.test,
@@ -10,7 +10,8 @@ function p = deepsif_params()
 %   Sample counts are at the downsampled rate of 500 Hz unless stated
 %   otherwise. Values are the published ones (Sun et al., PNAS 2022, DeepSIF
 %   forward/ scripts).
-file = fullfile(fileparts(fileparts(mfilename('fullpath'))), 'deepsif_pipeline', 'science.json');
+repo = fileparts(fileparts(mfilename('fullpath')));
+file = fullfile(repo, 'deepsif_pipeline', 'science', 'science.json');
 if exist(file, 'file') ~= 2
     error('deepsif_params:missing', 'deepsif_params: parameter file %s not found', file);
 end

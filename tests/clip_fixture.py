@@ -56,7 +56,7 @@ def write_spike_clips(clip_dir, counts, distances, leadfield=None, distinct=None
     far = np.argsort(distances, axis=1)[:, -5:]
     fwd = lf_id = None
     if leadfield is not None:
-        from deepsif_pipeline.anatomy import leadfield_id
+        from deepsif_pipeline.head.anatomy import leadfield_id
         fwd = loadmat(str(leadfield))["fwd"].astype(float)
         lf_id = leadfield_id(leadfield)
     for r in range(n):

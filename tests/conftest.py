@@ -20,9 +20,9 @@ sys.path.insert(0, str(REPO))
 
 import deepsif_anatomy  # noqa: E402
 from clip_fixture import write_spike_clips  # noqa: E402
-from deepsif_pipeline.anatomy import DISTANCES_VARIABLE, distance_file, load_template  # noqa: E402
-from deepsif_pipeline.layout import Layout  # noqa: E402
-from deepsif_pipeline.settings import Settings  # noqa: E402
+from deepsif_pipeline.head.anatomy import DISTANCES_VARIABLE, distance_file, load_template  # noqa: E402
+from deepsif_pipeline.store.layout import Layout  # noqa: E402
+from deepsif_pipeline.config.settings import Settings  # noqa: E402
 from deepsif_pipeline.steps import extract  # noqa: E402
 
 
@@ -63,14 +63,14 @@ def anatomy_dir(request):
 
 @pytest.fixture(scope="session")
 def deepsif_template(anatomy_dir):
-    from deepsif_pipeline.anatomy import load_template
+    from deepsif_pipeline.head.anatomy import load_template
     return load_template(anatomy_dir)
 
 
 @pytest.fixture(scope="session")
 def tvb76_cache(tmp_path_factory):
     """A cache folder holding the built-in tvb76 template, built once from tvb-data."""
-    from deepsif_pipeline.builtin import BUILD_VERSION, build_tvb76
+    from deepsif_pipeline.head.builtin import BUILD_VERSION, build_tvb76
     cache = tmp_path_factory.mktemp("cache")
     build_tvb76(cache / f"tvb76-v{BUILD_VERSION}")
     return cache
@@ -78,14 +78,14 @@ def tvb76_cache(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def tvb76_dir(tvb76_cache):
-    from deepsif_pipeline.builtin import BUILD_VERSION
+    from deepsif_pipeline.head.builtin import BUILD_VERSION
     return tvb76_cache / f"tvb76-v{BUILD_VERSION}"
 
 
 @pytest.fixture(scope="session")
 def octave():
     """The GNU Octave the project's setup installed (never a stand-in)."""
-    from deepsif_pipeline.engine import find_engine
+    from deepsif_pipeline.processes.engine import find_engine
     return find_engine("octave")
 
 
@@ -126,7 +126,7 @@ def real_step4_inputs(anatomy_dir, tmp_path_factory):
 
 def write_markers(layout, counts, fingerprint):
     """Markers of every region as step 2 writes them: cumulative counts (0, half, all), ``fingerprint``."""
-    from deepsif_pipeline.fingerprint import canonical
+    from deepsif_pipeline.store.fingerprint import canonical
     for m, share in zip((0, 1, 2), (0, 0.5, 1)):
         layout.marker(m, 0).parent.mkdir(parents=True, exist_ok=True)
         for r, count in enumerate(counts):
@@ -140,7 +140,7 @@ def run_octave(octave, code, cwd, timeout=600):
     Octave 7 here prints a harmless "error: ignoring const execution_exception&
     while preparing to exit" when it quits: judge by the return code.
     """
-    from deepsif_pipeline.engine import MATLAB_DIR, matlab_string
+    from deepsif_pipeline.processes.engine import MATLAB_DIR, matlab_string
     call = (f"addpath({matlab_string(MATLAB_DIR)}); addpath({matlab_string(REPO / 'tests' / 'octave')}); "
             f"{code}")
     return subprocess.run([octave.executable, "--no-gui", "--quiet", "--norc", "--eval", call], cwd=cwd,
@@ -261,7 +261,7 @@ class Hold:
     """
 
     def __init__(self, folder, point):
-        from deepsif_pipeline import testhook
+        from deepsif_pipeline.processes import testhook
         self.folder, self.point = Path(folder), point.split("@")[0]
         self.folder.mkdir(parents=True, exist_ok=True)
         self.env = {testhook.POINT_VARIABLE: point, testhook.DIR_VARIABLE: str(self.folder)}

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 from scipy.io import loadmat, savemat, whosmat
 
-from deepsif_pipeline.anatomy import (AnatomyError, DEEPSIF_REMAP, DISTANCES_VARIABLE, distance_file,
-                                      load_template, region_columns, region_distances)
+from deepsif_pipeline.head.anatomy import (AnatomyError, DEEPSIF_REMAP, DISTANCES_VARIABLE, distance_file,
+                                           load_template, region_columns, region_distances)
 
 
 def test_real_template_is_described(deepsif_template):
@@ -90,7 +90,7 @@ def test_leadfield_without_fwd(anatomy_copy):
 
 def test_leadfield_id_follows_the_file_bytes(tmp_path):
     from scipy.io import savemat
-    from deepsif_pipeline.anatomy import leadfield_id
+    from deepsif_pipeline.head.anatomy import leadfield_id
     a, b = tmp_path / "a.mat", tmp_path / "b.mat"
     savemat(a, {"fwd": np.eye(3)})
     b.write_bytes(a.read_bytes())

@@ -8,9 +8,10 @@ import numpy as np
 import pytest
 from scipy.io import loadmat, whosmat
 
-from deepsif_pipeline.anatomy import AnatomyError, load_template
-from deepsif_pipeline.builtin import (BUILD_VERSION, TARGET_MEAN_IN_STRENGTH, hemisphere_mesh, label_hemispheres,
-                                      mean_in_strength, region_leadfield, region_neighbours, resolve_template)
+from deepsif_pipeline.head.anatomy import AnatomyError, load_template
+from deepsif_pipeline.head.builtin import (BUILD_VERSION, TARGET_MEAN_IN_STRENGTH, hemisphere_mesh,
+                                           label_hemispheres, mean_in_strength, region_leadfield, region_neighbours,
+                                           resolve_template)
 
 
 def _weights(zip_path):

@@ -10,7 +10,7 @@ import time
 import pytest
 
 from conftest import REPO, process_alive
-from deepsif_pipeline import children
+from deepsif_pipeline.processes import children
 
 pytestmark = pytest.mark.interrupts  # .ci/run runs these again on a loaded machine
 
@@ -125,7 +125,7 @@ def test_missing_command_is_a_clear_failure():
 
 def test_a_stopped_octave_leaves_no_workspace_file(tmp_path):
     """Octave saves its workspace to ./octave-workspace on SIGTERM unless told not to (engine.command does)."""
-    from deepsif_pipeline.engine import find_engine
+    from deepsif_pipeline.processes.engine import find_engine
     engine = find_engine("octave")
     cmd = engine.command("disp", "job")
     cmd[-1] = cmd[-1].replace("disp('job');", "x = zeros(500); disp('started'); pause(60);")

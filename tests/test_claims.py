@@ -8,9 +8,9 @@ import time
 
 import pytest
 
-from deepsif_pipeline import claims
-from deepsif_pipeline.claims import Claim, ClaimInfo, Heartbeat, hold, list_claims, try_claim
-from deepsif_pipeline.layout import Layout
+from deepsif_pipeline.store import claims
+from deepsif_pipeline.store.claims import Claim, ClaimInfo, Heartbeat, hold, list_claims, try_claim
+from deepsif_pipeline.store.layout import Layout
 
 FORK = multiprocessing.get_context("fork")
 N_RACERS = 8

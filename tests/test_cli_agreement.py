@@ -13,9 +13,9 @@ import pytest
 from scipy.io import loadmat
 
 from conftest import tvb76_run, write_markers, write_step4_inputs
-from deepsif_pipeline.builtin import resolve_template
-from deepsif_pipeline.layout import Layout
-from deepsif_pipeline.settings import Settings
+from deepsif_pipeline.head.builtin import resolve_template
+from deepsif_pipeline.store.layout import Layout
+from deepsif_pipeline.config.settings import Settings
 from deepsif_pipeline.steps import extract
 
 SETTINGS = ("--sim-length", 2)  # what the folder's clips were made with (not the default)

@@ -41,8 +41,8 @@ import pytest
 from scipy.io import loadmat
 
 from conftest import REPO
-from deepsif_pipeline import manifest
-from deepsif_pipeline.layout import Layout
+from deepsif_pipeline.store import manifest
+from deepsif_pipeline.store.layout import Layout
 
 pytestmark = pytest.mark.interrupts  # .ci/run runs these again on a loaded machine
 

@@ -18,8 +18,8 @@ import numpy as np
 import pytest
 
 from conftest import DEFAULT_SIGINT, REPO, Hold
-from deepsif_pipeline import dask_runner
-from deepsif_pipeline.layout import Layout
+from deepsif_pipeline.run import dask_tasks
+from deepsif_pipeline.store.layout import Layout
 from deepsif_pipeline.results import Result, Status
 from deepsif_pipeline.steps.extract import judge
 from deepsif_pipeline.steps.simulate import logged_passes

@@ -7,7 +7,7 @@ from scipy.io import loadmat
 
 from conftest import run_octave
 from deepsif_pipeline import science
-from deepsif_pipeline.engine import MATLAB_DIR
+from deepsif_pipeline.processes.engine import MATLAB_DIR
 
 
 def expected_struct():

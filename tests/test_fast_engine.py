@@ -21,9 +21,9 @@ from scipy.stats import ks_2samp
 
 import generate_tvb_data as gen
 from deepsif_pipeline import science
-from deepsif_pipeline import fast_engine
-from deepsif_pipeline.fast_engine import FastSimulator, ring_index, sparse_by_source
-from deepsif_pipeline.layout import Layout
+from deepsif_pipeline.science import fast_engine
+from deepsif_pipeline.science.fast_engine import FastSimulator, ring_index, sparse_by_source
+from deepsif_pipeline.store.layout import Layout
 
 from conftest import run_cli
 
@@ -546,7 +546,7 @@ def test_noise_statistics_match_tvb(conn76):
 
 def test_step1_fast_engine_writes_the_same_files(tvb76_dir, tmp_path):
     """Same names, variables, shapes and seed as the TVB engine; the engine is recorded and checked."""
-    from deepsif_pipeline.anatomy import load_template
+    from deepsif_pipeline.head.anatomy import load_template
     template = load_template(tvb76_dir)
     for engine in ("tvb", "fast"):
         gen.simulate_region(template, Layout(tmp_path / engine), 3, 1.5, 1.0, 3.5, 21, iterations=[2],
@@ -580,8 +580,8 @@ def test_step1_fast_engine_writes_the_same_files(tvb76_dir, tmp_path):
 
 def test_engine_option_default_and_orchestrator_passes_it_on(tvb76_dir):
     import pipeline_orchestrator as orchestrator
-    from deepsif_pipeline.anatomy import load_template
-    from deepsif_pipeline.settings import Settings
+    from deepsif_pipeline.head.anatomy import load_template
+    from deepsif_pipeline.config.settings import Settings
     from deepsif_pipeline.steps import Context, simulate
     assert Settings.from_args(gen.build_parser().parse_args([])).engine == "fast"
     assert Settings.from_args(gen.build_parser().parse_args(["--engine", "tvb"])).engine == "tvb"
@@ -655,7 +655,7 @@ def test_step1_mean_iterations_alone_together_or_resumed_give_the_same_files(tvb
     """Step 1 with the fast engine: the three mean iterations in one 3-lane run, mean iteration 2 alone,
     and a resumed run that remakes two deleted pieces (each lane group simulating again from the
     start) write bit-identical raw data."""
-    from deepsif_pipeline.anatomy import load_template
+    from deepsif_pipeline.head.anatomy import load_template
     template = load_template(tvb76_dir)
 
     def run(out, iterations):

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from scipy.io import loadmat, savemat
 
-from deepsif_pipeline.files import (format_bytes, mat_file_problem, sweep_temporaries, temporary_name,
-                                    write_mat_atomic)
+from deepsif_pipeline.store.files import (format_bytes, mat_file_problem, sweep_temporaries, temporary_name,
+                                          write_mat_atomic)
 
 
 @pytest.mark.parametrize("compress", [False, True])
@@ -63,7 +63,7 @@ def test_format_bytes():
 
 
 def test_write_text_atomic_creates_the_folder_and_replaces(tmp_path):
-    from deepsif_pipeline.files import write_text_atomic
+    from deepsif_pipeline.store.files import write_text_atomic
     path = tmp_path / "logs" / "region_3.failed"
     write_text_atomic(path, "first\n")
     write_text_atomic(path, "second\n")

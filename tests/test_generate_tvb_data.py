@@ -10,7 +10,7 @@ from scipy.io import loadmat
 
 import generate_tvb_data as gen
 from deepsif_pipeline import science
-from deepsif_pipeline.layout import Layout
+from deepsif_pipeline.store.layout import Layout
 from deepsif_pipeline.steps.simulate import raw_bytes
 
 from conftest import REPO, run_cli
@@ -19,7 +19,7 @@ from conftest import REPO, run_cli
 @pytest.fixture(scope="session")
 def template76(tvb76_dir):
     """The built-in tvb76 template (built from tvb-data: these tests run without DeepSIF's template)."""
-    from deepsif_pipeline.anatomy import load_template
+    from deepsif_pipeline.head.anatomy import load_template
     return load_template(tvb76_dir)
 
 
@@ -73,7 +73,7 @@ def test_pieces_made_otherwise_are_refused_and_cut_ones_made_again(raw76, templa
     """steps/simulate.judge_pieces: the pieces' fingerprint against each setting; cut pieces count as missing."""
     import shutil
     from deepsif_pipeline.results import State
-    from deepsif_pipeline.settings import Settings
+    from deepsif_pipeline.config.settings import Settings
     from deepsif_pipeline.steps.simulate import fingerprint, judge_pieces, piece_rows
     lay = Layout(tmp_path)
     shutil.copytree(raw76 / "raw_nmm", lay.raw_root)
@@ -157,10 +157,10 @@ def test_pieces_of_the_previous_fast_engine_are_refused(tvb76_dir, tmp_path):
     for what it does not record, the engine's version among them."""
     import json
     from scipy.io import savemat
-    from deepsif_pipeline.anatomy import load_template
-    from deepsif_pipeline.fingerprint import canonical
+    from deepsif_pipeline.head.anatomy import load_template
+    from deepsif_pipeline.store.fingerprint import canonical
     from deepsif_pipeline.results import State
-    from deepsif_pipeline.settings import FAST_ENGINE_VERSION, Settings
+    from deepsif_pipeline.config.settings import FAST_ENGINE_VERSION, Settings
     from deepsif_pipeline.steps.simulate import fingerprint, judge_pieces, piece_rows
     template = load_template(tvb76_dir)
     s = Settings(seed=11, a_range=3.5, sim_length=1.0, piece_length=1.0, engine="fast", raw_rate="full")

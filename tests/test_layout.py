@@ -1,6 +1,6 @@
 """Output tree names, markers and default locations."""
 
-from deepsif_pipeline.layout import Layout, compact_ranges, resolve_locations
+from deepsif_pipeline.store.layout import Layout, compact_ranges, resolve_locations
 
 
 def test_piece_names_sort_in_time_order():

@@ -19,7 +19,7 @@ from scipy.io import loadmat
 
 import generate_tvb_data as gen
 from deepsif_pipeline import science
-from deepsif_pipeline.layout import Layout
+from deepsif_pipeline.store.layout import Layout
 from deepsif_pipeline.steps.extract import judge
 from deepsif_pipeline.steps.simulate import logged_passes
 
@@ -32,7 +32,7 @@ RUN = ("--start_region", 2, "--end_region", 6, "--sim-length", 20, "--piece-leng
 
 @pytest.fixture(scope="session")
 def template76(tvb76_dir):
-    from deepsif_pipeline.anatomy import load_template
+    from deepsif_pipeline.head.anatomy import load_template
     return load_template(tvb76_dir)
 
 
@@ -101,7 +101,7 @@ def test_stopped_regions_are_done_not_missing(stopped, tvb76_cache):
         assert " done " in line and "not needed (10 clips reached)" in line, line
     again = tvb76_run(tvb76_cache, out, *RUN, "--dataset", "test", "--dry-run")
     assert again.returncode == 0, again.stdout
-    from deepsif_pipeline.layout import compact_ranges
+    from deepsif_pipeline.store.layout import compact_ranges
     line = next(l for l in again.stdout.splitlines() if l.startswith("already done, skipped: 4 regions (2-5)"))
     assert (f"of these, {compact_ranges(early)} stopped early: later mean iterations not needed (10 clips "
             "reached)") in line, line

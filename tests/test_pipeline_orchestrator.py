@@ -169,10 +169,10 @@ def test_synthesis_only_on_real_template(real_step4_inputs, anatomy_dir, tmp_pat
 
 def _complete_raw(out, region, seed, n_samples=3000, n_conn=998):
     """Raw pieces step 1 accepts as complete (shape, seed, default --raw-rate): no simulation needed."""
-    from deepsif_pipeline.anatomy import write_mat_atomic
-    from deepsif_pipeline.layout import Layout
+    from deepsif_pipeline.head.anatomy import write_mat_atomic
+    from deepsif_pipeline.store.layout import Layout
     from deepsif_pipeline.science import simulation_seed
-    from deepsif_pipeline.settings import Settings
+    from deepsif_pipeline.config.settings import Settings
     from deepsif_pipeline.steps.simulate import kept_samples
     raw = Layout(out).raw_dir(region)
     raw.mkdir(parents=True, exist_ok=True)
@@ -226,7 +226,7 @@ def test_failing_region_is_reported_and_the_run_goes_on(tmp_path, anatomy_dir):
 
 def test_unreadable_marker_fails_its_region_only(tmp_path, anatomy_dir):
     from scipy.io import savemat
-    from deepsif_pipeline.layout import Layout
+    from deepsif_pipeline.store.layout import Layout
     lay = Layout(tmp_path / "out")
     for m in (0, 1, 2):
         lay.marker(m, 1).parent.mkdir(parents=True, exist_ok=True)
@@ -247,11 +247,11 @@ def test_unreadable_marker_fails_its_region_only(tmp_path, anatomy_dir):
 
 def test_raw_kept_when_clips_are_incomplete(tmp_path, tvb76_dir):
     from scipy.io import savemat
-    from deepsif_pipeline import runner
-    from deepsif_pipeline.anatomy import load_template
-    from deepsif_pipeline.layout import Layout
+    from deepsif_pipeline.run import runner
+    from deepsif_pipeline.head.anatomy import load_template
+    from deepsif_pipeline.store.layout import Layout
     from deepsif_pipeline.results import Status
-    from deepsif_pipeline.settings import Settings
+    from deepsif_pipeline.config.settings import Settings
     from deepsif_pipeline.steps import Context
     lay = Layout(tmp_path)
     for m, n in ((0, 1), (1, 2), (2, 2)):
@@ -333,7 +333,7 @@ def test_decimated_raw_rate_gives_the_same_clips(tvb76_cache, octave, tmp_path):
     import subprocess
     import sys
     from conftest import REPO, run_octave
-    from deepsif_pipeline.engine import matlab_string
+    from deepsif_pipeline.processes.engine import matlab_string
     env = dict(os.environ, DEEPSIF_PIPELINE_CACHE=str(tvb76_cache))
     outs = {}
     for rate in ("full", "decimated"):
@@ -349,7 +349,7 @@ def test_decimated_raw_rate_gives_the_same_clips(tvb76_cache, octave, tmp_path):
     size = {rate: sum(p.stat().st_size for p in paths) for rate, paths in raw.items()}
     assert 0.2 < size["decimated"] / size["full"] < 0.3
     # step 2's input, read by matlab/load_raw_iteration.m from each folder
-    from deepsif_pipeline.layout import Layout
+    from deepsif_pipeline.store.layout import Layout
     from deepsif_pipeline.steps.simulate import piece_steps
     code = "p = deepsif_params(); "
     n_pieces = len(piece_steps(4, 0.6005))
@@ -442,7 +442,7 @@ def test_two_runs_on_overlapping_ranges_share_the_regions(tvb76_cache, tmp_path)
     import subprocess
     import sys
     from conftest import REPO
-    from deepsif_pipeline.layout import Layout
+    from deepsif_pipeline.store.layout import Layout
     from deepsif_pipeline.steps.extract import judge
     env = dict(os.environ, DEEPSIF_PIPELINE_CACHE=str(tvb76_cache))
     out = tmp_path / "shared_out"
@@ -479,8 +479,8 @@ def test_two_runs_on_overlapping_ranges_share_the_regions(tvb76_cache, tmp_path)
 
 
 def test_step4_held_by_another_run_is_left_to_it(tmp_path, anatomy_dir):
-    from deepsif_pipeline import claims
-    from deepsif_pipeline.layout import Layout
+    from deepsif_pipeline.store import claims
+    from deepsif_pipeline.store.layout import Layout
     out = tmp_path / "out"
     held = claims.try_claim(Layout(out).claim_dir, "synthesis_test")
     assert isinstance(held, claims.Claim)
@@ -495,10 +495,10 @@ def test_step4_held_by_another_run_is_left_to_it(tmp_path, anatomy_dir):
 
 
 def _context(anatomy_dir, out, **settings):
-    from deepsif_pipeline.builtin import resolve_template
-    from deepsif_pipeline.engine import find_engine
-    from deepsif_pipeline.layout import Layout
-    from deepsif_pipeline.settings import Settings
+    from deepsif_pipeline.head.builtin import resolve_template
+    from deepsif_pipeline.processes.engine import find_engine
+    from deepsif_pipeline.store.layout import Layout
+    from deepsif_pipeline.config.settings import Settings
     from deepsif_pipeline.steps import Context
     return Context(Settings(**settings), resolve_template(anatomy_dir, None), Layout(out), find_engine("octave"),
                    progress="none")
@@ -507,7 +507,8 @@ def _context(anatomy_dir, out, **settings):
 def test_lost_claim_stops_before_step2(tmp_path, anatomy_dir, capsys):
     """A run whose region claim was taken over while step 1 ran writes no clip or marker."""
     import json
-    from deepsif_pipeline import claims, runner
+    from deepsif_pipeline.store import claims
+    from deepsif_pipeline.run import runner
     from deepsif_pipeline.results import Status
     out = tmp_path / "out"
     raw = _complete_raw(out, 0, 3)
@@ -551,7 +552,8 @@ def test_anatomy_connectivity_with_nan_weight_named_with_member(tmp_path, anatom
 def test_claim_lost_during_step2_leaves_the_raw_data(tmp_path, anatomy_dir, capsys, monkeypatch):
     """Step 2 (real Octave) finishes, but another run took the claim meanwhile: no deletion by this run."""
     import json
-    from deepsif_pipeline import claims, runner
+    from deepsif_pipeline.store import claims
+    from deepsif_pipeline.run import runner
     from deepsif_pipeline.results import Status
     from deepsif_pipeline.steps import extract
     out = tmp_path / "out"

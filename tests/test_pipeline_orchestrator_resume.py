@@ -16,10 +16,10 @@ import time
 import pytest
 
 from conftest import DEFAULT_SIGINT, REPO, Hold, assert_same_arrays, descendants, tvb76_run
-from deepsif_pipeline import claims, manifest
-from deepsif_pipeline.files import format_bytes
-from deepsif_pipeline.layout import Layout
-from deepsif_pipeline.settings import Settings
+from deepsif_pipeline.store import claims, manifest
+from deepsif_pipeline.store.files import format_bytes
+from deepsif_pipeline.store.layout import Layout
+from deepsif_pipeline.config.settings import Settings
 from deepsif_pipeline.steps.simulate import raw_bytes
 
 RANGE = ("--start_region", 2, "--end_region", 5, "--sim-length", 3, "--piece-length", 1, "--skip-synthesis")
@@ -229,8 +229,8 @@ def test_disk_shortage_is_refused_before_anything_is_created(tvb76_cache, tmp_pa
 
 def test_disk_filled_during_a_run_starts_no_further_region(tvb76_dir, tmp_path, monkeypatch):
     """The guard of a running run: a region without room for its raw data fails and halts the run."""
-    from deepsif_pipeline import disk, runner
-    from deepsif_pipeline.anatomy import load_template
+    from deepsif_pipeline.run import disk, runner
+    from deepsif_pipeline.head.anatomy import load_template
     from deepsif_pipeline.results import Status
     from deepsif_pipeline.steps import Context
     ctx = Context(Settings(sim_length=3.0, piece_length=1.0), load_template(tvb76_dir), Layout(tmp_path / "out"))

@@ -14,8 +14,8 @@ import pytest
 from scipy.io import loadmat, savemat
 
 from conftest import REPO, mat_arrays, tree_snapshot, tvb76_run, write_step4_inputs
-from deepsif_pipeline import manifest
-from deepsif_pipeline.layout import Layout
+from deepsif_pipeline.store import manifest
+from deepsif_pipeline.store.layout import Layout
 
 RANGE = ("--start_region", 2, "--end_region", 4, "--sim-length", 2, "--skip-synthesis")
 

@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from deepsif_pipeline.progress import RunProgress, clock, eta_seconds, progress_bar, progress_line
-from deepsif_pipeline.report import closing_lines
+from deepsif_pipeline.run.progress import RunProgress, clock, eta_seconds, progress_bar, progress_line
+from deepsif_pipeline.cli.report import closing_lines
 from deepsif_pipeline.results import Result, Status
 
 
@@ -99,7 +99,7 @@ def test_closing_lines_give_damaged_regions_the_redo_command_not_a_plain_re_run(
 
 
 def test_next_commands_run_exactly_the_regions_without_markers():
-    from deepsif_pipeline.report import next_commands
+    from deepsif_pipeline.cli.report import next_commands
 
     def resume(first, end):
         return f"RUN {first} {end}"

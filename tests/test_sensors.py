@@ -4,8 +4,8 @@ recipe from vertex gains to a region lead field."""
 import numpy as np
 import pytest
 
-from deepsif_pipeline import sensors
-from deepsif_pipeline.sensors import SensorError
+from deepsif_pipeline.head import sensors
+from deepsif_pipeline.head.sensors import SensorError
 
 mne = pytest.importorskip("mne", reason="mne is not installed (pip install -r requirements.txt)")
 
@@ -164,9 +164,9 @@ def test_sensors_option_makes_the_lead_field_steps_use(tvb76_cache, tmp_path):
     and the same command again finds the region done; other sensors are then refused, nothing changed."""
     from scipy.io import loadmat
     from conftest import tvb76_run
-    from deepsif_pipeline.anatomy import content_digest
-    from deepsif_pipeline.fingerprint import parse
-    from deepsif_pipeline.layout import Layout
+    from deepsif_pipeline.head.anatomy import content_digest
+    from deepsif_pipeline.store.fingerprint import parse
+    from deepsif_pipeline.store.layout import Layout
     out = tmp_path / "out"
     args = ("--start_region", 3, "--end_region", 4, "--sim-length", 2, "--skip-synthesis")
     res = tvb76_run(tvb76_cache, out, "--sensors", "biosemi64", *args)
@@ -234,7 +234,7 @@ def test_step4_and_the_pack_use_the_made_lead_field_and_verify_passes(tvb76_dir,
     lead = loadmat(made / "derived" / "leadfield_GSN-HydroCel-128.mat")["fwd"]
     assert lead.shape == (128, 76)
     # the step-4 file names the lead field the trainer must project with, and its content
-    from deepsif_pipeline.anatomy import content_digest
+    from deepsif_pipeline.head.anatomy import content_digest
     assert str(a["leadfield"][0]) == "leadfield_GSN-HydroCel-128.mat" and str(b["leadfield"][0]) == "leadfield_63_16k.mat"
     assert str(a["leadfield_id"][0]) == content_digest(lead.astype(float))
     check = run_cli("pipeline_orchestrator.py", "--verify", "--qc", "--dataset", "test", "--anatomy", tvb76_dir,
@@ -243,9 +243,9 @@ def test_step4_and_the_pack_use_the_made_lead_field_and_verify_passes(tvb76_dir,
     row = next(line for line in check.stdout.splitlines() if " lead field " in line)
     assert "leadfield_GSN-HydroCel-128.mat (made for --sensors GSN-HydroCel-128): 128 sensors x 76 regions" in row
     # the QC figure maps the first source through the made lead field, at its sensors' positions
-    from deepsif_pipeline.anatomy import load_template
-    from deepsif_pipeline.layout import Layout
-    from deepsif_pipeline.qc import build_figure
+    from deepsif_pipeline.head.anatomy import load_template
+    from deepsif_pipeline.store.layout import Layout
+    from deepsif_pipeline.cli.qc import build_figure
     from dataclasses import replace
     template = replace(load_template(tvb76_dir), leadfield=made / "derived" / "leadfield_GSN-HydroCel-128.mat",
                        sensors="GSN-HydroCel-128")
@@ -280,7 +280,7 @@ def test_step4_and_the_pack_use_the_made_lead_field_and_verify_passes(tvb76_dir,
 def test_a_made_lead_field_is_found_by_its_inputs_not_made_again(tvb76_dir, tmp_path, monkeypatch):
     """A resumed run (or each Dask task) finds the lead field in the cache without computing it; other
     sensors, or the same file name with other content, are made anew."""
-    from deepsif_pipeline.anatomy import load_template
+    from deepsif_pipeline.head.anatomy import load_template
     template = load_template(tvb76_dir)
     first, n = sensors.made_leadfield(template, "biosemi32", tmp_path)
     assert n == 32 and first.is_file()
@@ -469,8 +469,8 @@ def test_meg_recording_through_the_cli_gives_sarvas_field_in_noise_units(tvb76_c
     coils moved by the recording's dev_head_t (within 2%, every region correlating above 0.999)."""
     from scipy.io import loadmat
     from conftest import tvb76_run
-    from deepsif_pipeline.layout import Layout
-    from deepsif_pipeline.builtin import BUILD_VERSION
+    from deepsif_pipeline.store.layout import Layout
+    from deepsif_pipeline.head.builtin import BUILD_VERSION
     info = _meg_recording(tmp_path / "meg_raw.fif")
     out = tmp_path / "out"
     res = tvb76_run(tvb76_cache, out, "--sensors", tmp_path / "meg_raw.fif", "--start_region", 3, "--end_region", 4,
@@ -511,7 +511,7 @@ def test_meg_on_deepsifs_template_keeps_every_vertex_and_is_sarvas_field(anatomy
     nothing bounds or moves its vertices (the sphere has no layers), and fwd * row_scale is Sarvas' field at
     the head shape's centre, every region correlating above 0.999."""
     from scipy.io import loadmat
-    from deepsif_pipeline.anatomy import load_template
+    from deepsif_pipeline.head.anatomy import load_template
     info = _meg_recording(tmp_path / "meg_raw.fif")
     template = load_template(anatomy_dir)
     path, n = sensors.made_leadfield(template, tmp_path / "meg_raw.fif", tmp_path / "cache")

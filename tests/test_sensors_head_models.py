@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from scipy.io import loadmat
 
-from deepsif_pipeline import sensors
-from deepsif_pipeline.anatomy import load_template
+from deepsif_pipeline.head import sensors
+from deepsif_pipeline.head.anatomy import load_template
 
 mne = pytest.importorskip("mne", reason="mne is not installed (pip install -r requirements.txt)")
 

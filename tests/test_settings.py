@@ -12,7 +12,7 @@ import pytest
 
 from conftest import REPO
 from deepsif_pipeline import science
-from deepsif_pipeline.settings import MAX_PIECES, Settings, check_lengths
+from deepsif_pipeline.config.settings import MAX_PIECES, Settings, check_lengths
 
 
 def _refused(tmp_path, *args, script="pipeline_orchestrator.py", env=None):

@@ -31,11 +31,12 @@ import pytest
 from scipy.io import savemat
 
 from conftest import REPO, Hold, assert_same_arrays, tvb76_run
-from deepsif_pipeline import manifest, science
-from deepsif_pipeline.anatomy import load_template
-from deepsif_pipeline.fingerprint import canonical
-from deepsif_pipeline.layout import Layout, compact_ranges
-from deepsif_pipeline.settings import Settings
+from deepsif_pipeline.store import manifest
+from deepsif_pipeline import science
+from deepsif_pipeline.head.anatomy import load_template
+from deepsif_pipeline.store.fingerprint import canonical
+from deepsif_pipeline.store.layout import Layout, compact_ranges
+from deepsif_pipeline.config.settings import Settings
 from deepsif_pipeline.steps import extract
 import pipeline_orchestrator
 

@@ -14,7 +14,7 @@ import pytest
 from scipy.io import loadmat, savemat
 
 from conftest import run_octave
-from deepsif_pipeline.engine import matlab_string
+from deepsif_pipeline.processes.engine import matlab_string
 
 REPO = Path(__file__).resolve().parent.parent
 OCTAVE_TESTS = REPO / "tests" / "octave"

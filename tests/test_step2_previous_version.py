@@ -22,9 +22,9 @@ from scipy.io import loadmat
 
 from conftest import REPO, run_cli
 from deepsif_pipeline import science
-from deepsif_pipeline.anatomy import leadfield_id, load_template
-from deepsif_pipeline.engine import matlab_string, write_job
-from deepsif_pipeline.layout import Layout
+from deepsif_pipeline.head.anatomy import leadfield_id, load_template
+from deepsif_pipeline.processes.engine import matlab_string, write_job
+from deepsif_pipeline.store.layout import Layout
 from deepsif_pipeline.steps.extract import _cell
 from deepsif_pipeline.steps.simulate import piece_steps
 
@@ -46,7 +46,7 @@ def previous_matlab(dest):
                               check=True).stdout
         (dest / name).write_bytes(text)
     assert "load_raw_iteration(job.raw_pieces{i}, p)" in (dest / "matlab" / "process_region_nmm.m").read_text()
-    shutil.copy(REPO / "deepsif_pipeline" / "science.json", dest / "deepsif_pipeline")
+    shutil.copy(REPO / "deepsif_pipeline" / "science" / "science.json", dest / "deepsif_pipeline")  # where it read it
     return dest / "matlab"
 
 

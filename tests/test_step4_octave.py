@@ -8,7 +8,7 @@ import pytest
 from scipy.io import loadmat, savemat, whosmat
 
 from conftest import run_octave
-from deepsif_pipeline.engine import matlab_string
+from deepsif_pipeline.processes.engine import matlab_string
 
 
 REPO = Path(__file__).resolve().parent.parent

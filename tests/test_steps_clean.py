@@ -1,7 +1,7 @@
 """Step 3, clean: what a killed writer leaves of one region is swept, nothing of another region."""
 
-from deepsif_pipeline.files import temporary_name
-from deepsif_pipeline.layout import Layout
+from deepsif_pipeline.store.files import temporary_name
+from deepsif_pipeline.store.layout import Layout
 from deepsif_pipeline.steps import clean
 
 

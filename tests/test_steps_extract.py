@@ -5,16 +5,16 @@ import pytest
 from scipy.io import savemat
 
 from deepsif_pipeline import science
-from deepsif_pipeline.fingerprint import canonical
-from deepsif_pipeline.layout import Layout
+from deepsif_pipeline.store.fingerprint import canonical
+from deepsif_pipeline.store.layout import Layout
 from deepsif_pipeline.results import Difference, State
-from deepsif_pipeline.settings import Settings
+from deepsif_pipeline.config.settings import Settings
 from deepsif_pipeline.steps import extract
 
 
 @pytest.fixture(scope="session")
 def template76(tvb76_dir):
-    from deepsif_pipeline.anatomy import load_template
+    from deepsif_pipeline.head.anatomy import load_template
     return load_template(tvb76_dir)
 
 
@@ -127,7 +127,7 @@ def test_piece_length_and_raw_rate_do_not_change_the_clips_fingerprint(template7
 
 
 def test_another_template_or_lead_field_is_a_difference(tmp_path, template76, anatomy_dir):
-    from deepsif_pipeline.anatomy import load_template
+    from deepsif_pipeline.head.anatomy import load_template
     lay = Layout(tmp_path)
     write_markers(lay, 4, (0, 1, 1), asked(template76))
     verdict = extract.judge(lay, 4, asked(load_template(anatomy_dir)))

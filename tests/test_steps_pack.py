@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from scipy.io import savemat
 
-from deepsif_pipeline.files import temporary_name
-from deepsif_pipeline.layout import Layout
+from deepsif_pipeline.store.files import temporary_name
+from deepsif_pipeline.store.layout import Layout
 from deepsif_pipeline.results import State
 from deepsif_pipeline.steps import pack
 from deepsif_pipeline.steps.pack import PackError, judge

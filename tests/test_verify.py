@@ -11,8 +11,8 @@ import pytest
 from scipy.io import loadmat, savemat
 
 from conftest import REPO, run_cli, write_step4_inputs
-from deepsif_pipeline.files import format_bytes
-from deepsif_pipeline.layout import compact_ranges
+from deepsif_pipeline.store.files import format_bytes
+from deepsif_pipeline.store.layout import compact_ranges
 
 
 @pytest.fixture(scope="module")
@@ -80,9 +80,9 @@ def test_finished_folder_passes_and_qc_figure(copy, tvb76_dir):
 def test_qc_figure_says_what_it_shows(copy, tvb76_dir):
     """The figure itself: titles, units, labels, integer counts, patches told apart, the surface named."""
     import matplotlib.pyplot as plt
-    from deepsif_pipeline.anatomy import load_template
-    from deepsif_pipeline.layout import Layout
-    from deepsif_pipeline.qc import build_figure
+    from deepsif_pipeline.head.anatomy import load_template
+    from deepsif_pipeline.store.layout import Layout
+    from deepsif_pipeline.cli.qc import build_figure
     # the markers of mean iteration 0 record the scaling, as step 2's do
     counts = np.array([int(loadmat(copy / "nmm_spikes" / "clip_info" / "iter2" / f"iter_2_i_{r}.mat")["num_spike"]
                            .item()) for r in range(76)])
@@ -247,7 +247,7 @@ def test_pack_row_that_differs_is_written_again_by_the_printed_command(copy, tvb
 
 def test_flat_positions_put_the_vertex_in_the_middle_and_keep_angles():
     """The scalp map's layout: distance from the middle = angle from the top of the sensors' sphere."""
-    from deepsif_pipeline.qc import flat_positions
+    from deepsif_pipeline.cli.qc import flat_positions
     theta = np.radians([0, 30, 60, 90, 90, 60, 45, 80])
     phi = np.radians([0, 0, 90, 180, 270, 45, 200, 300])
     points = np.c_[np.sin(theta) * np.cos(phi), np.sin(theta) * np.sin(phi), np.cos(theta)] * 0.09 + [0.01, 0.02, 0.04]

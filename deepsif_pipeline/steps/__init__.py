@@ -22,8 +22,8 @@ the table of steps, outputs and fingerprints.
 
 from dataclasses import dataclass, field
 
-from ..layout import Layout
-from ..settings import Settings
+from deepsif_pipeline.store.layout import Layout
+from deepsif_pipeline.config.settings import Settings
 
 
 @dataclass
@@ -64,7 +64,7 @@ class Context:
     def fingerprint(self, step):
         """The fingerprint this run gives the outputs of ``step`` ('simulate', 'extract'; cached)."""
         if step not in self._fingerprints:
-            from . import extract, simulate
+            from deepsif_pipeline.steps import extract, simulate
             module = {"simulate": simulate, "extract": extract}[step]
             self._fingerprints[step] = module.fingerprint(self.settings, self.template)
         return self._fingerprints[step]

@@ -10,8 +10,8 @@ a region (``.tmp_*`` files, its step-2 job file), under the region's claim.
 
 import shutil
 
-from .. import science
-from ..files import fsync_path, sweep_temporaries
+from deepsif_pipeline import science
+from deepsif_pipeline.store.files import fsync_path, sweep_temporaries
 
 NAME = "clean"
 
@@ -105,7 +105,7 @@ def discard_from(layout, region, mean_iteration, first_clip):
     int
         Files deleted.
     """
-    from .extract import uncounted_clips
+    from deepsif_pipeline.steps.extract import uncounted_clips
     n = 0
     for m in science.MEAN_ITERATIONS:
         if m >= mean_iteration and layout.marker(m, region).is_file():

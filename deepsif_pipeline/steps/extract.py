@@ -33,14 +33,15 @@ changing a single number the trainer reads.
 import numpy as np
 from scipy.io import loadmat, whosmat
 
-from .. import children, science
-from ..anatomy import describe_template, leadfield_id, template_identity
-from ..engine import run_function, write_job
-from ..fingerprint import FORMAT, canonical, describe, differences, flatten, legacy, parse
-from ..files import mat_file_problem
-from ..results import State, Verdict
-from ..settings import engine_entries
-from .simulate import piece_steps
+from deepsif_pipeline.processes import children
+from deepsif_pipeline import science
+from deepsif_pipeline.head.anatomy import describe_template, leadfield_id, template_identity
+from deepsif_pipeline.processes.engine import run_function, write_job
+from deepsif_pipeline.store.fingerprint import FORMAT, canonical, describe, differences, flatten, legacy, parse
+from deepsif_pipeline.store.files import mat_file_problem
+from deepsif_pipeline.results import State, Verdict
+from deepsif_pipeline.config.settings import engine_entries
+from deepsif_pipeline.steps.simulate import piece_steps
 
 NAME = "extract"
 FUNCTION = "process_region_nmm"  # matlab/process_region_nmm.m
@@ -290,7 +291,7 @@ def uncounted_clips(layout, region, clips):
     In a done region they are left by an interrupted step 2 of a later mean
     iteration (clips are written before their marker), and counted by no marker.
     """
-    from ..layout import CLIP_FILE
+    from deepsif_pipeline.store.layout import CLIP_FILE
     folder = layout.clip_dir(region)
     if not folder.is_dir():
         return []

@@ -18,10 +18,10 @@ import hashlib
 import numpy as np
 from scipy.io import loadmat
 
-from ..fingerprint import FORMAT, FingerprintError, canonical, differences, digest, parse
-from .. import testhook
-from ..files import publish, temporary_name
-from ..results import State, Verdict
+from deepsif_pipeline.store.fingerprint import FORMAT, FingerprintError, canonical, differences, digest, parse
+from deepsif_pipeline.processes import testhook
+from deepsif_pipeline.store.files import publish, temporary_name
+from deepsif_pipeline.results import State, Verdict
 
 NAME = "pack"
 

@@ -16,12 +16,13 @@ from pathlib import Path
 import numpy as np
 from scipy.io import loadmat, whosmat
 
-from .. import children, science
-from ..anatomy import describe_template, template_identity
-from ..fingerprint import FORMAT, FingerprintError, describe, differences, flatten, legacy, parse
-from ..files import mat_file_problem
-from ..results import Difference, State, Verdict
-from ..settings import engine_entries
+from deepsif_pipeline.processes import children
+from deepsif_pipeline import science
+from deepsif_pipeline.head.anatomy import describe_template, template_identity
+from deepsif_pipeline.store.fingerprint import FORMAT, FingerprintError, describe, differences, flatten, legacy, parse
+from deepsif_pipeline.store.files import mat_file_problem
+from deepsif_pipeline.results import Difference, State, Verdict
+from deepsif_pipeline.config.settings import engine_entries
 
 NAME = "simulate"
 SCRIPT = Path(__file__).resolve().parent.parent.parent / "generate_tvb_data.py"

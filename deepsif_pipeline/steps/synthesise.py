@@ -19,15 +19,17 @@ import os
 import numpy as np
 from scipy.io import loadmat
 
-from .. import children, science, testhook
-from ..anatomy import content_digest, describe_template, distance_file, leadfield_id, template_identity
-from ..engine import run_function, run_functions, write_job
-from ..fingerprint import (FORMAT, FingerprintError, canonical, describe, differences, digest, flatten, legacy,
-                           parse)
-from ..files import fsync_path, mat_file_problem, sweep_temporaries
-from ..layout import compact_ranges
-from ..results import State, Verdict
-from . import extract
+from deepsif_pipeline.processes import children, testhook
+from deepsif_pipeline import science
+from deepsif_pipeline.head.anatomy import (content_digest, describe_template, distance_file, leadfield_id,
+                                           template_identity)
+from deepsif_pipeline.processes.engine import run_function, run_functions, write_job
+from deepsif_pipeline.store.fingerprint import (FORMAT, FingerprintError, canonical, describe, differences, digest,
+                                                flatten, legacy, parse)
+from deepsif_pipeline.store.files import fsync_path, mat_file_problem, sweep_temporaries
+from deepsif_pipeline.store.layout import compact_ranges
+from deepsif_pipeline.results import State, Verdict
+from deepsif_pipeline.steps import extract
 
 NAME = "synthesise"
 FUNCTION = "generate_synthetic_source"  # matlab/generate_synthetic_source.m
@@ -113,7 +115,7 @@ def judge(layout, settings, asked):
 
 def on_disk(layout):
     """The datasets whose step-4 file is in the output folder, in ``settings.DATASETS`` order."""
-    from ..settings import DATASETS
+    from deepsif_pipeline.config.settings import DATASETS
     return tuple(name for name in DATASETS if layout.synthesis_file(name).is_file())
 
 
@@ -123,7 +125,7 @@ def found_dataset(layout):
     The one whose step-4 file the folder holds; the default (``train``) when
     it holds both or neither.
     """
-    from ..settings import Settings
+    from deepsif_pipeline.config.settings import Settings
     present = on_disk(layout)
     return present[0] if len(present) == 1 else Settings.dataset
 
@@ -161,7 +163,7 @@ def processes():
 
 def job_fields(ctx, counts, distances, out, asked):
     """The fields of step 4's job file (``matlab/generate_synthetic_source.m``, see its help)."""
-    from ..anatomy import INFLATED, REGION_MAPPING
+    from deepsif_pipeline.head.anatomy import INFLATED, REGION_MAPPING
     template = ctx.template
     return dict(inflated=str(template.path(INFLATED)), region_mapping=str(template.path(REGION_MAPPING)),
                 distances=str(distances), leadfield=str(template.leadfield),

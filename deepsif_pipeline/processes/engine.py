@@ -10,10 +10,10 @@ import shutil
 import subprocess
 import time
 
-from . import children
-from .files import write_mat_atomic
+from deepsif_pipeline.processes import children
+from deepsif_pipeline.store.files import write_mat_atomic
 
-MATLAB_DIR = Path(__file__).resolve().parent.parent / "matlab"
+MATLAB_DIR = Path(__file__).resolve().parents[2] / "matlab"
 
 INSTALL_HINT = ("Neither MATLAB nor Octave found: install GNU Octave "
                 "(sudo apt-get install octave, or ./setup.sh) or put matlab on PATH")

@@ -6,10 +6,10 @@ what the user reads last is tested line by line.
 
 from pathlib import Path
 
-from .console import plural
-from .files import format_bytes
-from .layout import compact_ranges
-from .results import Status
+from deepsif_pipeline.console import plural
+from deepsif_pipeline.store.files import format_bytes
+from deepsif_pipeline.store.layout import compact_ranges
+from deepsif_pipeline.results import Status
 
 LONGEST_LIST = 80  # characters of a region list printed in full; longer ones are pointed to
 MOST_COMMANDS = 3  # blocks of missing regions given one command each; more get one command covering them

@@ -239,7 +239,7 @@ def make_groups(todo, done, size):
 
 def group_label(regions):
     """``[8, 9, 10, 11]`` -> ``'8-11'``, ``[3, 17, 40, 41]`` -> ``'3_17_40-41'``: a group's name in file names."""
-    from .layout import compact_ranges
+    from deepsif_pipeline.store.layout import compact_ranges
     return compact_ranges(regions).replace(", ", "_")
 
 
@@ -548,9 +548,9 @@ def run_regions_on_dask(scheduler, regions, command, log, output, env=None, pyth
     from distributed import as_completed
     from distributed.client import FutureCancelledError
 
-    from .console import plural
-    from .layout import Layout
-    from .results import Result, Status
+    from deepsif_pipeline.console import plural
+    from deepsif_pipeline.store.layout import Layout
+    from deepsif_pipeline.results import Result, Status
 
     try:
         from distributed.scheduler import KilledWorker

@@ -4,7 +4,7 @@ from pathlib import Path
 import shutil
 import threading
 
-from .files import format_bytes
+from deepsif_pipeline.store.files import format_bytes
 
 # Free space required before a region's simulation: its raw data plus this share and this many bytes.
 DISK_MARGIN_SHARE = 0.10

@@ -33,12 +33,13 @@ import time
 import numpy as np
 from scipy.io import loadmat
 
-from . import claims, science
-from .fingerprint import digest, parse
-from .files import sweep_temporaries, write_text_atomic
-from .layout import Layout, compact_ranges
-from .runlog import utc_now
-from .steps import extract, pack
+from deepsif_pipeline.store import claims
+from deepsif_pipeline import science
+from deepsif_pipeline.store.fingerprint import digest, parse
+from deepsif_pipeline.store.files import sweep_temporaries, write_text_atomic
+from deepsif_pipeline.store.layout import Layout, compact_ranges
+from deepsif_pipeline.store.runlog import utc_now
+from deepsif_pipeline.steps import extract, pack
 
 FORMAT = 1
 ABOUT = ("DeepSIF training data made by deepsif-pipeline: the settings and template each clip set was made "

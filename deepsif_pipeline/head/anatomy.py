@@ -32,8 +32,8 @@ import numpy as np
 from scipy.io import loadmat, whosmat
 from scipy.sparse import issparse
 
-from .console import plural
-from .files import write_mat_atomic  # noqa: F401 (also imported from here)
+from deepsif_pipeline.console import plural
+from deepsif_pipeline.store.files import write_mat_atomic  # noqa: F401 (also imported from here)
 
 CORTEX = "fs_cortex_20k.mat"
 INFLATED = "fs_cortex_20k_inflated.mat"
@@ -690,7 +690,7 @@ def describe_template(template):
     """``'tvb76 (/cache/tvb76-v2), leadfield_63_16k.mat'``: the template as people know it."""
     name = template_info(template.folder).get("name")
     if getattr(template, "sensors", None):  # a lead field made for --sensors (deepsif_pipeline/sensors.py)
-        from .sensors import leadfield_name
+        from deepsif_pipeline.head.sensors import leadfield_name
         bem = f" --bem {template.bem}" if getattr(template, "bem", None) else ""
         leadfield = f"{leadfield_name(template.sensors)} (--sensors {template.sensors}{bem})"
     else:

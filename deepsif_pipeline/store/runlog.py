@@ -7,10 +7,10 @@ import socket
 import subprocess
 import sys
 
-from . import __version__
-from .console import say
+from deepsif_pipeline import __version__
+from deepsif_pipeline.console import say
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 PACKAGES = ("tvb-library", "numpy", "scipy", "numba", "h5py")  # what computes the data, besides MATLAB/Octave
 
 

@@ -13,10 +13,10 @@ from pathlib import Path
 import shlex
 import sys
 
-from .anatomy import DEFAULT_LEADFIELD, template_info
-from .settings import Settings
+from deepsif_pipeline.head.anatomy import DEFAULT_LEADFIELD, template_info
+from deepsif_pipeline.config.settings import Settings
 
-SCRIPT = Path(__file__).resolve().parent.parent / "pipeline_orchestrator.py"
+SCRIPT = Path(__file__).resolve().parents[2] / "pipeline_orchestrator.py"
 
 # settings that go into the clips' (and so step 4's) fingerprint: (Settings field, option)
 FINGERPRINTED = (("seed", "--seed"), ("a_range", "--a-range"), ("sim_length", "--sim-length"),

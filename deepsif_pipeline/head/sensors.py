@@ -623,7 +623,7 @@ def cortex_in_head_frame(template, sensor_positions):
     SensorError
         Another template: its frame is not known.
     """
-    from .anatomy import template_info
+    from deepsif_pipeline.head.anatomy import template_info
     pos, ori = template_cortex(template)
     if template_info(template.folder).get("name") == "tvb76":
         pos, ori = pos @ SCS_TO_RAS.T, ori @ SCS_TO_RAS.T
@@ -707,7 +707,7 @@ def template_cortex(template):
     orientations : array, shape (n_vertices, 3)
     """
     from scipy.io import loadmat
-    from .anatomy import CORTEX
+    from deepsif_pipeline.head.anatomy import CORTEX
     cortex = loadmat(str(template.path(CORTEX)), variable_names=["pos", "ori"])
     return np.asarray(cortex["pos"], dtype=float) / 1000.0, np.asarray(cortex["ori"], dtype=float)
 
@@ -715,7 +715,7 @@ def template_cortex(template):
 def template_mapping(template):
     """``(n_vertices,)`` the 0-based region of each vertex of the template's cortex (``rm``)."""
     from scipy.io import loadmat
-    from .anatomy import REGION_MAPPING
+    from deepsif_pipeline.head.anatomy import REGION_MAPPING
     return np.asarray(loadmat(str(template.path(REGION_MAPPING)), variable_names=["rm"])["rm"]).ravel().astype(int)
 
 
@@ -979,7 +979,7 @@ def inputs_key(template, spec, bem=None):
     import hashlib
     import mne
     from scipy.io import loadmat
-    from .anatomy import CORTEX, REGION_MAPPING, content_digest, template_info
+    from deepsif_pipeline.head.anatomy import CORTEX, REGION_MAPPING, content_digest, template_info
     path = Path(str(spec)).expanduser()
     what = hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else str(spec)
     cortex = loadmat(str(template.path(CORTEX)), variable_names=["pos", "ori"])
@@ -1021,7 +1021,7 @@ def made_leadfield(template, spec, cache, bem=None):
         The sensors or the template cannot be used (one line).
     """
     from scipy.io import loadmat
-    from .files import write_mat_atomic
+    from deepsif_pipeline.store.files import write_mat_atomic
     if not Path(str(spec)).expanduser().exists():
         read_sensors(spec)  # (a name MNE does not know, or a missing file: said before anything else)
     if bem is not None:

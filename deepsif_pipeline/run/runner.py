@@ -14,15 +14,19 @@ from dataclasses import replace
 import socket
 import time
 
-from . import children, claims, commands, manifest, science, verify
-from .console import EMPTY, FAIL, OK, RULE_REGION, RULE_STEP, banner, plural, say, tail
-from .fingerprint import describe
-from .files import format_bytes, write_text_atomic
-from .layout import compact_ranges
-from .plan import WAYS_OUT
-from .results import Result, State, Status
-from .runlog import record, utc_now
-from .steps import clean, extract, pack, simulate, synthesise
+from deepsif_pipeline.processes import children
+from deepsif_pipeline.store import claims, manifest
+from deepsif_pipeline.config import commands
+from deepsif_pipeline import science
+from deepsif_pipeline.run import verify
+from deepsif_pipeline.console import EMPTY, FAIL, OK, RULE_REGION, RULE_STEP, banner, plural, say, tail
+from deepsif_pipeline.store.fingerprint import describe
+from deepsif_pipeline.store.files import format_bytes, write_text_atomic
+from deepsif_pipeline.store.layout import compact_ranges
+from deepsif_pipeline.run.plan import WAYS_OUT
+from deepsif_pipeline.results import Result, State, Status
+from deepsif_pipeline.store.runlog import record, utc_now
+from deepsif_pipeline.steps import clean, extract, pack, simulate, synthesise
 
 STEP1_ENGINES = {"fast": "fast engine", "tvb": "tvb-library"}  # what --engine runs, as people know it
 
@@ -80,7 +84,7 @@ def _failed_or_stopped(outcome, why):
 
 def lanes_per_pass(settings):
     """Units of work one step-1 process advances together: the fast engine's lanes, one with tvb-library."""
-    from .fast_engine import LANES
+    from deepsif_pipeline.science.fast_engine import LANES
     return LANES if settings.engine == "fast" else 1
 
 

@@ -9,9 +9,10 @@ from pathlib import Path
 import numpy as np
 from scipy.io import loadmat
 
-from . import manifest, science
-from .results import State
-from .steps.extract import clip_content_problem, clip_counts
+from deepsif_pipeline.store import manifest
+from deepsif_pipeline import science
+from deepsif_pipeline.results import State
+from deepsif_pipeline.steps.extract import clip_content_problem, clip_counts
 
 PAD = science.PAD_VALUE            # padding of selected_region and mag_change
 CLIP_LENGTH = science.CLIP_LENGTH  # samples per clip
@@ -177,7 +178,7 @@ def synthesis_problems(ctx, counts):
 
     ``counts``: ``(n_regions,)`` the regions' clip counts.
     """
-    from .anatomy import distance_file, load_distances
+    from deepsif_pipeline.head.anatomy import distance_file, load_distances
     layout, template = ctx.layout, ctx.template
     try:
         meta = read_synthesis(layout.synthesis_file(ctx.settings.dataset))
@@ -223,7 +224,7 @@ def check_leadfield(layout, template, counts, meta=None):
     detail : str
         What it is, for the passing row.
     """
-    from .anatomy import leadfield_id
+    from deepsif_pipeline.head.anatomy import leadfield_id
     path = template.leadfield
     try:
         fwd = np.asarray(loadmat(str(path), variable_names=["fwd"])["fwd"], dtype=float)

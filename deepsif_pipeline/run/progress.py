@@ -12,8 +12,8 @@ import sys
 import threading
 import time
 
-from .console import plural, say, set_footer
-from .results import Status
+from deepsif_pipeline.console import plural, say, set_footer
+from deepsif_pipeline.results import Status
 
 HEARTBEAT_S = 600.0  # a plain line at least this often while regions run (lines mode)
 REDRAW_S = 1.0       # the bar's redraw interval (bar mode)

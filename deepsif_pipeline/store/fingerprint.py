@@ -18,7 +18,7 @@ is a different setting: the unit is refused unless ``--redo``.
 import hashlib
 import json
 
-from .results import Difference
+from deepsif_pipeline.results import Difference
 
 FORMAT = 1  # of the fingerprint dicts; stored as 'format'
 

@@ -11,11 +11,11 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 import enum
 
-from . import manifest
-from .fingerprint import describe, differences, digest
-from .layout import compact_ranges
-from .results import State, Verdict
-from .steps import extract, simulate, synthesise
+from deepsif_pipeline.store import manifest
+from deepsif_pipeline.store.fingerprint import describe, differences, digest
+from deepsif_pipeline.store.layout import compact_ranges
+from deepsif_pipeline.results import State, Verdict
+from deepsif_pipeline.steps import extract, simulate, synthesise
 
 
 def region_verdict(ctx, region, deep=False):
@@ -170,7 +170,7 @@ def dataset_plan(ctx, pending=()):
     -------
     DatasetPlan
     """
-    from .steps import pack
+    from deepsif_pipeline.steps import pack
     name = ctx.settings.dataset
     counts, waiting, problem = synthesise.inputs(ctx)
     if problem:

@@ -9,13 +9,14 @@ and failure records added.
 from pathlib import Path
 import time
 
-from . import claims, science
-from .console import plural
-from .layout import compact_ranges
-from .commands import repair, suggest
-from .plan import Step4, dataset_plan, region_verdict
-from .results import State
-from .steps import clean, extract
+from deepsif_pipeline.store import claims
+from deepsif_pipeline import science
+from deepsif_pipeline.console import plural
+from deepsif_pipeline.store.layout import compact_ranges
+from deepsif_pipeline.config.commands import repair, suggest
+from deepsif_pipeline.run.plan import Step4, dataset_plan, region_verdict
+from deepsif_pipeline.results import State
+from deepsif_pipeline.steps import clean, extract
 
 STATES = ("done", "running", "partial", "failed", "damaged", "other settings", "not started")
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import math
 import sys
 
-from . import science
+from deepsif_pipeline import science
 
 DEFAULT_ENGINE = "fast"  # step 1's simulator: shown equal to tvb-library in tests/test_fast_engine.py
 ENGINES = ("tvb", "fast")
@@ -105,7 +105,7 @@ def add_common_options(p, step1=False):
         the run's lead field; step 1 does not use it); ``--progress`` is
         then the progress of the simulation, else that of the whole run.
     """
-    from .anatomy import DEFAULT_LEADFIELD
+    from deepsif_pipeline.head.anatomy import DEFAULT_LEADFIELD
     d = Settings()
     p.add_argument("--leadfield", default=None,
                    help=argparse.SUPPRESS if step1 else

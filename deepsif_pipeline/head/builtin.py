@@ -17,8 +17,9 @@ import zipfile
 import numpy as np
 from scipy.io import savemat
 
-from .anatomy import (CORTEX, DISTANCES, DISTANCES_VARIABLE, INFLATED, INFO_FILE, REGION_MAPPING, AnatomyError,
-                      load_template, region_centres, region_distances)
+from deepsif_pipeline.head.anatomy import (CORTEX, DISTANCES, DISTANCES_VARIABLE, INFLATED, INFO_FILE,
+                                           REGION_MAPPING, AnatomyError, load_template, region_centres,
+                                           region_distances)
 
 TVB76 = "tvb76"
 BUILTIN_TEMPLATES = (TVB76,)
@@ -186,7 +187,7 @@ def region_leadfield(vertex_leadfield, rm, n_regions):
     numpy.ndarray
         ``(n_sensors, n_regions)``.
     """
-    from .sensors import sum_regions
+    from deepsif_pipeline.head.sensors import sum_regions
     return sum_regions(vertex_leadfield, rm, n_regions)
 
 

@@ -19,10 +19,10 @@ in mV.
 import numpy as np
 from scipy.io import loadmat
 
-from . import science
-from .anatomy import INFLATED, REGION_MAPPING, template_info
-from .steps.extract import clip_counts
-from .verify import PAD
+from deepsif_pipeline import science
+from deepsif_pipeline.head.anatomy import INFLATED, REGION_MAPPING, template_info
+from deepsif_pipeline.steps.extract import clip_counts
+from deepsif_pipeline.run.verify import PAD
 
 MAX_PEAK_CLIPS = 300  # clips read for the peak distribution (spread over the regions)
 SCALED = "y1 - y2, spike scaled by \u03b1 (mV x \u03b1)"
@@ -75,7 +75,7 @@ def flat_positions(positions):
     positions : array, shape (n_sensors, 3)
         Any units; z up.
     """
-    from .sensors import fit_sphere
+    from deepsif_pipeline.head.sensors import fit_sphere
     positions = np.asarray(positions, dtype=float)
     center, _ = fit_sphere(positions)
     d = positions - center
