@@ -41,8 +41,9 @@ from deepsif_pipeline.store.fingerprint import canonical
 from deepsif_pipeline.store.layout import Layout, resolve_locations
 from deepsif_pipeline.run.progress import mode_for
 from deepsif_pipeline.results import State
-from deepsif_pipeline.config.settings import (DEFAULT_ENGINE, HelpFormatter, OneLineParser, Settings,
-                                              add_common_options, check_lengths)
+from deepsif_pipeline.config.options import STEP1
+from deepsif_pipeline.config.parser import build_parser
+from deepsif_pipeline.config.settings import Settings, check_lengths
 from deepsif_pipeline.steps.simulate import fingerprint, judge_pieces, kept_samples, piece_plan, piece_rows
 
 
@@ -241,7 +242,7 @@ class OtherSettings(Exception):
 
 
 def simulate_region(template, layout, region, sim_length_s, piece_length_s, a_value, run_seed,
-                    iterations=science.MEAN_ITERATIONS, progress_mode="auto", engine=DEFAULT_ENGINE,
+                    iterations=science.MEAN_ITERATIONS, progress_mode="auto", engine=Settings.engine,
                     raw_rate="full"):
     """Write the raw pieces of one region for the given mean iterations (:func:`simulate_units`).
 
@@ -277,7 +278,7 @@ def lane_groups(units, engine):
 
 
 def simulate_units(template, layout, units, sim_length_s, piece_length_s, a_value, run_seed, progress_mode="auto",
-                   engine=DEFAULT_ENGINE, raw_rate="full"):
+                   engine=Settings.engine, raw_rate="full"):
     """Write the raw pieces of units of work ``(region, mean iteration)``, of one region or several.
 
     The fast engine advances up to ``fast_engine.LANES`` units together,
@@ -447,37 +448,8 @@ def _gufuncs_cached():
         numba.guvectorize = original
 
 
-def build_parser():
-    p = OneLineParser(
-        description="Step 1 of the DeepSIF pipeline: simulate source regions a_start..a_end-1 (tvb-library or "
-                    "the fast engine) into OUTPUT/raw_nmm/a{region}/, three mean iterations each. It extracts no "
-                    "clip and deletes nothing: pipeline_orchestrator.py runs every step.",
-        formatter_class=HelpFormatter)
-    p.add_argument("--a_start", type=int, default=0, help="first source region (0-based, inclusive)")
-    p.add_argument("--a_end", type=int, default=1, help="last source region (exclusive)")
-    add_common_options(p, step1=True)
-    p.add_argument("--iterations", type=int, nargs="+", default=list(science.MEAN_ITERATIONS),
-                   choices=list(science.MEAN_ITERATIONS), help="mean iterations to simulate")
-    p.add_argument("--units", type=unit_spec, nargs="+", metavar="REGION:MEAN_ITERATION",
-                   help="simulate these units of work instead of --a_start..--a_end x --iterations, any regions "
-                        "(the fast engine advances up to 4 together; the orchestrator uses this)")
-    return p
-
-
-def unit_spec(text):
-    """``--units``: ``REGION:MEAN_ITERATION``, e.g. ``12:0``."""
-    try:
-        region, m = (int(part) for part in text.split(":"))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected REGION:MEAN_ITERATION (e.g. 12:0), got {text!r}") from None
-    if m not in science.MEAN_ITERATIONS or region < 0:
-        raise argparse.ArgumentTypeError(f"{text!r}: the region must be 0 or more and the mean iteration one of "
-                                         f"{', '.join(map(str, science.MEAN_ITERATIONS))}")
-    return region, m
-
-
 def main(argv=None):
-    args = build_parser().parse_args(argv)
+    args = build_parser(STEP1).parse_args(argv)
     # SIGTERM (the orchestrator stopping, a time limit) unwinds like Ctrl-C, so that the
     # temporary file of a piece being written is removed (write_mat_atomic).
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))

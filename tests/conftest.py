@@ -24,6 +24,7 @@ from deepsif_pipeline.head.anatomy import DISTANCES_VARIABLE, distance_file, loa
 from deepsif_pipeline.store.layout import Layout  # noqa: E402
 from deepsif_pipeline.config.settings import Settings  # noqa: E402
 from deepsif_pipeline.steps import extract  # noqa: E402
+from deepsif_pipeline.head.leadfields import template_leadfield  # noqa: E402
 
 
 def pytest_addoption(parser):
@@ -119,7 +120,7 @@ def real_step4_inputs(anatomy_dir, tmp_path_factory):
     clip_dir = folder / "nmm_test"
     write_spike_clips(clip_dir, counts, raw_dis_matrix)
     seed = 7
-    write_markers(Layout(folder, "test"), counts, extract.fingerprint(Settings(seed=seed), template))
+    write_markers(Layout(folder, "test"), counts, extract.fingerprint(Settings(seed=seed), template, template_leadfield(template)))
     return {"folder": folder, "distances": distances, "clip_dir": clip_dir, "counts": counts,
             "n": n, "seed": seed}
 
@@ -132,6 +133,20 @@ def write_markers(layout, counts, fingerprint):
         for r, count in enumerate(counts):
             savemat(layout.marker(m, r), {"num_spike": float(np.floor(count * share)), "spike_time": np.zeros((1, 0)),
                                           "fingerprint": canonical(fingerprint)})
+
+
+def made_leadfield(template, spec, cache, bem=None):
+    """``(path, n_sensors)`` of the lead field ``--sensors spec`` (``--bem bem``) makes on ``template``, made in
+    (or found in) the cache folder ``cache``, as a run resolves it (``head.leadfields``)."""
+    from deepsif_pipeline.head.leadfields import resolve_leadfield, source_of
+    made = resolve_leadfield(source_of(None, spec, bem), template, Layout(Path(cache) / "no-output"), cache)
+    return made.path, made.n_sensors
+
+
+def inputs_key(template, spec, bem=None):
+    """The cache key of the lead field of ``--sensors spec`` (``--bem bem``) on ``template``."""
+    from deepsif_pipeline.head.leadfields import source_of
+    return source_of(None, spec, bem).key(template)
 
 
 def run_octave(octave, code, cwd, timeout=600):

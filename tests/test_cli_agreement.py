@@ -12,6 +12,7 @@ import subprocess
 import pytest
 from scipy.io import loadmat
 
+from deepsif_pipeline.head.leadfields import template_leadfield
 from conftest import tvb76_run, write_markers, write_step4_inputs
 from deepsif_pipeline.head.builtin import resolve_template
 from deepsif_pipeline.store.layout import Layout
@@ -25,7 +26,8 @@ SETTINGS = ("--sim-length", 2)  # what the folder's clips were made with (not th
 def finished(tvb76_cache, tvb76_dir, tmp_path_factory):
     out = tmp_path_factory.mktemp("agree") / "source"
     counts = write_step4_inputs(out / "nmm_spikes", 76, seed=5)
-    made = extract.fingerprint(Settings(sim_length=2.0, piece_length=2.0), resolve_template(tvb76_dir))
+    template = resolve_template(tvb76_dir)
+    made = extract.fingerprint(Settings(sim_length=2.0, piece_length=2.0), template, template_leadfield(template))
     write_markers(Layout(out), counts, made)
     res = tvb76_run(tvb76_cache, out, "--synthesis-only", "--dataset", "test", *SETTINGS)
     assert res.returncode == 0, res.stdout[-3000:]

@@ -156,24 +156,6 @@ def test_groups_put_the_regions_done_apart():
     assert dask_runner.group_label([8, 9, 10, 11]) == "8-11"
 
 
-def test_forwarded_options_give_the_same_arguments():
-    from pipeline_orchestrator import build_parser
-    parser = build_parser()
-    args = parser.parse_args(["--start_region", "3", "--end_region", "9", "--filename", "x", "--leadfield", "lf.mat",
-                              "--anatomy", "/a", "--output", "/o", "--seed", "7", "--sim-length", "2.5",
-                              "--piece-length", "0.1", "--a-range", "3.25", "--progress", "lines", "--engine", "tvb",
-                              "--raw-rate", "decimated", "--matlab", "octave", "--target-snr", "12.5", "--dataset",
-                              "test", "--keep-raw", "--workers", "2"])
-    drop = {"start_region", "end_region", "workers", "skip_synthesis", "synthesis_only", "verify", "qc", "pack",
-            "scheduler"}
-    options = dask_runner.forwarded_options(parser, args, drop=drop, override={"output": "/shared/o"})
-    again = parser.parse_args(["--start_region", "3", "--end_region", "4", "--skip-synthesis", *options])
-    for name, value in vars(args).items():
-        if name not in drop:
-            assert getattr(again, name) == (value if name != "output" else "/shared/o"), name
-    assert again.skip_synthesis and again.workers == 1 and "--workers" not in options
-
-
 def test_group_task_runs_again_only_its_regions_claimed_elsewhere(tmp_path):
     """A group's run finds region 5 claimed by a live run (a previous attempt still stopping): the task
     runs region 5 alone again, and returns every region's result; the log has one start and end line."""

@@ -579,22 +579,25 @@ def test_step1_fast_engine_writes_the_same_files(tvb76_dir, tmp_path):
 
 
 def test_engine_option_default_and_orchestrator_passes_it_on(tvb76_dir):
-    import pipeline_orchestrator as orchestrator
-    from deepsif_pipeline.head.anatomy import load_template
+    from deepsif_pipeline.config.options import ORCHESTRATOR, STEP1
+    from deepsif_pipeline.config.parser import build_parser
     from deepsif_pipeline.config.settings import Settings
+    from deepsif_pipeline.head.anatomy import load_template
     from deepsif_pipeline.steps import Context, simulate
-    assert Settings.from_args(gen.build_parser().parse_args([])).engine == "fast"
-    assert Settings.from_args(gen.build_parser().parse_args(["--engine", "tvb"])).engine == "tvb"
-    args = orchestrator.build_parser().parse_args(["--start_region", "0", "--end_region", "1", "--engine", "tvb",
-                                                   "--raw-rate", "decimated"])
+    step1 = build_parser(STEP1)
+    assert Settings.from_args(step1.parse_args([])).engine == "fast"
+    assert Settings.from_args(step1.parse_args(["--engine", "tvb"])).engine == "tvb"
+    args = build_parser(ORCHESTRATOR).parse_args(["--start_region", "0", "--end_region", "1", "--engine", "tvb",
+                                                  "--raw-rate", "decimated"])
     ctx = Context(Settings.from_args(args), load_template(tvb76_dir), Layout(Path("/out")))
     command = simulate.command(ctx, [(3, 0), (3, 2), (7, 1)])
     assert command[command.index("--engine") + 1] == "tvb"
     assert command[command.index("--raw-rate") + 1] == "decimated"
-    assert command[command.index("--units") + 1:command.index("--anatomy")] == ["3:0", "3:2", "7:1"]
-    assert gen.build_parser().parse_args(command[2:]).units == [(3, 0), (3, 2), (7, 1)]
+    units = command[command.index("--units") + 1:]
+    assert units[:next(i for i, word in enumerate(units) if word.startswith("--"))] == ["3:0", "3:2", "7:1"]
+    assert step1.parse_args(command[2:]).units == [(3, 0), (3, 2), (7, 1)]
     # the child parses it back to the same settings
-    assert Settings.from_args(gen.build_parser().parse_args(command[2:])) == ctx.settings
+    assert Settings.from_args(step1.parse_args(command[2:])) == ctx.settings
 
 
 def test_cli_fast_engine_on_the_real_template(anatomy_dir, tmp_path):

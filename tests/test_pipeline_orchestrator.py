@@ -65,8 +65,8 @@ def test_end_region_beyond_the_template_names_only_the_part_outside(tmp_path, tv
              "--end_region 76 at most)"),
 ])
 def test_outside_template_message(start, end, expected):
-    import pipeline_orchestrator
-    assert pipeline_orchestrator.outside_template(start, end, 76) == expected
+    from deepsif_pipeline.cli.checks import outside_template
+    assert outside_template(start, end, 76) == expected
 
 
 def test_missing_anatomy_file_named_with_folder(tmp_path, anatomy_copy):
@@ -169,7 +169,7 @@ def test_synthesis_only_on_real_template(real_step4_inputs, anatomy_dir, tmp_pat
 
 def _complete_raw(out, region, seed, n_samples=3000, n_conn=998):
     """Raw pieces step 1 accepts as complete (shape, seed, default --raw-rate): no simulation needed."""
-    from deepsif_pipeline.head.anatomy import write_mat_atomic
+    from deepsif_pipeline.store.files import write_mat_atomic
     from deepsif_pipeline.store.layout import Layout
     from deepsif_pipeline.science import simulation_seed
     from deepsif_pipeline.config.settings import Settings

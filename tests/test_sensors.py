@@ -1,11 +1,12 @@
-"""The sensors of a lead field (deepsif_pipeline/sensors.py): reading them with MNE, their checks, and DeepSIF's
+"""The sensors of a lead field (deepsif_pipeline/head/leadfields/): reading them with MNE, their checks, and DeepSIF's
 recipe from vertex gains to a region lead field."""
 
 import numpy as np
 import pytest
 
-from deepsif_pipeline.head import sensors
-from deepsif_pipeline.head.sensors import SensorError
+from conftest import inputs_key, made_leadfield
+from deepsif_pipeline.head import anatomy
+from deepsif_pipeline.head.leadfields import LeadFieldError, bem, frames, geometry, recipe, sensors, sphere
 
 mne = pytest.importorskip("mne", reason="mne is not installed (pip install -r requirements.txt)")
 
@@ -15,15 +16,15 @@ def test_a_standard_montage_gives_its_eeg_sensors():
     assert len(info["ch_names"]) == 64 and set(info.get_channel_types()) == {"eeg"}
     assert info["ch_names"][:2] == mne.channels.make_standard_montage("biosemi64").ch_names[:2]
     positions = sensors.sensor_positions(info)
-    assert np.all(np.isfinite(positions)) and sensors.check_positions(positions) is None
+    assert np.all(np.isfinite(positions)) and geometry.check_positions(positions) is None
 
 
 def test_an_unknown_montage_name_says_the_closest_ones():
-    with pytest.raises(SensorError, match=r"--sensors biosemi65: neither a file nor one of MNE's standard "
+    with pytest.raises(LeadFieldError, match=r"--sensors biosemi65: neither a file nor one of MNE's standard "
                                           r"montages \(did you mean biosemi64"):
         sensors.read_sensors("biosemi65")
     assert len(sensors.read_sensors("standard_1020")["ch_names"]) == 94  # an older name MNE still takes
-    with pytest.raises(SensorError, match="get_builtin_montages"):
+    with pytest.raises(LeadFieldError, match="get_builtin_montages"):
         sensors.read_sensors("nothing-like-a-cap")
 
 
@@ -69,7 +70,7 @@ def test_a_montage_text_file(tmp_path):
 def test_bad_files_are_refused_in_one_line(tmp_path, content, message):
     path = tmp_path / "cap.sfp"
     path.write_text(content)
-    with pytest.raises(SensorError, match=message) as err:
+    with pytest.raises(LeadFieldError, match=message) as err:
         sensors.read_sensors(path)
     assert "\n" not in str(err.value)
 
@@ -77,20 +78,20 @@ def test_bad_files_are_refused_in_one_line(tmp_path, content, message):
 def test_sensors_that_do_not_surround_a_head():
     rng = np.random.default_rng(0)
     cap = sensors.sensor_positions(sensors.read_sensors("standard_1020"))
-    assert sensors.check_positions(cap) is None
-    assert "millimetres" in sensors.check_positions(cap * 1000)
-    assert "line or a plane" in sensors.check_positions(np.c_[np.linspace(-0.1, 0.1, 10), np.zeros((10, 2))])
+    assert geometry.check_positions(cap) is None
+    assert "millimetres" in geometry.check_positions(cap * 1000)
+    assert "line or a plane" in geometry.check_positions(np.c_[np.linspace(-0.1, 0.1, 10), np.zeros((10, 2))])
     direction = np.array([0.0, 0.0, 1.0])  # a cluster of 20 sensors around the vertex
     cluster = direction + 0.05 * rng.standard_normal((20, 3))
     cluster = 0.09 * cluster / np.linalg.norm(cluster, axis=1, keepdims=True)
-    assert "do not surround the head" in sensors.check_positions(cluster)
+    assert "do not surround the head" in geometry.check_positions(cluster)
 
 
 def test_fit_sphere_finds_a_known_sphere():
     rng = np.random.default_rng(1)
     points = rng.standard_normal((50, 3))
     points = np.array([0.01, -0.02, 0.04]) + 0.095 * points / np.linalg.norm(points, axis=1, keepdims=True)
-    center, radius = sensors.fit_sphere(points)
+    center, radius = geometry.fit_sphere(points)
     assert np.allclose(center, [0.01, -0.02, 0.04]) and radius == pytest.approx(0.095)
 
 
@@ -101,20 +102,20 @@ def test_deepsif_recipe_fixes_orientations_then_sums_regions():
     gain = rng.standard_normal((n_sensors, 3 * n_vertices))
     ori = rng.standard_normal((n_vertices, 3))
     ori /= np.linalg.norm(ori, axis=1, keepdims=True)
-    fixed = sensors.fix_orientations(gain, ori)
+    fixed = recipe.fix_orientations(gain, ori)
     for v in range(n_vertices):
         assert np.allclose(fixed[:, v], gain[:, 3 * v:3 * v + 3] @ ori[v])
     mapping = np.array([0, 2, 2, 0, 1, 2, 0])  # region 3 has no vertex
-    fwd = sensors.sum_regions(fixed, mapping, n_regions)
+    fwd = recipe.sum_regions(fixed, mapping, n_regions)
     for r in range(n_regions):
         assert np.allclose(fwd[:, r], fixed[:, mapping == r].sum(axis=1))
     assert not fwd[:, 3].any()
-    referenced = sensors.average_reference(fwd)
+    referenced = recipe.average_reference(fwd)
     assert np.allclose(referenced.mean(axis=0), 0) and np.allclose(referenced - fwd, referenced[0] - fwd[0])
     with pytest.raises(ValueError, match="expected 3 x 7 vertices"):
-        sensors.fix_orientations(gain[:, :-1], ori)
+        recipe.fix_orientations(gain[:, :-1], ori)
     with pytest.raises(ValueError, match="outside 0..3"):
-        sensors.sum_regions(fixed, mapping + 2, n_regions)
+        recipe.sum_regions(fixed, mapping + 2, n_regions)
 
 
 def _tvb_data_eeg65():
@@ -141,14 +142,14 @@ def test_tvb76_lead_field_from_its_sensors_agrees_with_brainstorms(tvb76_dir):
     cortex = loadmat(tvb76_dir / "fs_cortex_20k.mat")
     rm = loadmat(tvb76_dir / "fs_cortex_20k_region_mapping.mat")["rm"].ravel().astype(int)
     reference = loadmat(tvb76_dir / "leadfield_63_16k.mat")["fwd"]
-    shift = sensors.align_by_spheres(cortex["pos"] / 1000.0, positions)
+    shift = geometry.align_by_spheres(cortex["pos"] / 1000.0, positions)
     assert 0.04 < shift[2] < 0.08 and np.linalg.norm(shift[:2]) < 0.02  # the cortex goes up under the cap
-    sphere = sensors.sphere_model(positions)
-    placed, moved, farthest = sensors.pull_inside(cortex["pos"] / 1000.0 + shift, sphere)
+    sphere = sphere.sphere_model(positions)
+    placed, moved, farthest = sphere.pull_inside(cortex["pos"] / 1000.0 + shift, sphere)
     assert moved < 0.05 * len(placed) and farthest < 0.01  # a few low vertices, by less than 1 cm
-    fixed = sensors.vertex_gain(info, placed, cortex["ori"], sphere)
-    fwd = sensors.average_reference(sensors.sum_regions(fixed[good], rm, 76))
-    ref = sensors.average_reference(reference)
+    fixed = sphere.vertex_gain(info, placed, cortex["ori"], sphere)
+    fwd = recipe.average_reference(recipe.sum_regions(fixed[good], rm, 76))
+    ref = recipe.average_reference(reference)
     corr = np.array([np.corrcoef(fwd[:, r], ref[:, r])[0, 1] for r in range(76)])
     assert np.median(corr) >= 0.95 and np.percentile(corr, 10) >= 0.9, (np.median(corr), np.percentile(corr, 10))
 
@@ -243,13 +244,14 @@ def test_step4_and_the_pack_use_the_made_lead_field_and_verify_passes(tvb76_dir,
     row = next(line for line in check.stdout.splitlines() if " lead field " in line)
     assert "leadfield_GSN-HydroCel-128.mat (made for --sensors GSN-HydroCel-128): 128 sensors x 76 regions" in row
     # the QC figure maps the first source through the made lead field, at its sensors' positions
-    from deepsif_pipeline.head.anatomy import load_template
-    from deepsif_pipeline.store.layout import Layout
     from deepsif_pipeline.cli.qc import build_figure
-    from dataclasses import replace
-    template = replace(load_template(tvb76_dir), leadfield=made / "derived" / "leadfield_GSN-HydroCel-128.mat",
-                       sensors="GSN-HydroCel-128")
-    fig = build_figure(Layout(made), template, "test")
+    from deepsif_pipeline.head.anatomy import load_template
+    from deepsif_pipeline.head.leadfields import recorded_leadfield
+    from deepsif_pipeline.store.layout import Layout
+    template = load_template(tvb76_dir)
+    lead_made = recorded_leadfield(Layout(made), template)  # the one the folder's clips were made with
+    assert lead_made.path == made / "derived" / "leadfield_GSN-HydroCel-128.mat"
+    fig = build_figure(Layout(made), template, lead_made, "test")
     topo = next(ax for ax in fig.axes if ax.get_title().startswith("example 1, source 1"))
     assert "sensors seen from above, nose up" in topo.get_title() and len(topo.collections[0].get_offsets()) == 128
     patch = a["selected_region"][0, 0]
@@ -282,22 +284,22 @@ def test_a_made_lead_field_is_found_by_its_inputs_not_made_again(tvb76_dir, tmp_
     sensors, or the same file name with other content, are made anew."""
     from deepsif_pipeline.head.anatomy import load_template
     template = load_template(tvb76_dir)
-    first, n = sensors.made_leadfield(template, "biosemi32", tmp_path)
+    first, n = made_leadfield(template, "biosemi32", tmp_path)
     assert n == 32 and first.is_file()
 
     def no_forward(*args):
         raise AssertionError("the lead field was computed again")
-    monkeypatch.setattr(sensors, "region_leadfield", no_forward)
-    assert sensors.made_leadfield(template, "biosemi32", tmp_path) == (first, 32)
+    monkeypatch.setattr(sphere, "sphere_gain", no_forward)
+    assert made_leadfield(template, "biosemi32", tmp_path) == (first, 32)
     with pytest.raises(AssertionError, match="computed again"):
-        sensors.made_leadfield(template, "biosemi64", tmp_path)
+        made_leadfield(template, "biosemi64", tmp_path)
     cap = tmp_path / "cap.sfp"
     positions = mne.channels.make_standard_montage("biosemi16").get_positions()["ch_pos"]
     cap.write_text("".join(f"{k}\t{100 * x:.4f}\t{100 * y:.4f}\t{100 * z:.4f}\n" for k, (x, y, z) in positions.items()))
-    assert sensors.inputs_key(template, cap) != sensors.inputs_key(template, "biosemi16")
-    before = sensors.inputs_key(template, cap)
+    assert inputs_key(template, cap) != inputs_key(template, "biosemi16")
+    before = inputs_key(template, cap)
     cap.write_text(cap.read_text().replace("\t", " ", 1))  # same name, other bytes
-    assert sensors.inputs_key(template, cap) != before
+    assert inputs_key(template, cap) != before
 
 
 # ---------------------------------------------------------------------------
@@ -335,7 +337,7 @@ def _meg_recording(path, n_sites=20, head_shape=True):
     angle = np.radians(PITCH_DEG)
     trans = np.eye(4)
     trans[1:3, 1:3] = [[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]]
-    trans[:3, 3] = HEAD_CENTER + [0.0, -0.01, 0.01] - trans[:3, :3] @ sensors.fit_sphere(rr)[0]
+    trans[:3, 3] = HEAD_CENTER + [0.0, -0.01, 0.01] - trans[:3, :3] @ geometry.fit_sphere(rr)[0]
     info["dev_head_t"] = mne.transforms.Transform("meg", "head", trans)
     if head_shape:
         d = np.random.default_rng(3).standard_normal((60, 3))
@@ -388,11 +390,11 @@ def test_noise_levels_and_noise_units():
     assert np.allclose(scale, [5e-13, 20e-15, 0.2e-6, 5e-13], rtol=1e-12)
     rng = np.random.default_rng(4)
     physical = rng.standard_normal((4, 6)) * scale[:, None] * 30
-    saved = sensors.in_noise_units(physical, scale)
+    saved = recipe.in_noise_units(physical, scale)
     assert np.allclose(saved * scale[:, None], physical) and np.allclose(saved, physical / scale[:, None])
     for bad in (scale[:3], np.r_[scale[:3], 0.0]):
         with pytest.raises(ValueError, match="row_scale must be 4 positive numbers"):
-            sensors.in_noise_units(physical, bad)
+            recipe.in_noise_units(physical, bad)
 
     activity = rng.standard_normal((50, 6))  # 50 samples of 6 regions
 
@@ -401,10 +403,10 @@ def test_noise_levels_and_noise_units():
         pn = np.sum((activity[:, 1:] @ fwd[:, 1:].T) ** 2)
         return np.sqrt(10 ** (snr_db / 10) * pn / ps)
     mags = physical[[1]] * np.array([[1.0], [3.0], [0.5]])  # a single-type (magnetometer) lead field
-    assert alpha(sensors.in_noise_units(mags, np.full(3, 20e-15))) == pytest.approx(alpha(mags), rel=1e-12)
+    assert alpha(recipe.in_noise_units(mags, np.full(3, 20e-15))) == pytest.approx(alpha(mags), rel=1e-12)
     # a magnetometer and a gradiometer each seeing 5 times their noise: equal rows once in noise units
     pair = np.array([[5 * 20e-15], [5 * 5e-13]]) * np.ones((2, 6))
-    units = sensors.in_noise_units(pair, sensors.noise_levels(mne.create_info(["M", "G"], 250.0, ["mag", "grad"])))
+    units = recipe.in_noise_units(pair, sensors.noise_levels(mne.create_info(["M", "G"], 250.0, ["mag", "grad"])))
     assert np.allclose(units[0], units[1]) and np.allclose(units, 5.0)
     assert pair[1, 0] / pair[0, 0] == pytest.approx(25.0)  # as they are, the gradiometer's number is 25 times
 
@@ -419,14 +421,14 @@ def test_meg_sensors_are_read_in_the_head_frame_and_the_head_from_its_shape(tmp_
     trans = info["dev_head_t"]["trans"]
     device = np.array([ch["loc"][:3] for ch in info["chs"]])
     assert np.allclose(sensors.sensor_positions(read), device @ trans[:3, :3].T + trans[:3, 3])
-    center, radius, how = sensors.meg_head_sphere(read)
+    center, radius, how = sphere.meg_head_sphere(read)
     assert np.allclose(center, HEAD_CENTER, atol=1e-6) and radius == pytest.approx(HEAD_RADIUS, abs=1e-6)
     assert "60 digitised head points" in how
-    helmet_center, helmet_radius = sensors.fit_sphere(sensors.sensor_positions(read))
+    helmet_center, helmet_radius = geometry.fit_sphere(sensors.sensor_positions(read))
     assert helmet_radius > radius + 0.02  # (the helmet's sphere would have been the wrong one)
     _meg_recording(tmp_path / "bare_raw.fif", head_shape=False)
-    center, radius, how = sensors.meg_head_sphere(sensors.read_sensors(tmp_path / "bare_raw.fif"))
-    assert np.allclose(center, helmet_center) and radius == pytest.approx(sensors.HEAD_RADIUS_DEFAULT_M)
+    center, radius, how = sphere.meg_head_sphere(sensors.read_sensors(tmp_path / "bare_raw.fif"))
+    assert np.allclose(center, helmet_center) and radius == pytest.approx(sphere.HEAD_RADIUS_DEFAULT_M)
     assert "assumed centred in the helmet" in how
     # EEG and MEG in one recording: the EEG (docs/sensors.md says how to give the MEG)
     raw = mne.io.read_raw_fif(tmp_path / "meg_raw.fif", verbose="error")
@@ -447,8 +449,8 @@ def test_meg_sensors_inside_the_head_are_refused(tvb76_cache, tmp_path):
     trans = info["dev_head_t"]["trans"].copy()
     trans[:3, 3] += [0.0, 0.0, -0.06]  # the helmet 6 cm lower: the head's top pierces it
     read["dev_head_t"] = mne.transforms.Transform("meg", "head", trans)
-    with pytest.raises(SensorError, match=r"of 60 MEG sensors lie inside the head \(the sphere through") as err:
-        sensors.meg_sphere_model(read)
+    with pytest.raises(LeadFieldError, match=r"of 60 MEG sensors lie inside the head \(the sphere through") as err:
+        sphere.meg_sphere_model(read)
     assert "\n" not in str(err.value)
     # the same recording saved so, through the command line: exit 2, that line, no output folder
     from conftest import assert_refused, tvb76_run
@@ -492,13 +494,13 @@ def test_meg_recording_through_the_cli_gives_sarvas_field_in_noise_units(tvb76_c
     template = tvb76_cache / f"tvb76-v{BUILD_VERSION}"
     cortex = loadmat(template / "fs_cortex_20k.mat")
     rm = loadmat(template / "fs_cortex_20k_region_mapping.mat")["rm"].ravel().astype(int)
-    pos, ori = cortex["pos"] / 1000.0 @ sensors.SCS_TO_RAS.T, cortex["ori"] @ sensors.SCS_TO_RAS.T
-    pos = pos + sensors.align_by_spheres(pos, sensors.sphere_points(HEAD_CENTER, HEAD_RADIUS))
+    pos, ori = cortex["pos"] / 1000.0 @ geometry.SCS_TO_RAS.T, cortex["ori"] @ geometry.SCS_TO_RAS.T
+    pos = pos + geometry.align_by_spheres(pos, geometry.sphere_points(HEAD_CENTER, HEAD_RADIUS))
     assert (np.linalg.norm(pos - HEAD_CENTER, axis=1) > 0.9 * HEAD_RADIUS).sum() > 500  # (949)
     assert made["moved_vertices"].item() == 0
     gain = _meg_gain(info["chs"], info["dev_head_t"]["trans"], HEAD_CENTER, pos,
                      ori / np.linalg.norm(ori, axis=1, keepdims=True))
-    expected = sensors.sum_regions(gain, rm, 76)
+    expected = recipe.sum_regions(gain, rm, 76)
     physical = made["fwd"] * scale[:, None]
     assert np.linalg.norm(physical - expected) / np.linalg.norm(expected) < 0.02
     corr = np.array([np.corrcoef(physical[:, r], expected[:, r])[0, 1] for r in range(76)])
@@ -514,19 +516,19 @@ def test_meg_on_deepsifs_template_keeps_every_vertex_and_is_sarvas_field(anatomy
     from deepsif_pipeline.head.anatomy import load_template
     info = _meg_recording(tmp_path / "meg_raw.fif")
     template = load_template(anatomy_dir)
-    path, n = sensors.made_leadfield(template, tmp_path / "meg_raw.fif", tmp_path / "cache")
+    path, n = made_leadfield(template, tmp_path / "meg_raw.fif", tmp_path / "cache")
     made = loadmat(path)
     assert n == 60 and made["fwd"].shape == (60, template.n_regions) and made["moved_vertices"].item() == 0
     assert "no layers" in str(made["head_model"][0]) and "fsaverage transform" in str(made["placement"][0])
     cortex = loadmat(anatomy_dir / "fs_cortex_20k.mat")
-    trans = sensors.fsaverage_trans()
+    trans = frames.fsaverage_trans()
     pos = mne.transforms.apply_trans(trans, cortex["pos"] / 1000.0)
     ori = cortex["ori"] @ trans["trans"][:3, :3].T
     assert (np.linalg.norm(pos - HEAD_CENTER, axis=1) > 0.9 * HEAD_RADIUS).sum() > 100  # once pulled inside
     rm = loadmat(anatomy_dir / "fs_cortex_20k_region_mapping.mat")["rm"].ravel().astype(int)
     gain = _meg_gain(info["chs"], info["dev_head_t"]["trans"], HEAD_CENTER, pos,
                      ori / np.linalg.norm(ori, axis=1, keepdims=True))
-    expected = sensors.sum_regions(gain, rm, template.n_regions)
+    expected = recipe.sum_regions(gain, rm, template.n_regions)
     physical = made["fwd"] * made["row_scale"]
     assert np.linalg.norm(physical - expected) / np.linalg.norm(expected) < 0.02
     a, b = physical - physical.mean(axis=0), expected - expected.mean(axis=0)

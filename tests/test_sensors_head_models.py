@@ -1,4 +1,4 @@
-"""The other head models of --sensors (deepsif_pipeline/sensors.py): a user's forward solution as SPEC
+"""The other head models of --sensors (deepsif_pipeline/head/leadfields/): a user's forward solution as SPEC
 (``-fwd.fif``, matched to the template's vertices by position) and an MNE BEM solution (``--bem``).
 
 Each forward model here is computed by MNE in the test, on the real template cortex; the lead field
@@ -10,31 +10,33 @@ import numpy as np
 import pytest
 from scipy.io import loadmat
 
-from deepsif_pipeline.head import sensors
+from conftest import made_leadfield
+from deepsif_pipeline.head import anatomy
 from deepsif_pipeline.head.anatomy import load_template
+from deepsif_pipeline.head.leadfields import bem, frames, geometry, recipe, sensors, sphere
 
 mne = pytest.importorskip("mne", reason="mne is not installed (pip install -r requirements.txt)")
 
 
 def cortex(template):
     """The template's cortex: positions (m) and unit normals, in its own frame, ``(n_vertices, 3)`` each."""
-    pos, ori = sensors.template_cortex(template)
+    pos, ori = anatomy.template_cortex(template)
     return pos, ori / np.linalg.norm(ori, axis=1, keepdims=True)
 
 
 def wide_sphere(info):
     """A 4-layer sphere centred on the sensors, wide enough that every tvb76 vertex lies inside its brain layer."""
-    center, _ = sensors.fit_sphere(sensors.sensor_positions(info))
+    center, _ = geometry.fit_sphere(sensors.sensor_positions(info))
     return mne.make_sphere_model(r0=center, head_radius=0.2, verbose="error")
 
 
 def tvb76_placement(template, info):
     """The rigid MRI -> head transform ``--sensors`` places tvb76's cortex with (rotation and sphere shift)."""
     pos, _ = cortex(template)
-    placed, _, _ = sensors.cortex_in_head_frame(template, sensors.sensor_positions(info))
+    placed, _, _ = frames.cortex_in_head_frame(template, sensors.sensor_positions(info))
     trans = np.eye(4)
-    trans[:3, :3] = sensors.SCS_TO_RAS
-    trans[:3, 3] = placed[0] - sensors.SCS_TO_RAS @ pos[0]
+    trans[:3, :3] = geometry.SCS_TO_RAS
+    trans[:3, 3] = placed[0] - geometry.SCS_TO_RAS @ pos[0]
     return mne.transforms.Transform("mri", "head", trans)
 
 
@@ -62,7 +64,7 @@ def test_a_forward_solution_is_matched_to_the_template_by_position(tvb76_dir, tm
     order = np.random.default_rng(3).permutation(len(cortex(template)[0]))
     path = tmp_path / "tvb76-fwd.fif"
     write_forward(path, template, info, order=order)
-    made, n = sensors.made_leadfield(template, path, tmp_path / "cache")
+    made, n = made_leadfield(template, path, tmp_path / "cache")
     saved = loadmat(made)
     assert n == 64 and saved["fwd"].shape == (64, 76)
     assert [str(c[0]) for c in saved["ch_names"].ravel()] == info["ch_names"]
@@ -77,7 +79,7 @@ def test_a_forward_solution_is_matched_to_the_template_by_position(tvb76_dir, tm
                                        mindist=0.0, verbose="error")
     fixed = mne.convert_forward_solution(direct, surf_ori=True, force_fixed=True, verbose="error")["sol"]["data"]
     expected = np.zeros((64, 76))
-    np.add.at(expected.T, sensors.template_mapping(template), fixed.T)
+    np.add.at(expected.T, anatomy.template_mapping(template), fixed.T)
     expected -= expected.mean(axis=0)
     assert np.allclose(saved["fwd"], expected, rtol=0, atol=1e-6 * np.abs(expected).max())
 
@@ -109,7 +111,7 @@ def sphere_bem(anatomy_dir, tmp_path_factory):
     from mne.surface import _get_ico_surface
     from scipy.spatial import ConvexHull
     pos, _ = cortex(load_template(anatomy_dir))
-    center, _ = sensors.fit_sphere(pos[ConvexHull(pos).vertices])
+    center, _ = geometry.fit_sphere(pos[ConvexHull(pos).vertices])
     inner = np.linalg.norm(pos - center, axis=1).max() + 0.003
     radii, sigmas = (inner, inner + 0.007, inner + 0.014), (0.3, 0.006, 0.3)
     ico = _get_ico_surface(3)
@@ -129,7 +131,7 @@ def test_a_bem_gives_the_lead_field_of_the_sphere_it_discretises(anatomy_dir, sp
     analytic sphere with the same radii, region by region (correlation across the sensors)."""
     path, center, radii, sigmas = sphere_bem
     template = load_template(anatomy_dir)
-    made, n = sensors.made_leadfield(template, "biosemi64", tmp_path / "cache", bem=path)
+    made, n = made_leadfield(template, "biosemi64", tmp_path / "cache", bem=path)
     saved = loadmat(made)
     assert n == 64 and saved["fwd"].shape == (64, template.n_regions)
     assert str(saved["bem"][0]) == str(path) and "3 layer(s)" in str(saved["head_model"][0])
@@ -138,27 +140,27 @@ def test_a_bem_gives_the_lead_field_of_the_sphere_it_discretises(anatomy_dir, sp
 
     def no_read(path):
         raise AssertionError("the BEM was read again")
-    monkeypatch.setattr(sensors, "read_bem", no_read)
-    assert sensors.made_leadfield(template, "biosemi64", tmp_path / "cache", bem=path) == (made, 64)
+    monkeypatch.setattr(bem, "read_bem", no_read)
+    assert made_leadfield(template, "biosemi64", tmp_path / "cache", bem=path) == (made, 64)
     monkeypatch.undo()
 
     info = sensors.read_sensors("biosemi64")
-    trans = sensors.fsaverage_trans()
+    trans = frames.fsaverage_trans()
     sphere = mne.make_sphere_model(r0=mne.transforms.apply_trans(trans, center), head_radius=radii[-1],
                                    relative_radii=[r / radii[-1] for r in radii], sigmas=sigmas, verbose="error")
     pos, ori = cortex(template)
-    gain = sensors.vertex_gain(info, mne.transforms.apply_trans(trans, pos), ori @ trans["trans"][:3, :3].T, sphere)
-    expected = sensors.average_reference(sensors.sum_regions(gain, sensors.template_mapping(template),
+    gain = sphere.vertex_gain(info, mne.transforms.apply_trans(trans, pos), ori @ trans["trans"][:3, :3].T, sphere)
+    expected = recipe.average_reference(recipe.sum_regions(gain, anatomy.template_mapping(template),
                                                              template.n_regions))
     a, b = saved["fwd"], expected
     r = (a * b).sum(axis=0) / (np.linalg.norm(a, axis=0) * np.linalg.norm(b, axis=0))
     # ico-3 spheres (642 vertices each) with a 7 mm skull: measured median 0.985, 10th percentile 0.946
     assert np.median(r) > 0.97 and np.percentile(r, 10) > 0.9
     # and without the fsaverage transform (the cortex taken as if in the head frame) it would not agree
-    wrong = sensors.vertex_gain(info, pos, ori, mne.make_sphere_model(r0=center, head_radius=radii[-1],
+    wrong = sphere.vertex_gain(info, pos, ori, mne.make_sphere_model(r0=center, head_radius=radii[-1],
                                                                       relative_radii=[x / radii[-1] for x in radii],
                                                                       sigmas=sigmas, verbose="error"))
-    c = sensors.average_reference(sensors.sum_regions(wrong, sensors.template_mapping(template), template.n_regions))
+    c = recipe.average_reference(recipe.sum_regions(wrong, anatomy.template_mapping(template), template.n_regions))
     assert np.median((a * c).sum(axis=0) / (np.linalg.norm(a, axis=0) * np.linalg.norm(c, axis=0))) < 0.9
 
 

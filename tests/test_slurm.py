@@ -34,11 +34,12 @@ from conftest import REPO, Hold, assert_same_arrays, tvb76_run
 from deepsif_pipeline.store import manifest
 from deepsif_pipeline import science
 from deepsif_pipeline.head.anatomy import load_template
+from deepsif_pipeline.head.leadfields import template_leadfield
+from deepsif_pipeline.config.options import region_slice
 from deepsif_pipeline.store.fingerprint import canonical
 from deepsif_pipeline.store.layout import Layout, compact_ranges
 from deepsif_pipeline.config.settings import Settings
 from deepsif_pipeline.steps import extract
-import pipeline_orchestrator
 
 LOCAL_SLURM = REPO / "bench" / "slurm" / "local_slurm.sh"
 JOB_SCRIPT = REPO / "slurm" / "deepsif_array.sbatch"
@@ -52,7 +53,7 @@ JOB_TIMEOUT = 300.0  # seconds for any job of these tests to end
 def test_region_slices_cover_the_range_once():
     for start, end in ((0, 994), (2, 6), (5, 6), (0, 7)):
         for n in range(1, min(end - start, 9) + 1):
-            slices = [pipeline_orchestrator.region_slice(start, end, (i, n)) for i in range(n)]
+            slices = [region_slice(start, end, (i, n)) for i in range(n)]
             assert sum(slices, []) == list(range(start, end)), (start, end, n)
             assert max(map(len, slices)) - min(map(len, slices)) <= 1 and min(map(len, slices)) >= 1
 
@@ -150,7 +151,7 @@ def _array(env, out, logs, *sbatch_options, options=()):
 def _prefill(out, tvb76_dir):
     """Markers with no clip for every region outside REGIONS, as step 2 writes them for a region without spikes."""
     settings = Settings(sim_length=3.0, piece_length=1.0, dataset="test")
-    fingerprint = canonical(extract.fingerprint(settings, load_template(tvb76_dir)))
+    fingerprint = canonical(extract.fingerprint(settings, load_template(tvb76_dir), template_leadfield(load_template(tvb76_dir))))
     layout = Layout(out)
     for m in science.MEAN_ITERATIONS:
         layout.marker(m, 0).parent.mkdir(parents=True, exist_ok=True)

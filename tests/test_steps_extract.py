@@ -9,6 +9,7 @@ from deepsif_pipeline.store.fingerprint import canonical
 from deepsif_pipeline.store.layout import Layout
 from deepsif_pipeline.results import Difference, State
 from deepsif_pipeline.config.settings import Settings
+from deepsif_pipeline.head.leadfields import template_leadfield
 from deepsif_pipeline.steps import extract
 
 
@@ -19,7 +20,7 @@ def template76(tvb76_dir):
 
 
 def asked(template, **settings):
-    return extract.fingerprint(Settings(**settings), template)
+    return extract.fingerprint(Settings(**settings), template, template_leadfield(template))
 
 
 def write_markers(lay, region, counts, fingerprint=None, seed=None):

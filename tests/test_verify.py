@@ -81,6 +81,7 @@ def test_qc_figure_says_what_it_shows(copy, tvb76_dir):
     """The figure itself: titles, units, labels, integer counts, patches told apart, the surface named."""
     import matplotlib.pyplot as plt
     from deepsif_pipeline.head.anatomy import load_template
+    from deepsif_pipeline.head.leadfields import template_leadfield
     from deepsif_pipeline.store.layout import Layout
     from deepsif_pipeline.cli.qc import build_figure
     # the markers of mean iteration 0 record the scaling, as step 2's do
@@ -90,7 +91,8 @@ def test_qc_figure_says_what_it_shows(copy, tvb76_dir):
     for m in (0, 1, 2):
         savemat(copy / "nmm_spikes" / "clip_info" / f"iter{m}" / f"iter_{m}_i_{r}.mat",
                 {"num_spike": float(counts[r]), "spike_time": np.zeros((1, 0)), "alpha": 12.5, "target_snr": 15.0})
-    fig = build_figure(Layout(copy), load_template(tvb76_dir), "test")
+    template = load_template(tvb76_dir)
+    fig = build_figure(Layout(copy), template, template_leadfield(template), "test")
     try:
         axes = {ax.get_title(): ax for ax in fig.axes if ax.get_title()}
         titles = "\n".join(axes)

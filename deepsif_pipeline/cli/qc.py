@@ -21,6 +21,7 @@ from scipy.io import loadmat
 
 from deepsif_pipeline import science
 from deepsif_pipeline.head.anatomy import INFLATED, REGION_MAPPING, template_info
+from deepsif_pipeline.head.leadfields.geometry import fit_sphere
 from deepsif_pipeline.steps.extract import clip_counts
 from deepsif_pipeline.run.verify import PAD
 
@@ -75,7 +76,6 @@ def flat_positions(positions):
     positions : array, shape (n_sensors, 3)
         Any units; z up.
     """
-    from deepsif_pipeline.head.sensors import fit_sphere
     positions = np.asarray(positions, dtype=float)
     center, _ = fit_sphere(positions)
     d = positions - center
@@ -85,17 +85,17 @@ def flat_positions(positions):
     return np.c_[angle * np.cos(azimuth), angle * np.sin(azimuth)]
 
 
-def leadfield_positions(template):
+def leadfield_positions(leadfield):
     """The lead field's ``fwd`` ``(n_sensors, n_regions)`` and its sensor positions ``(n_sensors, 3)``,
     or None when the file does not hold them (a template's own lead field)."""
-    saved = loadmat(str(template.leadfield), variable_names=["fwd", "positions"])
+    saved = loadmat(str(leadfield.path), variable_names=["fwd", "positions"])
     positions = saved.get("positions")
     usable = (positions is not None and np.shape(positions) == (saved["fwd"].shape[0], 3)
               and np.all(np.isfinite(positions)))
     return np.asarray(saved["fwd"], dtype=float), (np.asarray(positions, dtype=float) if usable else None)
 
 
-def build_figure(layout, template, dataset, n_others=3, n_patches=3):
+def build_figure(layout, template, leadfield, dataset, n_others=3, n_patches=3):
     """The QC figure of an output folder, as a matplotlib Figure (not saved).
 
     Parameters
@@ -208,8 +208,8 @@ def build_figure(layout, template, dataset, n_others=3, n_patches=3):
                 aspect="equal")
     a_patch.axis("off")
 
-    fwd, positions = leadfield_positions(template)
-    lead = f"{template.leadfield.name} ({fwd.shape[0]} sensors)"
+    fwd, positions = leadfield_positions(leadfield)
+    lead = f"{leadfield.path.name} ({fwd.shape[0]} sensors)"
     if meta is not None and meta["selected_region"].shape[0]:
         ids = meta["selected_region"][0, 0]
         ids = ids[ids != PAD].astype(int)
@@ -227,7 +227,7 @@ def build_figure(layout, template, dataset, n_others=3, n_patches=3):
         else:
             a_map.bar(np.arange(len(topo)), topo, color=np.where(topo >= 0, "C3", "C0"))
             a_map.set(xlabel="sensor (row of fwd)", ylabel="gain (lead field units)")
-            where = f"by sensor: {template.leadfield.name} has no positions"
+            where = f"by sensor: {leadfield.path.name} has no positions"
         a_map.set_title(f"example 1, source 1 (centre region {ids[0]}, {len(ids)} regions):\n"
                         f"its sensor map through {lead},\n{where}")
     else:
@@ -246,9 +246,8 @@ def build_figure(layout, template, dataset, n_others=3, n_patches=3):
              f"  {int((counts >= 0).sum())} regions done, {int((counts == 0).sum())} without clips",
              f"step 4: {synthesis.name}" + (f", {meta['selected_region'].shape[0]} examples" if meta is not None
                                              else " (not made yet)"),
-             f"lead field: {template.leadfield.name}",
-             f"  {fwd.shape[0]} sensors" + (f", made for --sensors {template.sensors}"
-                                             if getattr(template, "sensors", None) else ", the template's"),
+             f"lead field: {leadfield.path.name}",
+             f"  {fwd.shape[0]} sensors" + f", {leadfield.source.about()}",
              "", "clip values: y1 - y2 (mV) of the", "Jansen-Rit model; the source region's",
              "spike is scaled by \u03b1 (step 2: its", "target SNR at the sensors), so it",
              "is in mV x \u03b1, not mV"]
@@ -259,10 +258,10 @@ def build_figure(layout, template, dataset, n_others=3, n_patches=3):
     return fig
 
 
-def qc_figure(layout, template, dataset):
+def qc_figure(layout, template, leadfield, dataset):
     """Write ``OUTPUT/qc_{dataset}.png`` (:func:`build_figure`) and return its path."""
     import matplotlib.pyplot as plt
-    fig = build_figure(layout, template, dataset)
+    fig = build_figure(layout, template, leadfield, dataset)
     path = layout.qc_figure(dataset)
     fig.savefig(path, dpi=80, bbox_inches="tight")
     plt.close(fig)

@@ -1,15 +1,25 @@
-"""The end of a run's summary: where the output is, what was made, what is missing, and what to run next.
+"""What a run prints around its regions: the header, the seed's summary, and the summary's last lines.
 
-Pure functions of the run's results and the folder's manifest, so that
-what the user reads last is tested line by line.
+The last lines (where the output is, what was made, what is missing, and
+what to run next) are pure functions of the run's results and the folder's
+manifest (:func:`closing_lines`), so that what the user reads last is tested
+line by line.
 """
 
+import json
 from pathlib import Path
+import time
 
-from deepsif_pipeline.console import plural
-from deepsif_pipeline.store.files import format_bytes
-from deepsif_pipeline.store.layout import compact_ranges
+from deepsif_pipeline import science
+from deepsif_pipeline.config.commands import repair, suggest
+from deepsif_pipeline.config.options import region_slice
+from deepsif_pipeline.console import RULE_REGION, banner, plural, say
+from deepsif_pipeline.head.anatomy import template_info
 from deepsif_pipeline.results import Status
+from deepsif_pipeline.steps import simulate
+from deepsif_pipeline.store import manifest
+from deepsif_pipeline.store.files import format_bytes, write_text_atomic
+from deepsif_pipeline.store.layout import compact_ranges
 
 LONGEST_LIST = 80  # characters of a region list printed in full; longer ones are pointed to
 MOST_COMMANDS = 3  # blocks of missing regions given one command each; more get one command covering them
@@ -138,3 +148,97 @@ def closing_lines(output, clip_dir, n_regions, results, entry, files, failed_log
         lines.append("Next: check the dataset (add --qc for a figure):")
     lines.append(f"  {verify}")
     return lines
+
+
+def header(command):
+    """The run's first lines: the template, the output, the engines, where each region's output goes."""
+    ctx, regions = command.ctx, command.regions
+    layout, template, settings = ctx.layout, ctx.template, ctx.settings
+    name = template_info(template.folder).get("name")
+    say(f"DeepSIF data generation: anatomy {f'{name} (built-in, ' if name else '('}{template.folder}), "
+        f"{template.n_regions} regions, {template.connectivity.name}, {ctx.leadfield.path.name}")
+    say(f"output {layout.output}, clips {layout.clip_root.name}/, seed {settings.seed}")
+    if command.slice is not None:
+        start, end = command.span
+        say(f"slice {command.slice[0]}/{command.slice[1]} of regions {start}..{end - 1}: regions "
+            f"{compact_ranges(regions)}")
+    if regions:
+        lanes = simulate.lanes_per_pass(settings)
+        say(f"step 1 (simulation): {simulate.ENGINE_NAMES[settings.engine]} (--engine {settings.engine}), "
+            f"{settings.sim_length:g} s x {len(science.MEAN_ITERATIONS)} mean iterations per region in "
+            f"{settings.piece_length:g} s pieces, A = {settings.a_range:g}; "
+            + (f"a region stops once it has {settings.clips_needed:g} clips (--mean-iterations needed, --dataset "
+               f"{settings.dataset})" if settings.mean_iterations == "needed" else
+               "every mean iteration (--mean-iterations all)")
+            + (f"; up to {lanes} mean iterations of any regions per step-1 pass" if lanes > 1 else ""))
+    if ctx.engine:
+        say(f"steps 2 and 4: {ctx.engine.name} ({ctx.engine.executable})"
+            + (f", target SNR {settings.target_snr:g} dB" if regions else ""))
+    if regions:
+        say(f"per region: the steps' own output goes to {layout.region_log(regions[0]).parent}/region_{{r}}.log"
+            + (" and here (--verbose)" if ctx.verbose else " (--verbose shows it here too)"))
+
+
+def summary(results, synthesis, packing, start):
+    """The seed's summary: regions by result, the failed ones with why, step 4 and the pack; the failed regions."""
+    banner(RULE_REGION, "Summary")
+    failed = {r: res for r, res in results.items() if not res.status.ok}  # damaged ones too
+    if results:
+        ok = [r for r, res in results.items() if res.status is Status.DONE]
+        say(f"Successful regions: {len(ok)}" + (f" ({compact_ranges(ok)})" if ok else ""))
+        for label, status in (("Already done, skipped", Status.SKIPPED),
+                              ("Being processed by another run", Status.ELSEWHERE),
+                              ("Interrupted", Status.INTERRUPTED), ("Not started", Status.NOT_STARTED)):
+            these = [r for r, res in results.items() if res.status is status]
+            if these:
+                say(f"{label}: {len(these)} ({compact_ranges(these)})")
+            if status is Status.ELSEWHERE:
+                for r in these:
+                    say(f"  region {r}: {results[r].detail}")
+        say(f"Failed regions: {len(failed)}" + (f" ({compact_ranges(failed)})" if failed else ""))
+        for r, res in failed.items():
+            say(f"  region {r}: {res.detail}")
+    if synthesis is not None:
+        say(f"Synthetic source: {synthesis}")
+    if packing is not None:
+        say(f"Clip pack: {packing}")
+    say(f"Total time: {time.time() - start:.2f} seconds")
+    return failed
+
+
+def write_results(path, results):
+    """The typed results of this run's regions, for the Dask task that started it (``--result-file``)."""
+    write_text_atomic(Path(path), json.dumps({"regions": {str(r): res.to_json() for r, res in results.items()}}))
+
+
+def closing(command, results, synthesis, packing):
+    """The summary's last lines (:func:`closing_lines`) for this run.
+
+    After a split run (``--slice``) the slices that hold regions without markers are
+    suggested as they are run (same range, ``--slice K/N``), the other regions as ranges.
+    """
+    ctx = command.ctx
+    layout, dataset = ctx.layout, ctx.settings.dataset
+    try:
+        entry = manifest.clip_set(manifest.read(layout), layout.filename)
+    except manifest.ManifestError:
+        entry = None
+    files = [file_line(layout.synthesis_file(dataset), synthesis, "step 4"),
+             file_line(layout.pack_file(dataset), packing, "the clip pack the trainer reads")]
+    failed = {r: (layout.region_log(r), layout.failure_record(r)) for r, res in results.items()
+              if not res.status.ok}
+    return closing_lines(layout.output, f"{layout.clip_root.name}/", ctx.template.n_regions, results, entry,
+                         files, failed, suggest(ctx, "--verify"), layout.manifest.name,
+                         resume=lambda first, end: suggest(ctx, "--start_region", str(first), "--end_region",
+                                                           str(end)),
+                         slices=split_commands(command), repair=lambda regions: repair(ctx, regions))
+
+
+def split_commands(command):
+    """``[(regions, command)]`` of every slice of a ``--slice`` run (none otherwise)."""
+    if command.slice is None:
+        return []
+    (start, end), n = command.span, command.slice[1]
+    return [(region_slice(start, end, (k, n)),
+             suggest(command.ctx, "--slice", f"{k}/{n}", "--start_region", str(start), "--end_region", str(end)))
+            for k in range(n)]

@@ -13,14 +13,10 @@ from pathlib import Path
 import shlex
 import sys
 
-from deepsif_pipeline.head.anatomy import DEFAULT_LEADFIELD, template_info
-from deepsif_pipeline.config.settings import Settings
+from deepsif_pipeline.config.options import OPTIONS, ORCHESTRATOR, SETTINGS
+from deepsif_pipeline.head.anatomy import template_info
 
 SCRIPT = Path(__file__).resolve().parents[2] / "pipeline_orchestrator.py"
-
-# settings that go into the clips' (and so step 4's) fingerprint: (Settings field, option)
-FINGERPRINTED = (("seed", "--seed"), ("a_range", "--a-range"), ("sim_length", "--sim-length"),
-                 ("engine", "--engine"), ("target_snr", "--target-snr"))
 
 
 def number(value):
@@ -54,23 +50,12 @@ def options(ctx, dataset=True):
     list of str
     """
     s, template = ctx.settings, ctx.template
-    info = template_info(template.folder)
-    out = ["--output", str(ctx.layout.output), "--anatomy", info.get("name") or str(template.folder)]
-    if getattr(template, "sensors", None):
-        out += ["--sensors", template.sensors]
-        if getattr(template, "bem", None):
-            out += ["--bem", template.bem]
-    elif template.leadfield.name != info.get("leadfield", DEFAULT_LEADFIELD):
-        out += ["--leadfield", template.leadfield.name]
-    if s.filename != Settings.filename:
-        out += ["--filename", s.filename]
-    if dataset:
-        out += ["--dataset", s.dataset]
-    for field, option in FINGERPRINTED:
-        if getattr(s, field) != getattr(Settings, field):
-            out += [option, number(getattr(s, field))]
-    if s.mean_iterations != Settings.mean_iterations:  # what a region is done with
-        out += ["--mean-iterations", s.mean_iterations]
+    out = ["--output", str(ctx.layout.output), "--anatomy", template_info(template.folder).get("name")
+           or str(template.folder), *ctx.leadfield.options(template)]
+    for o in OPTIONS:  # the settings a suggested command names (config/options.py: suggest)
+        value = getattr(s, o.dest, None)
+        if (o.suggest == "always" and dataset) or (o.suggest == "changed" and value != o.default):
+            out += [o.flag_name, number(value)]
     return out
 
 
@@ -88,3 +73,39 @@ def suggest(ctx, *mode, dataset=True, cwd=None):
 def repair(ctx, regions, cwd=None):
     """The complete command that makes the damaged markers and clips of ``regions`` again (``--redo``)."""
     return suggest(ctx, "--regions", ",".join(map(str, sorted(int(r) for r in regions))), "--redo", cwd=cwd)
+
+
+def context_values(ctx):
+    """``{dest: value}`` of every option a run's context decides, resolved: the template's folder, the lead
+    field's provider, every setting, the engine and the time limits (``0``: none).
+
+    Step 1's processes and Dask tasks are given these (:func:`passed_on`), so they run with exactly
+    what this run resolved, whatever was left to defaults or to the folder.
+    """
+    values = {o.dest: getattr(ctx.settings, o.dest) for o in SETTINGS}
+    values.update(output=ctx.layout.output, anatomy=ctx.template.folder, progress=ctx.progress, verbose=ctx.verbose,
+                  redo=ctx.redo, keep_raw=ctx.keep_raw, matlab=None if ctx.engine is None else ctx.engine.kind,
+                  **{f"timeout_{step}": limit or 0 for step, limit in ctx.limits.items()},
+                  **ctx.leadfield.source.values(ctx.template))
+    return values
+
+
+def passed_on(ctx, to):
+    """The options ``to`` (``'step1'`` or ``'dask'``) receives from this run (``Option.step1``, ``Option.dask``).
+
+    Raises
+    ------
+    KeyError
+        An option declared as passed on that the context does not decide: the declaration
+        (``config/options.py``) and :func:`context_values` disagree.
+    """
+    values, out = context_values(ctx), []
+    for o in OPTIONS:
+        if not getattr(o, to) or ORCHESTRATOR not in o.scripts:
+            continue
+        value = values[o.dest]
+        if o.flag:
+            out += [o.flag_name] if value else []
+        elif value is not None:
+            out += [o.flag_name, repr(value) if isinstance(value, float) else str(value)]
+    return out

@@ -33,7 +33,7 @@ from scipy.io import loadmat, whosmat
 from scipy.sparse import issparse
 
 from deepsif_pipeline.console import plural
-from deepsif_pipeline.store.files import write_mat_atomic  # noqa: F401 (also imported from here)
+from deepsif_pipeline.store.files import write_mat_atomic
 
 CORTEX = "fs_cortex_20k.mat"
 INFLATED = "fs_cortex_20k_inflated.mat"
@@ -49,6 +49,14 @@ INFO_FILE = "template.json"  # a built-in template's facts (deepsif_pipeline.bui
 DEEPSIF_N_CONNECTIVITY = 998
 DEEPSIF_N_REGIONS = 994
 DEEPSIF_REMAP = {7: 994, 325: 997, 921: 996, 949: 995}
+
+# The frame of a template's cortex (how head/leadfields/frames.py places it under sensors), for a template
+# whose template.json does not declare it ("frame"): by the template's name, or by the content of its cortex.
+FRAME_BY_NAME = {"tvb76": "brainstorm"}  # tvb-data's cortex: Brainstorm's axes around its mean vertex
+FRAME_BY_CORTEX = {  # content_digest of fs_cortex_20k.mat's pos (float64)
+    # DeepSIF's fs_cortex_20k.mat: fsaverage5 (ico-5, 10,242 vertices per hemisphere) in fsaverage's MRI coordinates
+    "sha256:5f0169b924ae75b953232a5c1e5d3266b950ffa2da71434cbd5b19307219f6e1": "fsaverage",
+}
 
 
 class AnatomyError(Exception):
@@ -73,11 +81,13 @@ class Template:
         Rows of the lead field.
     columns : numpy.ndarray
         ``(n_regions,)`` 0-based connectivity index of each template region.
-    sensors : str or None
-        With ``--sensors SPEC``: the SPEC the lead field was made from
-        (``deepsif_pipeline/sensors.py``); ``leadfield`` is then the made file.
-    bem : str or None
-        With ``--bem FILE``: the BEM solution the made lead field used.
+    frame : str or None
+        The frame of its cortex (``head/leadfields/frames.py``: ``brainstorm``, ``fsaverage``), as
+        the template declares it (:func:`template_frame`); None when unknown.
+
+    ``leadfield`` and ``n_sensors`` are the template's own lead field file (or the one
+    ``--leadfield`` names in its folder); the lead field a run uses is a provider's
+    (``head/leadfields``), of which this file is one.
     """
 
     folder: Path
@@ -86,8 +96,7 @@ class Template:
     n_regions: int
     n_sensors: int
     columns: np.ndarray
-    sensors: str = None
-    bem: str = None
+    frame: str = None
 
     @property
     def n_connectivity(self):
@@ -504,7 +513,34 @@ def load_template(folder, leadfield_name=None):
     check_connectivity(connectivity, n_conn)
     return Template(folder=folder, connectivity=connectivity, leadfield=leadfield_path,
                     n_regions=n_regions, n_sensors=int(n_sensors),
-                    columns=region_columns(n_conn, n_regions))
+                    columns=region_columns(n_conn, n_regions), frame=template_frame(folder))
+
+
+def template_frame(folder):
+    """The frame of a template folder's cortex: its ``template.json``'s ``frame``, else the one known for its name
+    (:data:`FRAME_BY_NAME`) or for its cortex's content (:data:`FRAME_BY_CORTEX`); None when unknown."""
+    info = template_info(folder)
+    if info.get("frame") or info.get("name") in FRAME_BY_NAME:
+        return info.get("frame") or FRAME_BY_NAME[info["name"]]
+    pos = _load_variable(Path(folder) / CORTEX, "pos")
+    return FRAME_BY_CORTEX.get(content_digest(np.asarray(pos, dtype=float)))
+
+
+def template_cortex(template):
+    """The template's cortex: vertex positions in metres and orientations (``ori``, as stored), in its own frame.
+
+    Returns
+    -------
+    positions : array, shape (n_vertices, 3)
+    orientations : array, shape (n_vertices, 3)
+    """
+    cortex = loadmat(str(template.path(CORTEX)), variable_names=["pos", "ori"])
+    return np.asarray(cortex["pos"], dtype=float) / 1000.0, np.asarray(cortex["ori"], dtype=float)
+
+
+def template_mapping(template):
+    """``(n_vertices,)`` the 0-based region of each vertex of the template's cortex (``rm``)."""
+    return np.asarray(loadmat(str(template.path(REGION_MAPPING)), variable_names=["rm"])["rm"]).ravel().astype(int)
 
 
 def _check_surfaces(mapping_path, cortex_path, inflated_path, n_regions):
@@ -658,7 +694,7 @@ def template_identity(template, part):
     template : Template
     part : str
         'connectivity' (every member of the TVB zip), 'regions' (their
-        number), 'leadfield' (``fwd``), 'centres' (``centre`` of the inflated
+        number), 'centres' (``centre`` of the inflated
         cortex), 'neighbours' (``nbs``) or 'distances' (the template's
         ``dis_matrix_fs_20k.mat``, or the cortex and region mapping it is
         derived from).
@@ -671,8 +707,6 @@ def template_identity(template, part):
         return int(template.n_regions)
     if part == "connectivity":
         return _cached_identity(template.connectivity, "connectivity")
-    if part == "leadfield":
-        return leadfield_id(template.leadfield)
     if part == "centres":
         return _cached_identity(template.path(INFLATED), "centre")
     if part == "neighbours":
@@ -686,15 +720,10 @@ def template_identity(template, part):
     raise ValueError(f"unknown template part {part!r}")
 
 
-def describe_template(template):
-    """``'tvb76 (/cache/tvb76-v2), leadfield_63_16k.mat'``: the template as people know it."""
+def describe_template(template, leadfield):
+    """``'tvb76 (/cache/tvb76-v2), leadfield_63_16k.mat'``: the template as people know it, with the run's lead
+    field (``leadfield``: its label, ``head.leadfields.LeadField.label``)."""
     name = template_info(template.folder).get("name")
-    if getattr(template, "sensors", None):  # a lead field made for --sensors (deepsif_pipeline/sensors.py)
-        from deepsif_pipeline.head.sensors import leadfield_name
-        bem = f" --bem {template.bem}" if getattr(template, "bem", None) else ""
-        leadfield = f"{leadfield_name(template.sensors)} (--sensors {template.sensors}{bem})"
-    else:
-        leadfield = template.leadfield.name
     return f"{f'{name} ({template.folder})' if name else template.folder}, {leadfield}"
 
 

@@ -17,6 +17,7 @@ import zipfile
 import numpy as np
 from scipy.io import savemat
 
+from deepsif_pipeline.head.leadfields.recipe import sum_regions
 from deepsif_pipeline.head.anatomy import (CORTEX, DISTANCES, DISTANCES_VARIABLE, INFLATED, INFO_FILE,
                                            REGION_MAPPING, AnatomyError, load_template, region_centres,
                                            region_distances)
@@ -187,7 +188,6 @@ def region_leadfield(vertex_leadfield, rm, n_regions):
     numpy.ndarray
         ``(n_sensors, n_regions)``.
     """
-    from deepsif_pipeline.head.sensors import sum_regions
     return sum_regions(vertex_leadfield, rm, n_regions)
 
 
@@ -339,6 +339,7 @@ def _write_tvb76(data, out):
     savemat(out / leadfield, {"fwd": fwd})
     return {
         "name": TVB76,
+        "frame": "brainstorm",
         "build_version": BUILD_VERSION,
         "source": "tvb-data: connectivity_76.zip, cortex_16384.zip, regionMapping_16k_76.txt, "
                   "projection_eeg_65_surface_16k.npy",

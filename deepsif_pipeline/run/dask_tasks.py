@@ -421,45 +421,6 @@ def _stop_guards(run_id):
 # the client
 
 
-def forwarded_options(parser, args, drop=(), override=None):
-    """The command-line options that give ``args`` again when parsed by ``parser``.
-
-    Parameters
-    ----------
-    parser : argparse.ArgumentParser
-    args : argparse.Namespace
-    drop : iterable of str
-        Destinations not to pass on.
-    override : dict, optional
-        ``{dest: value}`` to pass instead of the parsed value.
-
-    Returns
-    -------
-    list of str
-    """
-    import argparse
-    override = override or {}
-    out = []
-    for action in parser._actions:
-        if not action.option_strings or action.dest in drop or isinstance(action, argparse._HelpAction):
-            continue
-        value = override.get(action.dest, getattr(args, action.dest, None))
-        flag = action.option_strings[0]
-        if isinstance(action, argparse._StoreTrueAction):
-            if value:
-                out.append(flag)
-        elif isinstance(action, argparse._StoreFalseAction):
-            if not value:
-                out.append(flag)
-        elif value is None:
-            continue
-        elif isinstance(value, (list, tuple)):
-            out += [flag, *map(str, value)]
-        else:
-            out += [flag, str(value)]
-    return out
-
-
 def _workers(client):
     """``({address: info}, line)``: the connected workers and one line saying how many, where."""
     workers = client.scheduler_info(n_workers=-1)["workers"] if _takes_n_workers(client) else \

@@ -15,6 +15,7 @@ from deepsif_pipeline.store import manifest
 from deepsif_pipeline.store.fingerprint import describe, differences, digest
 from deepsif_pipeline.store.layout import compact_ranges
 from deepsif_pipeline.results import State, Verdict
+from deepsif_pipeline.run.disk import shortage
 from deepsif_pipeline.steps import extract, simulate, synthesise
 
 
@@ -83,7 +84,7 @@ def make(ctx, regions=(), synthesis_only=False):
         plan.clip_set = differences(recorded.get("settings", {}), asked)  # (a clip set with no region binds nothing)
     if synthesis_only:
         plan.synthesis_inputs = synthesise.inputs(ctx)
-        asked4 = synthesise.fingerprint(ctx.settings, ctx.template, asked, [])
+        asked4 = synthesise.fingerprint(ctx.settings, ctx.template, ctx.leadfield, asked, [])
         plan.synthesis = synthesise.judge(ctx.layout, ctx.settings, asked4)
     return plan
 
@@ -180,7 +181,38 @@ def dataset_plan(ctx, pending=()):
         return DatasetPlan(name, Step4.WAITING, regions=remaining)
     if waiting:
         return DatasetPlan(name, Step4.AFTER, regions=tuple(sorted(waiting)))
-    asked = synthesise.fingerprint(ctx.settings, ctx.template, ctx.fingerprint(extract.NAME), counts)
+    asked = synthesise.fingerprint(ctx.settings, ctx.template, ctx.leadfield, ctx.fingerprint(extract.NAME), counts)
     verdict = synthesise.judge(ctx.layout, ctx.settings, asked)
     return DatasetPlan(name, Step4.JUDGED, synthesis=verdict,
                        pack=pack.judge(ctx.layout, name) if verdict.current else None)
+
+
+def to_simulate(plan):
+    """Regions of the plan that need step 1."""
+    return [r for r, v in plan.regions.items() if v.state in (State.MISSING, State.PARTIAL)]
+
+
+def to_process(plan, regions):
+    """How many of ``regions`` the run processes (those not judged done)."""
+    return sum(1 for r in regions if r not in plan.regions or plan.regions[r].state is not State.CURRENT)
+
+
+def region_raw_bytes(ctx, n_iterations=None):
+    """Estimated raw data of one region with this run's settings (bytes)."""
+    s = ctx.settings
+    return simulate.raw_bytes(ctx.template.n_connectivity, s.sim_length, s.piece_length, s.raw_rate, n_iterations)
+
+
+def regions_at_once(ctx, workers, plan):
+    """Regions with raw data at once: each worker holds up to ``simulate.lanes_per_pass`` regions (at least 1)."""
+    return max(1, min(workers * simulate.lanes_per_pass(ctx.settings), len(to_simulate(plan))))
+
+
+def disk_shortage(ctx, workers, plan):
+    """Why the raw data of the regions to simulate (as many at once as the run holds) does not fit, or None."""
+    regions = to_simulate(plan)
+    if not regions:
+        return None
+    at_once = regions_at_once(ctx, workers, plan)
+    return shortage(ctx.layout.output, region_raw_bytes(ctx) * at_once,
+                    f"region {regions[0]}" if at_once == 1 else f"{at_once} regions at once")

@@ -28,7 +28,6 @@ from deepsif_pipeline.results import Result, State, Status
 from deepsif_pipeline.store.runlog import record, utc_now
 from deepsif_pipeline.steps import clean, extract, pack, simulate, synthesise
 
-STEP1_ENGINES = {"fast": "fast engine", "tvb": "tvb-library"}  # what --engine runs, as people know it
 
 
 class Halt:
@@ -80,12 +79,6 @@ def _failed_or_stopped(outcome, why):
 # that yields the unit it needs simulated and is sent the outcome of the pass that simulated it, and
 # a worker (lane_worker) holds up to LANES regions, so that the lanes stay full while regions stop
 # at different mean iterations. A unit's raw pieces do not depend on the units it shared a pass with.
-
-
-def lanes_per_pass(settings):
-    """Units of work one step-1 process advances together: the fast engine's lanes, one with tvb-library."""
-    from deepsif_pipeline.science.fast_engine import LANES
-    return LANES if settings.engine == "fast" else 1
 
 
 def region(ctx, r, i, n, disk=None, halt=None, software="", progress=None):
@@ -145,7 +138,7 @@ def lane_worker(ctx, take, lanes, disk=None, halt=None, software="", progress=No
         several workers may share it (thread-safe).
     lanes : int
         Regions held at once, each with one unit in every pass
-        (:func:`lanes_per_pass`).
+        (``simulate.lanes_per_pass``).
 
     Returns
     -------
@@ -213,6 +206,16 @@ def _region(ctx, r, disk, halt, software):
     return result
 
 
+def record_manifest(ctx, regions=(), synthesis=False, software=""):
+    """Rewrite the manifest (``store/manifest.py``) with this run's clip set, the entries of ``regions`` and,
+    with ``synthesis``, its step-4 file and pack; the entries are the steps' (``manifest_entry``)."""
+    s = ctx.settings
+    clips = manifest.ClipSet(s.filename, ctx.fingerprint(extract.NAME),
+                             {"piece_length": float(s.piece_length), "raw_rate": s.raw_rate},
+                             extract.manifest_entry, synthesise.manifest_entry)
+    manifest.update(ctx.layout, clips, regions, s.dataset if synthesis else None, software)
+
+
 def _failure_record(layout, r, result):
     """Write ``logs/region_{r}.failed`` for a failed region, remove it for a done one."""
     if result.status in (Status.DONE, Status.SKIPPED):
@@ -234,7 +237,7 @@ def _record_region(ctx, r, result, software):
     record(layout, f"region {r}: {result} ({result.seconds:.1f} s)")
     if result.status is Status.DONE:  # (a region found done is in the manifest, or added by the run's last update)
         try:
-            manifest.update(ctx, regions=[r], software=software)
+            record_manifest(ctx, regions=[r], software=software)
         except (manifest.ManifestError, OSError) as exc:
             say(f"warning: the manifest was not updated: {exc}")
 
@@ -326,7 +329,7 @@ def _region_steps(ctx, r, claim=None, disk=None, halt=None):
         clean.run(layout, r)
         say(f"--redo: deleted the raw data of region {r} made with other settings ({files} files, "
             f"{format_bytes(size)})")
-    simulator = STEP1_ENGINES[ctx.settings.engine]
+    simulator = simulate.ENGINE_NAMES[ctx.settings.engine]
     log = layout.region_log(r)
     if disk is not None:  # room for the raw data of every mean iteration it may need (deleted by step 3)
         need = simulate.raw_bytes(ctx.template.n_connectivity, ctx.settings.sim_length, ctx.settings.piece_length,
@@ -458,7 +461,7 @@ def dataset(ctx, synthesise_too=True, software=""):
                              if result is not None))
     if synthesis is not None and synthesis.status in (Status.DONE, Status.SKIPPED) or packing is not None:
         try:
-            manifest.update(ctx, synthesis=True, software=software)
+            record_manifest(ctx, synthesis=True, software=software)
         except (manifest.ManifestError, OSError) as exc:
             say(f"warning: the manifest was not updated: {exc}")
     return synthesis, packing
@@ -483,7 +486,7 @@ def _synthesis(ctx):
         return Result(Status.FAILED, "no region has any clip: nothing to synthesise (longer --sim-length?)")
     if empty:
         say(f"{len(empty)} regions have no clip and cannot be source centres: {compact_ranges(empty)}")
-    asked = synthesise.fingerprint(settings, ctx.template, ctx.fingerprint(extract.NAME), counts)
+    asked = synthesise.fingerprint(settings, ctx.template, ctx.leadfield, ctx.fingerprint(extract.NAME), counts)
     out = layout.synthesis_file(settings.dataset)
     verdict = synthesise.judge(layout, settings, asked)
     failing = verify.synthesis_problems(ctx, counts) if verdict.current and ctx.redo else []

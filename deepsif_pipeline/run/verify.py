@@ -6,13 +6,16 @@ runs them all and returns rows for a table: (check, status, detail).
 
 from pathlib import Path
 
+import h5py
 import numpy as np
 from scipy.io import loadmat
 
-from deepsif_pipeline.store import manifest
 from deepsif_pipeline import science
+from deepsif_pipeline.head.anatomy import distance_file, leadfield_id, load_distances
 from deepsif_pipeline.results import State
+from deepsif_pipeline.steps import extract, synthesise
 from deepsif_pipeline.steps.extract import clip_content_problem, clip_counts
+from deepsif_pipeline.store import manifest
 
 PAD = science.PAD_VALUE            # padding of selected_region and mag_change
 CLIP_LENGTH = science.CLIP_LENGTH  # samples per clip
@@ -128,7 +131,6 @@ def check_pack(meta, layout, h5_path, n_regions, command=None):
 
     ``command`` is the command line that writes the pack, suggested when it is missing.
     """
-    import h5py
     if not Path(h5_path).is_file():
         return [f"no pack {h5_path}: " + (f"write it with: {command}" if command else "run --pack")]
     problems = []
@@ -178,7 +180,6 @@ def synthesis_problems(ctx, counts):
 
     ``counts``: ``(n_regions,)`` the regions' clip counts.
     """
-    from deepsif_pipeline.head.anatomy import distance_file, load_distances
     layout, template = ctx.layout, ctx.template
     try:
         meta = read_synthesis(layout.synthesis_file(ctx.settings.dataset))
@@ -201,7 +202,7 @@ def pack_problems(ctx):
         return [f"{layout.pack_file(ctx.settings.dataset).name} cannot be read ({exc})"]
 
 
-def check_leadfield(layout, template, counts, meta=None):
+def check_leadfield(layout, template, leadfield, counts, meta=None):
     """The lead field this check uses is the one the clips and the step-4 file were made with.
 
     The lead field (the template's, or the one made for ``--sensors`` in
@@ -213,6 +214,7 @@ def check_leadfield(layout, template, counts, meta=None):
 
     Parameters
     ----------
+    leadfield : deepsif_pipeline.head.leadfields.LeadField
     counts : numpy.ndarray
         ``(n_regions,)`` clip counts, -1 where a region is not done.
     meta : dict or None
@@ -224,8 +226,7 @@ def check_leadfield(layout, template, counts, meta=None):
     detail : str
         What it is, for the passing row.
     """
-    from deepsif_pipeline.head.anatomy import leadfield_id
-    path = template.leadfield
+    path = leadfield.path
     try:
         fwd = np.asarray(loadmat(str(path), variable_names=["fwd"])["fwd"], dtype=float)
     except Exception as exc:  # scipy raises several types for broken files
@@ -250,14 +251,12 @@ def check_leadfield(layout, template, counts, meta=None):
         if proj is not None and np.asarray(proj).shape[0] != fwd.shape[0]:
             problems.append(f"{layout.clip(r, 1)}: proj has {np.asarray(proj).shape[0]} sensors, {path.name} "
                             f"{fwd.shape[0]}")
-    source = (f"made for --sensors {template.sensors}" if getattr(template, "sensors", None)
-              else "the template's")
-    return problems, (f"{path.name} ({source}): {fwd.shape[0]} sensors x {fwd.shape[1]} regions, the one the clips "
+    return problems, (f"{path.name} ({leadfield.source.about()}): {fwd.shape[0]} sensors x {fwd.shape[1]} regions, the one the clips "
                       f"{'and the step-4 file ' if meta is not None else ''}were made with: give the trainer this "
                       "file")
 
 
-def verify(layout, template, dataset, distances, commands=None):
+def verify(layout, template, leadfield, dataset, distances, commands=None):
     """Run every check on an output folder.
 
     ``distances`` is the template's ``raw_dis_matrix`` (:func:`deepsif_pipeline.anatomy.distance_file`).
@@ -283,7 +282,8 @@ def verify(layout, template, dataset, distances, commands=None):
     def repair(regions):
         return commands["repair"](regions) if regions and "repair" in commands else None
 
-    add("manifest agrees with the files", manifest.check(layout, layout.filename),
+    add("manifest agrees with the files",
+        manifest.check(layout, layout.filename, extract.manifest_entry, synthesise.manifest_entry),
         f"{layout.manifest.name} lists every region, step-4 file and pack as they are")
     problems, counts, damaged = check_markers(layout, template.n_regions)
     done = counts >= 0
@@ -305,7 +305,7 @@ def verify(layout, template, dataset, distances, commands=None):
         rows.append(("synthetic source file", False, str(exc)
                      + (f": make it again with: {commands['synthesis_redo']}" if "synthesis_redo" in commands else "")))
         return rows
-    problems, detail = check_leadfield(layout, template, counts, meta)
+    problems, detail = check_leadfield(layout, template, leadfield, counts, meta)
     add("lead field", problems, detail)
     problems = check_synthesis(meta, counts, distances)
     add("synthetic source fields", problems,

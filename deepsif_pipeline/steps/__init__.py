@@ -22,8 +22,9 @@ the table of steps, outputs and fingerprints.
 
 from dataclasses import dataclass, field
 
-from deepsif_pipeline.store.layout import Layout
 from deepsif_pipeline.config.settings import Settings
+from deepsif_pipeline.head.leadfields import LeadField, template_leadfield
+from deepsif_pipeline.store.layout import Layout
 
 
 @dataclass
@@ -33,7 +34,7 @@ class Context:
     Attributes
     ----------
     settings : Settings
-    template : deepsif_pipeline.anatomy.Template
+    template : deepsif_pipeline.head.anatomy.Template
     layout : Layout
     engine : deepsif_pipeline.engine.Engine or None
         MATLAB or Octave (None for runs that need neither).
@@ -48,6 +49,8 @@ class Context:
     verbose : bool
         Also show each step's own output (step 1's pieces, MATLAB/Octave's lines) on the console;
         it always goes to the region's log.
+    leadfield : deepsif_pipeline.head.leadfields.LeadField
+        The lead field steps 2 and 4 use (default: the template's own file).
     """
 
     settings: Settings
@@ -59,12 +62,17 @@ class Context:
     keep_raw: bool = False
     progress: str = "auto"
     verbose: bool = False
+    leadfield: LeadField = None
     _fingerprints: dict = field(default_factory=dict, repr=False)
+
+    def __post_init__(self):
+        if self.leadfield is None:
+            self.leadfield = template_leadfield(self.template)
 
     def fingerprint(self, step):
         """The fingerprint this run gives the outputs of ``step`` ('simulate', 'extract'; cached)."""
         if step not in self._fingerprints:
             from deepsif_pipeline.steps import extract, simulate
             module = {"simulate": simulate, "extract": extract}[step]
-            self._fingerprints[step] = module.fingerprint(self.settings, self.template)
+            self._fingerprints[step] = module.fingerprint(self.settings, self.template, self.leadfield)
         return self._fingerprints[step]

@@ -37,10 +37,12 @@ from deepsif_pipeline.processes import children
 from deepsif_pipeline import science
 from deepsif_pipeline.head.anatomy import describe_template, leadfield_id, template_identity
 from deepsif_pipeline.processes.engine import run_function, write_job
-from deepsif_pipeline.store.fingerprint import FORMAT, canonical, describe, differences, flatten, legacy, parse
+from deepsif_pipeline.store import manifest
+from deepsif_pipeline.store.fingerprint import (FORMAT, canonical, describe, differences, digest, flatten, legacy,
+                                                parse)
 from deepsif_pipeline.store.files import mat_file_problem
 from deepsif_pipeline.results import State, Verdict
-from deepsif_pipeline.config.settings import engine_entries
+from deepsif_pipeline.config.settings import fingerprint_entries
 from deepsif_pipeline.steps.simulate import piece_steps
 
 NAME = "extract"
@@ -56,7 +58,7 @@ class MarkerError(Exception):
     """A marker file exists but cannot be read (one-line message)."""
 
 
-def fingerprint(settings, template):
+def fingerprint(settings, template, leadfield):
     """What decides the clips and markers of every (region, mean iteration) of this run.
 
     Returns
@@ -67,13 +69,10 @@ def fingerprint(settings, template):
         engine's version, ``settings.engine_entries``),
         ``--target-snr`` and the science parameters of steps 1 and 2.
     """
-    return {"format": FORMAT, "step": NAME, "about.template": describe_template(template),
+    return {"format": FORMAT, "step": NAME, "about.template": describe_template(template, leadfield.label),
             "template.connectivity": template_identity(template, "connectivity"),
             "template.regions": template_identity(template, "regions"),
-            "template.leadfield": template_identity(template, "leadfield"),
-            "seed": int(settings.seed), "a_range": float(settings.a_range),
-            "sim_length": float(settings.sim_length), "engine": settings.engine, **engine_entries(settings),
-            "target_snr": float(settings.target_snr),
+            "template.leadfield": leadfield_id(leadfield.path), **fingerprint_entries(settings, NAME),
             **flatten("science.step1.", science.values("step1")),
             **flatten("science.step2.", science.values("step2"))}
 
@@ -351,8 +350,8 @@ def job(ctx, region, upto=None):
                      raw_pieces=_cell([_cell([str(p) for p in layout.raw_pieces(region, m, n_pieces)]) for m in its]),
                      markers=_cell([str(layout.marker(m, region)) for m in its]),
                      clip_pattern=layout.clip_pattern(region), region=float(region),
-                     columns=(template.columns + 1).astype(float), leadfield=template.leadfield,
-                     leadfield_id=leadfield_id(template.leadfield), target_snr=float(s.target_snr),
+                     columns=(template.columns + 1).astype(float), leadfield=ctx.leadfield.path,
+                     leadfield_id=leadfield_id(ctx.leadfield.path), target_snr=float(s.target_snr),
                      iterations=np.array(its, dtype=float),
                      seeds=np.array([science.simulation_seed(s.seed, region, m) for m in its], dtype=float),
                      clips_needed=float(s.clips_needed),
@@ -372,3 +371,35 @@ def run(ctx, region, upto=None):
     if outcome.ok:
         path.unlink()
     return outcome
+
+
+def manifest_entry(layout, region, software_index):
+    """A region's entry in the manifest (``store/manifest.py``), from its markers and clip files; None when
+    its step 2 is not done.
+
+    A region is done with every mean iteration's marker, or with the markers
+    of its first mean iterations when they reached the clips the run that
+    made them needed (``not_needed``: the mean iterations it did not simulate,
+    and that count).
+    """
+    verdict = judge(layout, region, None, deep=False)
+    if not verdict.current:
+        return None
+    per, made = [], None
+    for m in science.MEAN_ITERATIONS:
+        if m in verdict.not_needed:
+            continue
+        try:
+            marker = read_marker(layout.marker(m, region))
+        except (MarkerError, OSError):
+            return None
+        per.append(marker["num_spike"])
+        made = marker["fingerprint"]
+    folder = layout.clip_dir(region)
+    size = sum(p.stat().st_size for p in folder.iterdir() if p.is_file()) if folder.is_dir() else 0
+    entry = {"clips": per[-1], "per_iteration": per, "bytes": size,
+             "fingerprint": digest(made) if made else manifest.BEFORE_FINGERPRINTS, "made_by": software_index}
+    if verdict.not_needed:
+        entry["not_needed"] = {"mean_iterations": list(verdict.not_needed), "clips_reached": verdict.clips_needed,
+                               "why": verdict.not_needed_text()}
+    return entry

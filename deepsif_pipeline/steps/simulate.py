@@ -22,7 +22,8 @@ from deepsif_pipeline.head.anatomy import describe_template, template_identity
 from deepsif_pipeline.store.fingerprint import FORMAT, FingerprintError, describe, differences, flatten, legacy, parse
 from deepsif_pipeline.store.files import mat_file_problem
 from deepsif_pipeline.results import Difference, State, Verdict
-from deepsif_pipeline.config.settings import engine_entries
+from deepsif_pipeline.config.commands import passed_on
+from deepsif_pipeline.config.settings import fingerprint_entries
 
 NAME = "simulate"
 SCRIPT = Path(__file__).resolve().parent.parent.parent / "generate_tvb_data.py"
@@ -31,16 +32,21 @@ SCRIPT = Path(__file__).resolve().parent.parent.parent / "generate_tvb_data.py"
 # (all mean iterations), about 20 times what was measured here (README, "Measured here").
 TIMEOUT_BASE_S = 900.0
 TIMEOUT_S_PER_SIMULATED_S = {"tvb": 150.0, "fast": 5.0}
+ENGINE_NAMES = {"fast": "fast engine", "tvb": "tvb-library"}  # what --engine runs, as people know it
 PIECE_OVERHEAD = 1536  # bytes of a raw piece besides its arrays: MAT-file headers and the fingerprint (about 1 kB)
 
 
-def fingerprint(settings, template):
+def fingerprint(settings, template, leadfield=None):
     """What decides the raw pieces of every (region, mean iteration) of this run.
 
     Parameters
     ----------
-    settings : deepsif_pipeline.settings.Settings
-    template : deepsif_pipeline.anatomy.Template
+    settings : deepsif_pipeline.config.settings.Settings
+    template : deepsif_pipeline.head.anatomy.Template
+    leadfield : LeadField or None
+        Not used: step 1 reads no lead field, and its child process (which
+        writes this fingerprint into the raw pieces) describes the template
+        with its own file.
 
     Returns
     -------
@@ -51,13 +57,16 @@ def fingerprint(settings, template):
         ``settings.engine_entries``), ``--raw-rate`` and the science
         parameters of step 1.
     """
-    return {"format": FORMAT, "step": NAME, "about.template": describe_template(template),
+    return {"format": FORMAT, "step": NAME, "about.template": describe_template(template, template.leadfield.name),
             "template.connectivity": template_identity(template, "connectivity"),
             "template.regions": template_identity(template, "regions"),
-            "seed": int(settings.seed), "a_range": float(settings.a_range),
-            "sim_length": float(settings.sim_length), "piece_length": float(settings.piece_length),
-            "engine": settings.engine, "raw_rate": settings.raw_rate, **engine_entries(settings),
-            **flatten("science.step1.", science.values("step1"))}
+            **fingerprint_entries(settings, NAME), **flatten("science.step1.", science.values("step1"))}
+
+
+def lanes_per_pass(settings):
+    """Units of work one step-1 process advances together: the fast engine's lanes, one with tvb-library."""
+    from deepsif_pipeline.science.fast_engine import LANES  # numba: imported only by a run that simulates
+    return LANES if settings.engine == "fast" else 1
 
 
 def piece_steps(sim_length_s, piece_length_s):
@@ -259,14 +268,10 @@ def judge(ctx, region, iterations):
 
 def command(ctx, units):
     """The step-1 child's argument list for ``units``, a list of ``(region, mean_iteration)``."""
-    s = ctx.settings
-    # (step 1 reads no lead field; one made for --sensors is not in the template folder)
-    leadfield = [] if getattr(ctx.template, "sensors", None) else ["--leadfield", ctx.template.leadfield.name]
-    return [sys.executable, str(SCRIPT), "--units", *[f"{r}:{m}" for r, m in units],
-            "--anatomy", str(ctx.template.folder), "--output", str(ctx.layout.output),
-            *leadfield, "--sim-length", repr(s.sim_length),
-            "--piece-length", repr(s.piece_length), "--a-range", repr(s.a_range), "--seed", str(s.seed),
-            "--progress", "lines", "--engine", s.engine, "--raw-rate", s.raw_rate]
+    # (the options declared for step 1: config/options.py; step 1 reads no lead field, and one made for
+    # --sensors is not in the template folder: the template loads with its own)
+    return [sys.executable, str(SCRIPT), "--units", *[f"{r}:{m}" for r, m in units], *passed_on(ctx, "step1"),
+            "--progress", "lines"]
 
 
 def run(ctx, units, echo=None):

@@ -28,21 +28,23 @@ from deepsif_pipeline.store.fingerprint import (FORMAT, FingerprintError, canoni
                                                 flatten, legacy, parse)
 from deepsif_pipeline.store.files import fsync_path, mat_file_problem, sweep_temporaries
 from deepsif_pipeline.store.layout import compact_ranges
+from deepsif_pipeline.config.settings import fingerprint_entries
 from deepsif_pipeline.results import State, Verdict
-from deepsif_pipeline.steps import extract
+from deepsif_pipeline.steps import extract, pack
 
 NAME = "synthesise"
 FUNCTION = "generate_synthetic_source"  # matlab/generate_synthetic_source.m
 TIMEOUT_S = 4 * 3600.0  # default time limit of one step-4 process (about 20x what was measured here)
 
 
-def fingerprint(settings, template, clips, counts):
+def fingerprint(settings, template, leadfield, clips, counts):
     """What decides the step-4 file of this run.
 
     Parameters
     ----------
     settings : Settings
     template : Template
+    leadfield : LeadField
     clips : dict
         The clips' fingerprint (``extract.fingerprint``).
     counts : array_like
@@ -52,12 +54,11 @@ def fingerprint(settings, template, clips, counts):
     -------
     dict
     """
-    return {"format": FORMAT, "step": NAME, "about.template": describe_template(template),
+    return {"format": FORMAT, "step": NAME, "about.template": describe_template(template, leadfield.label),
             "template.centres": template_identity(template, "centres"),
             "template.neighbours": template_identity(template, "neighbours"),
             "template.distances": template_identity(template, "distances"),
-            "template.leadfield": template_identity(template, "leadfield"),
-            "seed": int(settings.seed), "dataset": settings.dataset, "filename": settings.filename,
+            "template.leadfield": leadfield_id(leadfield.path), **fingerprint_entries(settings, NAME),
             **flatten("science.step4.", science.values("step4")),
             "input.clips": digest(clips), "input.clip_counts": counts_digest(counts)}
 
@@ -166,8 +167,8 @@ def job_fields(ctx, counts, distances, out, asked):
     from deepsif_pipeline.head.anatomy import INFLATED, REGION_MAPPING
     template = ctx.template
     return dict(inflated=str(template.path(INFLATED)), region_mapping=str(template.path(REGION_MAPPING)),
-                distances=str(distances), leadfield=str(template.leadfield),
-                leadfield_id=leadfield_id(template.leadfield), clip_pattern=ctx.layout.clip_pattern(),
+                distances=str(distances), leadfield=str(ctx.leadfield.path),
+                leadfield_id=leadfield_id(ctx.leadfield.path), clip_pattern=ctx.layout.clip_pattern(),
                 clip_counts=np.asarray(counts).astype(float), mode=ctx.settings.dataset,
                 seed=float(science.synthesis_seed(ctx.settings.seed)), output=str(out),
                 fingerprint=canonical(asked))
@@ -260,3 +261,25 @@ def sweep(layout, dataset):
             path.unlink(missing_ok=True)
             gone.append(path)
     return gone + sweep_temporaries(layout.log_dir, job.stem)
+
+
+def manifest_entry(layout, dataset, filename):
+    """The manifest's entry (``store/manifest.py``) of the step-4 file of ``dataset`` and its pack, from the
+    files; None without a step-4 file."""
+    path = layout.synthesis_file(dataset)
+    if not path.is_file():
+        return None
+    try:
+        saved = loadmat(str(path), variable_names=["fingerprint", "selected_region"])
+        made = parse(np.asarray(saved["fingerprint"]).ravel()[0]) if "fingerprint" in saved else None
+        examples = int(saved["selected_region"].shape[0]) if "selected_region" in saved else None
+    except Exception:  # scipy's errors for a damaged file, FingerprintError
+        made, examples = None, None
+    out = {"file": path.name, "bytes": path.stat().st_size, "examples": examples, "clip_set": filename,
+           "fingerprint": digest(made) if made else "not recorded", "settings": made or {}}
+    packed = pack.describe(layout, dataset)
+    if packed is not None:
+        verdict = pack.judge(layout, dataset)
+        out["pack"] = {"file": layout.pack_file(dataset).name, "rows": packed[0], "bytes": packed[1],
+                       "current": verdict.current}
+    return out

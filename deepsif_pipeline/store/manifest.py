@@ -27,19 +27,16 @@ Layout (``format`` 1)::
 """
 
 from contextlib import contextmanager
+from dataclasses import dataclass
 import json
 import time
 
-import numpy as np
-from scipy.io import loadmat
-
 from deepsif_pipeline.store import claims
 from deepsif_pipeline import science
-from deepsif_pipeline.store.fingerprint import digest, parse
+from deepsif_pipeline.store.fingerprint import digest
 from deepsif_pipeline.store.files import sweep_temporaries, write_text_atomic
 from deepsif_pipeline.store.layout import Layout, compact_ranges
 from deepsif_pipeline.store.runlog import utc_now
-from deepsif_pipeline.steps import extract, pack
 
 FORMAT = 1
 ABOUT = ("DeepSIF training data made by deepsif-pipeline: the settings and template each clip set was made "
@@ -102,37 +99,6 @@ def _marker_regions(layout):
     return layout.regions_with_marker(science.MEAN_ITERATIONS[0])
 
 
-def region_entry(layout, region, software_index):
-    """A region's entry, from its markers and clip files; None when its step 2 is not done.
-
-    A region is done with every mean iteration's marker, or with the markers
-    of its first mean iterations when they reached the clips the run that
-    made them needed (``not_needed``: the mean iterations it did not simulate,
-    and that count).
-    """
-    verdict = extract.judge(layout, region, None, deep=False)
-    if not verdict.current:
-        return None
-    per, made = [], None
-    for m in science.MEAN_ITERATIONS:
-        if m in verdict.not_needed:
-            continue
-        try:
-            marker = extract.read_marker(layout.marker(m, region))
-        except (extract.MarkerError, OSError):
-            return None
-        per.append(marker["num_spike"])
-        made = marker["fingerprint"]
-    folder = layout.clip_dir(region)
-    size = sum(p.stat().st_size for p in folder.iterdir() if p.is_file()) if folder.is_dir() else 0
-    entry = {"clips": per[-1], "per_iteration": per, "bytes": size,
-             "fingerprint": digest(made) if made else BEFORE_FINGERPRINTS, "made_by": software_index}
-    if verdict.not_needed:
-        entry["not_needed"] = {"mean_iterations": list(verdict.not_needed), "clips_reached": verdict.clips_needed,
-                               "why": verdict.not_needed_text()}
-    return entry
-
-
 def _software_index(data, software):
     listed = data.setdefault("software", [])
     if software not in listed:
@@ -140,17 +106,46 @@ def _software_index(data, software):
     return listed.index(software)
 
 
-def update(ctx, regions=(), synthesis=False, software=""):
-    """Rewrite the manifest: this run's clip set, the entries of ``regions``, and (``synthesis``) step 4 and the pack.
+@dataclass(frozen=True)
+class ClipSet:
+    """What the manifest records of a clip set, and how its entries are made from the files.
+
+    The entries are the steps' to make (``steps/extract.py``, ``steps/synthesise.py``);
+    the manifest only keeps them.
+
+    Attributes
+    ----------
+    filename : str
+        ``--filename``: the clip set's name.
+    fingerprint : dict
+        The clips' fingerprint (step 2's).
+    raw : dict
+        ``piece_length`` and ``raw_rate``: how the raw data was cut (not in the clips' fingerprint).
+    region_entry : callable
+        ``region_entry(layout, region, software_index)``: a region's entry, or None when it is not done.
+    synthesis_entry : callable
+        ``synthesis_entry(layout, dataset, filename)``: a step-4 file's entry (and its pack's), or None.
+    """
+
+    filename: str
+    fingerprint: dict
+    raw: dict
+    region_entry: object
+    synthesis_entry: object
+
+
+def update(layout, clips, regions=(), dataset=None, software=""):
+    """Rewrite the manifest: the clip set ``clips``, the entries of ``regions``, and (``dataset``) step 4 and the pack.
 
     Parameters
     ----------
-    ctx : deepsif_pipeline.steps.Context
+    layout : Layout
+    clips : ClipSet
     regions : iterable of int
         Regions this run finished (or found done); their entries are made
         from their markers. Regions with markers but no entry are added.
-    synthesis : bool
-        Record the step-4 file and the pack of ``ctx.settings.dataset``.
+    dataset : str or None
+        Record the step-4 file and the pack of this dataset.
     software : str
         This run's versions line (``runlog.versions``).
 
@@ -158,7 +153,6 @@ def update(ctx, regions=(), synthesis=False, software=""):
     ------
     ManifestError
     """
-    layout, settings = ctx.layout, ctx.settings
     with _locked(layout):
         try:
             old = read(layout) or {}
@@ -168,16 +162,16 @@ def update(ctx, regions=(), synthesis=False, software=""):
         data = {"format": FORMAT, "about": ABOUT, "updated": old.get("updated"), "software": data.get("software", []),
                 "clip_sets": data.get("clip_sets", {}), "synthesis": data.get("synthesis", {})}
         index = _software_index(data, software)
-        asked = ctx.fingerprint(extract.NAME)
-        entry = data["clip_sets"].setdefault(settings.filename, {})
+        asked = clips.fingerprint
+        entry = data["clip_sets"].setdefault(clips.filename, {})
         if entry.get("fingerprint") != digest(asked):  # a new clip set, or --redo under new settings
             entry.update(folder=layout.clip_root.name, template=asked.get("about.template", ""), settings=asked,
                          fingerprint=digest(asked))
-        entry["raw"] = {"piece_length": float(settings.piece_length), "raw_rate": settings.raw_rate}
+        entry["raw"] = clips.raw
         known = entry.setdefault("regions", {})
         on_disk = _marker_regions(layout)
         for r in sorted(set(regions) | (on_disk - {int(k) for k in known}) | ({int(k) for k in known} - on_disk)):
-            made = region_entry(layout, r, index)
+            made = clips.region_entry(layout, r, index)
             if made is None:
                 known.pop(str(r), None)
             elif not _same_region(known.get(str(r)), made):  # unchanged entries keep who made them
@@ -191,13 +185,13 @@ def update(ctx, regions=(), synthesis=False, software=""):
                                                              if f not in (entry["fingerprint"], BEFORE_FINGERPRINTS)),
                             "before_fingerprints": compact_ranges(int(r) for r, f in made.items()
                                                                   if f == BEFORE_FINGERPRINTS)}
-        if synthesis:
-            made = synthesis_entry(layout, settings.dataset, settings.filename)
-            before = data["synthesis"].get(settings.dataset) or {}
+        if dataset is not None:
+            made = clips.synthesis_entry(layout, dataset, clips.filename)
+            before = data["synthesis"].get(dataset) or {}
             if made is None:
-                data["synthesis"].pop(settings.dataset, None)
+                data["synthesis"].pop(dataset, None)
             elif {k: v for k, v in before.items() if k != "made_by"} != made:
-                data["synthesis"][settings.dataset] = dict(made, made_by=index)
+                data["synthesis"][dataset] = dict(made, made_by=index)
         used = {e["made_by"] for c in data["clip_sets"].values() for e in c.get("regions", {}).values()}
         used |= {e.get("made_by") for e in data["synthesis"].values()}
         if index not in used and software not in old.get("software", []):  # made nothing: not listed
@@ -213,29 +207,10 @@ def _same_region(old, new):
                                                                         "not_needed"))
 
 
-def synthesis_entry(layout, dataset, filename):
-    """The entry of the step-4 file of ``dataset`` and its pack, from the files; None without a step-4 file."""
-    path = layout.synthesis_file(dataset)
-    if not path.is_file():
-        return None
-    try:
-        saved = loadmat(str(path), variable_names=["fingerprint", "selected_region"])
-        made = parse(np.asarray(saved["fingerprint"]).ravel()[0]) if "fingerprint" in saved else None
-        examples = int(saved["selected_region"].shape[0]) if "selected_region" in saved else None
-    except Exception:  # scipy's errors for a damaged file, FingerprintError
-        made, examples = None, None
-    out = {"file": path.name, "bytes": path.stat().st_size, "examples": examples, "clip_set": filename,
-           "fingerprint": digest(made) if made else "not recorded", "settings": made or {}}
-    packed = pack.describe(layout, dataset)
-    if packed is not None:
-        verdict = pack.judge(layout, dataset)
-        out["pack"] = {"file": layout.pack_file(dataset).name, "rows": packed[0], "bytes": packed[1],
-                       "current": verdict.current}
-    return out
-
-
-def check(layout, filename):
+def check(layout, filename, region_entry, synthesis_entry):
     """Where the folder disagrees with its manifest (an empty list when it agrees).
+
+    ``region_entry`` and ``synthesis_entry`` make the entries from the files, as in :class:`ClipSet`.
 
     Every region done must have an entry with the same clip counts,
     fingerprint and clip bytes, and every entry its markers; a recorded
