@@ -22,7 +22,6 @@ The orchestrator names units of work of any regions instead (``--units 3:0 17:0 
 fast engine advances up to four of them together, one per lane.
 """
 
-import argparse
 import contextlib
 from dataclasses import dataclass
 import signal

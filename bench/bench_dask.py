@@ -5,7 +5,7 @@ What runs
 ---------
 One real ``distributed.LocalCluster`` (one worker process, ``--threads``
 threads, loopback), and the same regions sent to it twice through
-``deepsif_pipeline.dask_runner.run_regions_on_dask``, as
+``deepsif_pipeline.dask_tasks.run_regions_on_dask``, as
 ``pipeline_orchestrator.py --scheduler`` sends them, each into its own
 output folder:
 
@@ -83,7 +83,7 @@ def run_variant(scheduler, label, regions, args, work, group):
                "--progress", "none"]
     lines = []
     t0 = time.time()
-    results = dask_runner.run_regions_on_dask(scheduler, regions, command, lines.append, out, lanes=LANES, group=group)
+    results = dask_tasks.run_regions_on_dask(scheduler, regions, command, lines.append, out, lanes=LANES, group=group)
     wall = time.time() - t0
     bad = {r: str(res) for r, res in results.items() if res.status.value != "done"}
     if bad:

@@ -87,7 +87,7 @@ to stop on its clip count at that length, not at 200 s.
 The step-4 check (when this tree has ``--mean-iterations``): the sample's
 regions are also run with ``--mean-iterations all``; step 4 (train) then
 runs twice with this tree's code on the template, the other regions from a
-fixture (``bench/clip_fixture.py``, as written by step 2) and the sample's
+fixture (``tests/clip_fixture.py``, as written by step 2) and the sample's
 regions from the real clips of either folder (hard links), and the two
 step-4 files are compared with ``numpy.array_equal`` in ``selected_region``,
 ``nmm_idx``, ``random_samples``, ``current_snr``, ``scale_ratio`` and
@@ -139,6 +139,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from tests import deepsif_anatomy  # noqa: E402
+from tests.clip_fixture import write_spike_clips  # noqa: E402
 
 from deepsif_pipeline.store.layout import Layout  # noqa: E402
 
@@ -163,7 +164,10 @@ sys.path.insert(0, sys.argv[1])
 from pathlib import Path
 import numpy as np
 from scipy.io import savemat
-from deepsif_pipeline.layout import Layout
+try:
+    from deepsif_pipeline.store.layout import Layout
+except ModuleNotFoundError:  # a tree from before the package had subpackages
+    from deepsif_pipeline.layout import Layout
 from deepsif_pipeline.steps import pack
 layout = Layout(Path(sys.argv[2]))
 rows = [(int(r), k) for item in sys.argv[3].split(",") for r, n in [item.split(":")] for k in range(1, int(n) + 1)]
@@ -525,7 +529,6 @@ def step4_check(anatomy, sources, work, fixture_clips=100, dataset="train"):
     dict
         ``variable -> bool``: identical in every step-4 file.
     """
-    from bench.clip_fixture import write_spike_clips
     from deepsif_pipeline.head.anatomy import DISTANCES_VARIABLE, distance_file, load_template
     from deepsif_pipeline.processes.engine import find_engine
     from deepsif_pipeline.config.settings import Settings

@@ -70,6 +70,7 @@ before, 0.174 after, 0.177 in one call).
 """
 
 import argparse
+import importlib
 import math
 import multiprocessing
 import os
@@ -126,8 +127,8 @@ def child(code_dir, engine, anatomy, region, seconds, piece_seconds, seed, cache
     sys.path.insert(0, code_dir)
     t0 = time.perf_counter()
     import generate_tvb_data as gen
-    from deepsif_pipeline.head.anatomy import load_template
-    from deepsif_pipeline.store.layout import Layout
+    load_template = tree_module("head.anatomy", "anatomy").load_template
+    Layout = tree_module("store.layout", "layout").Layout
     gen._import_tvb()
     import_s = time.perf_counter() - t0
     if not str(Path(gen.__file__).resolve()).startswith(str(Path(code_dir).resolve())):
@@ -152,6 +153,15 @@ def child(code_dir, engine, anatomy, region, seconds, piece_seconds, seed, cache
     finally:
         shutil.rmtree(out, ignore_errors=True)
     return {"import_s": import_s, "wall_s": wall, "write_s": written[0], "seconds": seconds}
+
+
+def tree_module(module, before):
+    """A module of the tree first on ``sys.path``: ``deepsif_pipeline.{module}``, or, in a tree from before the
+    package had subpackages (an exported older commit), ``deepsif_pipeline.{before}``."""
+    try:
+        return importlib.import_module(f"deepsif_pipeline.{module}")
+    except ModuleNotFoundError:
+        return importlib.import_module(f"deepsif_pipeline.{before}")
 
 
 def in_child(*args, function=None):
@@ -194,9 +204,9 @@ def lanes_child(code_dir, anatomy, units, seconds, cache_dir):
     sys.path.insert(0, code_dir)
     import numpy as np
     import generate_tvb_data as gen
-    from deepsif_pipeline.science import fast_engine
     from deepsif_pipeline import science
-    from deepsif_pipeline.head.anatomy import load_template
+    fast_engine = tree_module("science.fast_engine", "fast_engine")
+    load_template = tree_module("head.anatomy", "anatomy").load_template
     if not str(Path(fast_engine.__file__).resolve()).startswith(str(Path(code_dir).resolve())):
         raise RuntimeError(f"imported {fast_engine.__file__}, not from {code_dir}")
     tvb_connectivity = gen._import_tvb()

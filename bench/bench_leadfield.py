@@ -4,7 +4,7 @@
 What is compared
 ----------------
 Each lead field is made as ``pipeline_orchestrator.py --sensors`` makes it
-(``deepsif_pipeline/sensors.py``: MNE's 4-layer sphere fitted to the
+(``deepsif_pipeline/head/leadfields/``: MNE's 4-layer sphere fitted to the
 sensors, the template's cortex in their frame, every vertex kept, gains
 along the cortex normals summed per region, average reference) and
 compared, region by region, with a reference lead field of the same
@@ -45,7 +45,7 @@ brain layer.
    (EEGLAB's axes read as MNE's) and turned from EEGLAB's axes (x nose,
    y left) into MNE's (x right, y nose).
 
-5. With ``--bem``: the pipeline's ``--bem`` path (``sensors.bem_vertex_gain``)
+5. With ``--bem``: the pipeline's ``--bem`` path (``bem.bem_vertex_gain``)
    on DeepSIF's template with a 3-layer BEM made from the two fsaverage
    surfaces MNE ships (:func:`shipped_fsaverage_bem`), with the normals and
    with DeepSIF's dipoles, against ``leadfield_75_20k.mat`` (2-3 min more;
@@ -74,12 +74,12 @@ from scipy.io import loadmat
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from deepsif_pipeline.head import sensors  # noqa: E402
+from deepsif_pipeline.head.leadfields import bem, geometry, recipe, sensors, sphere  # noqa: E402
 
 
 def correlations(made, reference):
     """Per-region correlation across sensors of two ``(n_sensors, n_regions)`` lead fields, average-referenced."""
-    a, b = sensors.average_reference(made), sensors.average_reference(reference)
+    a, b = recipe.average_reference(made), recipe.average_reference(reference)
     a, b = a - a.mean(axis=0), b - b.mean(axis=0)
     return (a * b).sum(axis=0) / (np.linalg.norm(a, axis=0) * np.linalg.norm(b, axis=0))
 
@@ -104,10 +104,10 @@ def by_label(names, montage="fsaverage_1005"):
 
 def lead_field(cortex_pos, cortex_ori, rm, n_regions, names, positions):
     """A region lead field (sensors x regions) for cortex positions already in the sensors' frame."""
-    sphere = sensors.sphere_model(positions)
-    placed, moved, farthest = sensors.pull_inside(cortex_pos, sphere)
-    fixed = sensors.vertex_gain(eeg_info(names, positions), placed, cortex_ori, sphere)
-    return sensors.sum_regions(fixed, rm, n_regions), moved, farthest
+    model = sphere.sphere_model(positions)
+    placed, moved, farthest = sphere.pull_inside(cortex_pos, model)
+    fixed = sphere.vertex_gain(eeg_info(names, positions), placed, cortex_ori, model)
+    return recipe.sum_regions(fixed, rm, n_regions), moved, farthest
 
 
 def tvb76_cases():
@@ -123,16 +123,16 @@ def tvb76_cases():
     positions = np.loadtxt(table, usecols=(1, 2, 3)) / 1000.0
     projection = np.load(root / "projectionMatrix" / "projection_eeg_65_surface_16k.npy")
     good = np.flatnonzero(np.all(np.isfinite(projection), axis=1))
-    reference = sensors.sum_regions(projection[good], rm, 76)
+    reference = recipe.sum_regions(projection[good], rm, 76)
     names, positions = [names[i] for i in good], positions[good]
-    shift = sensors.align_by_spheres(pos, positions)
+    shift = geometry.align_by_spheres(pos, positions)
     made, moved, farthest = lead_field(pos + shift, ori, rm, 76, names, positions)
     yield ("tvb76, tvb-data's 65 EEG sensors vs Brainstorm", made, reference, moved, farthest,
            f"cortex moved by ({', '.join(f'{1000 * v:.1f}' for v in shift)}) mm (sphere fits)",
            eeg_info(names, positions))
     keep, mne_positions = by_label(names)
-    rotated = mne_positions @ sensors.SCS_TO_RAS  # MNE's head frame into tvb-data's axes (inverse rotation)
-    shift = sensors.align_by_spheres(pos, rotated)
+    rotated = mne_positions @ geometry.SCS_TO_RAS  # MNE's head frame into tvb-data's axes (inverse rotation)
+    shift = geometry.align_by_spheres(pos, rotated)
     made, moved, farthest = lead_field(pos + shift, ori, rm, 76, [names[i] for i in keep], rotated)
     yield (f"tvb76, MNE fsaverage_1005 positions of {len(keep)} of those labels", made, reference[keep], moved,
            farthest, "MNE's head frame turned into tvb-data's axes, cortex placed by sphere fits",
@@ -159,7 +159,7 @@ def meg_file_diagnosis(values):
     equal = bool(np.all(ori[:, 0] == ori[:, 1]) and np.all(ori[:, 0] == ori[:, 2]))
     # a coil of normal n: its integration points differ in x by at most its size x sqrt(1 - n_x^2)
     with_normal = float(np.corrcoef(spread, np.sqrt(np.clip(1 - ori[:, 0] ** 2, 0, 1)))[0, 1])
-    _, radius = sensors.fit_sphere(xyz / 1000.0)
+    _, radius = geometry.fit_sphere(xyz / 1000.0)
     numbers = {"median_spread_mm": float(np.median(spread)), "max_spread_mm": float(spread.max()),
                "extent_mm": float(across), "column_corr": float(np.corrcoef(xyz[:, 0], xyz[:, 1])[0, 1]),
                "sphere_radius_m": radius, "orientation_components_equal": equal, "spread_vs_normal": with_normal}
@@ -188,13 +188,13 @@ def tvb76_meg_case():
     values = np.loadtxt(table, usecols=range(1, 7))
     projection = np.load(root / "projectionMatrix" / "projection_meg_276_surface_16k.npy")
     good = np.flatnonzero(np.all(np.isfinite(projection), axis=1))
-    reference = sensors.sum_regions(projection[good], rm, 76)
+    reference = recipe.sum_regions(projection[good], rm, 76)
     _, diagnosis = meg_file_diagnosis(values[good])
     # the head as in case 1: the sphere through the 63 EEG sensors, the cortex placed under them
     eeg = np.loadtxt(root / "sensors" / "eeg_brainstorm_65.txt", usecols=(1, 2, 3)) / 1000.0
     eeg = eeg[np.all(np.isfinite(np.load(root / "projectionMatrix" / "projection_eeg_65_surface_16k.npy")), axis=1)]
-    sphere = sensors.sphere_model(eeg)
-    placed, moved, farthest = sensors.pull_inside(pos + sensors.align_by_spheres(pos, eeg), sphere)
+    model = sphere.sphere_model(eeg)
+    placed, moved, farthest = sphere.pull_inside(pos + geometry.align_by_spheres(pos, eeg), model)
     info = mne.create_info([names[i] for i in good], 1000.0, "mag")
     for ch, at, normal in zip(info["chs"], values[good, :3] / 1000.0, values[good, 3:]):
         normal = normal / np.linalg.norm(normal)
@@ -203,11 +203,11 @@ def tvb76_meg_case():
         ch["coil_type"] = FIFF.FIFFV_COIL_MAGNES_MAG
         ch["loc"][:] = np.r_[at, ex, np.cross(normal, ex), normal]
     info["dev_head_t"] = mne.transforms.Transform("meg", "head")  # the file's frame is the head's (Brainstorm's)
-    inside = int((np.linalg.norm(values[good, :3] / 1000.0 - sphere["r0"], axis=1) <= sphere.radius).sum())
+    inside = int((np.linalg.norm(values[good, :3] / 1000.0 - model["r0"], axis=1) <= model.radius).sum())
     src = mne.setup_volume_source_space(pos={"rr": placed, "nn": ori}, verbose="error")
-    fwd = mne.make_forward_solution(info, None, src, sphere, eeg=False, mindist=0.0, on_inside="ignore",
+    fwd = mne.make_forward_solution(info, None, src, model, eeg=False, mindist=0.0, on_inside="ignore",
                                     verbose="error")
-    made = sensors.sum_regions(sensors.fix_orientations(fwd["sol"]["data"], ori), rm, 76)
+    made = recipe.sum_regions(recipe.fix_orientations(fwd["sol"]["data"], ori), rm, 76)
     spread = values[good, :3].max(axis=1) - values[good, :3].min(axis=1)
     normal_x = values[good, 3]
 
@@ -279,7 +279,7 @@ def deepsif_labels(anatomy):
 
 
 def bem_cases(anatomy, names, keep, positions, reference):
-    """``--bem`` as the pipeline runs it (:func:`sensors.bem_vertex_gain`) with :func:`shipped_fsaverage_bem`, on
+    """``--bem`` as the pipeline runs it (:func:`bem.bem_vertex_gain`) with :func:`shipped_fsaverage_bem`, on
     DeepSIF's cortex with its normals and with DeepSIF's dipoles (a copy of the cortex file with those as ``ori``)."""
     import tempfile
     import types
@@ -290,16 +290,16 @@ def bem_cases(anatomy, names, keep, positions, reference):
     info = eeg_info([names[i] for i in keep], positions)
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        bem = shipped_fsaverage_bem(tmp / "fsaverage-shipped-bem-sol.fif")
+        bem_path = shipped_fsaverage_bem(tmp / "fsaverage-shipped-bem-sol.fif")
         for label, ori in (("the normals", cortex["ori"]), ("DeepSIF's dipole directions", deepsif_dipoles(
                 cortex["ori"]))):
             folder = tmp / label.replace(" ", "_").replace("'", "")
             folder.mkdir()
             savemat(folder / "fs_cortex_20k.mat", {"pos": cortex["pos"], "ori": ori})
-            template = types.SimpleNamespace(path=lambda name, folder=folder: folder / name)
-            gain, head_model, _ = sensors.bem_vertex_gain(template, info, bem)
+            template = types.SimpleNamespace(path=lambda name, folder=folder: folder / name, frame="fsaverage")
+            gain, head_model, _ = bem.bem_vertex_gain(template, info, bem_path)
             yield (f"DeepSIF, --bem with fsaverage's shipped inner skull and scalp (outer skull 5 mm out), {label}",
-                   sensors.sum_regions(gain, rm, reference.shape[1]), reference[keep], 0, 0.0, head_model, info)
+                   recipe.sum_regions(gain, rm, reference.shape[1]), reference[keep], 0, 0.0, head_model, info)
 
 
 def deepsif_cases(anatomy):
@@ -337,7 +337,7 @@ def deepsif_cases(anatomy):
                f"{k} {v:.3f}" for k, v in others.items()), eeg_info([names[i] for i in keep], positions))
     for label, xyz in (("as given", eeglab), ("EEGLAB axes turned into MNE's", np.c_[-eeglab[:, 1], eeglab[:, 0],
                                                                                       eeglab[:, 2]])):
-        shift = sensors.align_by_spheres(pos, xyz)
+        shift = geometry.align_by_spheres(pos, xyz)
         made, moved, farthest = lead_field(pos + shift, ori, rm, n, names, xyz)
         yield (f"DeepSIF, electrode_75.mat coordinates {label}, vs leadfield_75_20k", made, reference, moved,
                farthest, "cortex placed by sphere fits (diagnostic)", eeg_info(names, xyz))
@@ -385,7 +385,7 @@ def figure(rows, path):
             info(left, right, r)
             continue
         for ax, values, name in ((left, made[:, r], "made (MNE sphere)"), (right, reference[:, r], "reference")):
-            values = sensors.average_reference(values[:, None])[:, 0]
+            values = recipe.average_reference(values[:, None])[:, 0]
             mne.viz.plot_topomap(values, info, axes=ax, show=False, contours=0)
             ax.set_title(f"region {r}, {name}; r = {corr[r]:.2f}", fontsize=7)
     fig.tight_layout()

@@ -25,7 +25,7 @@ def _python(code):
 def test_child_dies_when_the_orchestrator_is_killed(from_thread):
     parent = _python(f"""
         import sys, threading, time
-        from deepsif_pipeline import children
+        from deepsif_pipeline.processes import children
         def start():
             proc = children.spawn(["sleep", "60"])
             print(proc.pid, flush=True)
@@ -65,7 +65,7 @@ def test_time_limit_stops_the_child(monkeypatch):
 def test_signal_stops_children_and_nothing_new_starts():
     proc = _python("""
         import os, signal, threading, time
-        from deepsif_pipeline import children
+        from deepsif_pipeline.processes import children
         children.install_signal_handlers(lambda name: print("got", name, flush=True))
         def signal_once_running():  # the signal comes while the child runs
             while not children._running:
@@ -93,7 +93,7 @@ def test_a_child_killed_by_a_signal_to_the_whole_job_is_stopped_not_failed(whole
               "sys.exit(143)); print('ready', flush=True); time.sleep(30)"] if handled else ["sleep", "30"])
     proc = _python(f"""
         import os, signal, subprocess, threading, time
-        from deepsif_pipeline import children
+        from deepsif_pipeline.processes import children
         children.install_signal_handlers()
         out = []
         def step():

@@ -41,7 +41,7 @@ import pytest
 from scipy.io import loadmat
 
 from conftest import REPO
-from deepsif_pipeline.store import manifest
+from deepsif_pipeline.run.verify import check_manifest
 from deepsif_pipeline.store.layout import Layout
 
 pytestmark = pytest.mark.interrupts  # .ci/run runs these again on a loaded machine
@@ -723,7 +723,7 @@ class CrashLoop:
                                   "uninterrupted run:\n  " + "\n  ".join(problems[:30])))
         for category, paths in _leftovers(out).items():
             self.findings.append((category, f"{info['label']}: " + ", ".join(paths)))
-        disagree = manifest.check(Layout(out), "spikes")
+        disagree = check_manifest(Layout(out))
         if disagree:
             self.findings.append(("manifest disagrees with the files", f"{info['label']}: " + "; ".join(disagree)))
         raw = out / "raw_nmm"

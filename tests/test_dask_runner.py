@@ -1,4 +1,4 @@
-"""Regions as Dask tasks (deepsif_pipeline/dask_runner.py, ``pipeline_orchestrator.py --scheduler``).
+"""Regions as Dask tasks (deepsif_pipeline/dask_tasks.py, ``pipeline_orchestrator.py --scheduler``).
 
 The slow tests run a real ``distributed.LocalCluster`` (worker processes with nannies, on
 loopback) and the real pipeline on the built-in tvb76 template.
@@ -121,19 +121,19 @@ def test_results_are_the_file_the_group_run_wrote(tmp_path):
     made = {"status": "failed", "detail": "step 1 (TVB simulation) failed", "clips": None, "seconds": 3.0}
     done = {"status": "done", "detail": "", "clips": 12, "seconds": 40.0}
     path.write_text(json.dumps({"regions": {"5": made, "6": done}}))
-    assert dask_runner.read_results(str(path), [5, 6], 1, "whatever was printed\n# Summary\n") == {5: made, 6: done}
+    assert dask_tasks.read_results(str(path), [5, 6], 1, "whatever was printed\n# Summary\n") == {5: made, 6: done}
     assert Result.from_json(made) == Result(Status.FAILED, "step 1 (TVB simulation) failed", None, 3.0)
     # a region the run did not write (it was stopped before): failed, with the exit status
-    assert dask_runner.read_results(str(path), [6, 7], 130, "")[7]["detail"] == \
+    assert dask_tasks.read_results(str(path), [6, 7], 130, "")[7]["detail"] == \
         "the orchestrator was stopped by signal 2"
 
 
 def test_results_without_a_result_file():
-    refused = dask_runner.read_results("/nonexistent", [3, 4], 2, "error: --end_region (3) must be greater\n")
+    refused = dask_tasks.read_results("/nonexistent", [3, 4], 2, "error: --end_region (3) must be greater\n")
     assert all("refused the region: --end_region" in refused[r]["detail"] for r in (3, 4))
-    assert dask_runner.read_results("/nonexistent", [3], 130, "STEP 1\n") == {3: {
+    assert dask_tasks.read_results("/nonexistent", [3], 130, "STEP 1\n") == {3: {
         "status": "failed", "detail": "the orchestrator was stopped by signal 2", "clips": None, "seconds": 0.0}}
-    assert dask_runner.read_results("/nonexistent", [3], 1, "STEP 1\n")[3]["detail"] == \
+    assert dask_tasks.read_results("/nonexistent", [3], 1, "STEP 1\n")[3]["detail"] == \
         "the orchestrator exited with status 1 without a result"
 
 
@@ -146,14 +146,14 @@ def test_results_without_a_result_file():
     (994, 2, 1, 1),     # tvb-library: one region per task
 ])
 def test_group_size(n, threads, lanes, size):
-    assert dask_runner.group_size(n, threads, lanes) == size
+    assert dask_tasks.group_size(n, threads, lanes) == size
 
 
 def test_groups_put_the_regions_done_apart():
-    assert dask_runner.make_groups([0, 2, 3, 5, 6], [1, 4], 2) == [[0, 2], [3, 5], [6], [1, 4]]
-    assert dask_runner.make_groups([], [1, 4], 4) == [[1, 4]]
-    assert dask_runner.group_label([3, 17, 40, 41]) == "3_17_40-41"
-    assert dask_runner.group_label([8, 9, 10, 11]) == "8-11"
+    assert dask_tasks.make_groups([0, 2, 3, 5, 6], [1, 4], 2) == [[0, 2], [3, 5], [6], [1, 4]]
+    assert dask_tasks.make_groups([], [1, 4], 4) == [[1, 4]]
+    assert dask_tasks.group_label([3, 17, 40, 41]) == "3_17_40-41"
+    assert dask_tasks.group_label([8, 9, 10, 11]) == "8-11"
 
 
 def test_group_task_runs_again_only_its_regions_claimed_elsewhere(tmp_path):
@@ -173,7 +173,7 @@ def test_group_task_runs_again_only_its_regions_claimed_elsewhere(tmp_path):
         json.dump({{"regions": made}}, open(out, "w"))
         """))
     log = tmp_path / "logs" / "dask_regions_4-6.log"
-    ran = dask_runner.run_group_task([4, 5, 6], [str(stand_in)], str(log), "run1", dask_runner.__file__,
+    ran = dask_tasks.run_group_task([4, 5, 6], [str(stand_in)], str(log), "run1", dask_tasks.__file__,
                                      elsewhere_wait=30, result_path=str(tmp_path / "r_{tag}.json"))
     assert calls.read_text().splitlines() == ["4,5,6", "5"]
     assert {r: res["status"] for r, res in ran["results"].items()} == {4: "done", 5: "done", 6: "done"}
@@ -189,7 +189,7 @@ def _fake_worker(tmp_path, inner):
     script = tmp_path / "fake_worker.py"
     script.write_text(textwrap.dedent(f"""
         import os, subprocess, sys
-        cmd = [sys.executable, {str(Path(dask_runner.__file__))!r}, "--guard", str(os.getpid()), "3", "run1",
+        cmd = [sys.executable, {str(Path(dask_tasks.__file__))!r}, "--guard", str(os.getpid()), "3", "run1",
                "--", sys.executable, "-c", {inner!r}]
         print(subprocess.run(cmd).returncode, flush=True)
         """))
@@ -294,7 +294,7 @@ def test_region_of_a_killed_worker_is_redone(tvb76_cache, tmp_path, local_cluste
     command = [str(REPO / "pipeline_orchestrator.py"), "--anatomy", "tvb76", "--output", str(out), *SHORT,
                "--skip-synthesis"]
     try:
-        results = dask_runner.run_regions_on_dask(cluster.scheduler_address, regions, command, lines.append, out,
+        results = dask_tasks.run_regions_on_dask(cluster.scheduler_address, regions, command, lines.append, out,
                                                   env=env, grace=5, lanes=4, group=3)
     finally:
         stop.set()
@@ -387,9 +387,9 @@ def test_workers_that_do_not_share_the_output_are_refused(tmp_path, monkeypatch)
     """A worker that does not see the run's files: refused before any region is sent."""
     from distributed import Client, LocalCluster
     with LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None) as cluster:
-        monkeypatch.setattr(dask_runner, "_worker_sees", lambda paths: ("elsewhere", paths[:1]))
-        with pytest.raises(dask_runner.DaskSetupError, match="workers must share the output folder"):
-            dask_runner.run_regions_on_dask(cluster.scheduler_address, [0], [str(REPO / "x.py")],
+        monkeypatch.setattr(dask_tasks, "_worker_sees", lambda paths: ("elsewhere", paths[:1]))
+        with pytest.raises(dask_tasks.DaskSetupError, match="workers must share the output folder"):
+            dask_tasks.run_regions_on_dask(cluster.scheduler_address, [0], [str(REPO / "x.py")],
                                             print, tmp_path / "out")
 
 

@@ -164,9 +164,12 @@ def _help(command):
 
 @functools.lru_cache(maxsize=None)
 def help_options(command):
-    """The options command's --help shows, and those a script defines but hides from it
-    (help=argparse.SUPPRESS, e.g. the orchestrator's --result-file, which docs/architecture.md names)."""
+    """The options command's --help shows, and those a script declares but hides from it
+    (``Option.hidden`` in config/options.py, e.g. the orchestrator's --result-file, which docs/architecture.md
+    names; or ``help=argparse.SUPPRESS`` in a script's own parser)."""
+    from deepsif_pipeline.config.options import OPTIONS
     options = set(OPTION_RE.findall(_help(command)))
+    options |= {flag for o in OPTIONS if command in o.scripts for flag in o.flags}
     source = REPO / command
     if source.suffix == ".py" and source.is_file():
         for m in re.finditer(r"add_argument\(([^()]*)help=argparse\.SUPPRESS", source.read_text()):

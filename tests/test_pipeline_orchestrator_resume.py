@@ -16,7 +16,8 @@ import time
 import pytest
 
 from conftest import DEFAULT_SIGINT, REPO, Hold, assert_same_arrays, descendants, tvb76_run
-from deepsif_pipeline.store import claims, manifest
+from deepsif_pipeline.store import claims
+from deepsif_pipeline.run.verify import check_manifest
 from deepsif_pipeline.store.files import format_bytes
 from deepsif_pipeline.store.layout import Layout
 from deepsif_pipeline.config.settings import Settings
@@ -71,7 +72,7 @@ def test_sigterm_under_nohup_stops_cleanly_and_resumes(tvb76_cache, reference, t
     assert not [p for p in _leftovers(out) if not p.startswith("raw_nmm")], _leftovers(out)
     assert "stopped by SIGTERM" in (out / "logs" / "runs.log").read_text()
     # the manifest lists what is done, and only that: no region is done yet
-    assert manifest.check(Layout(out), "spikes") == []
+    assert check_manifest(Layout(out)) == []
     listed = (json.loads(lay.manifest.read_text())["clip_sets"].get("spikes", {}).get("regions", {})
               if lay.manifest.is_file() else {})  # (no manifest yet: nothing listed)
     assert list(listed) == []
@@ -88,7 +89,7 @@ def test_sigterm_under_nohup_stops_cleanly_and_resumes(tvb76_cache, reference, t
     assert "mean iterations 0 already have markers; simulating 1, 2" in again.stdout
     assert_same_arrays(out / "nmm_spikes", reference / "nmm_spikes")
     assert _leftovers(out) == []
-    assert manifest.check(Layout(out), "spikes") == []
+    assert check_manifest(Layout(out)) == []
     made = json.loads(Layout(out).manifest.read_text())["clip_sets"]["spikes"]
     assert list(made["regions"]) == ["2", "3", "4"] and made["settings"]["sim_length"] == 3.0
 

@@ -14,7 +14,7 @@ import pytest
 from scipy.io import loadmat, savemat
 
 from conftest import REPO, mat_arrays, tree_snapshot, tvb76_run, write_step4_inputs
-from deepsif_pipeline.store import manifest
+from deepsif_pipeline.run.verify import check_manifest
 from deepsif_pipeline.store.layout import Layout
 
 RANGE = ("--start_region", 2, "--end_region", 4, "--sim-length", 2, "--skip-synthesis")
@@ -148,7 +148,7 @@ def test_redo_replaces_exactly_that_unit(folder, tvb76_cache, tmp_path):
     # the manifest now records the new settings and names region 2 as made otherwise
     data = json.loads(lay.manifest.read_text())["clip_sets"]["spikes"]
     assert data["settings"]["seed"] == 5 and data["summary"]["other_settings"] == "2"
-    assert manifest.check(lay, "spikes") == []
+    assert check_manifest(lay) == []
     # and region 2 is refused under the new settings until it is redone too
     line = _refused(tvb76_cache, folder, "--anatomy", "tvb76", *RANGE, "--seed", 5)
     assert "holds region 2 made with other settings (--seed: recorded 20220425, asked 5)" in line
@@ -187,6 +187,6 @@ def test_a_step4_file_made_with_other_settings_is_refused_then_redone(step4_fold
     assert res.returncode == 0 and "--redo: " in res.stdout, res.stdout[-3000:]
     mag = loadmat(out / "test_sample_source1.mat")["mag_change"]
     assert not np.array_equal(mag, loadmat(step4_folder / "test_sample_source1.mat")["mag_change"])
-    assert manifest.check(Layout(out), "spikes") == []
+    assert check_manifest(Layout(out)) == []
     res = _run(tvb76_cache, out, *args)  # now current
     assert res.returncode == 0 and "is up to date" in res.stdout, res.stdout[-3000:]

@@ -5,8 +5,7 @@ import numpy as np
 import pytest
 
 from conftest import inputs_key, made_leadfield
-from deepsif_pipeline.head import anatomy
-from deepsif_pipeline.head.leadfields import LeadFieldError, bem, frames, geometry, recipe, sensors, sphere
+from deepsif_pipeline.head.leadfields import LeadFieldError, frames, geometry, recipe, sensors, sphere
 
 mne = pytest.importorskip("mne", reason="mne is not installed (pip install -r requirements.txt)")
 
@@ -144,10 +143,10 @@ def test_tvb76_lead_field_from_its_sensors_agrees_with_brainstorms(tvb76_dir):
     reference = loadmat(tvb76_dir / "leadfield_63_16k.mat")["fwd"]
     shift = geometry.align_by_spheres(cortex["pos"] / 1000.0, positions)
     assert 0.04 < shift[2] < 0.08 and np.linalg.norm(shift[:2]) < 0.02  # the cortex goes up under the cap
-    sphere = sphere.sphere_model(positions)
-    placed, moved, farthest = sphere.pull_inside(cortex["pos"] / 1000.0 + shift, sphere)
+    model = sphere.sphere_model(positions)
+    placed, moved, farthest = sphere.pull_inside(cortex["pos"] / 1000.0 + shift, model)
     assert moved < 0.05 * len(placed) and farthest < 0.01  # a few low vertices, by less than 1 cm
-    fixed = sphere.vertex_gain(info, placed, cortex["ori"], sphere)
+    fixed = sphere.vertex_gain(info, placed, cortex["ori"], model)
     fwd = recipe.average_reference(recipe.sum_regions(fixed[good], rm, 76))
     ref = recipe.average_reference(reference)
     corr = np.array([np.corrcoef(fwd[:, r], ref[:, r])[0, 1] for r in range(76)])

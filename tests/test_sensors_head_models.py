@@ -146,10 +146,10 @@ def test_a_bem_gives_the_lead_field_of_the_sphere_it_discretises(anatomy_dir, sp
 
     info = sensors.read_sensors("biosemi64")
     trans = frames.fsaverage_trans()
-    sphere = mne.make_sphere_model(r0=mne.transforms.apply_trans(trans, center), head_radius=radii[-1],
+    model = mne.make_sphere_model(r0=mne.transforms.apply_trans(trans, center), head_radius=radii[-1],
                                    relative_radii=[r / radii[-1] for r in radii], sigmas=sigmas, verbose="error")
     pos, ori = cortex(template)
-    gain = sphere.vertex_gain(info, mne.transforms.apply_trans(trans, pos), ori @ trans["trans"][:3, :3].T, sphere)
+    gain = sphere.vertex_gain(info, mne.transforms.apply_trans(trans, pos), ori @ trans["trans"][:3, :3].T, model)
     expected = recipe.average_reference(recipe.sum_regions(gain, anatomy.template_mapping(template),
                                                              template.n_regions))
     a, b = saved["fwd"], expected

@@ -31,7 +31,7 @@ import pytest
 from scipy.io import savemat
 
 from conftest import REPO, Hold, assert_same_arrays, tvb76_run
-from deepsif_pipeline.store import manifest
+from deepsif_pipeline.run.verify import check_manifest
 from deepsif_pipeline import science
 from deepsif_pipeline.head.anatomy import load_template
 from deepsif_pipeline.head.leadfields import template_leadfield
@@ -200,7 +200,7 @@ def _assert_equals_reference(out, reference):
         for key in ref:
             assert np.array_equal(got[key][()], ref[key][()]), key
     assert _leftovers(out) == []
-    assert manifest.check(Layout(out), "spikes") == []
+    assert check_manifest(Layout(out)) == []
 
 
 def _runs_log(out):

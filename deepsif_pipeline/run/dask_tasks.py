@@ -550,7 +550,7 @@ def run_regions_on_dask(scheduler, regions, command, log, output, env=None, pyth
             groups = make_groups(todo, [r for r in regions if r in done], size)
             log(f"{plural(len(regions), 'region')} sent as {plural(len(groups), 'task')} of "
                 + ("1 region" if size == 1 else f"up to {size} regions")
-                + (f", whose mean iterations share the lanes of their step-1 passes" if lanes > 1 and size > 1 else "")
+                + (", whose mean iterations share the lanes of their step-1 passes" if lanes > 1 and size > 1 else "")
                 + f"; each task's output goes to {layout.dask_task_log('{regions}')}")
             futures = {}
             for i, members in enumerate(groups):

@@ -256,6 +256,11 @@ def check_leadfield(layout, template, leadfield, counts, meta=None):
                       "file")
 
 
+def check_manifest(layout):
+    """Where the folder disagrees with its manifest (``store.manifest.check``, with the steps' entries)."""
+    return manifest.check(layout, layout.filename, extract.manifest_entry, synthesise.manifest_entry)
+
+
 def verify(layout, template, leadfield, dataset, distances, commands=None):
     """Run every check on an output folder.
 
@@ -282,8 +287,7 @@ def verify(layout, template, leadfield, dataset, distances, commands=None):
     def repair(regions):
         return commands["repair"](regions) if regions and "repair" in commands else None
 
-    add("manifest agrees with the files",
-        manifest.check(layout, layout.filename, extract.manifest_entry, synthesise.manifest_entry),
+    add("manifest agrees with the files", check_manifest(layout),
         f"{layout.manifest.name} lists every region, step-4 file and pack as they are")
     problems, counts, damaged = check_markers(layout, template.n_regions)
     done = counts >= 0

@@ -28,7 +28,8 @@ from deepsif_pipeline.store.fingerprint import (FORMAT, FingerprintError, canoni
                                                 flatten, legacy, parse)
 from deepsif_pipeline.store.files import fsync_path, mat_file_problem, sweep_temporaries
 from deepsif_pipeline.store.layout import compact_ranges
-from deepsif_pipeline.config.settings import fingerprint_entries
+from deepsif_pipeline.config.options import DATASETS
+from deepsif_pipeline.config.settings import Settings, fingerprint_entries
 from deepsif_pipeline.results import State, Verdict
 from deepsif_pipeline.steps import extract, pack
 
@@ -115,8 +116,7 @@ def judge(layout, settings, asked):
 
 
 def on_disk(layout):
-    """The datasets whose step-4 file is in the output folder, in ``settings.DATASETS`` order."""
-    from deepsif_pipeline.config.settings import DATASETS
+    """The datasets whose step-4 file is in the output folder, in ``options.DATASETS`` order."""
     return tuple(name for name in DATASETS if layout.synthesis_file(name).is_file())
 
 
@@ -126,7 +126,6 @@ def found_dataset(layout):
     The one whose step-4 file the folder holds; the default (``train``) when
     it holds both or neither.
     """
-    from deepsif_pipeline.config.settings import Settings
     present = on_disk(layout)
     return present[0] if len(present) == 1 else Settings.dataset
 

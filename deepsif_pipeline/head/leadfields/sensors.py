@@ -284,7 +284,7 @@ def region_made(template, info, gain, about):
     about : dict
         ``head_model``, ``placement``, ``moved``, ``farthest`` (the head model's provider).
     """
-    if info["description"] == NO_FIDUCIALS:
+    if info.get("description") == NO_FIDUCIALS:
         about = dict(about, placement=f"{about['placement']}; the sensors had {NO_FIDUCIALS}")
     fwd, extra = finished(sum_regions(gain, template_mapping(template), template.n_regions), info)
     return made(fwd, info, {**extra, **about})
