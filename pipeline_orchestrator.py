@@ -81,9 +81,9 @@ def run(command):
         results = run_on_dask(ctx, command.client, regions, done, planning.to_process(plan, regions))
     elif regions:
         results, halt = run_here(ctx, regions, planning.to_process(plan, regions), command.workers, software)
-    synthesis = packing = None
+    made = {}  # {dataset step's name: Result}
     if not (command.skip_synthesis or children.STOP.is_set() or halt):
-        synthesis, packing = runner.dataset(ctx, synthesise_too=command.mode is not Mode.PACK, software=software)
+        made = runner.dataset(ctx, synthesise_too=command.mode is not Mode.PACK, software=software)
     try:
         runner.record_manifest(ctx, software=software)  # (also adds what an earlier update may have missed)
     except (manifest.ManifestError, OSError) as exc:
@@ -92,14 +92,14 @@ def run(command):
         report.write_results(command.result_file, results)
 
     # summarise: the seed's summary, why the run stopped, what to run next
-    failed = report.summary(results, synthesis, packing, start)
-    status = exit_status(ctx, failed, synthesis, packing, halt)
-    for line in report.closing(command, results, synthesis, packing):
+    failed = report.summary(results, made, start)
+    status = exit_status(ctx, failed, made, halt)
+    for line in report.closing(command, results, made):
         say(line)
     return status
 
 
-def exit_status(ctx, failed, synthesis, packing, halt):
+def exit_status(ctx, failed, made, halt):
     """Say why the run ended as it did; its exit status (128 + signal when stopped, 1 on any failure)."""
     signum = children.stop_signal()
     if signum is not None:
@@ -114,7 +114,7 @@ def exit_status(ctx, failed, synthesis, packing, halt):
         return 1
     if any(res.status is Status.FAILED for res in failed.values()):  # (damaged ones: --redo, in the closing lines)
         say("Re-run the same command to retry the failed regions; finished ones are skipped.")
-    bad = any(res is not None and not res.status.ok for res in (synthesis, packing))
+    bad = any(not res.status.ok for res in made.values())
     status = 1 if failed or bad else 0
     record(ctx.layout, f"end: exit {status}, {len(failed)} failed regions")
     return status

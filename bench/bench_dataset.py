@@ -557,7 +557,7 @@ def step4_check(anatomy, sources, work, fixture_clips=100, dataset="train"):
             counts[r] = len(files)
         ctx = Context(Settings(dataset=dataset), template, layout, engine)
         out = layout.synthesis_file(dataset)
-        asked = synthesise.fingerprint(ctx.settings, template, ctx.leadfield, ctx.fingerprint(extract.NAME), counts)
+        asked = synthesise.fingerprint(ctx.settings, template, ctx.leadfield, ctx.fingerprint(extract.STEP), counts)
         fields = synthesise.job_fields(ctx, counts, distances, out, asked)
         t0 = time.time()
         if synthesise.run_staged(engine, fields, layout, dataset, synthesise.processes()) != 0:

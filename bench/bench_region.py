@@ -107,7 +107,7 @@ def main():
         job = extract.job(ctx, r)  # the job the pipeline writes
         # one numerical thread, as the pipeline runs step 2 (extract.run)
         t2, m2 = measured(engine.command(extract.FUNCTION, job), log, env=children.single_threaded_env())
-        done = extract.judge(layout, r, ctx.fingerprint(extract.NAME))
+        done = extract.judge(layout, r, ctx.fingerprint(extract.STEP))
         clips = done.clips
         clip_arrays[rate] = [loadmat(str(layout.clip(r, n)))["data"] for n in range(1, clips + 1)]
         clip_bytes = folder_bytes(layout.clip_dir(r)) if clips else 0

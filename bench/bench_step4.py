@@ -93,7 +93,7 @@ def main():
           f"{engine.version()}", flush=True)
     results = []
     ctx = Context(Settings(dataset=args.dataset), template, layout, engine)
-    asked = synthesise.fingerprint(ctx.settings, template, ctx.leadfield, ctx.fingerprint(extract.NAME), counts)
+    asked = synthesise.fingerprint(ctx.settings, template, ctx.leadfield, ctx.fingerprint(extract.STEP), counts)
     fields = synthesise.job_fields(ctx, counts, distances, out, asked)  # the job the pipeline writes
     for n_parts in args.processes:
         log = layout.synthesis_log(args.dataset)

@@ -149,6 +149,21 @@ def inputs_key(template, spec, bem=None):
     return source_of(None, spec, bem).key(template)
 
 
+def run_region(ctx, region, disk=None, halt=None):
+    """Steps 1-3 of one region through the runner's own lane worker (one lane), as a run processes it; its Result."""
+    from deepsif_pipeline.run import runner
+    queue = iter([(0, 1, region)])
+    return runner.lane_worker(ctx, lambda: next(queue), 1, disk, halt)[region]
+
+
+def take_over_claim(layout, region):
+    """Another run takes the region's claim (its file holds another token): this run's claim is lost."""
+    import json
+    from deepsif_pipeline.store import claims
+    path = claims.claim_path(layout.claim_dir, layout.region_claim(region))
+    path.write_text(json.dumps(dict(json.loads(path.read_text()), token="someone-else")))
+
+
 def run_octave(octave, code, cwd, timeout=600):
     """Run Octave ``code`` with matlab/ and tests/octave/ on the path; return the CompletedProcess.
 

@@ -247,7 +247,7 @@ def test_unreadable_marker_fails_its_region_only(tmp_path, anatomy_dir):
 
 def test_raw_kept_when_clips_are_incomplete(tmp_path, tvb76_dir):
     from scipy.io import savemat
-    from deepsif_pipeline.run import runner
+    from conftest import run_region
     from deepsif_pipeline.head.anatomy import load_template
     from deepsif_pipeline.store.layout import Layout
     from deepsif_pipeline.results import Status
@@ -262,11 +262,11 @@ def test_raw_kept_when_clips_are_incomplete(tmp_path, tvb76_dir):
     lay.raw_dir(4).mkdir(parents=True)
     (lay.raw_dir(4) / "piece.mat").write_bytes(b"x")
     ctx = Context(Settings(), load_template(tvb76_dir), lay)
-    result = runner.run_region_steps(ctx, 4)
+    result = run_region(ctx, 4)
     assert result.status is Status.DAMAGED and "1 of 2 clip files missing" in result.detail and "--redo" in result.detail
     assert (lay.raw_dir(4) / "piece.mat").exists()
     savemat(lay.clip(4, 2), {"data": np.zeros((500, 76))})
-    result = runner.run_region_steps(ctx, 4)
+    result = run_region(ctx, 4)
     assert result.status is Status.SKIPPED and result.clips == 2
     assert not lay.raw_dir(4).exists()
 
@@ -504,21 +504,25 @@ def _context(anatomy_dir, out, **settings):
                    progress="none")
 
 
-def test_lost_claim_stops_before_step2(tmp_path, anatomy_dir, capsys):
+def test_lost_claim_stops_before_step2(tmp_path, anatomy_dir, capsys, monkeypatch):
     """A run whose region claim was taken over while step 1 ran writes no clip or marker."""
-    import json
-    from deepsif_pipeline.store import claims
-    from deepsif_pipeline.run import runner
+    from conftest import run_region, take_over_claim
     from deepsif_pipeline.results import Status
+    from deepsif_pipeline.steps import simulate
     out = tmp_path / "out"
     raw = _complete_raw(out, 0, 3)
     ctx = _context(anatomy_dir, out, sim_length=1.5, piece_length=1.5, seed=3)
-    claim = claims.try_claim(ctx.layout.claim_dir, "region_0")
-    owner = json.loads(claim.path.read_text())
-    claim.path.write_text(json.dumps(dict(owner, token="someone-else")))  # taken over meanwhile
-    result = runner.run_region_steps(ctx, 0, claim)
+    real_step1 = simulate.run
+
+    def step1_then_taken_over(*args, **kwargs):
+        outcome = real_step1(*args, **kwargs)
+        take_over_claim(ctx.layout, 0)  # taken over while step 1 ran
+        return outcome
+
+    monkeypatch.setattr(simulate, "run", step1_then_taken_over)
+    result = run_region(ctx, 0)
     assert result.status is Status.FAILED and result.detail.startswith("claim lost"), result
-    assert "its claim was taken over by another run" in capsys.readouterr().out
+    assert "its claim was taken over by another run while step 1 ran" in capsys.readouterr().out
     assert not (out / "nmm_spikes").exists() and len(list(raw.glob("*.mat"))) == 3
 
 
@@ -551,29 +555,25 @@ def test_anatomy_connectivity_with_nan_weight_named_with_member(tmp_path, anatom
 
 def test_claim_lost_during_step2_leaves_the_raw_data(tmp_path, anatomy_dir, capsys, monkeypatch):
     """Step 2 (real Octave) finishes, but another run took the claim meanwhile: no deletion by this run."""
-    import json
-    from deepsif_pipeline.store import claims
-    from deepsif_pipeline.run import runner
+    from conftest import run_region, take_over_claim
     from deepsif_pipeline.results import Status
     from deepsif_pipeline.steps import extract
     out = tmp_path / "out"
     raw = _complete_raw(out, 0, 3)
     ctx = _context(anatomy_dir, out, sim_length=1.5, piece_length=1.5, seed=3)
-    claim = claims.try_claim(ctx.layout.claim_dir, "region_0")
     real_step2 = extract.run
 
     def step2_then_taken_over(*args, **kwargs):
         outcome = real_step2(*args, **kwargs)
         if kwargs.get("upto") == 2:  # taken over during the step 2 that completes the region
-            owner = json.loads(claim.path.read_text())
-            claim.path.write_text(json.dumps(dict(owner, token="someone-else")))
+            take_over_claim(ctx.layout, 0)
         return outcome
 
     monkeypatch.setattr(extract, "run", step2_then_taken_over)
-    result = runner.run_region_steps(ctx, 0, claim)
+    result = run_region(ctx, 0)
     assert result.status is Status.DONE
     assert "its raw data is left for that run to delete" in capsys.readouterr().out
-    assert extract.judge(ctx.layout, 0, ctx.fingerprint(extract.NAME)).current
+    assert extract.STEP.judge(ctx, 0).current
     assert len(list(raw.glob("*.mat"))) == 3
 
 

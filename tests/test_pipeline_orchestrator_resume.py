@@ -15,7 +15,7 @@ import time
 
 import pytest
 
-from conftest import DEFAULT_SIGINT, REPO, Hold, assert_same_arrays, descendants, tvb76_run
+from conftest import DEFAULT_SIGINT, REPO, Hold, assert_same_arrays, descendants, run_region, tvb76_run
 from deepsif_pipeline.store import claims
 from deepsif_pipeline.run.verify import check_manifest
 from deepsif_pipeline.store.files import format_bytes
@@ -239,12 +239,12 @@ def test_disk_filled_during_a_run_starts_no_further_region(tvb76_dir, tmp_path, 
     need = raw_bytes(76, 3.0, 1.0, ctx.settings.raw_rate)
     monkeypatch.setattr(disk, "free_bytes", lambda path: disk.with_margin(1.5 * need))  # room for one region
     assert guard.reserve(9, need) is None  # a region running beside
-    result = runner.region(ctx, 0, 0, 2, guard, halt)
+    result = run_region(ctx, 0, guard, halt)
     assert result.status is Status.FAILED and halt
     assert result.detail.startswith(f"not enough disk space for region 0: its raw data needs about "
                                     f"{format_bytes(need)} (+ {format_bytes(need)} for the regions running beside")
     assert halt.reason == "not enough disk space (region 0, above)"
-    assert runner.region(ctx, 1, 1, 2, guard, halt).status is Status.NOT_STARTED
+    assert run_region(ctx, 1, guard, halt).status is Status.NOT_STARTED
     assert not ctx.layout.raw_root.exists() and not list(ctx.layout.claim_dir.glob("*"))
     guard.release(9)
     assert guard.reserve(0, need) is None

@@ -7,7 +7,7 @@ command's exit status.
 from deepsif_pipeline.cli import status
 from deepsif_pipeline.config.commands import repair, suggest
 from deepsif_pipeline.console import FAIL, OK, plural, say
-from deepsif_pipeline.head.anatomy import distance_file, load_distances
+from deepsif_pipeline.head.anatomy import distance_file
 from deepsif_pipeline.results import State
 from deepsif_pipeline.run import plan as planning
 from deepsif_pipeline.run import verify as checks
@@ -22,9 +22,8 @@ def verify(command):
     """``--verify`` (and ``--qc``): check the output folder, print a table; 0 when everything holds."""
     ctx = command.ctx
     layout, template = ctx.layout, ctx.template
-    distances = load_distances(distance_file(template, layout.derived_dir, log=say))
-    rows = checks.verify(layout, template, ctx.leadfield, ctx.settings.dataset, distances,
-                         commands={"synthesis": suggest(ctx, "--synthesis-only"), "pack": suggest(ctx, "--pack"),
+    distance_file(template, layout.derived_dir, log=say)  # (derived when the template has none, and said)
+    rows = checks.verify(ctx, commands={"synthesis": suggest(ctx, "--synthesis-only"), "pack": suggest(ctx, "--pack"),
                                    "synthesis_redo": suggest(ctx, "--synthesis-only", "--redo"),
                                    "pack_redo": suggest(ctx, "--pack", "--redo"),
                                    "repair": lambda regions: repair(ctx, regions)})

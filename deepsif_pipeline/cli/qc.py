@@ -20,10 +20,10 @@ import numpy as np
 from scipy.io import loadmat
 
 from deepsif_pipeline import science
+from deepsif_pipeline.steps.synthesise import PAD
 from deepsif_pipeline.head.anatomy import INFLATED, REGION_MAPPING, template_info
 from deepsif_pipeline.head.leadfields.geometry import fit_sphere
 from deepsif_pipeline.steps.extract import clip_counts
-from deepsif_pipeline.run.verify import PAD
 
 MAX_PEAK_CLIPS = 300  # clips read for the peak distribution (spread over the regions)
 SCALED = "y1 - y2, spike scaled by \u03b1 (mV x \u03b1)"

@@ -16,7 +16,7 @@ from deepsif_pipeline.config.options import region_slice
 from deepsif_pipeline.console import RULE_REGION, banner, plural, say
 from deepsif_pipeline.head.anatomy import template_info
 from deepsif_pipeline.results import Status
-from deepsif_pipeline.steps import simulate
+from deepsif_pipeline.steps import DATASET_STEPS, simulate
 from deepsif_pipeline.store import manifest
 from deepsif_pipeline.store.files import format_bytes, write_text_atomic
 from deepsif_pipeline.store.layout import compact_ranges
@@ -179,8 +179,9 @@ def header(command):
             + (" and here (--verbose)" if ctx.verbose else " (--verbose shows it here too)"))
 
 
-def summary(results, synthesis, packing, start):
-    """The seed's summary: regions by result, the failed ones with why, step 4 and the pack; the failed regions."""
+def summary(results, made, start):
+    """The seed's summary: regions by result, the failed ones with why, the dataset steps (``made``: their
+    results by name); returns the failed regions."""
     banner(RULE_REGION, "Summary")
     failed = {r: res for r, res in results.items() if not res.status.ok}  # damaged ones too
     if results:
@@ -198,10 +199,9 @@ def summary(results, synthesis, packing, start):
         say(f"Failed regions: {len(failed)}" + (f" ({compact_ranges(failed)})" if failed else ""))
         for r, res in failed.items():
             say(f"  region {r}: {res.detail}")
-    if synthesis is not None:
-        say(f"Synthetic source: {synthesis}")
-    if packing is not None:
-        say(f"Clip pack: {packing}")
+    for step in DATASET_STEPS:
+        if step.name in made:
+            say(f"{step.label}: {made[step.name]}")
     say(f"Total time: {time.time() - start:.2f} seconds")
     return failed
 
@@ -211,7 +211,7 @@ def write_results(path, results):
     write_text_atomic(Path(path), json.dumps({"regions": {str(r): res.to_json() for r, res in results.items()}}))
 
 
-def closing(command, results, synthesis, packing):
+def closing(command, results, made):
     """The summary's last lines (:func:`closing_lines`) for this run.
 
     After a split run (``--slice``) the slices that hold regions without markers are
@@ -223,8 +223,7 @@ def closing(command, results, synthesis, packing):
         entry = manifest.clip_set(manifest.read(layout), layout.filename)
     except manifest.ManifestError:
         entry = None
-    files = [file_line(layout.synthesis_file(dataset), synthesis, "step 4"),
-             file_line(layout.pack_file(dataset), packing, "the clip pack the trainer reads")]
+    files = [file_line(step.outputs(ctx, dataset)[0], made.get(step.name), step.role) for step in DATASET_STEPS]
     failed = {r: (layout.region_log(r), layout.failure_record(r)) for r, res in results.items()
               if not res.status.ok}
     return closing_lines(layout.output, f"{layout.clip_root.name}/", ctx.template.n_regions, results, entry,

@@ -14,7 +14,8 @@ from deepsif_pipeline import science
 from deepsif_pipeline.console import plural
 from deepsif_pipeline.store.layout import compact_ranges
 from deepsif_pipeline.config.commands import repair, suggest
-from deepsif_pipeline.run.plan import Step4, dataset_plan, region_verdict
+from deepsif_pipeline.run.plan import Step4, dataset_plan
+from deepsif_pipeline.steps import region_verdict
 from deepsif_pipeline.results import State
 from deepsif_pipeline.steps import clean, extract
 

@@ -11,33 +11,13 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 import enum
 
+from deepsif_pipeline.results import State, Verdict
+from deepsif_pipeline.run.disk import shortage
+from deepsif_pipeline.steps import extract, pack, region_verdict, simulate, synthesise
+from deepsif_pipeline.steps.base import WAYS_OUT
 from deepsif_pipeline.store import manifest
 from deepsif_pipeline.store.fingerprint import describe, differences, digest
 from deepsif_pipeline.store.layout import compact_ranges
-from deepsif_pipeline.results import State, Verdict
-from deepsif_pipeline.run.disk import shortage
-from deepsif_pipeline.steps import extract, simulate, synthesise
-
-
-def region_verdict(ctx, region, deep=False):
-    """One region's verdict: its step 2 (markers, and with ``deep`` its clips), then the raw pieces it needs.
-
-    Returns
-    -------
-    Verdict
-        ``extract.judge``'s, except that raw pieces made with other settings
-        for the mean iterations still to do give ``OTHER_SETTINGS``.
-    """
-    try:
-        verdict = extract.judge(ctx.layout, region, ctx.fingerprint(extract.NAME), deep=deep,
-                                needed=ctx.settings.clips_needed)
-    except (OSError, ValueError) as exc:
-        return Verdict(State.DAMAGED, f"region {region}: {exc}")
-    if verdict.state in (State.MISSING, State.PARTIAL):
-        raw = simulate.judge(ctx, region, verdict.todo)
-        if raw.state is State.OTHER_SETTINGS:
-            return raw
-    return verdict
 
 
 @dataclass
@@ -79,18 +59,15 @@ def make(ctx, regions=(), synthesis_only=False):
         recorded = manifest.clip_set(manifest.read(ctx.layout), ctx.settings.filename)
     except manifest.ManifestError:
         recorded = None
-    asked = ctx.fingerprint(extract.NAME)
+    asked = ctx.fingerprint(extract.STEP)
     if recorded and recorded.get("regions") and recorded.get("fingerprint") != digest(asked):
         plan.clip_set = differences(recorded.get("settings", {}), asked)  # (a clip set with no region binds nothing)
     if synthesis_only:
         plan.synthesis_inputs = synthesise.inputs(ctx)
-        asked4 = synthesise.fingerprint(ctx.settings, ctx.template, ctx.leadfield, asked, [])
-        plan.synthesis = synthesise.judge(ctx.layout, ctx.settings, asked4)
+        plan.synthesis = synthesise.STEP.judge(ctx, ctx.settings.dataset)
     return plan
 
 
-WAYS_OUT = ("re-run with the settings they were made with, use another --output (or --filename), or add --redo "
-            "to replace them under the new settings")
 
 
 def refusal(ctx, plan):
@@ -171,7 +148,6 @@ def dataset_plan(ctx, pending=()):
     -------
     DatasetPlan
     """
-    from deepsif_pipeline.steps import pack
     name = ctx.settings.dataset
     counts, waiting, problem = synthesise.inputs(ctx)
     if problem:
@@ -181,10 +157,9 @@ def dataset_plan(ctx, pending=()):
         return DatasetPlan(name, Step4.WAITING, regions=remaining)
     if waiting:
         return DatasetPlan(name, Step4.AFTER, regions=tuple(sorted(waiting)))
-    asked = synthesise.fingerprint(ctx.settings, ctx.template, ctx.leadfield, ctx.fingerprint(extract.NAME), counts)
-    verdict = synthesise.judge(ctx.layout, ctx.settings, asked)
+    verdict = synthesise.STEP.judge(ctx, name, counts)
     return DatasetPlan(name, Step4.JUDGED, synthesis=verdict,
-                       pack=pack.judge(ctx.layout, name) if verdict.current else None)
+                       pack=pack.STEP.judge(ctx, name) if verdict.current else None)
 
 
 def to_simulate(plan):

@@ -1,4 +1,4 @@
-"""The pipeline's steps, each declared in one module.
+"""The pipeline's steps, each declared in one module behind one interface (``base.Step``), in order.
 
 - ``simulate`` (step 1; unit: region and mean iteration): the raw pieces
   ``raw_nmm/a{r}/mean_iter_{m}_a_iter_{r}_{k}.mat``, made by ``generate_tvb_data.py``.
@@ -11,68 +11,54 @@
 - ``pack`` (dataset): ``{dataset}_sample_nmm.h5``, the clips step 4 uses.
 
 Each module declares the outputs of a unit, their fingerprint (what made
-them: ``deepsif_pipeline/fingerprint.py``), a ``judge`` that tells from the
-files alone whether the unit is current (a
-:class:`deepsif_pipeline.results.Verdict`), and how to run it.
-``deepsif_pipeline.runner`` does, for every unit: claim, judge, run,
-record; ``deepsif_pipeline.plan`` judges a whole command before anything
-runs (refusals, ``--dry-run``, ``--status``). ``docs/architecture.md`` has
-the table of steps, outputs and fingerprints.
+them: ``store/fingerprint.py``), a ``judge`` that tells from the files alone
+whether the unit is current (a :class:`deepsif_pipeline.results.Verdict`),
+its banner, how it runs and what ``--verify`` checks of its outputs.
+``run/runner.py`` does, for every unit: claim, judge, run, record, going
+through :data:`STEPS` in order; ``run/plan.py`` judges a whole command
+before anything runs (refusals, ``--dry-run``, ``--status``).
+``docs/architecture.md`` has the table of steps, outputs and fingerprints.
+
+A new step is one module (a ``Step`` of its own) and one line in :data:`STEPS`.
 """
 
-from dataclasses import dataclass, field
+from deepsif_pipeline.steps import clean, extract, simulate, synthesise, pack  # (in their import order)
+from deepsif_pipeline.steps.base import Context, RegionRun, Step, Unit
 
-from deepsif_pipeline.config.settings import Settings
-from deepsif_pipeline.head.leadfields import LeadField, template_leadfield
-from deepsif_pipeline.store.layout import Layout
+__all__ = ["Context", "RegionRun", "Step", "Unit", "STEPS", "ITERATION_STEPS", "REGION_STEPS", "DATASET_STEPS",
+           "region_verdict", "region_entry", "dataset_entry", "clean", "extract", "pack", "simulate", "synthesise"]
+
+STEPS = (simulate.STEP, extract.STEP, clean.STEP, synthesise.STEP, pack.STEP)  # in the order they run
+
+ITERATION_STEPS = tuple(s for s in STEPS if s.unit is Unit.ITERATION)  # a region's mean iterations, in order
+REGION_STEPS = tuple(s for s in STEPS if s.unit is Unit.REGION)        # a region, once its mean iterations are done
+DATASET_STEPS = tuple(s for s in STEPS if s.unit is Unit.DATASET)      # the dataset, once every region is done
 
 
-@dataclass
-class Context:
-    """What every step of one run needs: its settings, the template, the output folder, the engine.
+def region_verdict(ctx, region):
+    """A region's verdict from its files: the region steps judged from the last to the first.
 
-    Attributes
-    ----------
-    settings : Settings
-    template : deepsif_pipeline.head.anatomy.Template
-    layout : Layout
-    engine : deepsif_pipeline.engine.Engine or None
-        MATLAB or Octave (None for runs that need neither).
-    limits : dict
-        ``{'step1': seconds or None, 'step2': ..., 'step4': ...}``.
-    redo : bool
-        Replace a unit's outputs made with other settings (``--redo``).
-    keep_raw : bool
-        Skip step 3 (``--keep-raw``).
-    progress : str
-        The run's progress display (``--progress``).
-    verbose : bool
-        Also show each step's own output (step 1's pieces, MATLAB/Octave's lines) on the console;
-        it always goes to the region's log.
-    leadfield : deepsif_pipeline.head.leadfields.LeadField
-        The lead field steps 2 and 4 use (default: the template's own file).
+    The last step that makes lasting outputs (step 2's markers) says what
+    the region still needs; each earlier step then judges what it made for
+    that (step 1: raw pieces made with other settings are refused).
+
+    Returns
+    -------
+    deepsif_pipeline.results.Verdict
     """
+    verdict = None
+    for step in reversed(ITERATION_STEPS + REGION_STEPS):
+        verdict = step.judge_region(ctx, region, verdict)
+    return verdict
 
-    settings: Settings
-    template: object
-    layout: Layout
-    engine: object = None
-    limits: dict = field(default_factory=lambda: {"step1": None, "step2": None, "step4": None})
-    redo: bool = False
-    keep_raw: bool = False
-    progress: str = "auto"
-    verbose: bool = False
-    leadfield: LeadField = None
-    _fingerprints: dict = field(default_factory=dict, repr=False)
 
-    def __post_init__(self):
-        if self.leadfield is None:
-            self.leadfield = template_leadfield(self.template)
+def region_entry(layout, region, software_index):
+    """A region's entry in the manifest (``store/manifest.py``): step 2's, from its markers and clips."""
+    return extract.manifest_entry(layout, region, software_index)
 
-    def fingerprint(self, step):
-        """The fingerprint this run gives the outputs of ``step`` ('simulate', 'extract'; cached)."""
-        if step not in self._fingerprints:
-            from deepsif_pipeline.steps import extract, simulate
-            module = {"simulate": simulate, "extract": extract}[step]
-            self._fingerprints[step] = module.fingerprint(self.settings, self.template, self.leadfield)
-        return self._fingerprints[step]
+
+def dataset_entry(layout, dataset, filename):
+    """The manifest's entry of the step-4 file of ``dataset``, with the pack's (``pack``); None without one."""
+    entry = synthesise.manifest_entry(layout, dataset, filename)
+    packed = pack.manifest_entry(layout, dataset) if entry is not None else None
+    return entry if packed is None else dict(entry, pack=packed)

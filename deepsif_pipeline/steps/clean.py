@@ -11,7 +11,10 @@ a region (``.tmp_*`` files, its step-2 job file), under the region's claim.
 import shutil
 
 from deepsif_pipeline import science
-from deepsif_pipeline.store.files import fsync_path, sweep_temporaries
+from deepsif_pipeline.console import FAIL, OK, say
+from deepsif_pipeline.results import Result, State, Status, Verdict
+from deepsif_pipeline.steps.base import Step, Unit
+from deepsif_pipeline.store.files import format_bytes, fsync_path, sweep_temporaries
 
 NAME = "clean"
 
@@ -105,13 +108,51 @@ def discard_from(layout, region, mean_iteration, first_clip):
     int
         Files deleted.
     """
-    from deepsif_pipeline.steps.extract import uncounted_clips
     n = 0
     for m in science.MEAN_ITERATIONS:
         if m >= mean_iteration and layout.marker(m, region).is_file():
             layout.marker(m, region).unlink()
             n += 1
-    for path in uncounted_clips(layout, region, first_clip - 1):
+    for path in layout.clips_above(region, first_clip - 1):
         path.unlink()
         n += 1
     return n
+
+
+class Clean(Step):
+    """Step 3 (unit: a region): deletes its raw data once its step 2 is current (``--keep-raw``: keeps it)."""
+
+    name, title, unit = NAME, "STEP 3", Unit.REGION
+
+    def judge(self, ctx, unit):
+        """``CURRENT`` when the region's raw folder is gone (or kept: ``--keep-raw``), else ``MISSING``."""
+        return Verdict(State.CURRENT if ctx.keep_raw or not ctx.layout.raw_dir(unit).exists() else State.MISSING)
+
+    def judge_region(self, ctx, region, later):
+        return later  # it makes nothing that lasts
+
+    def banner(self, ctx, unit, verdict=None):
+        if ctx.keep_raw and (verdict is None or verdict.current):
+            return f"STEP 3: Skipped for region {unit} (--keep-raw)"
+        return f"STEP 3: Deleting raw data for region {unit}"
+
+    def run(self, rr, unit):
+        """Delete the region's raw data, once its step 2 is current (else it is kept, and the region failed)."""
+        ctx, r, verdict = rr.ctx, unit, rr.verdict
+        layout = ctx.layout
+        if not verdict.current:
+            say(f"{FAIL} Keeping raw data of region {r} ({layout.raw_dir(r)}): step 2 output incomplete: "
+                f"{verdict.detail or verdict.state.value}")
+            return Result(Status.FAILED, "step 3: raw data kept, clips incomplete "
+                                         f"({verdict.detail or verdict.state.value})")
+        if ctx.keep_raw:
+            say(f"{OK} Keeping raw data of region {r} (--keep-raw): {layout.raw_dir(r)} "
+                f"({format_bytes(raw_size(layout, r)[1])})")
+            return None
+        files, size = run(layout, r)
+        deleted = f"{layout.raw_dir(r)}, {format_bytes(size)}" if files else "no raw data was left"
+        say(f"{OK} Successfully deleted raw data for region {r} ({deleted})")
+        return None
+
+
+STEP = Clean()

@@ -30,20 +30,27 @@ settings" would make every finished region's step 2 run again without
 changing a single number the trainer reads.
 """
 
+import time
+
 import numpy as np
 from scipy.io import loadmat, whosmat
 
-from deepsif_pipeline.processes import children
 from deepsif_pipeline import science
+from deepsif_pipeline.config import commands
+from deepsif_pipeline.config.settings import fingerprint_entries
+from deepsif_pipeline.console import FAIL, OK, plural, say
 from deepsif_pipeline.head.anatomy import describe_template, leadfield_id, template_identity
+from deepsif_pipeline.processes import children
 from deepsif_pipeline.processes.engine import run_function, write_job
+from deepsif_pipeline.results import Result, State, Status, Verdict
+from deepsif_pipeline.steps.base import (WAYS_OUT, Step, Unit, describe_outcome, failed_or_stopped, read_from,
+                                         show_engine_failure)
+from deepsif_pipeline.steps.clean import discard, discard_from
+from deepsif_pipeline.steps.simulate import piece_steps
 from deepsif_pipeline.store import manifest
+from deepsif_pipeline.store.files import mat_file_problem
 from deepsif_pipeline.store.fingerprint import (FORMAT, canonical, describe, differences, digest, flatten, legacy,
                                                 parse)
-from deepsif_pipeline.store.files import mat_file_problem
-from deepsif_pipeline.results import State, Verdict
-from deepsif_pipeline.config.settings import fingerprint_entries
-from deepsif_pipeline.steps.simulate import piece_steps
 
 NAME = "extract"
 FUNCTION = "process_region_nmm"  # matlab/process_region_nmm.m
@@ -290,17 +297,7 @@ def uncounted_clips(layout, region, clips):
     In a done region they are left by an interrupted step 2 of a later mean
     iteration (clips are written before their marker), and counted by no marker.
     """
-    from deepsif_pipeline.store.layout import CLIP_FILE
-    folder = layout.clip_dir(region)
-    if not folder.is_dir():
-        return []
-    prefix, suffix = CLIP_FILE.split("{n}")
-    numbered = {}
-    for path in folder.iterdir():
-        middle = path.name[len(prefix):len(path.name) - len(suffix)]
-        if path.name.startswith(prefix) and path.name.endswith(suffix) and middle.isdigit():
-            numbered[int(middle)] = path
-    return [numbered[n] for n in sorted(numbered) if n > clips]
+    return layout.clips_above(region, clips)
 
 
 def clip_counts(layout, n_regions, asked=None, needed=None):
@@ -355,7 +352,7 @@ def job(ctx, region, upto=None):
                      iterations=np.array(its, dtype=float),
                      seeds=np.array([science.simulation_seed(s.seed, region, m) for m in its], dtype=float),
                      clips_needed=float(s.clips_needed),
-                     fingerprint=canonical(ctx.fingerprint(NAME)))
+                     fingerprint=canonical(ctx.fingerprint(STEP)))
 
 
 def run(ctx, region, upto=None):
@@ -403,3 +400,195 @@ def manifest_entry(layout, region, software_index):
         entry["not_needed"] = {"mean_iterations": list(verdict.not_needed), "clips_reached": verdict.clips_needed,
                                "why": verdict.not_needed_text()}
     return entry
+
+
+def check_markers(layout, n_regions):
+    """Every region has its markers and exactly the clip files the last one counts.
+
+    Returns
+    -------
+    problems : list of str
+    counts : numpy.ndarray
+        ``(n_regions,)`` clip counts, -1 where a region is not done.
+    damaged : list of int
+        Regions with a damaged marker, a counted clip missing or a clip no marker counts.
+    """
+    counts, others = clip_counts(layout, n_regions)
+    damaged = sorted(r for r, v in others.items() if v.state is State.DAMAGED)
+    problems = [others[r].detail for r in damaged]
+    missing = np.flatnonzero(counts < 0)
+    if missing.size > len(problems):
+        problems.append(f"{missing.size} regions are not done: markers missing (first: region {missing[0]})")
+    for r in np.flatnonzero(counts >= 0):
+        folder = layout.clip_dir(r)
+        on_disk = {p.name for p in folder.iterdir() if not p.name.startswith(".")} if folder.is_dir() else set()
+        expected = {layout.clip(r, n).name for n in range(1, counts[r] + 1)}
+        if on_disk != expected:
+            lost, extra = sorted(expected - on_disk), sorted(on_disk - expected)
+            problems.append(f"region {r}: marker counts {counts[r]} clips but "
+                            + (f"{layout.clip_dir(r) / lost[0]} is missing" if lost else
+                               f"{layout.clip_dir(r) / extra[0]} is not counted by any marker"))
+            damaged.append(int(r))
+    return problems, counts, sorted(damaged)
+
+
+
+
+def load_clip(path, n_regions):
+    """A clip's data, or raise ValueError saying what is wrong with the file (``extract.clip_content_problem``)."""
+    problem = clip_content_problem(path, n_regions)
+    if problem:
+        raise ValueError(problem)
+    return loadmat(str(path), variable_names=["data"])["data"]
+
+
+
+
+def check_clips(layout, counts, n_regions):
+    """Every counted clip is a readable 500 x regions array of finite values.
+
+    Returns
+    -------
+    problems : list of str
+    regions : list of int
+        The regions with such a clip.
+    """
+    problems, regions = [], []
+    for r in np.flatnonzero(counts > 0):
+        for n in range(1, counts[r] + 1):
+            path = layout.clip(r, n)
+            if path.is_file():
+                problem = clip_content_problem(path, n_regions)
+                if problem:
+                    problems.append(problem)
+                    regions.append(int(r))
+                    break  # the region is made again from this clip's mean iteration on
+    return problems, regions
+
+
+class Extract(Step):
+    """Step 2 (unit: a region's mean iteration): its clips and marker, made in MATLAB/Octave.
+
+    A region's mean iterations are made in order (clips are numbered on
+    across them), so the region is judged as a whole (:func:`judge`): its
+    verdict says which mean iterations it still needs (``todo``). Its marker
+    is what makes a region done.
+    """
+
+    name, title, unit, claimed = NAME, "STEP 2", Unit.ITERATION, True
+
+    def fingerprint(self, ctx):
+        return fingerprint(ctx.settings, ctx.template, ctx.leadfield)
+
+    def outputs(self, ctx, unit):
+        region, m = unit
+        return [ctx.layout.marker(m, region)]  # (and the clips it counts)
+
+    def judge(self, ctx, unit, deep=True, content=False):
+        """The verdict of ``unit``'s region (a region number, or ``(region, mean iteration)``).
+
+        ``content``: also read every clip's data as ``--verify`` does (``--redo``).
+        """
+        region = unit[0] if isinstance(unit, tuple) else unit
+        return judge(ctx.layout, region, ctx.fingerprint(self), deep=deep, needed=ctx.settings.clips_needed,
+                     content=ctx.template.n_regions if content else None)
+
+    def judge_region(self, ctx, region, later):
+        """The region's verdict from its markers (a marker that cannot be read: ``DAMAGED``)."""
+        try:
+            return self.judge(ctx, region, deep=False)
+        except (OSError, ValueError) as exc:
+            return Verdict(State.DAMAGED, f"region {region}: {exc}")
+
+    def banner(self, ctx, unit, verdict=None):
+        return f"STEP 2: Processing raw NMM data for region {unit[0]}"
+
+    def prepare(self, rr):
+        """Judge the region (with ``--redo``, every clip read, as ``--verify`` does); damaged markers or clips,
+        and outputs made with other settings, are refused, or deleted with ``--redo``. A region found done
+        is said so, and the clips no marker counts (an interrupted step 2) are removed."""
+        ctx, r = rr.ctx, rr.region
+        layout = ctx.layout
+        verdict = self.judge(ctx, r, content=ctx.redo)
+        if verdict.state is State.DAMAGED:
+            if not ctx.redo:
+                return Result(Status.DAMAGED, f"{verdict.detail}; {repair_text(r, verdict)}: "
+                                              f"{commands.repair(ctx, [r])}")
+            while verdict.state is State.DAMAGED:
+                m, first = verdict.repair
+                gone = discard_from(layout, r, m, first)
+                say(f"--redo: region {r}: {verdict.detail}; deleted {plural(gone, 'file')}: its markers from mean "
+                    f"iteration {m} on and its clips from nmm_{first}.mat on, made again below")
+                verdict = self.judge(ctx, r, content=True)
+        if verdict.state is State.OTHER_SETTINGS:
+            if not ctx.redo:
+                return Result(Status.FAILED, f"{verdict.detail}; {WAYS_OUT}")
+            say(f"--redo: region {r} was made with other settings ({describe(list(verdict.differences))}); deleted "
+                f"its {discard(layout, r)} files")
+            verdict = self.judge(ctx, r)
+        rr.verdict, rr.found_done = verdict, verdict.current
+        if verdict.current:
+            made = [m for m in science.MEAN_ITERATIONS if m not in verdict.not_needed]
+            say(f"{OK} Region {r} already processed (markers for mean iterations {', '.join(map(str, made))}: "
+                f"{plural(verdict.clips, 'clip')}" + (f"; {verdict.not_needed_text()}" if verdict.not_needed else "")
+                + "); skipping")
+            extra = uncounted_clips(layout, r, verdict.clips)
+            if extra:  # an interrupted step 2 of a mean iteration this region did not need after all
+                for path in extra:
+                    path.unlink()
+                say(f"region {r}: removed {plural(len(extra), 'clip file')} that no marker counts ({extra[0].name}"
+                    f"{'' if len(extra) == 1 else f' to {extra[-1].name}'}; left by an interrupted step 2)")
+        return None
+
+    def run(self, rr, unit):
+        """Step 2 of the region's mean iterations up to ``unit``'s, in one MATLAB/Octave process; judged after."""
+        ctx, (r, m) = rr.ctx, unit
+        log = ctx.layout.region_log(r)
+        started = time.time()
+        seen = log.stat().st_size if log.is_file() else 0
+        outcome = run(ctx, r, upto=m)
+        output = read_from(log, seen)
+        if ctx.verbose:
+            for line in output:
+                say(line)
+        if not outcome.ok:
+            if not ctx.verbose:
+                show_engine_failure(ctx.engine, outcome, log, output)
+            why = describe_outcome(f"step 2 ({ctx.engine.name})", outcome, "--timeout-step2", log)
+            say(f"{FAIL} Processing raw NMM data failed for region {r}: {why}")
+            return failed_or_stopped(outcome, why)
+        made = self.judge(ctx, r)
+        clips = "" if made.clips is None else f": {plural(made.clips, 'clip')}"
+        say(f"{OK} Successfully processed raw NMM data for region {r} ({ctx.engine.name}, "
+            f"{time.time() - started:.1f} s){clips}" + (f"; {made.not_needed_text()}" if made.not_needed else ""))
+        rr.verdict = made
+        if rr.claim is not None and (rr.claim.lost or not rr.claim.is_ours()):
+            if made.current:
+                say(f"{OK} Region {r} is processed, but its claim was taken over by another run while step 2 ran: "
+                    "its raw data is left for that run to delete")
+                return Result(Status.DONE, clips=made.clips, detail=made.not_needed_text())
+            say(f"region {r}: its claim was taken over by another run while step 2 ran; its next mean iterations "
+                "are left to that run")
+            return Result(Status.ELSEWHERE, "claim taken over by another run while step 2 ran")
+        return None
+
+    def checks(self, ctx, found):
+        """Every region has its markers and exactly the clip files they count; every clip reads as a
+        500 x regions array of finite values (``found['counts']``: the regions' clip counts)."""
+        layout, n = ctx.layout, ctx.template.n_regions
+        repair = found["commands"].get("repair")
+        problems, counts, damaged = check_markers(layout, n)
+        found["counts"] = counts
+        done = counts >= 0
+        # a region done without the last mean iteration's marker had the clips step 4 reads before it
+        early = [r for r in np.flatnonzero(done) if not layout.marker(science.MEAN_ITERATIONS[-1], r).is_file()]
+        rows = [("markers match clip files", problems, f"{int(done.sum())} regions, {int(counts[done].sum())} clips"
+                 + (f"; {len(early)} regions stopped early (later mean iterations not needed: the clips step 4 reads "
+                    "reached)" if early else ""), repair(damaged) if damaged and repair else None)]
+        problems, bad_clips = check_clips(layout, counts, n)
+        rows.append(("clips are 500 x regions, finite", problems, f"{int(counts[done].sum())} clips read",
+                     repair(bad_clips) if bad_clips and repair else None))
+        return rows
+
+
+STEP = Extract()

@@ -14,16 +14,26 @@ and its clip rows; when they change, it is written again.
 """
 
 import hashlib
+from pathlib import Path
+import time
 
+import h5py
 import numpy as np
 from scipy.io import loadmat
 
+from deepsif_pipeline import science
+from deepsif_pipeline.config import commands
+from deepsif_pipeline.console import say
+from deepsif_pipeline.processes import children, testhook
+from deepsif_pipeline.results import Result, State, Status, Verdict
+from deepsif_pipeline.steps.base import Step, Unit
+from deepsif_pipeline.steps.extract import load_clip
+from deepsif_pipeline.steps.synthesise import read_synthesis
+from deepsif_pipeline.store.files import publish, sweep_temporaries, temporary_name
 from deepsif_pipeline.store.fingerprint import FORMAT, FingerprintError, canonical, differences, digest, parse
-from deepsif_pipeline.processes import testhook
-from deepsif_pipeline.store.files import publish, temporary_name
-from deepsif_pipeline.results import State, Verdict
 
 NAME = "pack"
+CLIP_LENGTH = science.CLIP_LENGTH  # samples per clip
 
 
 class PackError(Exception):
@@ -62,7 +72,6 @@ def judge(layout, dataset):
         ``MISSING`` (also when there is no step-4 file to pack), ``CURRENT``
         or ``STALE`` (made from another step-4 file, or incomplete: written again).
     """
-    import h5py
     out = layout.pack_file(dataset)
     if not layout.synthesis_file(dataset).is_file():
         return Verdict(State.MISSING, f"no {layout.synthesis_file(dataset).name}: run step 4 first")
@@ -119,7 +128,6 @@ def pack_clips(layout, dataset, log=print, progress_every=1000, stop=None):
     Path
         The HDF5 file.
     """
-    import h5py
     out = layout.pack_file(dataset)
     rows, made = _source(layout, dataset)
     if judge(layout, dataset).current:
@@ -163,7 +171,6 @@ def _load_clip(layout, region, n):
 
 def describe(layout, dataset):
     """``(rows, bytes)`` of a pack on disk, or None."""
-    import h5py
     out = layout.pack_file(dataset)
     try:
         with h5py.File(out, "r") as f:
@@ -171,3 +178,125 @@ def describe(layout, dataset):
     except (OSError, KeyError):
         return None
 
+
+def check_pack(meta, layout, h5_path, n_regions, command=None):
+    """Every nmm_idx row of the pack exists and equals the clip step 4 names.
+
+    ``command`` is the command line that writes the pack, suggested when it is missing.
+    """
+    if not Path(h5_path).is_file():
+        return [f"no pack {h5_path}: " + (f"write it with: {command}" if command else "run --pack")]
+    problems = []
+    rows = {}
+    for (i, k), row in np.ndenumerate(meta["nmm_idx"]):
+        clip = (int(meta["selected_region"][i, k, 0]), int(meta["random_samples"][i, k]))
+        if rows.setdefault(int(row), clip) != clip:
+            problems.append(f"pack row {row} is used for two different clips")
+            return problems
+    with h5py.File(h5_path, "r") as f:
+        data = f["data"]
+        if data.shape[1:] != (CLIP_LENGTH, n_regions):
+            return [f"{h5_path}: data is {data.shape}, expected (clips, {CLIP_LENGTH}, {n_regions})"]
+        for row, (region, n) in sorted(rows.items()):
+            if not 0 <= row < data.shape[0]:
+                problems.append(f"nmm_idx row {row} is outside the pack ({data.shape[0]} rows)")
+                continue
+            try:
+                expected = load_clip(layout.clip(region, n), n_regions).astype(np.float32)
+            except ValueError as exc:
+                problems.append(str(exc))
+                continue
+            if not np.array_equal(data[row], expected):
+                problems.append(f"pack row {row} differs from {layout.clip(region, n)} "
+                                f"(nmm_idx of region {region} clip {n})")
+    return problems
+
+
+STEP4_VARIABLES = ("selected_region", "nmm_idx", "random_samples", "scale_ratio", "mag_change", "sensor_snr",
+                   "current_snr")  # what the trainer reads of a step-4 file
+
+
+
+
+def file_problems(ctx):
+    """What ``--verify`` finds wrong with the pack of a run (``--redo`` writes it again then)."""
+    layout = ctx.layout
+    try:
+        meta = read_synthesis(layout.synthesis_file(ctx.settings.dataset))
+    except ValueError as exc:
+        return [str(exc)]
+    try:
+        return check_pack(meta, layout, layout.pack_file(ctx.settings.dataset), ctx.template.n_regions)
+    except OSError as exc:
+        return [f"{layout.pack_file(ctx.settings.dataset).name} cannot be read ({exc})"]
+
+
+def sweep(layout, dataset):
+    """Delete what a killed pack of ``dataset`` left (its temporary file), under the dataset's claim."""
+    return sweep_temporaries(layout.output, layout.pack_file(dataset).stem)
+
+
+def manifest_entry(layout, dataset):
+    """The manifest's entry (``store/manifest.py``) of the pack of ``dataset``, from the file; None without one."""
+    packed = describe(layout, dataset)
+    if packed is None:
+        return None
+    return {"file": layout.pack_file(dataset).name, "rows": packed[0], "bytes": packed[1],
+            "current": judge(layout, dataset).current}
+
+
+class Pack(Step):
+    """The pack (unit: the dataset): the clips the step-4 file uses, in the HDF5 file the trainer reads."""
+
+    name, title, unit = NAME, "PACK", Unit.DATASET
+    role, label = "the clip pack the trainer reads", "Clip pack"
+
+    def outputs(self, ctx, unit):
+        return [ctx.layout.pack_file(unit)]
+
+    def judge(self, ctx, unit):
+        return judge(ctx.layout, unit)
+
+    def banner(self, ctx, unit, verdict=None):
+        return f"PACK: Writing {ctx.layout.pack_file(unit).name} for the trainer"
+
+    def run(self, ctx, unit):
+        """The pack of the step-4 file; a Result."""
+        layout = ctx.layout
+        verdict = judge(layout, unit)
+        if not layout.synthesis_file(unit).is_file():
+            return Result(Status.FAILED, f"no {layout.synthesis_file(unit).name} in {layout.output}: run step 4 "
+                                         f"first ({commands.suggest(ctx, '--synthesis-only')})")
+        failing = file_problems(ctx) if verdict.current and ctx.redo else []
+        if verdict.current and not failing:
+            say(f"{layout.pack_file(unit)} is up to date")
+            return Result(Status.SKIPPED)
+        if failing:  # --redo repairs what --verify finds
+            layout.pack_file(unit).unlink()
+            say(f"--redo: {layout.pack_file(unit).name} fails --verify's checks ({'; '.join(failing[:3])}): "
+                "deleted, written again")
+        elif verdict.detail:
+            say(verdict.detail)
+        start = time.time()
+        try:
+            pack_clips(layout, unit, log=say, stop=children.STOP)
+        except PackError as exc:
+            return Result(Status.INTERRUPTED) if children.STOP.is_set() else Result(Status.FAILED, str(exc))
+        return Result(Status.DONE, seconds=time.time() - start)
+
+    def sweep(self, layout, unit):
+        return sweep(layout, unit)
+
+    def checks(self, ctx, found):
+        """Every row of the pack that ``nmm_idx`` names equals the clip step 4 names."""
+        layout, dataset, fixes = ctx.layout, ctx.settings.dataset, found["commands"]
+        meta, pack_file = found["meta"], layout.pack_file(dataset)
+        try:
+            problems = check_pack(meta, layout, pack_file, ctx.template.n_regions, fixes.get("pack"))
+        except OSError as exc:
+            problems = [f"{pack_file.name} cannot be read ({exc})"]
+        return [("pack rows equal their clips", problems, f"{len(np.unique(meta['nmm_idx']))} rows checked",
+                 fixes.get("pack_redo") if pack_file.is_file() else None)]
+
+
+STEP = Pack()

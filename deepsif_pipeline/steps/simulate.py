@@ -9,21 +9,25 @@ of the orchestrator or on its own; both decide which pieces to (re)make with
 :func:`judge_pieces`. Deleted by step 3 once step 2 is done.
 """
 
+from pathlib import Path
 import subprocess
 import sys
-from pathlib import Path
+import time
 
 import numpy as np
 from scipy.io import loadmat, whosmat
 
-from deepsif_pipeline.processes import children
 from deepsif_pipeline import science
-from deepsif_pipeline.head.anatomy import describe_template, template_identity
-from deepsif_pipeline.store.fingerprint import FORMAT, FingerprintError, describe, differences, flatten, legacy, parse
-from deepsif_pipeline.store.files import mat_file_problem
-from deepsif_pipeline.results import Difference, State, Verdict
 from deepsif_pipeline.config.commands import passed_on
 from deepsif_pipeline.config.settings import fingerprint_entries
+from deepsif_pipeline.console import FAIL, OK, plural, say, tail
+from deepsif_pipeline.head.anatomy import describe_template, template_identity
+from deepsif_pipeline.processes import children
+from deepsif_pipeline.results import Difference, Result, State, Status, Verdict
+from deepsif_pipeline.steps import clean
+from deepsif_pipeline.steps.base import WAYS_OUT, Step, Unit, describe_outcome, failed_or_stopped
+from deepsif_pipeline.store.files import format_bytes, mat_file_problem
+from deepsif_pipeline.store.fingerprint import FORMAT, FingerprintError, describe, differences, flatten, legacy, parse
 
 NAME = "simulate"
 SCRIPT = Path(__file__).resolve().parent.parent.parent / "generate_tvb_data.py"
@@ -250,7 +254,7 @@ def judge(ctx, region, iterations):
         ``PARTIAL`` or ``MISSING`` (``todo``: mean iterations with pieces
         to write).
     """
-    asked = ctx.fingerprint(NAME)
+    asked = ctx.fingerprint(STEP)
     rows = piece_rows(ctx.settings)
     n_columns = ctx.template.n_connectivity
     todo, any_piece = [], False
@@ -320,3 +324,87 @@ def logged_passes(log_dir):
                 units.append(tuple(map(int, word.split(":"))))
             seen.setdefault(" ".join(words), set(units))
     return sorted(seen.values(), key=lambda units: (min(m for _, m in units), sorted(units)))
+
+
+class Simulate(Step):
+    """Step 1 (unit: a region's mean iteration): its raw pieces, made in step-1 processes shared by the units of
+    up to ``lanes_per_pass`` regions (the runner's lane workers run them: :attr:`shared`)."""
+
+    name, title, unit, shared = NAME, "STEP 1", Unit.ITERATION, True
+
+    def fingerprint(self, ctx):
+        return fingerprint(ctx.settings, ctx.template, ctx.leadfield)
+
+    def outputs(self, ctx, unit):
+        region, m = unit
+        return ctx.layout.raw_pieces(region, m, len(piece_rows(ctx.settings)))
+
+    def judge(self, ctx, unit):
+        region, m = unit
+        return judge_pieces(ctx.layout, region, m, ctx.fingerprint(self), piece_rows(ctx.settings),
+                            ctx.template.n_connectivity)
+
+    def judge_region(self, ctx, region, later):
+        """The region's verdict: ``later``'s (step 2's), unless the raw pieces of a mean iteration it still
+        needs were made with other settings (``OTHER_SETTINGS``: they would be refused)."""
+        if later.state in (State.MISSING, State.PARTIAL):
+            raw = judge(ctx, region, later.todo)
+            if raw.state is State.OTHER_SETTINGS:
+                return raw
+        return later
+
+    def banner(self, ctx, unit, verdict=None):
+        return f"STEP 1: Generating TVB data for region {unit[0]} ({ENGINE_NAMES[ctx.settings.engine]})"
+
+    def prepare(self, rr):
+        """Raw pieces of the mean iterations still to do made with other settings: refused, or deleted with
+        ``--redo``; then the disk the region's raw data needs is reserved (deleted by step 3)."""
+        ctx, r, verdict = rr.ctx, rr.region, rr.verdict
+        if rr.found_done:
+            return None
+        layout, s = ctx.layout, ctx.settings
+        raw = judge(ctx, r, verdict.todo)
+        if raw.state is State.OTHER_SETTINGS:
+            if not ctx.redo:
+                return Result(Status.FAILED, f"{raw.detail}; {WAYS_OUT}")
+            files, size = clean.raw_size(layout, r)
+            clean.run(layout, r)
+            say(f"--redo: deleted the raw data of region {r} made with other settings ({files} files, "
+                f"{format_bytes(size)})")
+        if rr.disk is not None:  # room for the raw data of every mean iteration it may need
+            need = raw_bytes(ctx.template.n_connectivity, s.sim_length, s.piece_length, s.raw_rate, len(verdict.todo))
+            problem = rr.disk.reserve(r, need)
+            if problem:
+                if rr.halt is not None:
+                    rr.halt.reason = f"not enough disk space (region {r}, above)"
+                return Result(Status.FAILED, problem)
+        if verdict.state is State.PARTIAL:
+            done = [m for m in science.MEAN_ITERATIONS if m not in verdict.todo]
+            until = (f"until the region has {s.clips_needed:g} clips" if s.mean_iterations == "needed"
+                     else "every mean iteration (--mean-iterations all)")
+            say(f"mean iterations {', '.join(map(str, done))} already have markers; simulating "
+                f"{', '.join(map(str, verdict.todo))} ({until}; {plural(verdict.clips, 'clip')} so far)")
+        return None
+
+    def run(self, rr, unit):
+        """A generator: yields ``unit`` to the lane worker and is sent the outcome of the pass that simulated it."""
+        ctx, (r, m), verdict = rr.ctx, unit, rr.verdict
+        simulator = ENGINE_NAMES[ctx.settings.engine]
+        log = ctx.layout.region_log(r)
+        say(f"mean iteration {m}" + (f" (region {r} has {plural(verdict.clips, 'clip')}, needs "
+                                     f"{ctx.settings.clips_needed:g})" if verdict.clips is not None else ""))
+        started = time.time()
+        outcome = yield unit
+        if not outcome.ok:
+            why = describe_outcome(f"step 1 ({simulator})", outcome, "--timeout-step1", log)
+            say(f"{FAIL} Step 1 ({simulator}) failed for region {r}: {why}")
+            if not outcome.stopped and not ctx.verbose:
+                for line in tail(log, 8):
+                    say(f"    {line}")
+            return failed_or_stopped(outcome, why)
+        say(f"{OK} Successfully generated TVB data for region {r} ({simulator}, mean iteration {m}: "
+            f"{ctx.settings.sim_length:g} s simulated, in a pass of {time.time() - started:.1f} s)")
+        return None
+
+
+STEP = Simulate()

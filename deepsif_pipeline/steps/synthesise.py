@@ -15,26 +15,33 @@ these settings from other clips (regions redone since) is made again.
 """
 
 import os
+from pathlib import Path
+import time
 
 import numpy as np
 from scipy.io import loadmat
 
-from deepsif_pipeline.processes import children, testhook
 from deepsif_pipeline import science
-from deepsif_pipeline.head.anatomy import (content_digest, describe_template, distance_file, leadfield_id,
-                                           template_identity)
-from deepsif_pipeline.processes.engine import run_function, run_functions, write_job
-from deepsif_pipeline.store.fingerprint import (FORMAT, FingerprintError, canonical, describe, differences, digest,
-                                                flatten, legacy, parse)
-from deepsif_pipeline.store.files import fsync_path, mat_file_problem, sweep_temporaries
-from deepsif_pipeline.store.layout import compact_ranges
+from deepsif_pipeline.config import commands
 from deepsif_pipeline.config.options import DATASETS
 from deepsif_pipeline.config.settings import Settings, fingerprint_entries
-from deepsif_pipeline.results import State, Verdict
-from deepsif_pipeline.steps import extract, pack
+from deepsif_pipeline.console import OK, say
+from deepsif_pipeline.head.anatomy import (INFLATED, REGION_MAPPING, content_digest, describe_template,
+                                           distance_file, leadfield_id, load_distances, template_identity)
+from deepsif_pipeline.processes import children, testhook
+from deepsif_pipeline.processes.engine import run_function, run_functions, write_job
+from deepsif_pipeline.results import Result, State, Status, Verdict
+from deepsif_pipeline.steps import extract
+from deepsif_pipeline.steps.base import WAYS_OUT, Step, Unit, describe_outcome, failed_or_stopped, show_engine_failure
+from deepsif_pipeline.store import manifest
+from deepsif_pipeline.store.files import fsync_path, mat_file_problem, sweep_temporaries
+from deepsif_pipeline.store.fingerprint import (FORMAT, FingerprintError, canonical, describe, differences, digest,
+                                                flatten, legacy, parse)
+from deepsif_pipeline.store.layout import compact_ranges
 
 NAME = "synthesise"
 FUNCTION = "generate_synthetic_source"  # matlab/generate_synthetic_source.m
+PAD = science.PAD_VALUE  # padding of selected_region and mag_change
 TIMEOUT_S = 4 * 3600.0  # default time limit of one step-4 process (about 20x what was measured here)
 
 
@@ -142,7 +149,7 @@ def inputs(ctx):
     problem : str or None
         Regions made with other settings, or damaged (a failure).
     """
-    counts, others = extract.clip_counts(ctx.layout, ctx.template.n_regions, ctx.fingerprint(extract.NAME),
+    counts, others = extract.clip_counts(ctx.layout, ctx.template.n_regions, ctx.fingerprint(extract.STEP),
                                          needed=ctx.settings.clips_needed)
     bad = {r: v for r, v in others.items() if v.state in (State.OTHER_SETTINGS, State.DAMAGED)}
     if bad:
@@ -163,7 +170,6 @@ def processes():
 
 def job_fields(ctx, counts, distances, out, asked):
     """The fields of step 4's job file (``matlab/generate_synthetic_source.m``, see its help)."""
-    from deepsif_pipeline.head.anatomy import INFLATED, REGION_MAPPING
     template = ctx.template
     return dict(inflated=str(template.path(INFLATED)), region_mapping=str(template.path(REGION_MAPPING)),
                 distances=str(distances), leadfield=str(ctx.leadfield.path),
@@ -244,16 +250,15 @@ def run(ctx, counts, asked, log):
 
 
 def sweep(layout, dataset):
-    """Delete what a killed step 4 or pack of ``dataset`` left (under the step-4 claim).
+    """Delete what a killed step 4 of ``dataset`` left (under the dataset's claim): its temporaries, its job
+    files and the derived files' temporaries.
 
     Returns
     -------
     list of Path
     """
     synthesis = layout.synthesis_file(dataset)
-    gone = (sweep_temporaries(layout.output, synthesis.stem + "_")
-            + sweep_temporaries(layout.output, layout.pack_file(dataset).stem)
-            + sweep_temporaries(layout.derived_dir))
+    gone = sweep_temporaries(layout.output, synthesis.stem + "_") + sweep_temporaries(layout.derived_dir)
     job = layout.synthesis_job(dataset)
     if layout.log_dir.is_dir():
         for path in layout.log_dir.glob(f"{job.stem}*.mat"):
@@ -263,8 +268,8 @@ def sweep(layout, dataset):
 
 
 def manifest_entry(layout, dataset, filename):
-    """The manifest's entry (``store/manifest.py``) of the step-4 file of ``dataset`` and its pack, from the
-    files; None without a step-4 file."""
+    """The manifest's entry (``store/manifest.py``) of the step-4 file of ``dataset``, from the file; None
+    without one (the pack adds its own: ``steps.dataset_entry``)."""
     path = layout.synthesis_file(dataset)
     if not path.is_file():
         return None
@@ -276,9 +281,231 @@ def manifest_entry(layout, dataset, filename):
         made, examples = None, None
     out = {"file": path.name, "bytes": path.stat().st_size, "examples": examples, "clip_set": filename,
            "fingerprint": digest(made) if made else "not recorded", "settings": made or {}}
-    packed = pack.describe(layout, dataset)
-    if packed is not None:
-        verdict = pack.judge(layout, dataset)
-        out["pack"] = {"file": layout.pack_file(dataset).name, "rows": packed[0], "bytes": packed[1],
-                       "current": verdict.current}
     return out
+
+
+STEP4_VARIABLES = ("selected_region", "nmm_idx", "random_samples", "scale_ratio", "mag_change", "sensor_snr",
+                   "current_snr")  # what the trainer reads of a step-4 file
+
+
+def read_synthesis(path):
+    """A step-4 file's variables, or raise ValueError saying why it cannot serve the trainer."""
+    try:
+        meta = loadmat(str(path))
+    except Exception as exc:  # scipy raises several types for broken files
+        raise ValueError(f"{Path(path).name} cannot be read ({type(exc).__name__}: {exc})") from None
+    absent = [v for v in STEP4_VARIABLES if v not in meta]
+    if absent:
+        raise ValueError(f"{Path(path).name} lacks {', '.join(absent)}")
+    return meta
+
+
+
+
+def check_synthesis(meta, counts, distances):
+    """Sizes, padding, clip choices and magnitudes of a step-4 file.
+
+    ``distances`` is the template's ``raw_dis_matrix`` (regions x regions).
+    """
+    problems = []
+    sr, mag = meta["selected_region"], meta["mag_change"]
+    n_ex, n_src = sr.shape[:2]
+    for name in ("nmm_idx", "random_samples"):
+        if meta[name].shape != (n_ex, n_src):
+            problems.append(f"{name} is {meta[name].shape}, expected {(n_ex, n_src)}")
+    for name in ("sensor_snr", "current_snr"):
+        if meta[name].shape != (n_ex, 1):
+            problems.append(f"{name} is {meta[name].shape}, expected {(n_ex, 1)}")
+    if mag.shape != sr.shape or meta["scale_ratio"].shape[:2] != (n_ex, n_src):
+        problems.append(f"mag_change {mag.shape} / scale_ratio {meta['scale_ratio'].shape} do not match "
+                        f"selected_region {sr.shape}")
+        return problems
+    pad = sr == PAD
+    n_real = (~pad).sum(axis=2)
+    if np.any(pad != (np.arange(sr.shape[2]) >= n_real[..., None])) or np.any(n_real == 0):
+        problems.append(f"selected_region: padding {PAD} must follow the patch regions, centre first")
+    if np.any((mag == PAD) != pad):
+        problems.append("mag_change is padded where selected_region is not (or the reverse)")
+    centres = sr[:, :, 0].astype(int)
+    if np.any(counts[centres] <= 0):
+        problems.append("a source centre is a region without clips")
+    elif np.any(meta["random_samples"] < 1) or np.any(meta["random_samples"] > counts[centres]):
+        problems.append("random_samples names a clip its region does not have")
+    if not np.allclose(mag[:, :, 0], 1.0):
+        problems.append("mag_change is not 1 at the centre")
+    else:
+        flat_sr, flat_mag = sr.reshape(-1, sr.shape[2]), mag.reshape(-1, sr.shape[2])
+        for row in range(flat_sr.shape[0]):
+            ids = flat_sr[row][flat_sr[row] != PAD].astype(int)
+            order = np.argsort(distances[ids[0], ids], kind="stable")
+            if np.any(np.diff(flat_mag[row][: len(ids)][order]) > 1e-12):
+                problems.append(f"mag_change increases with distance (example {row // n_src}, "
+                                f"source {row % n_src})")
+                break
+    if not np.all(np.isfinite(meta["scale_ratio"])) or np.any(meta["scale_ratio"] <= 0):
+        problems.append("scale_ratio has non-finite or non-positive values")
+    return problems
+
+
+
+
+def file_problems(ctx, counts):
+    """What ``--verify`` finds wrong with the step-4 file of a run (``--redo`` makes it again then).
+
+    ``counts``: ``(n_regions,)`` the regions' clip counts.
+    """
+    layout, template = ctx.layout, ctx.template
+    try:
+        meta = read_synthesis(layout.synthesis_file(ctx.settings.dataset))
+    except ValueError as exc:
+        return [str(exc)]
+    distances = load_distances(distance_file(template, layout.derived_dir))
+    return check_synthesis(meta, np.asarray(counts), distances)
+
+
+
+
+def check_leadfield(layout, template, leadfield, counts, meta=None):
+    """The lead field this check uses is the one the clips and the step-4 file were made with.
+
+    The lead field (the template's, or the one made for ``--sensors`` in
+    ``derived/``) must be sensors x regions and finite; its content must be
+    the one the manifest records for the clip set (step 2 scaled the
+    spikes with it) and the one the step-4 file names (``leadfield_id``,
+    its scale ratios); the clips' sensor projections (``proj``) have its
+    sensor count. The trainer must project with this same matrix.
+
+    Parameters
+    ----------
+    leadfield : deepsif_pipeline.head.leadfields.LeadField
+    counts : numpy.ndarray
+        ``(n_regions,)`` clip counts, -1 where a region is not done.
+    meta : dict or None
+        The step-4 file's variables, when there is one.
+
+    Returns
+    -------
+    problems : list of str
+    detail : str
+        What it is, for the passing row.
+    """
+    path = leadfield.path
+    try:
+        fwd = np.asarray(loadmat(str(path), variable_names=["fwd"])["fwd"], dtype=float)
+    except Exception as exc:  # scipy raises several types for broken files
+        return [f"{path} cannot be read ({type(exc).__name__}: {exc})"], ""
+    if fwd.ndim != 2 or fwd.shape[1] != template.n_regions or not np.all(np.isfinite(fwd)):
+        return [f"{path.name}: fwd is {fwd.shape}{'' if np.all(np.isfinite(fwd)) else ' with non-finite values'}, "
+                f"expected sensors x {template.n_regions} regions, finite"], ""
+    made = leadfield_id(path)
+    problems = []
+    recorded = (manifest.clip_set(manifest.read(layout), layout.filename) or {}).get("settings", {})
+    if recorded.get("template.leadfield") not in (None, made):
+        problems.append(f"the clips were made with another lead field than {path.name} (the manifest records "
+                        f"{recorded['template.leadfield']}, {path.name} is {made})")
+    if meta is not None and "leadfield_id" in meta:
+        named = str(np.asarray(meta["leadfield_id"]).ravel()[0])
+        if named != made:
+            problems.append(f"the step-4 file was made with another lead field ({named}) than {path.name} ({made})")
+    with_clips = np.flatnonzero(counts > 0)
+    if with_clips.size:
+        r = int(with_clips[0])
+        proj = loadmat(str(layout.clip(r, 1)), variable_names=["proj"]).get("proj")
+        if proj is not None and np.asarray(proj).shape[0] != fwd.shape[0]:
+            problems.append(f"{layout.clip(r, 1)}: proj has {np.asarray(proj).shape[0]} sensors, {path.name} "
+                            f"{fwd.shape[0]}")
+    return problems, (f"{path.name} ({leadfield.source.about()}): {fwd.shape[0]} sensors x {fwd.shape[1]} regions, the one the clips "
+                      f"{'and the step-4 file ' if meta is not None else ''}were made with: give the trainer this "
+                      "file")
+
+
+class Synthesise(Step):
+    """Step 4 (unit: the dataset): the synthetic source parameters, once every region of the template is done."""
+
+    name, title, unit = NAME, "STEP 4", Unit.DATASET
+    role, label = "step 4", "Synthetic source"
+
+    def fingerprint(self, ctx, counts=()):
+        """Its settings and inputs: the clips' fingerprint and every region's clip count (``counts``)."""
+        return fingerprint(ctx.settings, ctx.template, ctx.leadfield, ctx.fingerprint(extract.STEP), counts)
+
+    def outputs(self, ctx, unit):
+        return [ctx.layout.synthesis_file(unit)]
+
+    def judge(self, ctx, unit, counts=()):
+        return judge(ctx.layout, ctx.settings, self.fingerprint(ctx, counts))
+
+    def banner(self, ctx, unit, verdict=None):
+        return f"STEP 4: Generating synthetic source ({ctx.layout.synthesis_file(unit).name})"
+
+    def run(self, ctx, unit):
+        """Step 4 once every region is current; a Result (``WAITING`` while regions are missing)."""
+        layout, settings = ctx.layout, ctx.settings
+        start = time.time()
+        counts, waiting, problem = inputs(ctx)
+        if problem:
+            return Result(Status.FAILED, problem)
+        if waiting:
+            n = ctx.template.n_regions
+            what = f"{len(waiting)} of {n} regions have no markers yet ({compact_ranges(waiting)})"
+            say(f"Step 4 needs every region of the template: {what}. Skipping; run the remaining regions, then "
+                f"re-run or use: {commands.suggest(ctx, '--synthesis-only')}")
+            return Result(Status.WAITING, what)
+        empty = [r for r, c in enumerate(counts) if c == 0]
+        if len(empty) == len(counts):
+            return Result(Status.FAILED, "no region has any clip: nothing to synthesise (longer --sim-length?)")
+        if empty:
+            say(f"{len(empty)} regions have no clip and cannot be source centres: {compact_ranges(empty)}")
+        asked = self.fingerprint(ctx, counts)
+        out = layout.synthesis_file(unit)
+        verdict = judge(layout, settings, asked)
+        failing = file_problems(ctx, counts) if verdict.current and ctx.redo else []
+        if verdict.current and not failing:
+            say(f"{OK} {out} is up to date (made from these clips and settings); not regenerated")
+            return Result(Status.SKIPPED)
+        if failing:  # --redo repairs what --verify finds
+            out.unlink()
+            say(f"--redo: {out.name} fails --verify's checks ({'; '.join(failing[:3])}): deleted, made again")
+        if verdict.state is State.OTHER_SETTINGS:
+            if not ctx.redo:
+                return Result(Status.FAILED, f"{verdict.detail}; {WAYS_OUT}")
+            say(f"--redo: {verdict.detail}: making it again")
+        elif verdict.detail:
+            say(verdict.detail)
+        outcome = run(ctx, counts, asked, log=say)
+        if not outcome.ok:
+            log = layout.synthesis_log(unit)
+            show_engine_failure(ctx.engine, outcome, log)
+            return failed_or_stopped(outcome, describe_outcome("step 4", outcome, "--timeout-step4", log))
+        say(f"{OK} Wrote {out} in {time.time() - start:.1f} s")
+        return Result(Status.DONE, seconds=time.time() - start)
+
+    def sweep(self, layout, unit):
+        return sweep(layout, unit)
+
+    def checks(self, ctx, found):
+        """The step-4 file: readable with what the trainer reads; its lead field the clips'; sizes, padding,
+        clip choices and magnitudes (``found['meta']``: its variables, for the pack's check)."""
+        layout, dataset, fixes = ctx.layout, ctx.settings.dataset, found["commands"]
+        path = layout.synthesis_file(dataset)
+        if not path.is_file():
+            found["stop"] = True
+            return [("synthetic source file", [f"no {path}" + (f": make it with: {fixes['synthesis']}"
+                                                               if "synthesis" in fixes else "")], "", None)]
+        try:
+            meta = read_synthesis(path)
+        except ValueError as exc:
+            found["stop"] = True
+            return [("synthetic source file", [str(exc) + (f": make it again with: {fixes['synthesis_redo']}"
+                                                           if "synthesis_redo" in fixes else "")], "", None)]
+        found["meta"] = meta
+        counts = found["counts"]
+        leadfield_problems, detail = check_leadfield(layout, ctx.template, ctx.leadfield, counts, meta)
+        distances = load_distances(distance_file(ctx.template, layout.derived_dir))
+        return [("lead field", leadfield_problems, detail, None),
+                ("synthetic source fields", check_synthesis(meta, counts, distances),
+                 f"{meta['selected_region'].shape[0]} examples x {meta['selected_region'].shape[1]} sources",
+                 fixes.get("synthesis_redo"))]
+
+
+STEP = Synthesise()

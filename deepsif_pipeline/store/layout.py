@@ -91,6 +91,19 @@ class Layout:
         """Clip ``n`` (1-based) of a region."""
         return self.clip_dir(region) / CLIP_FILE.format(n=n)
 
+    def clips_above(self, region, n):
+        """The clip files of a region numbered above ``n``, in number order (a folder listing)."""
+        folder = self.clip_dir(region)
+        if not folder.is_dir():
+            return []
+        prefix, suffix = CLIP_FILE.split("{n}")
+        numbered = {}
+        for path in folder.iterdir():
+            middle = path.name[len(prefix):len(path.name) - len(suffix)]
+            if path.name.startswith(prefix) and path.name.endswith(suffix) and middle.isdigit():
+                numbered[int(middle)] = path
+        return [numbered[k] for k in sorted(numbered) if k > n]
+
     def clip_pattern(self, region=None):
         """The clip path as a MATLAB ``sprintf`` format: ``%d`` for the clip number (and the region).
 
