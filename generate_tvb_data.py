@@ -6,7 +6,7 @@ template's connectivity is integrated and ``y1 - y2`` is written in raw
 pieces ``raw_nmm/a{r}/mean_iter_{m}_a_iter_{r}_{k}.mat`` (``time``,
 ``data`` (n_times, n_connectivity) float32, ``A``, ``seed``, ``mean_iter``,
 ``dt``, ``engine``). ``--engine tvb`` integrates with tvb-library;
-``--engine fast`` with ``deepsif_pipeline.fast_engine``, the same equations,
+``--engine fast`` with ``deepsif_pipeline.science.fast_engine``, the same equations,
 parameters, delays and initial history (taken from the configured TVB
 simulator) in numba, with its own noise samples. Each piece records the
 fingerprint of the settings that made it (``deepsif_pipeline/steps/simulate.py``):
@@ -67,7 +67,7 @@ def build_simulator(connectivity, excitable, a_value, mean_iteration, seed):
     tvb.simulator.simulator.Simulator
     """
     _import_tvb()
-    from tvb.simulator import coupling, integrators, models, monitors, noise, simulator
+    from tvb.simulator import coupling, integrators, models, monitors, noise, simulator  # (loaded by _import_tvb)
 
     n = connectivity.number_of_regions
     gains = np.full(n, science.A_NORMAL)
@@ -114,7 +114,7 @@ def run_piece(sim, length_ms, progress):
 
 
 def run_fast_lanes(fast, length_ms, progress):
-    """Advance a :class:`deepsif_pipeline.fast_engine.FastSimulator` by one piece, all its lanes.
+    """Advance a :class:`deepsif_pipeline.science.fast_engine.FastSimulator` by one piece, all its lanes.
 
     Returns
     -------
@@ -135,7 +135,7 @@ def make_simulators(connectivity, lanes, a_value, engine):
     engine puts the units in the lanes of one simulator, each with its own
     excitable region, mean input and noise keyed with the unit's seed (a
     lane's output does not depend on the other lanes, see
-    ``deepsif_pipeline.fast_engine``).
+    ``deepsif_pipeline.science.fast_engine``).
 
     Parameters
     ----------
@@ -162,7 +162,7 @@ def make_simulators(connectivity, lanes, a_value, engine):
             raise ValueError("tvb-library runs one mean iteration at a time")
         return sims, lambda tvb, length_ms, progress: _one_lane(run_piece(tvb[0], length_ms, progress))
     if engine == "fast":
-        from deepsif_pipeline.science.fast_engine import FastSimulator
+        from deepsif_pipeline.science.fast_engine import FastSimulator  # numba: only for the fast engine
         return FastSimulator.from_tvb_lanes(sims, [seed for _, _, seed in lanes]), run_fast_lanes
     raise ValueError(f"unknown engine {engine!r}")
 
@@ -171,26 +171,6 @@ def _one_lane(piece):
     """``(time, data)`` with ``data`` given a leading lane axis of length 1."""
     t, data = piece
     return t, data[None]
-
-
-def make_simulator(connectivity, excitable, a_value, mean_iteration, seed, engine):
-    """The simulator of one region and mean iteration, and the function that runs a piece of it.
-
-    :func:`make_simulators` with one unit, for tools and tests.
-
-    Returns
-    -------
-    sim : tvb Simulator or FastSimulator
-    run : callable
-        ``run(sim, length_ms, progress) -> (time, data)``, ``data``
-        ``(n_times, n_connectivity)`` float32.
-    """
-    sims, run = make_simulators(connectivity, [(excitable, mean_iteration, seed)], a_value, engine)
-
-    def run_one(sim, length_ms, progress):
-        t, data = run(sim, length_ms, progress)
-        return t, data[0]
-    return sims, run_one
 
 
 class Progress:
@@ -206,7 +186,7 @@ class Progress:
         mode = mode_for(mode, stream)
         self.bar = None
         if mode == "bar":
-            from tqdm import tqdm
+            from tqdm import tqdm  # only for a bar on a terminal
             self.bar = tqdm(total=total_steps, desc=label, unit="step", file=stream, dynamic_ncols=True)
         self.quiet = mode == "none"
 
@@ -271,7 +251,7 @@ def lane_groups(units, engine):
     -------
     list of list
     """
-    from deepsif_pipeline.science.fast_engine import LANES
+    from deepsif_pipeline.science.fast_engine import LANES  # numba: only for the fast engine
     size = LANES if engine == "fast" else 1
     return [units[i:i + size] for i in range(0, len(units), size)]
 
@@ -286,8 +266,8 @@ def simulate_units(template, layout, units, sim_length_s, piece_length_s, a_valu
 
     Parameters
     ----------
-    template : deepsif_pipeline.anatomy.Template
-    layout : deepsif_pipeline.layout.Layout
+    template : deepsif_pipeline.head.anatomy.Template
+    layout : deepsif_pipeline.store.layout.Layout
     units : sequence of (int, int)
         ``(region, mean_iteration)``: 0-based template region made
         excitable, and the index into ``science.MEAN_INPUT``.
@@ -299,7 +279,7 @@ def simulate_units(template, layout, units, sim_length_s, piece_length_s, a_valu
         Seed of the run; each unit derives its own (``science.simulation_seed``).
     progress_mode : {'auto', 'bar', 'lines', 'none'}
     engine : {'tvb', 'fast'}
-        tvb-library, or ``deepsif_pipeline.fast_engine``.
+        tvb-library, or ``deepsif_pipeline.science.fast_engine``.
     raw_rate : {'full', 'decimated'}
         Write every integration step, or only the samples step 2 uses
         (``kept_samples``: a quarter of the disk), with their 1-based

@@ -15,7 +15,7 @@ time per mean-iteration second is ``marginal + intercept / 600``.
 
 Engines compared in one invocation:
 
-- ``fast``: this checkout's ``deepsif_pipeline.fast_engine`` (lanes: the
+- ``fast``: this checkout's ``deepsif_pipeline.science.fast_engine`` (lanes: the
   three mean iterations advanced together);
 - ``fast (old)``: the fast engine of an earlier commit (``--old-commit``,
   default the version before lanes), its whole tree exported with ``git
@@ -177,7 +177,7 @@ def lanes_child(code_dir, anatomy, units, seconds, cache_dir):
     Parameters
     ----------
     code_dir : str
-        Root of the checkout whose ``deepsif_pipeline.fast_engine`` runs.
+        Root of the checkout whose ``deepsif_pipeline.science.fast_engine`` runs.
     anatomy : str
         Template folder.
     units : sequence of (int, int, int)

@@ -6,6 +6,7 @@ the bar is drawn again below. Without a footer (a pipe, ``nohup``), lines
 are printed as they are, with no carriage return.
 """
 
+from pathlib import Path
 import sys
 import threading
 
@@ -52,7 +53,6 @@ def plural(n, word, words=None):
 
 def tail(path, n):
     """The last ``n`` lines of a text file (none when it cannot be read)."""
-    from pathlib import Path
     try:
         return Path(path).read_text(errors="replace").splitlines()[-n:]
     except OSError:

@@ -4,7 +4,7 @@ function test_hold(point, region)
 %   DEEPSIF_TEST_HOLD is POINT or POINT@REGION and DEEPSIF_TEST_HOLD_DIR
 %   names a folder: it then writes POINT.reached there (the region) and
 %   waits until POINT.release exists there, or until the process is
-%   stopped. The same protocol as deepsif_pipeline/testhook.py.
+%   stopped. The same protocol as deepsif_pipeline/processes/testhook.py.
 asked = getenv('DEEPSIF_TEST_HOLD');
 folder = getenv('DEEPSIF_TEST_HOLD_DIR');
 if isempty(asked) || isempty(folder)

@@ -284,7 +284,7 @@ def descendants(pid):
 
 
 class Hold:
-    """A test-only hold point (``deepsif_pipeline/testhook.py``): the program waits there until released.
+    """A test-only hold point (``deepsif_pipeline/processes/testhook.py``): the program waits there until released.
 
     ``env`` is what the program's environment needs; :meth:`wait` waits until the
     program reached the point (failing the test with ``what`` when it never does).

@@ -1,4 +1,4 @@
-"""The fast step-1 engine (deepsif_pipeline.fast_engine) against tvb-library 2.10.
+"""The fast step-1 engine (deepsif_pipeline.science.fast_engine) against tvb-library 2.10.
 
 Deterministic tests switch the noise off in both engines (``nsig = 0`` in
 TVB, ``noise=False`` in the fast engine), hand both the same initial state

@@ -1,4 +1,4 @@
-"""Every option checked when it is parsed (deepsif_pipeline/settings.py and the orchestrator's checks).
+"""Every option checked when it is parsed (deepsif_pipeline/config/settings.py and the orchestrator's checks).
 
 A bad value stops the script with exit status 2 and one line, ``error: ...``, no traceback, and no file or
 folder created.

@@ -20,7 +20,7 @@ REPO = Path(__file__).resolve().parent.parent
 OCTAVE_TESTS = REPO / "tests" / "octave"
 OCTAVE_TEST_NAMES = sorted(p.stem for p in OCTAVE_TESTS.glob("test_step2_*.m"))
 
-# step-2 constants the synthetic data is built around (deepsif_pipeline/science.json)
+# step-2 constants the synthetic data is built around (deepsif_pipeline/science/science.json)
 TRANSIENT = 1000
 FACTOR = 4
 

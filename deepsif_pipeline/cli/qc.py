@@ -100,8 +100,8 @@ def build_figure(layout, template, leadfield, dataset, n_others=3, n_patches=3):
 
     Parameters
     ----------
-    layout : deepsif_pipeline.layout.Layout
-    template : deepsif_pipeline.anatomy.Template
+    layout : deepsif_pipeline.store.layout.Layout
+    template : deepsif_pipeline.head.anatomy.Template
     dataset : {'train', 'test'}
     n_others : int
         Other regions of the clip shown beside its source.
@@ -118,7 +118,7 @@ def build_figure(layout, template, leadfield, dataset, n_others=3, n_patches=3):
         patches on the cortex; a text summary; each region's gain (the norm
         of its lead field column) on the cortex.
     """
-    import matplotlib
+    import matplotlib  # matplotlib: imported only for --qc
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     from matplotlib.ticker import MaxNLocator

@@ -92,7 +92,7 @@ def closing_lines(output, clip_dir, n_regions, results, entry, files, failed_log
     failed_logs : dict
         ``{region: (log path, failure record path)}`` of the failed regions.
     verify : str
-        The ``--verify`` command of this folder (``deepsif_pipeline.commands.suggest``).
+        The ``--verify`` command of this folder (``deepsif_pipeline.config.commands.suggest``).
     manifest_name : str
     resume : callable or None
         ``resume(first, end)``: the command that processes regions ``first..end-1`` of this

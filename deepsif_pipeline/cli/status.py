@@ -2,7 +2,7 @@
 
 Nothing here writes, starts a process or waits: a status report can run
 beside a live run, on any machine that sees the output folder. The verdicts
-are the ones a run would reach (``deepsif_pipeline.plan``), with the claims
+are the ones a run would reach (``deepsif_pipeline.run.plan``), with the claims
 and failure records added.
 """
 

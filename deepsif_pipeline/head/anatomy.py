@@ -41,7 +41,7 @@ REGION_MAPPING = "fs_cortex_20k_region_mapping.mat"
 DISTANCES = "dis_matrix_fs_20k.mat"
 DISTANCES_VARIABLE = "raw_dis_matrix"  # DeepSIF's name in DISTANCES (its eval_sim.py reads it)
 DEFAULT_LEADFIELD = "leadfield_75_20k.mat"
-INFO_FILE = "template.json"  # a built-in template's facts (deepsif_pipeline.builtin), written last
+INFO_FILE = "template.json"  # a built-in template's facts (deepsif_pipeline.head.builtin), written last
 
 # DeepSIF's 998-region connectivity has four regions without vertices in the
 # fsaverage5 parcellation (0-based 7, 325, 921, 949); their places are taken

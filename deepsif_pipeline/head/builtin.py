@@ -7,6 +7,7 @@ so that every step, the ``matlab/`` functions included, reads it exactly
 like DeepSIF's own template.
 """
 
+from importlib.metadata import PackageNotFoundError, version
 import io
 import json
 import os
@@ -58,7 +59,7 @@ def resolve_template(anatomy, leadfield=None, log=print):
 
     Returns
     -------
-    deepsif_pipeline.anatomy.Template
+    deepsif_pipeline.head.anatomy.Template
 
     Raises
     ------
@@ -98,7 +99,7 @@ def builtin_template(name, log=print):
 
 def build_tvb76(folder):
     """Write the tvb76 template into ``folder`` (built aside, then renamed into place)."""
-    import tvb_data
+    import tvb_data  # the data package: imported only when the template is built (once)
 
     data = Path(tvb_data.__file__).resolve().parent
     folder = Path(folder)
@@ -123,7 +124,6 @@ def build_tvb76(folder):
 
 
 def _version(package):
-    from importlib.metadata import PackageNotFoundError, version
     try:
         return version(package)
     except PackageNotFoundError:

@@ -107,7 +107,7 @@ def run_function(engine, function, job_file, log_path, timeout=None, env=None):
 def run_functions(engine, function, job_files, log_paths, timeout=None, single_threaded=False, env=None):
     """Run ``function`` once per job file, all at the same time, and wait for all.
 
-    The processes are children of :mod:`deepsif_pipeline.children`: they die
+    The processes are children of :mod:`deepsif_pipeline.processes.children`: they die
     with this process and stop when it is asked to stop.
 
     Parameters

@@ -9,7 +9,7 @@ orchestrator itself for its regions as a subprocess::
 
 with the same output folder (the workers share the client's file system, at
 the same paths), so everything a local run does holds on the worker too:
-markers, resuming, each region's claim (``deepsif_pipeline/claims.py``),
+markers, resuming, each region's claim (``deepsif_pipeline/store/claims.py``),
 and the step-1 passes whose lanes carry mean iterations of up to
 ``fast_engine.LANES`` regions of the group at once (``runner.lane_worker``;
 a task of one region would leave lanes computing nothing once its region
@@ -70,6 +70,8 @@ the guard script, and ``distributed`` is imported when a run starts.
 """
 
 import functools
+import inspect
+import json
 import os
 from pathlib import Path
 import signal
@@ -99,7 +101,7 @@ def _set_parent_death_signal(signum):
     if not sys.platform.startswith("linux"):
         return False
     try:
-        import ctypes
+        import ctypes  # (only on Linux, in the guard)
         libc = ctypes.CDLL(None, use_errno=True)
         return libc.prctl(PR_SET_PDEATHSIG, int(signum), 0, 0, 0) == 0
     except (OSError, AttributeError):
@@ -239,7 +241,7 @@ def make_groups(todo, done, size):
 
 def group_label(regions):
     """``[8, 9, 10, 11]`` -> ``'8-11'``, ``[3, 17, 40, 41]`` -> ``'3_17_40-41'``: a group's name in file names."""
-    from deepsif_pipeline.store.layout import compact_ranges
+    from deepsif_pipeline.store.layout import compact_ranges  # (the guard script runs without the package)
     return compact_ranges(regions).replace(", ", "_")
 
 
@@ -270,7 +272,6 @@ def read_results(path, regions, status, text):
     dict
         ``{region: {'status': 'done' | 'skipped' | 'elsewhere' | 'failed' | ..., 'detail': ..., ...}}``.
     """
-    import json
     try:
         with open(path) as fh:
             written = json.load(fh)["regions"]
@@ -327,7 +328,7 @@ def run_group_task(regions, command, log_path, run_id, guard, probe=None, env=No
     started = time.time()
     host = socket.gethostname()
     try:
-        from distributed import get_worker
+        from distributed import get_worker  # Dask: imported only on a worker
         worker = get_worker().address
     except Exception:  # run outside a worker (tests)
         worker = f"pid {os.getpid()}"
@@ -435,7 +436,6 @@ def _threads(workers):
 
 
 def _takes_n_workers(client):
-    import inspect
     return "n_workers" in inspect.signature(client.scheduler_info).parameters
 
 
@@ -448,7 +448,7 @@ def connect(address, connect_timeout=None):
         The scheduler cannot be reached within ``connect_timeout`` seconds (default: Dask's
         ``distributed.comm.timeouts.connect``, 30 s).
     """
-    from distributed import Client
+    from distributed import Client  # Dask: imported only for --scheduler
     try:
         return Client(address, set_as_default=False,
                       **({} if connect_timeout is None else {"timeout": connect_timeout}))
@@ -490,7 +490,7 @@ def run_regions_on_dask(scheduler, regions, command, log, output, env=None, pyth
         Seconds a task waits for its regions' claims to be freed (see the module docstring).
     connect_timeout : float, optional
         Seconds to reach the scheduler when ``scheduler`` is an address.
-    progress : deepsif_pipeline.progress.RunProgress, optional
+    progress : deepsif_pipeline.run.progress.RunProgress, optional
         The run's progress, told of every region's end (its estimate counts
         the workers' threads times ``lanes`` as the regions processed at once).
 
@@ -504,7 +504,7 @@ def run_regions_on_dask(scheduler, regions, command, log, output, env=None, pyth
     DaskSetupError
         Scheduler unreachable, or a connected worker does not see the output folder or the scripts.
     """
-    import cloudpickle
+    import cloudpickle  # Dask and the package: imported only by the client (the guard script runs without them)
     from dask.utils import apply
     from distributed import as_completed
     from distributed.client import FutureCancelledError

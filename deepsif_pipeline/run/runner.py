@@ -3,7 +3,7 @@
 A region runs steps 1-3 (simulate, extract, clean) under its claim
 ``claims/region_{r}.claim``; the dataset runs step 4 and the pack under
 ``claims/synthesis_{dataset}.claim``. In both, a unit is judged again once
-claimed (``deepsif_pipeline.plan`` judged it before, but another run may
+claimed (``deepsif_pipeline.run.plan`` judged it before, but another run may
 have worked on it since); a unit made with other settings is refused
 unless ``--redo``, in which case its outputs are deleted first. Each result
 is a :class:`deepsif_pipeline.results.Result`, recorded in the run log, the
@@ -53,10 +53,10 @@ def region_flow(ctx, r, i, n, disk=None, halt=None, software="", progress=None):
     It yields ``(r, m)`` when it needs mean iteration ``m`` simulated and is
     then sent the ``children.Outcome`` of the step-1 process that did it
     (:func:`lane_worker`); it returns the region's :class:`Result`.
-    ``progress`` (a :class:`deepsif_pipeline.progress.RunProgress`) is told
+    ``progress`` (a :class:`deepsif_pipeline.run.progress.RunProgress`) is told
     when the region begins and ends.
 
-    The region is claimed first (``deepsif_pipeline/claims.py``) and the
+    The region is claimed first (``deepsif_pipeline/store/claims.py``) and the
     leftovers of killed runs are removed; when another live run holds it, it
     is left to that run (``ELSEWHERE``, or ``SKIPPED`` when already done).
     Once this run is stopping or halted, regions not begun are ``NOT_STARTED``.

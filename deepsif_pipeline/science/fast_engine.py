@@ -1058,7 +1058,7 @@ def _lane_from_tvb(sim, noise):
 
 def check_supported(sim):
     """Raise ValueError unless ``sim`` is the configuration this engine reproduces."""
-    from tvb.simulator import coupling, integrators, models, noise
+    from tvb.simulator import coupling, integrators, models, noise  # tvb-library: only to check against it
 
     problems = []
     if type(sim.model) is not models.JansenRit:

@@ -172,7 +172,7 @@ class Layout:
 
     @property
     def manifest(self):
-        """``dataset.json``: what the folder holds and how it was made (see ``deepsif_pipeline.manifest``)."""
+        """``dataset.json``: what the folder holds and how it was made (see ``deepsif_pipeline.store.manifest``)."""
         return self.output / MANIFEST
 
     @property

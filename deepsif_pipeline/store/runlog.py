@@ -1,6 +1,7 @@
 """The run log ``OUTPUT/logs/runs.log``: one timestamped line per event of every run on a folder."""
 
 from datetime import datetime, timezone
+from importlib.metadata import PackageNotFoundError, version
 import os
 from pathlib import Path
 import socket
@@ -38,7 +39,6 @@ def record(layout, text):
 
 def versions(engine):
     """One line: the project (with its git commit), the Python packages that compute, MATLAB/Octave, Python."""
-    from importlib.metadata import PackageNotFoundError, version
 
     def installed(package):
         try:

@@ -25,9 +25,9 @@ import shutil
 from scipy.io import loadmat
 
 from deepsif_pipeline.head.anatomy import leadfield_id
-from deepsif_pipeline.head.leadfields.base import LeadFieldError, Made, Source
+from deepsif_pipeline.head.leadfields.base import LeadFieldError, Made, Source, is_forward
 from deepsif_pipeline.head.leadfields.cache import cached
-from deepsif_pipeline.head.leadfields.providers import Bem, Forward, Sphere, TemplateFile, is_forward, source_of
+from deepsif_pipeline.head.leadfields.providers import Bem, Forward, Sphere, TemplateFile, source_of
 from deepsif_pipeline.store import manifest
 from deepsif_pipeline.store.files import publish, temporary_name
 

@@ -2,6 +2,8 @@
 
 from dataclasses import dataclass
 
+from pathlib import Path
+
 import numpy as np
 
 
@@ -78,3 +80,9 @@ class Source:
     def file_name(self):
         """The made file's name in ``OUTPUT/derived/`` (made sources)."""
         raise NotImplementedError
+
+
+def is_forward(path):
+    """True when ``path`` is named as an MNE forward solution (``-fwd.fif``, ``_fwd.fif``, ``.gz``)."""
+    name = Path(str(path)).name.lower()
+    return name.endswith(("-fwd.fif", "_fwd.fif", "-fwd.fif.gz", "_fwd.fif.gz"))

@@ -16,7 +16,7 @@ from pathlib import Path
 from scipy.io import loadmat
 
 from deepsif_pipeline.head.anatomy import DEFAULT_LEADFIELD, leadfield_id, template_info
-from deepsif_pipeline.head.leadfields.base import LeadFieldError, Made, Source
+from deepsif_pipeline.head.leadfields.base import LeadFieldError, Made, Source, is_forward
 from deepsif_pipeline.head.leadfields.cache import file_variables, inputs_key, leadfield_name
 
 
@@ -122,12 +122,6 @@ class Forward(_Sensors):
     def make(self, template):
         from deepsif_pipeline.head.leadfields import forward  # MNE: only once a lead field is made
         return forward.forward_leadfield(template, self.spec)
-
-
-def is_forward(path):
-    """True when ``path`` is named as an MNE forward solution (``-fwd.fif``, ``_fwd.fif``, ``.gz``)."""
-    name = Path(str(path)).name.lower()
-    return name.endswith(("-fwd.fif", "_fwd.fif", "-fwd.fif.gz", "_fwd.fif.gz"))
 
 
 def source_of(leadfield=None, sensors=None, bem=None):
