@@ -1,1 +1,6 @@
-"""TODO"""
+"""The head model (floor 4): the template and the lead field a run uses.
+
+``anatomy`` (a template folder in DeepSIF's layout, checked; its frame; identities by content),
+``builtin`` (the built-in ``tvb76``, built from tvb-data) and ``leadfields`` (the providers of a
+run's lead field: the template's file, sensors on a sphere or a BEM, a forward solution).
+"""
