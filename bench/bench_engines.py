@@ -295,7 +295,7 @@ def lane_comparison(args, work):
     region = args.region
     units3 = [(region, m, science.simulation_seed(args.seed, region, m)) for m in science.MEAN_ITERATIONS]
     units4 = units3 + [(region + 1, 0, science.simulation_seed(args.seed, region + 1, 0))]
-    configs = [(f"v2 {args.lanes_commit}, 3 lanes", old_dir, units3, str(work / "cache_v2")),
+    configs = [(f"{args.lanes_commit}, 3 lanes", old_dir, units3, str(work / "cache_v2")),
                ("this tree, 3 lanes", str(REPO), units3, str(work / "cache_new")),
                ("this tree, 4 lanes", str(REPO), units4, str(work / "cache_new"))]
     best = [None] * len(configs)

@@ -42,6 +42,9 @@ The cases (``--cases``, all by default), each with ``--workers 2
   region, step 4 and the pack);
 - ``tvb76-biosemi64``: the same with ``--sensors biosemi64`` (MNE makes
   the lead field into ``OUT/derived/``, which is compared too);
+- ``readme``: the README's main command, ``--anatomy tvb76 --start_region 0
+  --end_region 76 --sim-length 2`` (``--dataset train``), side by side
+  (``--workers auto`` is ``--workers 2`` on this 2-core machine);
 - ``deepsif``: ``--anatomy DIR --start_region 700 --end_region 704
   --sim-length 2.5``, ``DIR`` being DeepSIF's ``anatomy/`` folder
   (``--anatomy-dir``, default ``$DEEPSIF_ANATOMY``, else
@@ -120,6 +123,7 @@ TVB76 = ["--anatomy", "tvb76", "--start_region", "0", "--end_region", "76", "--s
 CASES = {  # name -> (arguments, anatomy); the anatomy None: --anatomy-dir
     "tvb76": (TVB76, "tvb76"),
     "tvb76-biosemi64": (TVB76 + ["--sensors", "biosemi64"], "tvb76"),
+    "readme": (TVB76[:-2], "tvb76"),  # the README's main command (--dataset train; --workers auto is 2 here)
     "deepsif": (["--start_region", "700", "--end_region", "704", "--sim-length", "2.5"], None),
 }
 COMMON = ["--workers", "2", "--progress", "none"]
