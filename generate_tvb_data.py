@@ -24,6 +24,7 @@ fast engine advances up to four of them together, one per lane.
 
 import contextlib
 from dataclasses import dataclass
+import logging
 import signal
 import sys
 import time
@@ -386,7 +387,6 @@ def _import_tvb():
     compiles them as before where it cannot write its cache). The numbers
     are from ``bench/bench_startup.py``.
     """
-    import logging
     if "tvb.simulator.simulator" not in sys.modules:
         with warnings.catch_warnings(), _gufuncs_cached():
             warnings.simplefilter("ignore")  # its import warns about optional modules
@@ -395,7 +395,7 @@ def _import_tvb():
             from tvb.simulator.models import JansenRit  # noqa: F401 (compiles its gufunc)
             from tvb.datatypes import connectivity  # noqa: F401
         logging.getLogger("tvb").setLevel(logging.ERROR)
-    from tvb.datatypes import connectivity
+    from tvb.datatypes import connectivity  # (imported above, with its warnings silenced)
     return connectivity
 
 
@@ -406,7 +406,7 @@ def _gufuncs_cached():
     A gufunc numba cannot cache (no folder it may write, or code without a
     source file) is compiled as before.
     """
-    import numba
+    import numba  # (imported with tvb-library, which this wraps)
     original = numba.guvectorize
 
     def guvectorize(*args, **kwargs):

@@ -74,7 +74,8 @@ from scipy.io import loadmat
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from deepsif_pipeline.head.leadfields import bem, geometry, recipe, sensors, sphere  # noqa: E402
+from deepsif_pipeline.head import recipe
+from deepsif_pipeline.head.leadfields import bem, geometry, sensors, sphere  # noqa: E402
 
 
 def correlations(made, reference):

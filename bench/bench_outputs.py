@@ -98,6 +98,12 @@ console output, ``DIR/CASE/reference.log`` and ``DIR/CASE/this-tree.log``)::
 
     .venv/bin/python bench/bench_outputs.py --cases tvb76 --reference 28505ec --keep /tmp/outputs
 
+The README's main command four times per tree, the tree that runs first alternating, for the ratio
+of the wall times (one run of each is within the noise of a 2-core machine: 0.6 to 1.3 was seen for
+identical code)::
+
+    .venv/bin/python bench/bench_outputs.py --cases readme --repeat 4
+
 Only compare two existing output folders (nothing runs)::
 
     .venv/bin/python bench/bench_outputs.py --compare OUT_A OUT_B
@@ -292,8 +298,10 @@ def run_case(case, index, trees, anatomy_dir, python, env, folder, show):
 
     Returns
     -------
-    bool
+    ok : bool
         Outputs identical and both runs' exit statuses equal.
+    walls : tuple of float
+        The wall times of the reference and of this tree.
     """
     folder.mkdir(parents=True)
     arguments = case_arguments(case, anatomy_dir)
@@ -317,7 +325,7 @@ def run_case(case, index, trees, anatomy_dir, python, env, folder, show):
           f"({order[0]} ran first)")
     result = compare_trees(outs[LABELS[0]], outs[LABELS[1]], LABELS)
     report(result, case, show)
-    return result.identical and same_status
+    return result.identical and same_status, (ref.wall, new.wall)
 
 
 def report(result, name, show):
@@ -359,6 +367,9 @@ def parse_args(argv=None):
                         help="no untimed run of each tree first (the first timed run then builds tvb76 and "
                              "compiles the fast engine)")
     parser.add_argument("--show", type=int, default=20, metavar="N", help="differences printed per case")
+    parser.add_argument("--repeat", type=int, default=1, metavar="N",
+                        help="run each case N times (the tree that runs first alternating from run to run) and "
+                             "print the ratios of the wall times, their median and the ratio of the totals")
     parser.add_argument("--compare", nargs=2, type=Path, metavar=("OUT_A", "OUT_B"),
                         help="only compare these two existing output folders (nothing runs)")
     return parser.parse_args(argv)
@@ -399,8 +410,19 @@ def main(argv=None):
             (work / "warm_up").mkdir()
             warm_up(trees, args.cases, args.anatomy_dir, args.python, env, work / "warm_up")
         outputs = args.keep or work / "outputs"
-        ok = [run_case(case, i, trees, args.anatomy_dir, args.python, env, outputs / case, args.show)
-              for i, case in enumerate(args.cases)]
+        runs = [(case, k) for k in range(args.repeat) for case in args.cases]
+        done = [run_case(case, i, trees, args.anatomy_dir, args.python, env,
+                         outputs / case / (f"round{k + 1}" if args.repeat > 1 else ""), args.show)
+                for i, (case, k) in enumerate(runs)]
+        ok = [all(good for (c, _), (good, _) in zip(runs, done) if c == case) for case in args.cases]
+        if args.repeat > 1:
+            for case in args.cases:
+                walls = [w for (c, _), (_, w) in zip(runs, done) if c == case]
+                ratios = sorted(new / ref for ref, new in walls)
+                print(f"{case}: {args.repeat} rounds, this tree / reference: "
+                      f"{', '.join(f'{r:.2f}' for r in ratios)}; median {ratios[len(ratios) // 2]:.2f}; total "
+                      f"{sum(ref for ref, _ in walls):.1f} s against {sum(new for _, new in walls):.1f} s "
+                      f"({sum(new for _, new in walls) / sum(ref for ref, _ in walls):.2f})")
         print(f"\nload average {os.getloadavg()[0]:.2f} at the end")
         print("all identical" if all(ok) else
               f"DIFFERENT: {', '.join(case for case, good in zip(args.cases, ok) if not good)}")

@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 
 from conftest import inputs_key, made_leadfield
-from deepsif_pipeline.head.leadfields import LeadFieldError, frames, geometry, recipe, sensors, sphere
+from deepsif_pipeline.head import recipe
+from deepsif_pipeline.head.leadfields import LeadFieldError, frames, geometry, sensors, sphere
 
 mne = pytest.importorskip("mne", reason="mne is not installed (pip install -r requirements.txt)")
 

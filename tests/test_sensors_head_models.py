@@ -11,9 +11,9 @@ import pytest
 from scipy.io import loadmat
 
 from conftest import made_leadfield
-from deepsif_pipeline.head import anatomy
+from deepsif_pipeline.head import anatomy, recipe
 from deepsif_pipeline.head.anatomy import load_template
-from deepsif_pipeline.head.leadfields import bem, frames, geometry, recipe, sensors, sphere
+from deepsif_pipeline.head.leadfields import bem, frames, geometry, sensors, sphere
 
 mne = pytest.importorskip("mne", reason="mne is not installed (pip install -r requirements.txt)")
 

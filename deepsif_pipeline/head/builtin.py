@@ -18,7 +18,7 @@ import zipfile
 import numpy as np
 from scipy.io import savemat
 
-from deepsif_pipeline.head.leadfields.recipe import sum_regions
+from deepsif_pipeline.head.recipe import sum_regions
 from deepsif_pipeline.head.anatomy import (CORTEX, DISTANCES, DISTANCES_VARIABLE, INFLATED, INFO_FILE,
                                            REGION_MAPPING, AnatomyError, load_template, region_centres,
                                            region_distances)

@@ -17,7 +17,6 @@ import hashlib
 from pathlib import Path
 import time
 
-import h5py
 import numpy as np
 from scipy.io import loadmat
 
@@ -72,6 +71,7 @@ def judge(layout, dataset):
         ``MISSING`` (also when there is no step-4 file to pack), ``CURRENT``
         or ``STALE`` (made from another step-4 file, or incomplete: written again).
     """
+    import h5py  # h5py: imported only when a pack is read or written (not by step 1's processes)
     out = layout.pack_file(dataset)
     if not layout.synthesis_file(dataset).is_file():
         return Verdict(State.MISSING, f"no {layout.synthesis_file(dataset).name}: run step 4 first")
@@ -128,6 +128,7 @@ def pack_clips(layout, dataset, log=print, progress_every=1000, stop=None):
     Path
         The HDF5 file.
     """
+    import h5py  # h5py: imported only when a pack is read or written (not by step 1's processes)
     out = layout.pack_file(dataset)
     rows, made = _source(layout, dataset)
     if judge(layout, dataset).current:
@@ -171,6 +172,7 @@ def _load_clip(layout, region, n):
 
 def describe(layout, dataset):
     """``(rows, bytes)`` of a pack on disk, or None."""
+    import h5py  # h5py: imported only when a pack is read or written (not by step 1's processes)
     out = layout.pack_file(dataset)
     try:
         with h5py.File(out, "r") as f:
@@ -184,6 +186,7 @@ def check_pack(meta, layout, h5_path, n_regions, command=None):
 
     ``command`` is the command line that writes the pack, suggested when it is missing.
     """
+    import h5py  # h5py: imported only when a pack is read or written (not by step 1's processes)
     if not Path(h5_path).is_file():
         return [f"no pack {h5_path}: " + (f"write it with: {command}" if command else "run --pack")]
     problems = []

@@ -12,8 +12,7 @@ declares its frame (``Template.frame``), which ``frames.py`` turns into a
 placement of its cortex.
 
 Modules: ``base`` (the interface), ``providers`` (one class each),
-``cache`` (the made file), ``recipe`` (DeepSIF's vertex-to-region recipe),
-``geometry`` (spheres, axes), ``frames`` (template frames), ``sensors``
+``cache`` (the made file), ``geometry`` (spheres, axes), ``frames`` (template frames), ``sensors``
 (reading sensors with MNE), ``sphere``, ``bem``, ``forward`` (the head
 models). MNE-Python is imported by the last five only.
 """

@@ -8,7 +8,7 @@ import numpy as np
 from deepsif_pipeline.head.anatomy import template_cortex
 from deepsif_pipeline.head.leadfields.base import LeadFieldError
 from deepsif_pipeline.head.leadfields.frames import BEM_TEMPLATE, FSAVERAGE5_VERTICES, mri_to_head
-from deepsif_pipeline.head.leadfields.recipe import fix_orientations
+from deepsif_pipeline.head.recipe import fix_orientations
 
 
 def bem_file(path):

@@ -8,7 +8,7 @@ import numpy as np
 from scipy.io import loadmat
 
 from deepsif_pipeline.head.anatomy import CORTEX, REGION_MAPPING, content_digest, template_info
-from deepsif_pipeline.head.leadfields.recipe import NOISE_UNITS
+from deepsif_pipeline.head.recipe import NOISE_UNITS
 from deepsif_pipeline.store.files import write_mat_atomic
 
 # bump when how a lead field is made changes: lead fields in the cache are then made again (2: MEG; 3: MEG

@@ -8,7 +8,7 @@ from scipy.spatial import cKDTree
 
 from deepsif_pipeline.head.anatomy import template_cortex
 from deepsif_pipeline.head.leadfields.base import LeadFieldError
-from deepsif_pipeline.head.leadfields.recipe import fix_orientations
+from deepsif_pipeline.head.recipe import fix_orientations
 from deepsif_pipeline.head.leadfields.sensors import _checked, forward_info, read_forward, region_made
 
 FORWARD_MATCH_M = 0.001  # a forward solution's sources lie this close to the template's vertices (positions are float32)

@@ -17,7 +17,7 @@ import numpy as np
 from deepsif_pipeline.head.anatomy import template_mapping
 from deepsif_pipeline.head.leadfields.base import LeadFieldError, Made, is_forward
 from deepsif_pipeline.head.leadfields.geometry import check_positions
-from deepsif_pipeline.head.leadfields.recipe import average_reference, in_noise_units, sum_regions
+from deepsif_pipeline.head.recipe import average_reference, in_noise_units, sum_regions
 
 MIN_SENSORS = 8  # fewer sensors cannot localise sources (DeepSIF's smallest cap has 32)
 MEG_TYPES = ("mag", "grad")

@@ -12,7 +12,7 @@ import numpy as np
 from deepsif_pipeline.head.leadfields.base import LeadFieldError
 from deepsif_pipeline.head.leadfields.frames import cortex_in_head_frame
 from deepsif_pipeline.head.leadfields.geometry import fit_sphere, sphere_points
-from deepsif_pipeline.head.leadfields.recipe import fix_orientations
+from deepsif_pipeline.head.recipe import fix_orientations
 from deepsif_pipeline.head.leadfields.sensors import is_meg, sensor_positions, with_device_to_head
 
 MARGIN_M = 0.001  # vertices are kept this far inside the sphere's brain layer
