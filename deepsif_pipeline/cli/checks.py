@@ -22,6 +22,7 @@ from deepsif_pipeline.head.builtin import cache_root, resolve_template
 from deepsif_pipeline.head.leadfields import LeadFieldError, recorded_leadfield, resolve_leadfield, source_of
 from deepsif_pipeline.processes import children
 from deepsif_pipeline.processes.engine import EngineNotFound, find_engine
+from deepsif_pipeline.run.dask_tasks import DaskSetupError, connect
 from deepsif_pipeline.run.disk import existing_ancestor
 from deepsif_pipeline.steps import Context, extract, simulate, synthesise
 from deepsif_pipeline.store import manifest
@@ -154,7 +155,7 @@ def check_range(args, mode):
     if not no_regions and not whole:
         if start is None or end is None:
             raise UsageError("--start_region and --end_region are required (or use --synthesis-only)")
-    if start is not None and end <= start:
+    if not no_regions and start is not None and end is not None and end <= start:
         raise UsageError(f"--end_region ({end}) must be greater than --start_region ({start}); the end is exclusive")
     if args.scheduler is not None and no_regions:  # (--status without a range has no regions to send either)
         raise UsageError(declared.conflict_line(declared.BY_DEST["scheduler"]))
@@ -243,6 +244,30 @@ def regions_of(args, span, whole, n_regions):
     return []
 
 
+def head_model(args, anatomy, layout, reads_folder):
+    """The checked template and the lead field the command uses (its provider's, ``head.leadfields``).
+
+    A command that reads a folder (``reads_folder``) without ``--leadfield`` or ``--sensors`` uses the
+    lead field the folder's clips were made with.
+
+    Returns
+    -------
+    template : deepsif_pipeline.head.anatomy.Template
+    leadfield : deepsif_pipeline.head.leadfields.LeadField
+    """
+    try:
+        template = resolve_template(anatomy, args.leadfield, log=say)
+        leadfield = None
+        if reads_folder and args.leadfield is None and args.sensors is None:  # the one the clips were made with
+            leadfield = recorded_leadfield(layout, template)
+        if leadfield is None:
+            leadfield = resolve_leadfield(source_of(args.leadfield, args.sensors, args.bem), template, layout,
+                                          cache_root() / "leadfields", redo=args.redo)
+    except (AnatomyError, LeadFieldError) as exc:
+        raise UsageError(str(exc)) from None
+    return template, leadfield
+
+
 def check(args):
     """Check parsed options and everything they name; the :class:`Command`, or UsageError (one line).
 
@@ -261,16 +286,7 @@ def check(args):
         raise UsageError(str(exc)) from None
     anatomy, output = resolve_locations(args.anatomy, args.output)
     layout = Layout(output, args.filename)
-    try:
-        template = resolve_template(anatomy, args.leadfield, log=say)
-        leadfield = None
-        if reads_folder and args.leadfield is None and args.sensors is None:  # the one the clips were made with
-            leadfield = recorded_leadfield(layout, template)
-        if leadfield is None:
-            leadfield = resolve_leadfield(source_of(args.leadfield, args.sensors, args.bem), template, layout,
-                                          cache_root() / "leadfields", redo=args.redo)
-    except (AnatomyError, LeadFieldError) as exc:
-        raise UsageError(str(exc)) from None
+    template, leadfield = head_model(args, anatomy, layout, reads_folder)
     if start is not None and not (0 <= start and end <= template.n_regions) and not (
             mode in (Mode.VERIFY, Mode.PACK, Mode.SYNTHESIS_ONLY)):
         raise UsageError(outside_template(start, end, template.n_regions))
@@ -295,7 +311,6 @@ def check(args):
             raise UsageError(str(exc)) from None
     client = None
     if args.scheduler is not None and not args.dry_run:
-        from deepsif_pipeline.run.dask_tasks import DaskSetupError, connect  # (Dask: deferred, optional locally)
         try:
             client = connect(args.scheduler)
         except DaskSetupError as exc:
