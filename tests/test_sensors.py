@@ -534,3 +534,31 @@ def test_meg_on_deepsifs_template_keeps_every_vertex_and_is_sarvas_field(anatomy
     a, b = physical - physical.mean(axis=0), expected - expected.mean(axis=0)
     corr = (a * b).sum(axis=0) / (np.linalg.norm(a, axis=0) * np.linalg.norm(b, axis=0))
     assert corr.min() > 0.999, corr.min()
+
+
+def test_a_template_declares_its_frame(tvb76_dir, tmp_path):
+    """The frame of a template's cortex is data the template declares (its template.json, or its known name or
+    cortex), not a branch on its name or its vertex count: a copy of tvb76 that declares none is refused by
+    --sensors, and declaring the frame in its template.json is enough."""
+    import json
+    from deepsif_pipeline.head.anatomy import load_template
+    copy = tmp_path / "template"
+    copy.mkdir()
+    for path in tvb76_dir.iterdir():
+        if path.name != "template.json":
+            (copy / path.name).symlink_to(path)
+    info = {k: v for k, v in json.loads((tvb76_dir / "template.json").read_text()).items() if k not in ("name", "frame")}
+    (copy / "template.json").write_text(json.dumps(info))
+    cap = sensors.sensor_positions(sensors.read_sensors("biosemi32"))
+    assert load_template(copy).frame is None
+    with pytest.raises(LeadFieldError, match=r"the frame of this template's cortex \(16384 vertices\) is not known"):
+        frames.cortex_in_head_frame(load_template(copy), cap)
+    (copy / "template.json").write_text(json.dumps(dict(info, frame="brainstorm")))
+    placed, _, how = frames.cortex_in_head_frame(load_template(copy), cap)
+    assert "Brainstorm's axes" in how and placed.shape == (16384, 3)
+    assert load_template(tvb76_dir).frame == "brainstorm"  # the built-in's, by its name
+
+
+def test_deepsifs_template_is_known_by_its_cortex(anatomy_dir):
+    from deepsif_pipeline.head.anatomy import load_template
+    assert load_template(anatomy_dir).frame == "fsaverage"

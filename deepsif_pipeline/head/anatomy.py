@@ -184,7 +184,7 @@ def _check_finite(path, name, value, fix, label="variable"):
 
 
 def _check_points(path, name, n_rows, what, fix):
-    """Load an ``(n_rows, 3)`` finite position array (vertices, centres); return its row count.
+    """Load an ``(n_rows, 3)`` finite position array (vertices, centres) and return it, checked.
 
     Parameters
     ----------
@@ -200,7 +200,8 @@ def _check_points(path, name, n_rows, what, fix):
 
     Returns
     -------
-    int
+    numpy.ndarray
+        ``(n_rows, 3)``.
     """
     value = _numeric(path, name, _load_variable(path, name, what))
     if value.ndim != 2 or value.shape[1] != 3 or value.shape[0] == 0:
@@ -210,7 +211,7 @@ def _check_points(path, name, n_rows, what, fix):
         raise AnatomyError(f"{path}: variable '{name}' has {value.shape[0]} rows but {n_rows} {what} are "
                            f"expected; {fix}")
     _check_finite(path, name, value, "positions must be finite (re-export the surface)")
-    return value.shape[0]
+    return value
 
 
 def _vector(path, name, value, what):
@@ -506,23 +507,22 @@ def load_template(folder, leadfield_name=None):
 
     n_regions = _check_neighbours(mapping_path)
     n_sensors = _check_leadfield(leadfield_path, n_regions)
-    _check_surfaces(mapping_path, cortex_path, inflated_path, n_regions)
+    pos = _check_surfaces(mapping_path, cortex_path, inflated_path, n_regions)
     if (folder / DISTANCES).is_file():
         _check_distances(folder / DISTANCES, n_regions)
     connectivity, n_conn = _pick_connectivity(folder, n_regions)
     check_connectivity(connectivity, n_conn)
     return Template(folder=folder, connectivity=connectivity, leadfield=leadfield_path,
                     n_regions=n_regions, n_sensors=int(n_sensors),
-                    columns=region_columns(n_conn, n_regions), frame=template_frame(folder))
+                    columns=region_columns(n_conn, n_regions), frame=template_frame(folder, pos))
 
 
-def template_frame(folder):
+def template_frame(folder, pos):
     """The frame of a template folder's cortex: its ``template.json``'s ``frame``, else the one known for its name
-    (:data:`FRAME_BY_NAME`) or for its cortex's content (:data:`FRAME_BY_CORTEX`); None when unknown."""
+    (:data:`FRAME_BY_NAME`) or for its cortex's content (``pos``, :data:`FRAME_BY_CORTEX`); None when unknown."""
     info = template_info(folder)
     if info.get("frame") or info.get("name") in FRAME_BY_NAME:
         return info.get("frame") or FRAME_BY_NAME[info["name"]]
-    pos = _load_variable(Path(folder) / CORTEX, "pos")
     return FRAME_BY_CORTEX.get(content_digest(np.asarray(pos, dtype=float)))
 
 
@@ -544,13 +544,15 @@ def template_mapping(template):
 
 
 def _check_surfaces(mapping_path, cortex_path, inflated_path, n_regions):
-    """Check the cortex, the inflated cortex and the region mapping against each other."""
-    n_vertices = _check_points(cortex_path, "pos", None, "vertices", "")
+    """Check the cortex, the inflated cortex and the region mapping against each other; the cortex's ``pos``."""
+    pos = _check_points(cortex_path, "pos", None, "vertices", "")
+    n_vertices = len(pos)
     _check_region_mapping(mapping_path, n_vertices, n_regions, cortex_path)
     _check_points(inflated_path, "pos", n_vertices, "vertices",
                   f"the inflated surface must have the vertices of {cortex_path}")
     _check_points(inflated_path, "centre", n_regions, "region centres",
                   f"one centre per region of {REGION_MAPPING} ('nbs')")
+    return pos
 
 
 def _whos(path):
