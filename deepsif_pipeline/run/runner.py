@@ -19,10 +19,13 @@ from deepsif_pipeline.console import EMPTY, FAIL, OK, RULE_REGION, RULE_STEP, ba
 from deepsif_pipeline.processes import children
 from deepsif_pipeline.results import Result, State, Status
 from deepsif_pipeline.steps import (DATASET_STEPS, ITERATION_STEPS, REGION_STEPS, RegionRun, clean, dataset_entry,
-                                    extract, region_entry, simulate)
+                                    extract, region_entry)
 from deepsif_pipeline.store import claims, manifest
 from deepsif_pipeline.store.files import write_text_atomic
 from deepsif_pipeline.store.runlog import record, utc_now
+
+
+SHARED = next(step for step in ITERATION_STEPS if step.shared)  # the step whose units the lane workers run together
 
 
 class Halt:
@@ -111,7 +114,7 @@ def lane_worker(ctx, take, lanes, disk=None, halt=None, software="", progress=No
             if not held:
                 return results
             units = [unit for _, unit in held.values()]
-            outcome = simulate.run(ctx, units, echo=say if ctx.verbose else None)
+            outcome = SHARED.run_together(ctx, units, echo=say if ctx.verbose else None)
             for r, (flow, _) in list(held.items()):
                 advance(r, flow, outcome)
     finally:

@@ -168,6 +168,10 @@ class Step:
         """Delete what a killed run of it left on ``unit`` (only under the unit's claim); the files deleted."""
         return []
 
+    def run_together(self, ctx, units, echo=None):
+        """A shared step: run ``units`` of several regions in one process; a ``processes.children.Outcome``."""
+        raise NotImplementedError
+
     def checks(self, ctx, found):
         """The rows ``--verify`` prints for its outputs: ``[(name, problems, passed detail, fix command)]``.
 

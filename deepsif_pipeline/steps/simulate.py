@@ -386,6 +386,10 @@ class Simulate(Step):
                 f"{', '.join(map(str, verdict.todo))} ({until}; {plural(verdict.clips, 'clip')} so far)")
         return None
 
+    def run_together(self, ctx, units, echo=None):
+        """Simulate ``units`` (of one region or several) in one step-1 process: the lane worker's pass."""
+        return run(ctx, units, echo=echo)
+
     def run(self, rr, unit):
         """A generator: yields ``unit`` to the lane worker and is sent the outcome of the pass that simulated it."""
         ctx, (r, m), verdict = rr.ctx, unit, rr.verdict
