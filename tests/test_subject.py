@@ -79,7 +79,8 @@ def test_fsaverage5_as_the_subject_gives_back_the_template(fs5, template_files, 
     assert summary["empty"] == [] and summary["sources"].sum() == 20484
     region, n = summary["smallest"]
     assert n == summary["sources"].min() == summary["sources"][region]
-    assert describe_mapping(summary) == f"994 regions on 20,484 sources; none empty; smallest: region {region}, {n} sources"
+    assert describe_mapping(summary) == (f"994 regions on 20,484 sources; none empty; smallest: region {region}, "
+                                         f"{n} sources")
 
 
 def _angles(a, b):
