@@ -170,8 +170,9 @@ def read_chanlocs(path):
 
 def chanlocs_montage(chanlocs):
     """An ``mne.channels.DigMontage`` of the chanlocs' channels, in MNE's axes, in metres, with fiducials when
-    the file has them (see the module's docstring): in the ``unknown`` frame then (MNE moves it into its head
-    frame when it is set on an Info), else in the ``head`` frame."""
+    the file has them (see the module's docstring), in the ``unknown`` frame: set on an Info, MNE moves it into
+    its head frame by those fiducials, or without them takes its positions as that frame (and warns: the Info
+    says so, ``sensors.NO_FIDUCIALS``)."""
     import mne
     positions = chanlocs.positions()
     lower = [label.lower() for label in chanlocs.labels]
@@ -185,6 +186,6 @@ def chanlocs_montage(chanlocs):
     fiducial_only = {i for i, label in enumerate(lower) if label in ("nasion",) + LPA + RPA}
     ch_pos = {label: p for i, (label, p) in enumerate(zip(chanlocs.labels, positions)) if i not in fiducial_only}
     if None in (nasion, lpa, rpa):
-        return mne.channels.make_dig_montage(ch_pos, coord_frame="head")
+        return mne.channels.make_dig_montage(ch_pos, coord_frame="unknown")
     return mne.channels.make_dig_montage(ch_pos, nasion=positions[nasion], lpa=positions[lpa], rpa=positions[rpa],
                                          coord_frame="unknown")
