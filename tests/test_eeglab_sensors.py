@@ -33,7 +33,8 @@ def head_frame_cap(name="biosemi32"):
     montage = mne.channels.make_standard_montage(name)
     info = mne.create_info(montage.ch_names, 1000.0, "eeg")
     info.set_montage(montage)
-    fiducials = {int(d["ident"]): d["r"] for d in info["dig"] if d["kind"] == mne.io.constants.FIFF.FIFFV_POINT_CARDINAL}
+    cardinal = mne.io.constants.FIFF.FIFFV_POINT_CARDINAL
+    fiducials = {int(d["ident"]): d["r"] for d in info["dig"] if d["kind"] == cardinal}
     return list(info["ch_names"]), sensors.sensor_positions(info), fiducials
 
 
