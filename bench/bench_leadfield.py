@@ -75,7 +75,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from deepsif_pipeline.head import recipe
-from deepsif_pipeline.head.leadfields import bem, geometry, sensors, sphere  # noqa: E402
+from deepsif_pipeline.head.leadfields import bem, eeglab, geometry, sensors, sphere  # noqa: E402
 
 
 def correlations(made, reference):
@@ -274,7 +274,7 @@ def deepsif_labels(anatomy):
     """``electrode_75.mat``'s labels, the indices of those MNE's ``fsaverage_1005`` has, their positions (MNE's head
     frame) and ``leadfield_75_20k.mat``'s ``fwd``."""
     anatomy = Path(anatomy)
-    names = [str(x["labels"]) for x in loadmat(anatomy / "electrode_75.mat", squeeze_me=True)["eloc75"]]
+    names = eeglab.read_chanlocs(anatomy / "electrode_75.mat").labels
     keep, positions = by_label(names)
     return names, keep, positions, loadmat(anatomy / "leadfield_75_20k.mat")["fwd"]
 
@@ -311,9 +311,8 @@ def deepsif_cases(anatomy):
     rm = loadmat(anatomy / "fs_cortex_20k_region_mapping.mat")["rm"].ravel().astype(int)
     reference = loadmat(anatomy / "leadfield_75_20k.mat")["fwd"]
     n = reference.shape[1]
-    e = loadmat(anatomy / "electrode_75.mat", squeeze_me=True)["eloc75"]
-    names = [str(x["labels"]) for x in e]
-    eeglab = np.array([[float(x["X"]), float(x["Y"]), float(x["Z"])] for x in e]) / 1000.0
+    chanlocs = eeglab.read_chanlocs(anatomy / "electrode_75.mat")  # (EEGLAB's axes, millimetres)
+    names = chanlocs.labels
     keep, positions = by_label(names)
     trans = Path(mne.__file__).parent / "data" / "fsaverage" / "fsaverage-trans.fif"
     to_head = mne.transforms.invert_transform(mne.read_trans(trans))
@@ -336,8 +335,8 @@ def deepsif_cases(anatomy):
     yield ("DeepSIF, the same with DeepSIF's dipole directions: normals (nx, ny, nz) as (-ny, nx, nz)", made,
            reference[keep], moved, farthest, "other turns of the normals, medians: " + ", ".join(
                f"{k} {v:.3f}" for k, v in others.items()), eeg_info([names[i] for i in keep], positions))
-    for label, xyz in (("as given", eeglab), ("EEGLAB axes turned into MNE's", np.c_[-eeglab[:, 1], eeglab[:, 0],
-                                                                                      eeglab[:, 2]])):
+    for label, xyz in (("as given", chanlocs.xyz * chanlocs.scale), ("EEGLAB axes turned into MNE's",
+                                                                      chanlocs.positions())):
         shift = geometry.align_by_spheres(pos, xyz)
         made, moved, farthest = lead_field(pos + shift, ori, rm, n, names, xyz)
         yield (f"DeepSIF, electrode_75.mat coordinates {label}, vs leadfield_75_20k", made, reference, moved,

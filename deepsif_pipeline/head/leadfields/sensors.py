@@ -15,6 +15,7 @@ import mne
 import numpy as np
 
 from deepsif_pipeline.head.anatomy import template_mapping
+from deepsif_pipeline.head.leadfields import eeglab
 from deepsif_pipeline.head.leadfields.base import LeadFieldError, Made, is_forward
 from deepsif_pipeline.head.leadfields.geometry import check_positions
 from deepsif_pipeline.head.recipe import average_reference, in_noise_units, sum_regions
@@ -36,8 +37,9 @@ def read_sensors(spec):
     spec : str or Path
         An MNE standard montage name (:func:`montage_names`), a montage or
         digitisation file MNE reads (``.elc``, ``.sfp``, ``.loc``, ``.bvef``,
-        ``.csd``, ``.elp``, ``.hpts``, ``.fif``, ...), or a recording or
-        ``-info.fif`` whose EEG or MEG sensors are used.
+        ``.csd``, ``.elp``, ``.hpts``, ``.fif``, ...), an EEGLAB chanlocs in a
+        ``.mat`` (e.g. DeepSIF's ``electrode_75.mat``; :mod:`eeglab`), or a
+        recording or ``-info.fif`` whose EEG or MEG sensors are used.
 
     Returns
     -------
@@ -95,8 +97,17 @@ def _eeg_info(montage):
     return info
 
 
+MATLAB_SUFFIXES = (".mat", ".set")  # EEGLAB chanlocs (.mat: never a recording MNE's read_raw can open)
+
+
 def _read_file(path):
-    """The Info of a recording, an ``-info.fif`` or a montage file; LeadFieldError when MNE reads none of them."""
+    """The Info of a recording, an ``-info.fif``, a montage file or an EEGLAB chanlocs; LeadFieldError (one line
+    of ours, naming only the exception types of the readers tried) when none of them reads it.
+
+    A ``.mat`` goes to the EEGLAB reader alone: ``mne.io.read_raw`` sends it to ``read_raw_fieldtrip``, which
+    needs an Info and takes neither ``preload`` nor ``verbose`` (a TypeError, whatever the file holds), and no
+    montage reader of MNE takes it. A ``.set`` is first an EEGLAB recording for MNE, then its chanlocs alone.
+    """
     errors = []
     name = path.name.lower()
     if is_forward(path):
@@ -105,23 +116,29 @@ def _read_file(path):
     if name.endswith(".fif") or name.endswith(".fif.gz"):
         readers.append(("info", lambda: mne.io.read_info(str(path), verbose="error")))
         readers.append(("digitisation", lambda: _eeg_info(mne.channels.read_dig_fif(str(path)))))
-    else:
+    elif not name.endswith(".mat"):
         readers.append(("recording", lambda: mne.io.read_raw(str(path), preload=False, verbose="error").info))
     if name.endswith(".bvct"):
         readers.append(("digitisation", lambda: _eeg_info(mne.channels.read_dig_captrak(str(path)))))
-    readers.append(("montage", lambda: _eeg_info(mne.channels.read_custom_montage(str(path)))))
+    if name.endswith(MATLAB_SUFFIXES):
+        readers.append(("EEGLAB chanlocs", lambda: _eeg_info(eeglab.chanlocs_montage(eeglab.read_chanlocs(path)))))
+    else:
+        readers.append(("montage", lambda: _eeg_info(mne.channels.read_custom_montage(str(path)))))
     for what, read in readers:
         try:
             info = read()
-        except Exception as exc:  # MNE raises many types for files it does not read
-            errors.append(f"{what}: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}")
+        except eeglab.NotChanlocs as exc:  # ours: its message says what the file holds
+            errors.append(f"{what}: {exc}")
+            continue
+        except Exception as exc:  # MNE raises many types for files it does not read; its messages stay its own
+            errors.append(f"{what}: {type(exc).__name__}")
             continue
         picked = _sensors_of(info)
         if picked is not None:
             return picked
         errors.append(f"{what}: no EEG or MEG channel")
-    raise LeadFieldError(f"--sensors {path}: MNE reads it neither as a recording nor as a montage "
-                         f"({'; '.join(errors[-2:])})")
+    raise LeadFieldError(f"--sensors {path}: not a sensor file MNE or EEGLAB's chanlocs can read "
+                         f"({'; '.join(errors)})")
 
 
 def _sensors_of(info):
