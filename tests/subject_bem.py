@@ -111,3 +111,37 @@ def trans_file(path):
     """A copy of MNE's fsaverage head <-> MRI transform (``fsaverage-trans.fif``) at ``path``; returns ``path``."""
     shutil.copyfile(FSAVERAGE_DATA / "fsaverage-trans.fif", path)
     return Path(path)
+
+
+def meg_info(n_sites=20):
+    """A small MEG Info made here (nothing read but MNE's 306m helmet): ``n_sites`` Vectorview-like triplets (a
+    magnetometer, two planar gradiometers) spread over the helmet, its device frame moved so that the helmet's
+    sphere's centre sits 1 cm above fsaverage's inner skull centre (head frame, MNE's fsaverage transform)."""
+    helmet = mne.read_bem_surfaces(Path(mne.__file__).parent / "data" / "helmets" / "306m.fif.gz", verbose="error")[0]
+    rr, nn = helmet["rr"], helmet["nn"]
+    sites = [int(np.argmax(rr[:, 2]))]
+    while len(sites) < n_sites:  # farthest-point sampling: spread over the helmet
+        sites.append(int(np.argmax(np.linalg.norm(rr[:, None] - rr[sites][None], axis=2).min(axis=1))))
+    names, types, locs = [], [], []
+    for k, v in enumerate(sites):
+        ez = nn[v] / np.linalg.norm(nn[v])
+        ex = np.cross([0.0, 0.0, 1.0] if abs(ez[2]) < 0.9 else [1.0, 0.0, 0.0], ez)
+        ex /= np.linalg.norm(ex)
+        ey = np.cross(ez, ex)
+        for name, kind, (a, b) in ((f"MEG{k:02d}1", "mag", (ex, ey)), (f"MEG{k:02d}2", "grad", (ex, ey)),
+                                   (f"MEG{k:02d}3", "grad", (ey, -ex))):
+            names.append(name)
+            types.append(kind)
+            locs.append(np.r_[rr[v], a, b, ez])
+    info = mne.create_info(names, 250.0, types)
+    for ch, loc in zip(info["chs"], locs):
+        ch["loc"][:] = loc
+    trans = mne.read_trans(FSAVERAGE_DATA / "fsaverage-trans.fif")
+    to_head = trans if trans["from"] == mne.io.constants.FIFF.FIFFV_COORD_MRI else mne.transforms.invert_transform(trans)
+    inner = mne.read_bem_surfaces(FSAVERAGE_DATA / "fsaverage-inner_skull-bem.fif", verbose="error")[0]["rr"]
+    centre = mne.transforms.apply_trans(to_head, inner.mean(axis=0))
+    shift = np.eye(4)
+    from deepsif_pipeline.head.leadfields.geometry import fit_sphere
+    shift[:3, 3] = centre + [0.0, 0.0, 0.01] - fit_sphere(rr)[0]  # the helmet's sphere around the brain
+    info["dev_head_t"] = mne.transforms.Transform("meg", "head", shift)
+    return info
