@@ -124,6 +124,9 @@ def subject_bem(subject_dir, info, bem=None, conductivity=EEG_CONDUCTIVITY, ico=
     try:
         model = mne.make_bem_model(folder.name, ico=ico, conductivity=conductivity, subjects_dir=str(folder.parent),
                                    verbose="error")
+        for surf in model:  # FreeSurfer's files are big-endian: MNE's numba MEG fields refuse '>i4' triangles
+            surf["tris"] = np.ascontiguousarray(surf["tris"], dtype=np.int64)
+            surf["rr"] = np.ascontiguousarray(surf["rr"], dtype=np.float64)
         solution = mne.make_bem_solution(model, verbose="error")
     except Exception as exc:  # MNE raises several types for surfaces it cannot use
         raise LeadFieldError(f"--subject {folder}: MNE makes no BEM of bem/{', '.join(n + '.surf' for n in names)} "
