@@ -69,17 +69,52 @@ def bem_vertex_gain(template, info, bem_path):
         raise LeadFieldError(f"--bem {bem_path}: {len(bem['surfs'])} layer(s); EEG needs the 3 of a BEM (inner "
                              "skull, outer skull, scalp): make it with mne.make_bem_model(..., conductivity=(0.3, "
                              "0.006, 0.3))")
+    gain, outside = fixed_vertex_gain(pos, ori, info, trans, bem)
+    if outside:
+        raise LeadFieldError(f"--bem {bem_path}: {outside} of the cortex's {len(pos)} vertices lie "
+                             "outside its inner skull: it is not fsaverage's BEM (the frame of "
+                             f"{BEM_TEMPLATE}); make it from fsaverage's surfaces")
+    layers = ", ".join(f"{s['sigma']:g}" for s in bem["surfs"])
+    return (gain,
+            f"MNE BEM solution {Path(str(bem_path)).name}: {len(bem['surfs'])} layer(s), conductivities {layers} S/m",
+            "fsaverage's MRI frame (the cortex's and the BEM's) into MNE's head frame with MNE's fsaverage "
+            "transform (mne/data/fsaverage/fsaverage-trans.fif)")
+
+
+def fixed_vertex_gain(pos, ori, info, trans, bem):
+    """The fixed-orientation gain of sources at ``pos`` along ``ori`` (MRI frame) in an MNE BEM solution.
+
+    MNE's forward solution of a discrete source space (``mne.setup_volume_source_space(pos={'rr', 'nn'})``,
+    ``mindist=0``) in free orientation, each source then fixed along its orientation turned into the head
+    frame (:func:`recipe.fix_orientations`, DeepSIF's ``lfd_free2fix``).
+
+    Parameters
+    ----------
+    pos : array, shape (n_vertices, 3)
+        Metres, the BEM's MRI frame.
+    ori : array, shape (n_vertices, 3)
+        Orientations in the MRI frame (normalised here).
+    info : mne.Info
+        The sensors (EEG, or MEG: magnetometers and gradiometers), head frame.
+    trans : mne.transforms.Transform
+        MRI -> head.
+    bem : mne.bem.ConductorModel
+        The BEM solution (MRI frame).
+
+    Returns
+    -------
+    gain : array, shape (n_sensors, n_vertices), or None
+        None when MNE dropped sources (outside the inner skull).
+    outside : int
+        How many sources MNE dropped.
+    """
+    ori = np.asarray(ori, dtype=float)
     ori = ori / np.linalg.norm(ori, axis=1, keepdims=True)
+    kinds = set(info.get_channel_types())
     src = mne.setup_volume_source_space(pos={"rr": pos, "nn": ori}, verbose="error")
     fwd = mne.make_forward_solution(info, trans=trans, src=src, bem=bem, eeg="eeg" in kinds,
                                     meg=bool(kinds & {"mag", "grad"}), mindist=0.0, verbose="error")
     if fwd["nsource"] != len(pos):
-        raise LeadFieldError(f"--bem {bem_path}: {len(pos) - fwd['nsource']} of the cortex's {len(pos)} vertices lie "
-                             "outside its inner skull: it is not fsaverage's BEM (the frame of "
-                             f"{BEM_TEMPLATE}); make it from fsaverage's surfaces")
+        return None, len(pos) - fwd["nsource"]
     to_head = trans["trans"][:3, :3]
-    layers = ", ".join(f"{s['sigma']:g}" for s in bem["surfs"])
-    return (fix_orientations(fwd["sol"]["data"], ori @ to_head.T),
-            f"MNE BEM solution {Path(str(bem_path)).name}: {len(bem['surfs'])} layer(s), conductivities {layers} S/m",
-            "fsaverage's MRI frame (the cortex's and the BEM's) into MNE's head frame with MNE's fsaverage "
-            "transform (mne/data/fsaverage/fsaverage-trans.fif)")
+    return fix_orientations(fwd["sol"]["data"], ori @ to_head.T), 0
