@@ -37,10 +37,11 @@ brain layer.
    show it are printed, and the comparison is a diagnostic.
 4. DeepSIF's template (``--anatomy``) with MNE's ``fsaverage_1005``
    positions of ``electrode_75.mat``'s labels (72 of 75) and MNE's
-   fsaverage transform, against DeepSIF's ``leadfield_75_20k.mat``; the
-   same with DeepSIF's dipole directions (:func:`deepsif_dipoles`: the
-   normals turned 90 degrees about the vertical axis, what DeepSIF's file
-   was made with), and the other turns for comparison; and,
+   fsaverage transform, against DeepSIF's ``leadfield_75_20k.mat``, with
+   the normals in the axes of the cortex's positions (:func:`deepsif_dipoles`:
+   the file stores them in Brainstorm's axes), as ``--sensors`` does; the
+   same with ``ori`` as stored read in ``pos``'s axes, and the other turns,
+   for comparison; and,
    as a diagnostic, ``electrode_75.mat``'s own coordinates taken as given
    (EEGLAB's axes read as MNE's) and turned from EEGLAB's axes (x nose,
    y left) into MNE's (x right, y nose).
@@ -48,7 +49,7 @@ brain layer.
 5. With ``--bem``: the pipeline's ``--bem`` path (``bem.bem_vertex_gain``)
    on DeepSIF's template with a 3-layer BEM made from the two fsaverage
    surfaces MNE ships (:func:`shipped_fsaverage_bem`), with the normals and
-   with DeepSIF's dipoles, against ``leadfield_75_20k.mat`` (2-3 min more;
+   with ``ori`` as stored, against ``leadfield_75_20k.mat`` (2-3 min more;
    drawn too with ``--figure``).
 
 The figure (``--figure``, PNG): for each comparison the histogram of the
@@ -228,10 +229,11 @@ def tvb76_meg_case():
 
 
 def deepsif_dipoles(ori):
-    """The dipole directions of DeepSIF's ``leadfield_75_20k.mat``: each normal ``(nx, ny, nz)`` (fsaverage's RAS:
-    x right, y nose, z up) as ``(-ny, nx, nz)``, i.e. turned 90 degrees about z. That is the RAS vector whose
-    components in Brainstorm's axes (x nose, y left, z up) are ``(nx, ny, nz)``: the normals given as
-    Brainstorm's ``GridOrient`` without turning them into its axes.
+    """DeepSIF's ``ori`` turned into the axes of its ``pos`` (fsaverage's RAS: x right, y nose, z up): each
+    ``(nx, ny, nz)`` as ``(-ny, nx, nz)``. ``fs_cortex_20k.mat`` stores the normals' components in Brainstorm's
+    axes (x nose, y left, z up); turned, they lie within 2.7 degrees of its pial mesh's normals, and they are
+    the dipole directions ``leadfield_75_20k.mat`` was made with. The pipeline turns them the same way
+    (``frames.template_cortex_in_frame``, the frame's ``ori_axes``).
 
     Parameters
     ----------
@@ -281,7 +283,8 @@ def deepsif_labels(anatomy):
 
 def bem_cases(anatomy, names, keep, positions, reference):
     """``--bem`` as the pipeline runs it (:func:`bem.bem_vertex_gain`) with :func:`shipped_fsaverage_bem`, on
-    DeepSIF's cortex with its normals and with DeepSIF's dipoles (a copy of the cortex file with those as ``ori``)."""
+    DeepSIF's cortex with its normals and, as a diagnostic, with ``ori`` as stored read in ``pos``'s axes (a copy
+    of the cortex file with such an ``ori``)."""
     import tempfile
     import types
     from scipy.io import savemat
@@ -292,8 +295,10 @@ def bem_cases(anatomy, names, keep, positions, reference):
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         bem_path = shipped_fsaverage_bem(tmp / "fsaverage-shipped-bem-sol.fif")
-        for label, ori in (("the normals", cortex["ori"]), ("DeepSIF's dipole directions", deepsif_dipoles(
-                cortex["ori"]))):
+        # the pipeline turns the file's ori into pos's axes (frames.template_cortex_in_frame): the file's own
+        # ori gives the normals; ori turned back the other way gives ori as stored, read in pos's axes
+        for label, ori in (("the normals (as --bem does)", cortex["ori"]),
+                           ("ori as stored, read in pos's axes", cortex["ori"] @ geometry.SCS_TO_RAS)):
             folder = tmp / label.replace(" ", "_").replace("'", "")
             folder.mkdir()
             savemat(folder / "fs_cortex_20k.mat", {"pos": cortex["pos"], "ori": ori})
@@ -318,27 +323,33 @@ def deepsif_cases(anatomy):
     to_head = mne.transforms.invert_transform(mne.read_trans(trans))
     head_pos = mne.transforms.apply_trans(to_head, pos)
     head_ori = mne.transforms.apply_trans(to_head, ori, move=False)
-    made, moved, farthest = lead_field(head_pos, head_ori, rm, n, [names[i] for i in keep], positions)
-    yield (f"DeepSIF, MNE fsaverage_1005 positions of {len(keep)} electrode_75 labels vs leadfield_75_20k", made,
-           reference[keep], moved, farthest, "MNE's fsaverage transform (as --sensors does)",
-           eeg_info([names[i] for i in keep], positions))
-    # DeepSIF's dipoles: the cortex normals turned 90 degrees about the vertical axis, what RAS normals give
-    # when used as Brainstorm's GridOrient (x nose, y left) -- the frame DeepSIF's recipe exported its gain in
+    # the normals in pos's axes (ori turned from Brainstorm's, deepsif_dipoles), as --sensors places them
     turned = deepsif_dipoles(ori)
     made, moved, farthest = lead_field(head_pos, mne.transforms.apply_trans(to_head, turned, move=False), rm, n,
                                        [names[i] for i in keep], positions)
+    yield (f"DeepSIF, MNE fsaverage_1005 positions of {len(keep)} electrode_75 labels vs leadfield_75_20k", made,
+           reference[keep], moved, farthest, "MNE's fsaverage transform, ori turned into pos's axes (as --sensors "
+           "does)", eeg_info([names[i] for i in keep], positions))
+    made, moved, farthest = lead_field(head_pos, head_ori, rm, n, [names[i] for i in keep], positions)
     others = {label: np.median(correlations(lead_field(head_pos, mne.transforms.apply_trans(
         to_head, np.c_[f(ori)], move=False), rm, n, [names[i] for i in keep], positions)[0], reference[keep]))
         for label, f in (("(ny, -nx, nz)", lambda o: np.c_[o[:, 1], -o[:, 0], o[:, 2]]),
                          ("(-nx, -ny, nz)", lambda o: np.c_[-o[:, 0], -o[:, 1], o[:, 2]]),
                          ("(nx, ny, -nz)", lambda o: np.c_[o[:, 0], o[:, 1], -o[:, 2]]))}
-    yield ("DeepSIF, the same with DeepSIF's dipole directions: normals (nx, ny, nz) as (-ny, nx, nz)", made,
-           reference[keep], moved, farthest, "other turns of the normals, medians: " + ", ".join(
+    yield ("DeepSIF, the same with ori as stored, read in pos's axes (--sensors before RECIPE_VERSION 4)", made,
+           reference[keep], moved, farthest, "diagnostic; other turns of ori, medians: " + ", ".join(
                f"{k} {v:.3f}" for k, v in others.items()), eeg_info([names[i] for i in keep], positions))
+    # --sensors electrode_75.mat exactly as the pipeline makes it (its provider: placed by the file's fiducials)
+    from deepsif_pipeline.head.anatomy import load_template
+    from deepsif_pipeline.head.leadfields import Sphere
+    made = Sphere(str(anatomy / "electrode_75.mat")).make(load_template(anatomy))
+    yield ("DeepSIF, --sensors electrode_75.mat (the pipeline's provider) vs leadfield_75_20k", made.fwd, reference,
+           int(made.provenance["moved"]), float(made.provenance["farthest"]), made.provenance["placement"],
+           sensors.read_sensors(str(anatomy / "electrode_75.mat")))
     for label, xyz in (("as given", chanlocs.xyz * chanlocs.scale), ("EEGLAB axes turned into MNE's",
                                                                       chanlocs.positions())):
         shift = geometry.align_by_spheres(pos, xyz)
-        made, moved, farthest = lead_field(pos + shift, ori, rm, n, names, xyz)
+        made, moved, farthest = lead_field(pos + shift, turned, rm, n, names, xyz)
         yield (f"DeepSIF, electrode_75.mat coordinates {label}, vs leadfield_75_20k", made, reference, moved,
                farthest, "cortex placed by sphere fits (diagnostic)", eeg_info(names, xyz))
 

@@ -7,6 +7,7 @@ import pytest
 from conftest import inputs_key, made_leadfield
 from deepsif_pipeline.head import recipe
 from deepsif_pipeline.head.leadfields import LeadFieldError, frames, geometry, sensors, sphere
+from deepsif_pipeline.head.leadfields.geometry import SCS_TO_RAS
 
 mne = pytest.importorskip("mne", reason="mne is not installed (pip install -r requirements.txt)")
 
@@ -524,7 +525,7 @@ def test_meg_on_deepsifs_template_keeps_every_vertex_and_is_sarvas_field(anatomy
     cortex = loadmat(anatomy_dir / "fs_cortex_20k.mat")
     trans = frames.fsaverage_trans()
     pos = mne.transforms.apply_trans(trans, cortex["pos"] / 1000.0)
-    ori = cortex["ori"] @ trans["trans"][:3, :3].T
+    ori = cortex["ori"] @ SCS_TO_RAS.T @ trans["trans"][:3, :3].T  # (its ori: Brainstorm's axes)
     assert (np.linalg.norm(pos - HEAD_CENTER, axis=1) > 0.9 * HEAD_RADIUS).sum() > 100  # once pulled inside
     rm = loadmat(anatomy_dir / "fs_cortex_20k_region_mapping.mat")["rm"].ravel().astype(int)
     gain = _meg_gain(info["chs"], info["dev_head_t"]["trans"], HEAD_CENTER, pos,
@@ -563,3 +564,24 @@ def test_a_template_declares_its_frame(tvb76_dir, tmp_path):
 def test_deepsifs_template_is_known_by_its_cortex(anatomy_dir):
     from deepsif_pipeline.head.anatomy import load_template
     assert load_template(anatomy_dir).frame == "fsaverage"
+
+
+def test_deepsifs_template_stores_ori_in_brainstorms_axes_and_the_frame_turns_them(deepsif_template):
+    """DeepSIF's fs_cortex_20k.mat: pos in fsaverage's MRI (RAS) axes, ori in Brainstorm's (x to the nose, y to
+    the left). The normals of its own pial mesh are 77 degrees (median) from ori as stored, 2.2 once turned by
+    SCS_TO_RAS; the frame (``Frame.ori_axes``) turns them for every provider that places the cortex."""
+    import mne
+    from scipy.io import loadmat
+    saved = loadmat(deepsif_template.path("fs_cortex_20k.mat"), variable_names=["pos", "tri", "ori"])
+    surface = mne.surface.complete_surface_info({"rr": saved["pos"] / 1000.0, "tris": saved["tri"].astype(int) - 1},
+                                                verbose="error")
+
+    def degrees(ori):
+        ori = ori / np.linalg.norm(ori, axis=1, keepdims=True)
+        return np.degrees(np.arccos(np.clip((ori * surface["nn"]).sum(axis=1), -1, 1)))
+
+    as_stored, turned = degrees(saved["ori"]), degrees(saved["ori"] @ SCS_TO_RAS.T)
+    assert np.median(as_stored) > 60 and np.median(turned) < 3 and np.percentile(turned, 99) < 3
+    pos, ori = frames.template_cortex_in_frame(deepsif_template)
+    np.testing.assert_allclose(pos, saved["pos"] / 1000.0)
+    assert np.max(degrees(ori)) == pytest.approx(np.max(turned))

@@ -5,9 +5,8 @@ from pathlib import Path
 import mne
 import numpy as np
 
-from deepsif_pipeline.head.anatomy import template_cortex
 from deepsif_pipeline.head.leadfields.base import LeadFieldError
-from deepsif_pipeline.head.leadfields.frames import BEM_TEMPLATE, FSAVERAGE5_VERTICES, mri_to_head
+from deepsif_pipeline.head.leadfields.frames import BEM_TEMPLATE, FSAVERAGE5_VERTICES, mri_to_head, template_cortex_in_frame
 from deepsif_pipeline.head.recipe import fix_orientations
 
 
@@ -58,7 +57,7 @@ def bem_vertex_gain(template, info, bem_path):
         a BEM with too few layers for EEG, or vertices outside the inner skull.
     """
     bem = read_bem(bem_path)
-    pos, ori = template_cortex(template)
+    pos, ori = template_cortex_in_frame(template)
     trans = mri_to_head(template)
     if trans is None:
         raise LeadFieldError(f"--bem: the template's cortex ({len(pos)} vertices) is not {BEM_TEMPLATE} "

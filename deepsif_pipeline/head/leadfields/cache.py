@@ -12,8 +12,8 @@ from deepsif_pipeline.head.recipe import NOISE_UNITS
 from deepsif_pipeline.store.files import write_mat_atomic
 
 # bump when how a lead field is made changes: lead fields in the cache are then made again (2: MEG; 3: MEG
-# without layers)
-RECIPE_VERSION = 3
+# without layers; 4: DeepSIF's template's ori turned from Brainstorm's axes into its pos's, frames.Frame.ori_axes)
+RECIPE_VERSION = 4
 
 
 def leadfield_name(spec):

@@ -6,8 +6,8 @@ import mne
 import numpy as np
 from scipy.spatial import cKDTree
 
-from deepsif_pipeline.head.anatomy import template_cortex
 from deepsif_pipeline.head.leadfields.base import LeadFieldError
+from deepsif_pipeline.head.leadfields.frames import template_cortex_in_frame
 from deepsif_pipeline.head.recipe import fix_orientations
 from deepsif_pipeline.head.leadfields.sensors import _checked, forward_info, read_forward, region_made
 
@@ -65,7 +65,7 @@ def forward_leadfield(template, path):
     rows = [forward["sol"]["row_names"].index(name) for name in info["ch_names"]]
     to_mri = mne.transforms.invert_transform(forward["mri_head_t"])
     sources = mne.transforms.apply_trans(to_mri, forward["source_rr"])
-    pos, ori = template_cortex(template)
+    pos, ori = template_cortex_in_frame(template)
     index = match_sources(pos, sources, path)
     gain = forward["sol"]["data"][rows].reshape(len(rows), -1, 3)[:, index, :].reshape(len(rows), -1)
     ori = (ori / np.linalg.norm(ori, axis=1, keepdims=True)) @ forward["mri_head_t"]["trans"][:3, :3].T
