@@ -24,23 +24,25 @@ import numpy as np
 
 FSAVERAGE_DATA = Path(mne.__file__).parent / "data" / "fsaverage"
 OUTER_FRACTION = 0.4  # the outer skull: inner skull + 0.4 of the gap to the scalp
+COARSE_MARGIN_M = 0.0015  # an ico-3 inner skull moved out by 1.5 mm (bem_surfaces)
 ICO4_VERTICES = 2562
 SURFACES = ("inner_skull", "outer_skull", "outer_skin")
 
 
-def ico4_of_ico5(rr5):
-    """The ico-4 surface of an ico-5 one: ``(rr (2562, 3), tris (5120, 3))``.
+def ico4_of_ico5(rr5, grade=4):
+    """The ico-4 (or coarser, ``grade``) surface of an ico-5 one: ``(rr (2562, 3), tris (5120, 3))`` for ico-4.
 
     ``rr5`` is in the vertex order of ``mne.surface._get_ico_surface(5)``
     (as fsaverage's inner skull is); its first 2,562 vertices are the ico-4
-    ones, matched here to ``_get_ico_surface(4)``'s by their direction.
+    ones (the first 642 the ico-3 ones), matched here to ``_get_ico_surface(grade)``'s by their direction.
     """
-    ico4, ico5 = mne.surface._get_ico_surface(4), mne.surface._get_ico_surface(5)
+    coarse, ico5 = mne.surface._get_ico_surface(grade), mne.surface._get_ico_surface(5)
+    n = len(coarse["rr"])
     from scipy.spatial import cKDTree
-    distance, index = cKDTree(ico5["rr"][:ICO4_VERTICES]).query(ico4["rr"])
-    if distance.max() > 1e-3 or len(set(index)) != ICO4_VERTICES:
-        raise AssertionError("the first 2,562 vertices of MNE's ico-5 are not its ico-4 ones")
-    return np.asarray(rr5, dtype=float)[index], ico4["tris"].copy()
+    distance, index = cKDTree(ico5["rr"][:n]).query(coarse["rr"])
+    if distance.max() > 1e-3 or len(set(index)) != n:
+        raise AssertionError(f"the first {n:,} vertices of MNE's ico-5 are not its ico-{grade} ones")
+    return np.asarray(rr5, dtype=float)[index], coarse["tris"].copy()
 
 
 def _nearest_crossing(origin, directions, rr, tris):
@@ -66,15 +68,20 @@ def _nearest_crossing(origin, directions, rr, tris):
     return out
 
 
-def bem_surfaces(scale=1.0):
-    """The three surfaces ``{'inner_skull': (rr, tris), ...}``: metres, fsaverage's MRI frame, times ``scale``."""
+def bem_surfaces(scale=1.0, grade=4):
+    """The three surfaces ``{'inner_skull': (rr, tris), ...}``: metres, fsaverage's MRI frame, times ``scale``;
+    ico-``grade`` each (4: 5,120 triangles; 3: 1,280, for quick tests: its inner skull is moved out by
+    :data:`COARSE_MARGIN_M`, so that its flat facets, which cut up to 0.5 mm into the ico-4 one, clear the cortex)."""
     inner5 = mne.read_bem_surfaces(FSAVERAGE_DATA / "fsaverage-inner_skull-bem.fif", verbose="error")[0]
     head = mne.read_bem_surfaces(FSAVERAGE_DATA / "fsaverage-head.fif", verbose="error")[0]
-    inner, tris = ico4_of_ico5(inner5["rr"])
+    inner, tris = ico4_of_ico5(inner5["rr"], grade)
     centre = inner5["rr"].mean(axis=0)
     offset = inner - centre
     radius = np.linalg.norm(offset, axis=1)
     directions = offset / radius[:, None]
+    if grade < 4:
+        radius = radius + COARSE_MARGIN_M
+        inner = centre + directions * radius[:, None]
     scalp_radius = _nearest_crossing(centre, directions, head["rr"], head["tris"])
     if np.any(scalp_radius <= radius):
         raise AssertionError("fsaverage's head surface crosses its inner skull")
@@ -84,7 +91,7 @@ def bem_surfaces(scale=1.0):
     return {name: (scale * rr, tris) for name, rr in zip(SURFACES, (inner, outer, scalp))}
 
 
-def write_bem_surfaces(subject_dir, scale=1.0):
+def write_bem_surfaces(subject_dir, scale=1.0, grade=4):
     """Write ``bem/inner_skull.surf``, ``bem/outer_skull.surf``, ``bem/outer_skin.surf`` (FreeSurfer, mm) for a subject.
 
     Parameters
@@ -93,6 +100,8 @@ def write_bem_surfaces(subject_dir, scale=1.0):
         The FreeSurfer subject folder (made if absent).
     scale : float
         All three surfaces scaled by it about the MRI origin (a scaled fsaverage).
+    grade : int
+        Ico-4 (5,120 triangles a layer), or ico-3 (1,280) for quick tests.
 
     Returns
     -------
@@ -101,7 +110,7 @@ def write_bem_surfaces(subject_dir, scale=1.0):
     """
     folder = Path(subject_dir) / "bem"
     folder.mkdir(parents=True, exist_ok=True)
-    surfaces = bem_surfaces(scale)
+    surfaces = bem_surfaces(scale, grade)
     for name, (rr, tris) in surfaces.items():
         mne.write_surface(str(folder / f"{name}.surf"), rr * 1000.0, tris, overwrite=True)
     return surfaces

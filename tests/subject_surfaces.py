@@ -40,6 +40,11 @@ def fsaverage5_surfaces():
     return surfaces
 
 
+def deform(rr):
+    """fsaverage5 scaled by 1.1 and moved by a smooth warp of up to 3 mm per axis (mm -> mm): a deformed subject."""
+    return 1.1 * rr + 3.0 * np.sin(rr[:, [1, 2, 0]] / 20.0)
+
+
 def write_subject(subjects_dir, name, surfaces=None, warp=None, rotate_sphere_reg=None):
     """Write a FreeSurfer subject folder ``subjects_dir/name/surf/``.
 

@@ -50,6 +50,7 @@ COMMANDS = [
     (r"(?<![\w.-])dask (scheduler|worker)\b", "dask {0}"),
     (r"setup\.sh", "setup.sh"),
     (r"(?<![\w./-])main\.py", "DeepSIF main.py"),
+    (r"(?:personalized_model/)?main_meg\.py", "DeepSIF main_meg.py"),
     (r"(?<=\s)--(?=\s)", ORCHESTRATOR),  # dask_slurm.py ... -- ORCHESTRATOR OPTIONS
 ]
 # In prose, an option given to these may be one they pass on to the orchestrator ("dask_slurm.py's
@@ -147,6 +148,8 @@ def _help(command):
         return " ".join(sorted(SBATCH_OPTIONS))
     if command == "DeepSIF main.py":
         return " ".join(sorted(DEEPSIF_MAIN_OPTIONS))
+    if command == "DeepSIF main_meg.py":  # personalized_model/main_meg.py: main.py's options and --gmodel
+        return " ".join(sorted(DEEPSIF_MAIN_OPTIONS | {"--gmodel"}))
     if command == "setup.sh":  # running it would set up the machine: its usage line says what it takes
         return next(line for line in (REPO / "setup.sh").read_text().splitlines() if "Usage:" in line)
     if command == "pytest":

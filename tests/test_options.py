@@ -23,6 +23,8 @@ SAMPLE = {
     "start_region": ["--start_region", "3"], "end_region": ["--end_region", "9"], "regions": ["--regions", "3,5-6"],
     "slice": ["--slice", "1/4"], "output": ["--output", "/data/out"], "anatomy": ["--anatomy", "/data/anatomy"],
     "leadfield": ["--leadfield", "lf_32.mat"], "sensors": ["--sensors", "biosemi64"], "bem": ["--bem", "b-bem-sol.fif"],
+    "subject": ["--subject", "/data/subjects/P1"], "trans": ["--trans", "P1-trans.fif"], "surface": ["--surface", "white"],
+    "conductivity": ["--conductivity", "0.33,0.0042,0.33"],
     "filename": ["--filename", "other"], "dataset": ["--dataset", "test"], "seed": ["--seed", "7"],
     "a_range": ["--a-range", "3.25"], "sim_length": ["--sim-length", "2.5"], "piece_length": ["--piece-length", "0.5"],
     "engine": ["--engine", "tvb"], "raw_rate": ["--raw-rate", "full"], "target_snr": ["--target-snr", "12.5"],

@@ -1,7 +1,8 @@
 """A patient's own head (head/leadfields/patient.py): a BEM of a subject's surfaces, its checks, its region lead field.
 
 The subject is a copy of fsaverage made here from the files MNE ships
-(tests/subject_bem.py: 3 x 5,120 triangles); its cortex is DeepSIF's
+(tests/subject_bem.py: 3 x 1,280 triangles, ico-3, to keep the tests quick; bench/bench_patient.py times the
+3 x 5,120 of a real head); its cortex is DeepSIF's
 fsaverage5 template (fsaverage's MRI frame), so MNE's own forward solution of
 the same sources is the reference.
 """
@@ -25,7 +26,7 @@ SPEC = "standard_1020"  # MNE's standard_1020 (colin27's) lies within 6.6 mm of 
 @pytest.fixture(scope="session")
 def subject(tmp_path_factory):
     folder = tmp_path_factory.mktemp("subjects") / "fsa"
-    subject_bem.write_bem_surfaces(folder)
+    subject_bem.write_bem_surfaces(folder, grade=3)
     return folder
 
 
@@ -43,7 +44,7 @@ def eeg():
 def eeg_bem(subject, eeg):
     start = time.perf_counter()
     solution, description = patient.subject_bem(subject, eeg)
-    print(f"\nmake_bem_model + make_bem_solution, 3 x 5,120 triangles: {time.perf_counter() - start:.1f} s")
+    print(f"\nmake_bem_model + make_bem_solution, 3 x 1,280 triangles: {time.perf_counter() - start:.1f} s")
     return solution, description
 
 
@@ -64,15 +65,20 @@ def template_ori_leadfield(cortex, eeg, eeg_bem, trans_path):
     return fwd, about
 
 
-def test_the_test_head_is_three_ico4_layers_mne_accepts(eeg_bem):
+def test_the_test_head_is_three_ico_layers_mne_accepts(eeg_bem):
     solution, description = eeg_bem
-    assert [len(s["tris"]) for s in solution["surfs"]] == [5120, 5120, 5120]
+    assert [len(s["tris"]) for s in solution["surfs"]] == [1280, 1280, 1280]
     assert [s["sigma"] for s in solution["surfs"]] == pytest.approx([0.3, 0.006, 0.3])
     assert description.startswith("BEM of fsa's bem/inner_skull.surf, outer_skull.surf, outer_skin.surf: 3 layer(s)")
     inner5 = mne.read_bem_surfaces(subject_bem.FSAVERAGE_DATA / "fsaverage-inner_skull-bem.fif", verbose="error")[0]
     inner = next(s for s in solution["surfs"] if s["id"] == mne.io.constants.FIFF.FIFFV_BEM_SURF_ID_BRAIN)
-    # the ico-4 inner skull is made of fsaverage's own first 2,562 vertices
-    np.testing.assert_allclose(np.sort(inner["rr"], axis=0), np.sort(inner5["rr"][:2562], axis=0), atol=1e-6)
+    # the ico-3 inner skull is fsaverage's own first 642 vertices, each moved out by the margin (ico-4: 2,562,
+    # not moved: the bench's)
+    nearest = np.linalg.norm(inner["rr"][:, None, :] - inner5["rr"][None, :642, :], axis=2).min(axis=1)
+    np.testing.assert_allclose(nearest, subject_bem.COARSE_MARGIN_M, atol=1e-6)
+    rr4, tris4 = subject_bem.ico4_of_ico5(inner5["rr"], 4)
+    np.testing.assert_allclose(np.sort(rr4, axis=0), np.sort(inner5["rr"][:2562], axis=0), atol=1e-6)
+    assert len(tris4) == 5120
 
 
 def test_region_leadfield_is_mnes_forward_fixed_and_summed(cortex, eeg, eeg_bem, trans_path, template_ori_leadfield):
@@ -137,8 +143,8 @@ def test_a_cortex_outside_the_inner_skull_is_refused(cortex, eeg_bem):
     pos = cortex[0] + [0.0, 0.0, 0.05]
     with pytest.raises(LeadFieldError) as caught:
         patient.check_inside(pos, eeg_bem[0])
-    assert str(caught.value) == ("--subject: 11905 of the 20484 sources lie outside the BEM's inner skull, the "
-                                 "farthest by 43.2 mm: the source space and the BEM are not of one head; make both "
+    assert str(caught.value) == ("--subject: 11535 of the 20484 sources lie outside the BEM's inner skull, the "
+                                 "farthest by 41.9 mm: the source space and the BEM are not of one head; make both "
                                  "from the same FreeSurfer subject")
 
 
@@ -159,12 +165,12 @@ def test_electrodes_inside_the_scalp_are_refused(eeg, eeg_bem, trans_path):
     with pytest.raises(LeadFieldError) as caught:
         patient.check_sensors_outside(_moved(eeg, centre, 0.03), trans, eeg_bem[0], SPEC)
     assert str(caught.value) == ("--sensors standard_1020: 94 of its 94 electrodes lie more than 7 mm inside the "
-                                 "scalp, up to 35.3 mm (Oz): they are not on this head; check --trans (mne coreg) "
+                                 "scalp, up to 35.1 mm (Oz): they are not on this head; check --trans (mne coreg) "
                                  "and give the electrodes' digitised positions")
-    with pytest.raises(LeadFieldError) as caught:  # MNE's biosemi64 is not on fsaverage's head (Fpz: 23.3 mm inside)
+    with pytest.raises(LeadFieldError) as caught:  # MNE's biosemi64 is not on fsaverage's head (Fpz: 23.2 mm inside its ico-3 scalp)
         patient.check_sensors_outside(sensors.read_sensors("biosemi64"), trans, eeg_bem[0], "biosemi64")
     assert str(caught.value).startswith("--sensors biosemi64: 12 of its 64 electrodes lie more than 7 mm inside the "
-                                        "scalp, up to 23.3 mm (Fpz)")
+                                        "scalp, up to 23.2 mm (Fpz)")
 
 
 def test_sensors_without_positions_are_refused(eeg, eeg_bem, trans_path):
@@ -178,7 +184,7 @@ def test_sensors_without_positions_are_refused(eeg, eeg_bem, trans_path):
 
 def test_a_missing_surface_is_refused(tmp_path, eeg):
     folder = tmp_path / "sub"
-    subject_bem.write_bem_surfaces(folder)
+    subject_bem.write_bem_surfaces(folder, grade=3)
     (folder / "bem" / "outer_skull.surf").unlink()
     with pytest.raises(LeadFieldError) as caught:
         patient.subject_bem(folder, eeg)
@@ -206,7 +212,7 @@ def test_meg_uses_the_inner_skull_alone(subject, cortex, trans_path):
     info = subject_bem.meg_info()
     solution, description = patient.subject_bem(subject, info)
     assert len(solution["surfs"]) == 1 and solution["surfs"][0]["sigma"] == pytest.approx(0.3)
-    assert description.startswith("BEM of fsa's bem/inner_skull.surf: 1 layer(s), 5120 triangles")
+    assert description.startswith("BEM of fsa's bem/inner_skull.surf: 1 layer(s), 1280 triangles")
     pos, ori, rm, n = cortex
     keep = np.arange(0, len(pos), 7)  # a sparse cortex: some regions without a source
     fwd, about = patient.patient_region_leadfield(pos[keep], ori[keep], rm[keep], n, info,

@@ -18,6 +18,7 @@ from deepsif_pipeline.head.builtin import region_neighbours
 from deepsif_pipeline.head.leadfields.geometry import SCS_TO_RAS
 from deepsif_pipeline.head.subject import (SubjectError, check_subject, describe_mapping, mapping_summary,
                                            read_cortex, region_geometry, write_head_files)
+import subject_surfaces
 from subject_surfaces import fsaverage5_surfaces, write_subject
 
 N_REGIONS = 994
@@ -31,9 +32,7 @@ def rotation(axis, angle):
     return np.eye(3) + np.sin(angle) * cross + (1 - np.cos(angle)) * cross @ cross
 
 
-def warp(rr):
-    """fsaverage5 scaled by 1.1 and moved by a smooth warp of up to 3 mm per axis (mm -> mm)."""
-    return 1.1 * rr + 3.0 * np.sin(rr[:, [1, 2, 0]] / 20.0)
+warp = subject_surfaces.deform
 
 
 @pytest.fixture(scope="session")

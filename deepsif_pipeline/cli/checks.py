@@ -17,9 +17,11 @@ from deepsif_pipeline.config.commands import suggest
 from deepsif_pipeline.config.options import region_slice, usable_cores
 from deepsif_pipeline.config.settings import Settings, check_lengths
 from deepsif_pipeline.console import say
-from deepsif_pipeline.head.anatomy import AnatomyError
+from deepsif_pipeline.head.anatomy import AnatomyError, template_identity
 from deepsif_pipeline.head.builtin import cache_root, resolve_template
-from deepsif_pipeline.head.leadfields import LeadFieldError, recorded_leadfield, resolve_leadfield, source_of
+from deepsif_pipeline.head.heads import resolve_head
+from deepsif_pipeline.head.leadfields import (LeadFieldError, recorded_leadfield, resolve_leadfield, source_of,
+                                              template_leadfield)
 from deepsif_pipeline.processes import children
 from deepsif_pipeline.processes.engine import EngineNotFound, find_engine
 from deepsif_pipeline.run.dask_tasks import DaskSetupError, connect
@@ -254,7 +256,11 @@ def head_model(args, anatomy, layout, reads_folder):
     -------
     template : deepsif_pipeline.head.anatomy.Template
     leadfield : deepsif_pipeline.head.leadfields.LeadField
+    head : deepsif_pipeline.head.heads.Head or None
+        A patient's (``--subject``), for step 4 and the pack.
     """
+    if args.subject is not None:
+        return patient_head(args, anatomy, layout)
     try:
         template = resolve_template(anatomy, args.leadfield, log=say)
         leadfield = None
@@ -265,7 +271,48 @@ def head_model(args, anatomy, layout, reads_folder):
                                           cache_root() / "leadfields", redo=args.redo)
     except (AnatomyError, LeadFieldError) as exc:
         raise UsageError(str(exc)) from None
-    return template, leadfield
+    return template, leadfield, None
+
+
+def clips_of_another_template(layout, template):
+    """Why the folder's clip set was not made with ``template`` (its connectivity and regions, as the manifest
+    records them), or None."""
+    try:
+        recorded = (manifest.clip_set(manifest.read(layout), layout.filename) or {}).get("settings", {})
+    except manifest.ManifestError as exc:
+        return str(exc)
+    for part in ("regions", "connectivity"):
+        if f"template.{part}" in recorded and recorded[f"template.{part}"] != template_identity(template, part):
+            return (f"the clips in {layout.clip_root} were made with another template ({recorded.get('about.template')}"
+                    f"): a patient's head reuses clips made with this one ({template.folder})")
+    return None
+
+
+def patient_head(args, anatomy, layout):
+    """``--subject``: the template, the lead field its clips were made with, and the patient's :class:`Head`
+    (made once, then found in the cache). Everything is checked before anything is written.
+
+    Returns
+    -------
+    template, leadfield, head
+    """
+    try:
+        template = resolve_template(anatomy, None, log=say)
+        source = source_of(None, args.sensors, args.bem, subject=args.subject, trans=args.trans,
+                           surface=args.surface, conductivity=args.conductivity)
+        source.check(template)
+        other = clips_of_another_template(layout, template)
+        if other:
+            raise UsageError(other)
+        clips = recorded_leadfield(layout, template) or template_leadfield(template)
+        say(f"Patient's head: making (or finding) the lead field and geometry of --subject {source.name}")
+        head = resolve_head(source, template, layout, cache_root() / "leadfields", redo=args.redo)
+    except (AnatomyError, LeadFieldError) as exc:
+        raise UsageError(str(exc)) from None
+    for line in head.lines:
+        if line:
+            say(line)
+    return template, clips, head
 
 
 def check(args):
@@ -286,7 +333,9 @@ def check(args):
         raise UsageError(str(exc)) from None
     anatomy, output = resolve_locations(args.anatomy, args.output)
     layout = Layout(output, args.filename)
-    template, leadfield = head_model(args, anatomy, layout, reads_folder)
+    template, leadfield, head = head_model(args, anatomy, layout, reads_folder)
+    if head is not None:
+        layout = layout.with_head(head.name)
     if start is not None and not (0 <= start and end <= template.n_regions) and not (
             mode in (Mode.VERIFY, Mode.PACK, Mode.SYNTHESIS_ONLY)):
         raise UsageError(outside_template(start, end, template.n_regions))
@@ -317,7 +366,7 @@ def check(args):
             raise UsageError(str(exc)) from None
     ctx = Context(settings=settings, template=template, leadfield=leadfield, layout=layout, engine=engine,
                   limits=time_limits(args, settings), redo=args.redo, keep_raw=args.keep_raw, progress=args.progress,
-                  verbose=args.verbose)
+                  verbose=args.verbose, head=head)
     if mode is Mode.PACK and not layout.synthesis_file(settings.dataset).is_file():
         present = synthesise.on_disk(layout)
         raise UsageError(f"no {layout.synthesis_file(settings.dataset).name} in {output} to pack"

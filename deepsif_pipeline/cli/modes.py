@@ -4,40 +4,78 @@ Each prints from the files alone what a run would judge, and returns the
 command's exit status.
 """
 
+from dataclasses import replace
+
 from deepsif_pipeline.cli import status
 from deepsif_pipeline.config.commands import repair, suggest
 from deepsif_pipeline.console import FAIL, OK, plural, say
 from deepsif_pipeline.head.anatomy import distance_file
+from deepsif_pipeline.head.heads import recorded_heads
 from deepsif_pipeline.results import State
 from deepsif_pipeline.run import plan as planning
 from deepsif_pipeline.run import verify as checks
 from deepsif_pipeline.run.disk import existing_ancestor, free_bytes, with_margin
-from deepsif_pipeline.steps import synthesise
+from deepsif_pipeline.steps import DATASET_STEPS, synthesise
 from deepsif_pipeline.store.files import format_bytes
 from deepsif_pipeline.store.layout import compact_ranges
 from deepsif_pipeline.store.runlog import utc_now
 
 
+def _fixes(ctx):
+    """The commands a failing row of ``--verify`` names (``run.verify.verify``'s ``commands``)."""
+    return {"synthesis": suggest(ctx, "--synthesis-only"), "pack": suggest(ctx, "--pack"),
+            "synthesis_redo": suggest(ctx, "--synthesis-only", "--redo"), "pack_redo": suggest(ctx, "--pack", "--redo"),
+            "repair": lambda regions: repair(ctx, regions)}
+
+
+def other_heads(ctx):
+    """The contexts of the folder's other heads (the template's and every patient's, ``derived/head_*/``, but
+    this command's): ``[(name, Context)]``, the template's named ``template``."""
+    here = None if ctx.head is None else ctx.head.name
+    out = [] if here is None else [("template", replace(ctx, head=None, layout=ctx.layout.with_head(None),
+                                                        _fingerprints={}))]
+    for name, head in recorded_heads(ctx.layout, ctx.template).items():
+        if name != here:
+            out.append((name, replace(ctx, head=head, layout=ctx.layout.with_head(name), _fingerprints={})))
+    return out
+
+
 def verify(command):
-    """``--verify`` (and ``--qc``): check the output folder, print a table; 0 when everything holds."""
+    """``--verify`` (and ``--qc``): check the output folder, print a table; 0 when everything holds.
+
+    Then the step-4 file and pack of every other head of the folder (the template's, the patients'), each
+    a table of its own.
+    """
     ctx = command.ctx
-    layout, template = ctx.layout, ctx.template
+    layout, template = ctx.layout, ctx.synthesis_template
     distance_file(template, layout.derived_dir, log=say)  # (derived when the template has none, and said)
-    rows = checks.verify(ctx, commands={"synthesis": suggest(ctx, "--synthesis-only"), "pack": suggest(ctx, "--pack"),
-                                   "synthesis_redo": suggest(ctx, "--synthesis-only", "--redo"),
-                                   "pack_redo": suggest(ctx, "--pack", "--redo"),
-                                   "repair": lambda regions: repair(ctx, regions)})
-    width = max(len(name) for name, _, _ in rows)
-    say(f"Verifying {layout.output} ({ctx.settings.dataset}, {layout.clip_root.name}/, {template.n_regions} regions)")
-    for name, ok, detail in rows:
-        say(f"{OK if ok else FAIL} {name:<{width}}  {detail}")
+    rows, found = checks.verify(ctx, commands=_fixes(ctx))
+    head = "" if ctx.head is None else f", head {ctx.head.name}"
+    say(f"Verifying {layout.output} ({ctx.settings.dataset}, {layout.clip_root.name}/, {template.n_regions} "
+        f"regions{head})")
+    failed = _table(rows)
     if command.qc:
         from deepsif_pipeline.cli.qc import qc_figure  # matplotlib: imported only for --qc
-        say(f"QC figure: {qc_figure(layout, template, ctx.leadfield, ctx.settings.dataset)}")
-    failed = [name for name, ok, _ in rows if not ok]
-    say(f"{len(rows) - len(failed)} of {len(rows)} checks passed"
-        + (f"; failed: {', '.join(failed)}" if failed else ""))
+        say(f"QC figure: {qc_figure(layout, template, ctx.synthesis_leadfield, ctx.settings.dataset)}")
+    total = len(rows)
+    if "counts" in found:
+        for name, other in other_heads(ctx):
+            if not other.layout.synthesis_file(ctx.settings.dataset).is_file():
+                continue
+            say(f"Head {name}: {other.layout.synthesis_file(ctx.settings.dataset).name}")
+            more, _ = checks.verify(other, commands=_fixes(other), steps=DATASET_STEPS, counts=found["counts"])
+            failed += [f"{f} ({name})" for f in _table(more)]
+            total += len(more)
+    say(f"{total - len(failed)} of {total} checks passed" + (f"; failed: {', '.join(failed)}" if failed else ""))
     return 1 if failed else 0
+
+
+def _table(rows):
+    """Print ``--verify``'s rows; the names of the failed ones."""
+    width = max(len(name) for name, _, _ in rows)
+    for name, ok, detail in rows:
+        say(f"{OK if ok else FAIL} {name:<{width}}  {detail}")
+    return [name for name, ok, _ in rows if not ok]
 
 
 def show_status(command):
@@ -48,6 +86,10 @@ def show_status(command):
         f"{regions[0]}..{regions[-1]}), {utc_now()}")
     for line in status.report(ctx, list(regions)):
         say(line)
+    for name, other in other_heads(ctx):  # the folder's other heads: their step 4 and pack
+        say(f"head {name}:")
+        for line in status.dataset_lines(other, planning.dataset_plan(other)):
+            say("  " + line)
     if layout.run_log.is_file():
         say(f"run log: {layout.run_log}")
     return 0

@@ -146,6 +146,18 @@ def unit_spec(text):
     return region, m
 
 
+def conductivities(text):
+    """``--conductivity``: ``BRAIN,SKULL,SCALP`` in S/m, each above 0 (or one value, for a MEG BEM)."""
+    try:
+        values = tuple(float(v) for v in text.split(","))
+    except ValueError:
+        values = ()
+    if len(values) not in (1, 3) or not all(math.isfinite(v) and v > 0 for v in values):
+        raise argparse.ArgumentTypeError(f"expected BRAIN,SKULL,SCALP conductivities in S/m above 0, e.g. "
+                                         f"0.3,0.006,0.3, got {text!r}")
+    return values
+
+
 # ---------------------------------------------------------------------------
 # the declaration
 
@@ -296,6 +308,26 @@ OPTIONS = (
            needs_why="is the head model of the lead field --sensors makes: give --sensors too",
            help="with --sensors: the head model is this MNE BEM solution (-bem-sol.fif, e.g. fsaverage's) instead "
                 "of a sphere fitted to the sensors (DeepSIF's fsaverage5 template)"),
+    Option(("--subject",), group="template", metavar="DIR", dask=False,
+           not_with=("start_region", "end_region", "regions", "slice", "leadfield", "skip_synthesis", "scheduler"),
+           why="makes a patient's step-4 file and pack from the folder's finished clips (with --synthesis-only, "
+               "--pack, --verify or --status)",
+           help="a patient's FreeSurfer subject folder (recon-all): the template's regions carried onto its cortex "
+                "through surf/?h.sphere.reg, a BEM of its bem/ surfaces (or --bem), and the lead field of --sensors "
+                "(the patient's recording or digitisation) with --trans; step 4 and the pack are then made for "
+                "that head, from the clips made with DeepSIF's fsaverage5 template, as "
+                "{dataset}_sample_{subject}_source1.mat and {dataset}_sample_{subject}_nmm.h5 (docs/patient.md)"),
+    Option(("--trans",), group="template", metavar="FILE", needs="subject", dask=False,
+           needs_why="is the patient's head <-> MRI transform: give --subject too",
+           help="with --subject: MNE's head <-> MRI transform of the patient (-trans.fif, made with mne coreg)"),
+    Option(("--surface",), group="template", choices=("pial", "white"), needs="subject", dask=False,
+           needs_why="chooses the patient's cortical surface: give --subject too",
+           help="with --subject: the surface the sources lie on (default: pial, the surface DeepSIF's fsaverage5 "
+                "cortex was made from)"),
+    Option(("--conductivity",), group="template", type=conductivities, metavar="BRAIN,SKULL,SCALP",
+           needs="subject", dask=False, needs_why="sets the conductivities of the patient's BEM: give --subject too",
+           help="with --subject: the BEM's conductivities in S/m (default: MNE's, 0.3,0.006,0.3; MEG uses the "
+                "first)"),
     # ---- the settings of the data, in the order a suggested command names them
     Option(("--filename",), group="output", default="spikes", setting=True, fingerprint=("synthesise",),
            suggest="changed", help="clips go to OUTPUT/nmm_{filename}/"),

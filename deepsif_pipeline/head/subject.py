@@ -18,6 +18,7 @@ recipes as the template's (:func:`region_geometry`, :func:`write_head_files`).
 
 from dataclasses import dataclass
 from functools import lru_cache
+import hashlib
 from pathlib import Path
 
 import numpy as np
@@ -113,6 +114,23 @@ def check_subject(subject_dir, surface="pial"):
             if not (folder / "surf" / f"{hemi}.{name}").is_file():
                 raise SubjectError(f"--subject {subject_dir}: no surf/{hemi}.{name} ({WHY[kind]})")
     return folder
+
+
+BEM_SURFACES = ("inner_skull", "outer_skull", "outer_skin")  # bem/{name}.surf, as mne watershed_bem leaves them
+
+
+def inputs_digest(subject_dir, surface="pial"):
+    """A digest of the bytes of every file of the subject a patient's head is made from: its surfaces
+    (``surf/?h.{surface}``, ``.sphere``, ``.sphere.reg``, ``.inflated``) and its BEM surfaces
+    (``bem/{inner_skull,outer_skull,outer_skin}.surf``), those present."""
+    folder = Path(subject_dir).expanduser()
+    names = [f"surf/{hemi}.{name}" for hemi in HEMISPHERES for name in (surface, "sphere", "sphere.reg", "inflated")]
+    names += [f"bem/{name}.surf" for name in BEM_SURFACES]
+    digest = hashlib.sha256()
+    for name in names:
+        path = folder / name
+        digest.update(name.encode() + (hashlib.sha256(path.read_bytes()).digest() if path.is_file() else b"-"))
+    return digest.hexdigest()
 
 
 def _read_surface(folder, hemi, name):

@@ -15,7 +15,7 @@ def check_manifest(layout):
     return manifest.check(layout, layout.filename, region_entry, dataset_entry)
 
 
-def verify(ctx, commands=None):
+def verify(ctx, commands=None, steps=STEPS, counts=None):
     """Run every check on the output folder of ``ctx``.
 
     ``commands`` are the command lines that make what a failing check needs, given in its row:
@@ -23,11 +23,16 @@ def verify(ctx, commands=None):
     ``'pack_redo'`` (one that fails its checks), and ``'repair'``, a callable giving the command
     that makes the damaged markers and clips of a list of regions again.
 
+    ``steps`` and ``counts`` check another head's step-4 file and pack (``steps.DATASET_STEPS``, ``--subject``)
+    with the clip counts a first call found (``found['counts']``), without the manifest and clips again.
+
     Returns
     -------
-    list of tuple
+    rows : list of tuple
         ``(check, ok, detail)`` rows; ``ok`` is False when a check failed and
         ``detail`` names the first problems, then the command that repairs them.
+    found : dict
+        What the checks found (``counts``: every region's clip count).
     """
     layout = ctx.layout
     rows = []
@@ -37,10 +42,13 @@ def verify(ctx, commands=None):
             f" (+{len(problems) - 3} more)" if len(problems) > 3 else "")
         rows.append((name, not problems, detail + (f"; make them again with: {fix}" if problems and fix else "")))
 
-    add("manifest agrees with the files", check_manifest(layout),
-        f"{layout.manifest.name} lists every region, step-4 file and pack as they are")
     found = {"commands": commands or {}}
-    for step in STEPS:
+    if counts is None:
+        add("manifest agrees with the files", check_manifest(layout),
+            f"{layout.manifest.name} lists every region, step-4 file and pack as they are")
+    else:
+        found["counts"] = counts
+    for step in steps:
         for name, problems, passed, fix in step.checks(ctx, found):
             if found.get("stop"):  # (a missing or unreadable file: its row says so, whole)
                 rows.append((name, False, problems[0]))
@@ -48,4 +56,4 @@ def verify(ctx, commands=None):
                 add(name, problems, passed, fix)
         if found.get("stop"):
             break
-    return rows
+    return rows, found

@@ -53,6 +53,10 @@ class Context:
         it always goes to the region's log.
     leadfield : deepsif_pipeline.head.leadfields.LeadField
         The lead field steps 2 and 4 use (default: the template's own file).
+    head : deepsif_pipeline.head.heads.Head or None
+        A patient's head (``--subject``): step 4 and the pack use its geometry and lead field
+        (:attr:`synthesis_template`, :attr:`synthesis_leadfield`) on the clips made with ``template`` and
+        ``leadfield``; ``layout`` then names its files.
     """
 
     settings: Settings
@@ -65,11 +69,22 @@ class Context:
     progress: str = "auto"
     verbose: bool = False
     leadfield: LeadField = None
+    head: object = None
     _fingerprints: dict = field(default_factory=dict, repr=False)
 
     def __post_init__(self):
         if self.leadfield is None:
             self.leadfield = template_leadfield(self.template)
+
+    @property
+    def synthesis_template(self):
+        """The template whose geometry step 4 grows its patches on: the head's, else the run's."""
+        return self.template if self.head is None else self.head.template
+
+    @property
+    def synthesis_leadfield(self):
+        """The lead field step 4's scale ratios and the trainer project with: the head's, else the clips'."""
+        return self.leadfield if self.head is None else self.head.leadfield
 
     def fingerprint(self, step):
         """The fingerprint this run gives the outputs of ``step`` (a :class:`Step`; cached)."""

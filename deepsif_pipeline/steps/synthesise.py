@@ -45,24 +45,29 @@ PAD = science.PAD_VALUE  # padding of selected_region and mag_change
 TIMEOUT_S = 4 * 3600.0  # default time limit of one step-4 process (about 20x what was measured here)
 
 
-def fingerprint(settings, template, leadfield, clips, counts):
+def fingerprint(settings, template, leadfield, clips, counts, head=None):
     """What decides the step-4 file of this run.
 
     Parameters
     ----------
     settings : Settings
     template : Template
+        The one whose geometry (centres, neighbours, distances) step 4 reads: a head's (``Context.synthesis_template``).
     leadfield : LeadField
+        The one step 4 reads (``Context.synthesis_leadfield``).
     clips : dict
-        The clips' fingerprint (``extract.fingerprint``).
+        The clips' fingerprint (``extract.fingerprint``: it holds the lead field step 2 scaled them with).
     counts : array_like
         ``(n_regions,)`` clips of every region.
+    head : str or None
+        A patient's head (``--subject``): named, and its files' content is the geometry and lead field above.
 
     Returns
     -------
     dict
     """
     return {"format": FORMAT, "step": NAME, "about.template": describe_template(template, leadfield.label),
+            **({} if head is None else {"head": head, "input.clips_leadfield": clips.get("template.leadfield")}),
             "template.centres": template_identity(template, "centres"),
             "template.neighbours": template_identity(template, "neighbours"),
             "template.distances": template_identity(template, "distances"),
@@ -170,10 +175,10 @@ def processes():
 
 def job_fields(ctx, counts, distances, out, asked):
     """The fields of step 4's job file (``matlab/generate_synthetic_source.m``, see its help)."""
-    template = ctx.template
+    template, leadfield = ctx.synthesis_template, ctx.synthesis_leadfield
     return dict(inflated=str(template.path(INFLATED)), region_mapping=str(template.path(REGION_MAPPING)),
-                distances=str(distances), leadfield=str(ctx.leadfield.path),
-                leadfield_id=leadfield_id(ctx.leadfield.path), clip_pattern=ctx.layout.clip_pattern(),
+                distances=str(distances), leadfield=str(leadfield.path),
+                leadfield_id=leadfield_id(leadfield.path), clip_pattern=ctx.layout.clip_pattern(),
                 clip_counts=np.asarray(counts).astype(float), mode=ctx.settings.dataset,
                 seed=float(science.synthesis_seed(ctx.settings.seed)), output=str(out),
                 fingerprint=canonical(asked))
@@ -239,7 +244,7 @@ def run(ctx, counts, asked, log):
     ``log`` receives one line when the distances are derived.
     """
     out = ctx.layout.synthesis_file(ctx.settings.dataset)
-    distances = distance_file(ctx.template, ctx.layout.derived_dir, log=log)
+    distances = distance_file(ctx.synthesis_template, ctx.layout.derived_dir, log=log)
     fields = job_fields(ctx, counts, distances, out, asked)
     testhook.hold("step4-started", stop=children.STOP)
     status = run_staged(ctx.engine, fields, ctx.layout, ctx.settings.dataset, processes(), ctx.limits["step4"])
@@ -354,7 +359,7 @@ def file_problems(ctx, counts):
 
     ``counts``: ``(n_regions,)`` the regions' clip counts.
     """
-    layout, template = ctx.layout, ctx.template
+    layout, template = ctx.layout, ctx.synthesis_template
     try:
         meta = read_synthesis(layout.synthesis_file(ctx.settings.dataset))
     except ValueError as exc:
@@ -365,7 +370,19 @@ def file_problems(ctx, counts):
 
 
 
-def check_leadfield(layout, template, leadfield, counts, meta=None):
+def _fwd_problem(path, n_regions):
+    """``(fwd, problem)``: a lead field file's ``fwd``, or why it cannot serve (``problem``, else None)."""
+    try:
+        fwd = np.asarray(loadmat(str(path), variable_names=["fwd"])["fwd"], dtype=float)
+    except Exception as exc:  # scipy raises several types for broken files
+        return None, f"{path} cannot be read ({type(exc).__name__}: {exc})"
+    if fwd.ndim != 2 or fwd.shape[1] != n_regions or not np.all(np.isfinite(fwd)):
+        return None, (f"{path.name}: fwd is {fwd.shape}{'' if np.all(np.isfinite(fwd)) else ' with non-finite values'}"
+                      f", expected sensors x {n_regions} regions, finite")
+    return fwd, None
+
+
+def check_leadfield(layout, template, leadfield, counts, meta=None, head_leadfield=None):
     """The lead field this check uses is the one the clips and the step-4 file were made with.
 
     The lead field (the template's, or the one made for ``--sensors`` in
@@ -382,6 +399,8 @@ def check_leadfield(layout, template, leadfield, counts, meta=None):
         ``(n_regions,)`` clip counts, -1 where a region is not done.
     meta : dict or None
         The step-4 file's variables, when there is one.
+    head_leadfield : deepsif_pipeline.head.leadfields.LeadField or None
+        A patient's (``--subject``): the step-4 file is made with it, the clips with ``leadfield``.
 
     Returns
     -------
@@ -390,23 +409,25 @@ def check_leadfield(layout, template, leadfield, counts, meta=None):
         What it is, for the passing row.
     """
     path = leadfield.path
-    try:
-        fwd = np.asarray(loadmat(str(path), variable_names=["fwd"])["fwd"], dtype=float)
-    except Exception as exc:  # scipy raises several types for broken files
-        return [f"{path} cannot be read ({type(exc).__name__}: {exc})"], ""
-    if fwd.ndim != 2 or fwd.shape[1] != template.n_regions or not np.all(np.isfinite(fwd)):
-        return [f"{path.name}: fwd is {fwd.shape}{'' if np.all(np.isfinite(fwd)) else ' with non-finite values'}, "
-                f"expected sensors x {template.n_regions} regions, finite"], ""
+    fwd, problem = _fwd_problem(path, template.n_regions)
+    if problem:
+        return [problem], ""
     made = leadfield_id(path)
     problems = []
+    step4 = head_leadfield or leadfield
+    if head_leadfield is not None:
+        head_fwd, problem = _fwd_problem(head_leadfield.path, template.n_regions)
+        if problem:
+            return [problem], ""
     recorded = (manifest.clip_set(manifest.read(layout), layout.filename) or {}).get("settings", {})
     if recorded.get("template.leadfield") not in (None, made):
         problems.append(f"the clips were made with another lead field than {path.name} (the manifest records "
                         f"{recorded['template.leadfield']}, {path.name} is {made})")
     if meta is not None and "leadfield_id" in meta:
-        named = str(np.asarray(meta["leadfield_id"]).ravel()[0])
-        if named != made:
-            problems.append(f"the step-4 file was made with another lead field ({named}) than {path.name} ({made})")
+        named, expected = str(np.asarray(meta["leadfield_id"]).ravel()[0]), leadfield_id(step4.path)
+        if named != expected:
+            problems.append(f"the step-4 file was made with another lead field ({named}) than {step4.path.name} "
+                            f"({expected})")
     with_clips = np.flatnonzero(counts > 0)
     if with_clips.size:
         r = int(with_clips[0])
@@ -414,6 +435,10 @@ def check_leadfield(layout, template, leadfield, counts, meta=None):
         if proj is not None and np.asarray(proj).shape[0] != fwd.shape[0]:
             problems.append(f"{layout.clip(r, 1)}: proj has {np.asarray(proj).shape[0]} sensors, {path.name} "
                             f"{fwd.shape[0]}")
+    if head_leadfield is not None:
+        return problems, (f"{head_leadfield.path.name} ({head_leadfield.source.about()}): {head_fwd.shape[0]} sensors "
+                          f"x {head_fwd.shape[1]} regions, the one the step-4 file was made with (the clips: "
+                          f"{path.name}, {leadfield.source.about()}): give the trainer this file")
     return problems, (f"{path.name} ({leadfield.source.about()}): {fwd.shape[0]} sensors x {fwd.shape[1]} regions, the one the clips "
                       f"{'and the step-4 file ' if meta is not None else ''}were made with: give the trainer this "
                       "file")
@@ -427,7 +452,8 @@ class Synthesise(Step):
 
     def fingerprint(self, ctx, counts=()):
         """Its settings and inputs: the clips' fingerprint and every region's clip count (``counts``)."""
-        return fingerprint(ctx.settings, ctx.template, ctx.leadfield, ctx.fingerprint(extract.STEP), counts)
+        return fingerprint(ctx.settings, ctx.synthesis_template, ctx.synthesis_leadfield, ctx.fingerprint(extract.STEP),
+                           counts, head=None if ctx.head is None else ctx.head.name)
 
     def outputs(self, ctx, unit):
         return [ctx.layout.synthesis_file(unit)]
@@ -500,8 +526,9 @@ class Synthesise(Step):
                                                            if "synthesis_redo" in fixes else "")], "", None)]
         found["meta"] = meta
         counts = found["counts"]
-        leadfield_problems, detail = check_leadfield(layout, ctx.template, ctx.leadfield, counts, meta)
-        distances = load_distances(distance_file(ctx.template, layout.derived_dir))
+        leadfield_problems, detail = check_leadfield(layout, ctx.template, ctx.leadfield, counts, meta,
+                                                     head_leadfield=None if ctx.head is None else ctx.head.leadfield)
+        distances = load_distances(distance_file(ctx.synthesis_template, layout.derived_dir))
         return [("lead field", leadfield_problems, detail, None),
                 ("synthetic source fields", check_synthesis(meta, counts, distances),
                  f"{meta['selected_region'].shape[0]} examples x {meta['selected_region'].shape[1]} sources",

@@ -7,6 +7,9 @@ The output tree follows DeepSIF's (``../source`` in a DeepSIF checkout)::
     OUTPUT/nmm_{name}/clip_info/iter{m}/iter_{m}_i_{r}.mat  step 2 markers (written last)
     OUTPUT/{train|test}_sample_source1.mat                  step 4
     OUTPUT/{train|test}_sample_nmm.h5                       the clip pack DeepSIF's trainer reads
+    OUTPUT/{train|test}_sample_{head}_source1.mat           step 4 for a patient's head (--subject)
+    OUTPUT/{train|test}_sample_{head}_nmm.h5                its clip pack
+    OUTPUT/derived/head_{head}/                             a patient's cortex, regions and geometry
     OUTPUT/dataset.json                                     the manifest: settings, regions, files
     OUTPUT/logs/                                            logs, the run log, failure records, job files
     OUTPUT/derived/                                         derived template data (distances)
@@ -30,6 +33,10 @@ CLIP_FILE = "nmm_{n}.mat"
 MARKER_FOLDER = "iter{m}"
 MARKER_FILE = "iter_{m}_i_{region}.mat"
 SYNTHESIS_FILE = "{dataset}_sample_source1.mat"
+# a patient's head (--subject): the name before "_source1", so that the trainer's pack name (the step-4
+# file's name less its last 12 characters, plus "_nmm.h5") is the head's own pack
+HEAD_SYNTHESIS_FILE = "{dataset}_sample_{head}_source1.mat"
+HEAD_FOLDER = "head_{head}"
 MANIFEST = "dataset.json"
 
 _MARKER = re.compile("^" + re.escape(MARKER_FILE).replace(r"\{m\}", r"(\d+)").replace(r"\{region\}", r"(\d+)") + "$")
@@ -39,10 +46,16 @@ _RAW_PIECE = re.compile("^" + re.escape(RAW_PIECE).replace(r"\{m\}", r"(\d+)").r
 
 @dataclass(frozen=True)
 class Layout:
-    """Paths of one output folder and clip set (``--output``, ``--filename``)."""
+    """Paths of one output folder and clip set (``--output``, ``--filename``), and of the head whose step-4
+    file and pack they are (``head``: a patient's name, ``--subject``; None: the template's)."""
 
     output: Path
     filename: str = "spikes"
+    head: str = None
+
+    def with_head(self, head):
+        """The same folder and clip set, for the step-4 file and pack of ``head`` (None: the template's)."""
+        return Layout(self.output, self.filename, head)
 
     # ---- step 1: raw pieces ------------------------------------------------------------------
 
@@ -130,16 +143,44 @@ class Layout:
     # ---- step 4 and the pack ------------------------------------------------------------------
 
     def synthesis_file(self, dataset):
-        return self.output / SYNTHESIS_FILE.format(dataset=dataset)
+        if self.head is None:
+            return self.output / SYNTHESIS_FILE.format(dataset=dataset)
+        return self.output / HEAD_SYNTHESIS_FILE.format(dataset=dataset, head=self.head)
+
+    def synthesis_key(self, dataset):
+        """The manifest's key of the step-4 file of ``dataset``: the dataset, ``{dataset}@{head}`` for a head."""
+        return dataset if self.head is None else f"{dataset}@{self.head}"
+
+    @staticmethod
+    def parse_synthesis_key(key):
+        """``(dataset, head)`` of a manifest key (:meth:`synthesis_key`)."""
+        dataset, _, head = key.partition("@")
+        return dataset, head or None
+
+    def heads_on_disk(self):
+        """The patients' heads of this folder (``derived/head_{head}/``), sorted by name."""
+        prefix, suffix = HEAD_FOLDER.split("{head}")
+        if not self.derived_dir.is_dir():
+            return []
+        return sorted(p.name[len(prefix):] for p in self.derived_dir.iterdir()
+                      if p.is_dir() and p.name.startswith(prefix) and p.name.endswith(suffix))
+
+    @property
+    def head_dir(self):
+        """A patient's head: its cortex, region mapping and geometry in DeepSIF's file names."""
+        return self.derived_dir / HEAD_FOLDER.format(head=self.head)
 
     def pack_file(self, dataset):
         """The HDF5 file DeepSIF's trainer opens beside the step-4 file: ``path[:-12] + '_nmm.h5'``."""
         synthesis = self.synthesis_file(dataset)
         return synthesis.with_name(synthesis.name[:-12] + "_nmm.h5")
 
+    def _synthesis_stem(self, dataset):
+        return f"synthesis_{dataset}" + ("" if self.head is None else f"_{self.head}")
+
     def synthesis_job(self, dataset):
         """Job file of step 4 run in one process."""
-        return self.log_dir / f"synthesis_{dataset}_job.mat"
+        return self.log_dir / f"{self._synthesis_stem(dataset)}_job.mat"
 
     def synthesis_stages(self, dataset, n_parts):
         """Files of step 4 run in stages (plan, ``n_parts`` scale-ratio processes, finish).
@@ -150,7 +191,7 @@ class Layout:
             ``plan`` (the plan), ``parts`` (one result per ratio process),
             ``jobs`` (plan, ratio 1..n, finish), ``part_logs`` (one per ratio process).
         """
-        stem = self.log_dir / f"synthesis_{dataset}_job"
+        stem = self.log_dir / f"{self._synthesis_stem(dataset)}_job"
         return {"plan": stem.with_name(stem.name + "_plan.mat"),
                 "parts": [stem.with_name(f"{stem.name}_part{k}of{n_parts}.mat") for k in range(1, n_parts + 1)],
                 "jobs": [stem.with_name(f"{stem.name}_stage_{name}.mat") for name in
@@ -158,11 +199,11 @@ class Layout:
                 "part_logs": [self.synthesis_log(dataset, k) for k in range(1, n_parts + 1)]}
 
     def synthesis_log(self, dataset, part=None):
-        return self.log_dir / f"synthesis_{dataset}{'' if part is None else f'_part{part}'}.log"
+        return self.log_dir / f"{self._synthesis_stem(dataset)}{'' if part is None else f'_part{part}'}.log"
 
     def qc_figure(self, dataset):
         """``--verify --qc``'s figure."""
-        return self.output / f"qc_{dataset}.png"
+        return self.output / f"qc_{dataset}{'' if self.head is None else f'_{self.head}'}.png"
 
     @property
     def derived_dir(self):
@@ -215,10 +256,9 @@ class Layout:
     def region_claim(region):
         return f"region_{region}"
 
-    @staticmethod
-    def synthesis_claim(dataset):
-        """Step 4 and the pack of ``dataset`` (run together)."""
-        return f"synthesis_{dataset}"
+    def synthesis_claim(self, dataset):
+        """Step 4 and the pack of ``dataset`` (run together), of this layout's head."""
+        return self._synthesis_stem(dataset)
 
     MANIFEST_CLAIM = "manifest"
 

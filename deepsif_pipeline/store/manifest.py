@@ -187,11 +187,12 @@ def update(layout, clips, regions=(), dataset=None, software=""):
                                                                   if f == BEFORE_FINGERPRINTS)}
         if dataset is not None:
             made = clips.synthesis_entry(layout, dataset, clips.filename)
-            before = data["synthesis"].get(dataset) or {}
+            key = layout.synthesis_key(dataset)  # (a patient's head: its own entry, beside the template's)
+            before = data["synthesis"].get(key) or {}
             if made is None:
-                data["synthesis"].pop(dataset, None)
+                data["synthesis"].pop(key, None)
             elif {k: v for k, v in before.items() if k != "made_by"} != made:
-                data["synthesis"][dataset] = dict(made, made_by=index)
+                data["synthesis"][key] = dict(made, made_by=index)
         used = {e["made_by"] for c in data["clip_sets"].values() for e in c.get("regions", {}).values()}
         used |= {e.get("made_by") for e in data["synthesis"].values()}
         if index not in used and software not in old.get("software", []):  # made nothing: not listed
@@ -245,10 +246,11 @@ def check(layout, filename, region_entry, synthesis_entry):
                 problems.append(f"region {r}: {key} is {made[key]} on disk, {recorded.get(key)} in "
                                 f"{layout.manifest.name}")
                 break
-    for dataset, recorded in data.get("synthesis", {}).items():
+    for key, recorded in data.get("synthesis", {}).items():
         if recorded.get("clip_set") != filename:
             continue
-        made = synthesis_entry(layout, dataset, filename)
+        dataset, head = layout.parse_synthesis_key(key)
+        made = synthesis_entry(layout.with_head(head), dataset, filename)
         if made is None:
             problems.append(f"{recorded['file']} is in {layout.manifest.name} but not in the folder")
             continue

@@ -26,11 +26,11 @@ from scipy.io import loadmat
 from deepsif_pipeline.head.anatomy import leadfield_id
 from deepsif_pipeline.head.leadfields.base import LeadFieldError, Made, Source, is_forward
 from deepsif_pipeline.head.leadfields.cache import cached
-from deepsif_pipeline.head.leadfields.providers import Bem, Forward, Sphere, TemplateFile, source_of
+from deepsif_pipeline.head.leadfields.providers import Bem, Forward, Patient, Sphere, TemplateFile, source_of
 from deepsif_pipeline.store import manifest
 from deepsif_pipeline.store.files import publish, temporary_name
 
-__all__ = ["LeadField", "LeadFieldError", "Made", "Source", "TemplateFile", "Sphere", "Bem", "Forward", "is_forward",
+__all__ = ["LeadField", "LeadFieldError", "Made", "Source", "TemplateFile", "Sphere", "Bem", "Forward", "Patient", "is_forward",
            "source_of", "template_leadfield", "resolve_leadfield", "recorded_leadfield", "keep"]
 
 
