@@ -26,7 +26,8 @@ BENCH = REPO / "bench"
 SCRIPTS = sorted(path for pattern in ("*.py", "slurm/*.py") for path in BENCH.glob(pattern)
                  if path.name != "__init__.py")
 TODAY = {"bench_dask.py", "bench_dataset.py", "bench_deepsif_loader.py", "bench_engines.py", "bench_leadfield.py",
-         "bench_outputs.py", "bench_region.py", "bench_startup.py", "bench_step4.py", "bench_workers.py"}
+         "bench_outputs.py", "bench_patient.py", "bench_region.py", "bench_startup.py", "bench_step4.py",
+         "bench_workers.py"}
 
 
 def name(script):

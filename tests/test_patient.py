@@ -27,6 +27,9 @@ from conftest import REPO
 from deepsif_pipeline.head.anatomy import leadfield_id, template_mapping
 from deepsif_pipeline.head.leadfields import frames, patient, sensors
 from deepsif_pipeline.head.recipe import average_reference, sum_regions
+from deepsif_pipeline.results import State
+from deepsif_pipeline.steps.pack import judge as pack_judge, linked_to
+from deepsif_pipeline.store.layout import Layout
 from deepsif_pipeline.store.fingerprint import parse
 
 pytestmark = pytest.mark.slow
@@ -116,6 +119,15 @@ def test_two_patients_beside_the_templates_set(real_step4_inputs, anatomy_dir, d
             "dis_matrix_fs_20k.mat", "fs_cortex_20k.mat", "fs_cortex_20k_inflated.mat",
             "fs_cortex_20k_region_mapping.mat", "head.json"]
     assert digests(template_files) == before, "a patient's set touched the template's"
+    for name in patients:  # a head's pack links to the template's (the same clips): no second copy
+        pack = out / f"test_sample_{name}_nmm.h5"
+        assert linked_to(pack) == "test_sample_nmm.h5" and pack.stat().st_size < 100_000
+    p1 = Layout(out, "test", "P1")
+    assert pack_judge(p1, "test").current
+    template_files[1].rename(out / "moved.h5")  # without the pack it links to, it is not done
+    assert pack_judge(p1, "test").state is State.STALE
+    (out / "moved.h5").rename(template_files[1])
+    assert pack_judge(p1, "test").current
 
     # each set is its own: the step-4 file names its lead field and its head, and records the clips'
     clips_leadfield = leadfield_id(anatomy_dir / "leadfield_75_20k.mat")

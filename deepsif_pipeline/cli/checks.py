@@ -11,6 +11,7 @@ needs, so nothing after this module reads the parsed options.
 from dataclasses import dataclass
 import enum
 import os
+import time
 
 from deepsif_pipeline.config import options as declared
 from deepsif_pipeline.config.commands import suggest
@@ -305,13 +306,15 @@ def patient_head(args, anatomy, layout):
         if other:
             raise UsageError(other)
         clips = recorded_leadfield(layout, template) or template_leadfield(template)
-        say(f"Patient's head: making (or finding) the lead field and geometry of --subject {source.name}")
+        say(f"Patient's head: making (or finding in the cache) the lead field and geometry of --subject {source.name}")
+        start = time.monotonic()
         head = resolve_head(source, template, layout, cache_root() / "leadfields", redo=args.redo)
     except (AnatomyError, LeadFieldError) as exc:
         raise UsageError(str(exc)) from None
     for line in head.lines:
         if line:
             say(line)
+    say(f"Patient's head {head.name}: ready in {time.monotonic() - start:.1f} s")
     return template, clips, head
 
 

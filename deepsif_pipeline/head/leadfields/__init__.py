@@ -124,4 +124,4 @@ def keep(leadfield, layout):
         publish(tmp, derived)
     placement = str(loadmat(derived, variable_names=["placement"])["placement"].ravel()[0])
     return (replace(leadfield, path=derived),
-            f"lead field of --sensors {leadfield.source.spec}: {derived} ({leadfield.n_sensors} sensors; {placement})")
+            f"lead field {leadfield.source.about()}: {derived} ({leadfield.n_sensors} sensors; {placement})")
