@@ -47,10 +47,34 @@ def folder_leadfield(out, leadfield=None):
     """The lead field file of an output folder: ``leadfield`` when given, else its one ``derived/leadfield_*.mat``."""
     if leadfield is not None:
         return Path(leadfield)
-    made = sorted((Path(out) / "derived").glob("leadfield_*.mat"))
+    heads = {lead for _, lead in heads_of(out)}
+    made = sorted(p for p in (Path(out) / "derived").glob("leadfield_*.mat") if p not in heads)
     if len(made) != 1:
         raise SystemExit(f"{out}: {len(made)} lead fields in derived/; give the one to use with --leadfield")
     return made[0]
+
+
+def heads_of(out):
+    """The patients' heads of an output folder (``--subject``): ``[(name, lead field file)]``, from
+    ``derived/head_{name}/head.json``."""
+    import json
+    found = []
+    for info in sorted((Path(out) / "derived").glob("head_*/head.json")):
+        found.append((info.parent.name[len("head_"):], Path(out) / "derived" / json.loads(info.read_text())["leadfield"]))
+    return found
+
+
+def build(loaders, step4, lead):
+    """Every example of a step-4 file built by DeepSIF's loader with the lead field ``lead``; the line to print."""
+    fwd = loadmat(str(lead))["fwd"]
+    data = loaders.SpikeEEGBuild(str(step4), fwd=fwd, args_params={})
+    bad = 0
+    for i in range(len(data)):
+        sample = data[i]
+        bad += not (sample["data"].shape == (500, fwd.shape[0]) and sample["nmm"].shape == (500, fwd.shape[1])
+                    and np.all(np.isfinite(sample["data"])) and np.all(np.isfinite(sample["nmm"])))
+    return (f"{step4}: {lead.name} fwd {fwd.shape}; SpikeEEGBuild built {len(data)} examples, data "
+            f"(500, {fwd.shape[0]}), nmm (500, {fwd.shape[1]}); {bad} not finite or of another shape")
 
 
 def main():
@@ -58,22 +82,19 @@ def main():
     p.add_argument("--deepsif", type=Path, required=True, help="a DeepSIF checkout (its loaders.py and utils.py)")
     p.add_argument("--leadfield", help="the lead field file (default: the folder's derived/leadfield_*.mat)")
     p.add_argument("--dataset", default="test", choices=("train", "test"))
+    p.add_argument("--heads", action="store_true",
+                   help="also each patient's set of the folder (--subject: {dataset}_sample_{subject}_source1.mat) "
+                        "with that patient's lead field")
     p.add_argument("outputs", nargs="+", type=Path, help="output folders with a step-4 file and a pack")
     args = p.parse_args()
     stand_ins()
     sys.path.insert(0, str(args.deepsif))
     import loaders  # DeepSIF's
     for out in args.outputs:
-        lead = folder_leadfield(out, args.leadfield)
-        fwd = loadmat(str(lead))["fwd"]
-        data = loaders.SpikeEEGBuild(str(out / f"{args.dataset}_sample_source1.mat"), fwd=fwd, args_params={})
-        bad = 0
-        for i in range(len(data)):
-            sample = data[i]
-            bad += not (sample["data"].shape == (500, fwd.shape[0]) and sample["nmm"].shape == (500, fwd.shape[1])
-                        and np.all(np.isfinite(sample["data"])) and np.all(np.isfinite(sample["nmm"])))
-        print(f"{out}: {lead.name} fwd {fwd.shape}; SpikeEEGBuild built {len(data)} examples, data "
-              f"(500, {fwd.shape[0]}), nmm (500, {fwd.shape[1]}); {bad} not finite or of another shape")
+        print(build(loaders, out / f"{args.dataset}_sample_source1.mat", folder_leadfield(out, args.leadfield)),
+              flush=True)
+        for name, lead in heads_of(out) if args.heads else ():
+            print(build(loaders, out / f"{args.dataset}_sample_{name}_source1.mat", lead), flush=True)
 
 
 if __name__ == "__main__":
