@@ -219,6 +219,14 @@ def test_bad_inputs_are_refused_in_one_line_and_nothing_is_written(real_step4_in
         assert "Traceback" not in res.stdout
         assert {p: p.stat().st_mtime_ns for p in out.rglob("*")} == before, f"{given} wrote into {out}"
 
+    # the modes that write nothing never make a head: one not made yet is refused, naming the command that makes it
+    for mode in ("--status", "--dry-run"):
+        res = run(out, cache, *base, *args(), mode=mode)
+        errors = [line for line in res.stdout.splitlines() if line.startswith("error: ")]
+        assert res.returncode == 2 and len(errors) == 1 and "no head P1 in" in errors[0], res.stdout[-2000:]
+        assert "--synthesis-only" in errors[0] and f"--subject {heads['P1']}" in errors[0]
+        assert {p: p.stat().st_mtime_ns for p in out.rglob("*")} == before and not (cache / "leadfields").exists()
+
     # a clip folder made with another template: its manifest records the clip set's template (tvb76, 76 regions)
     (out / "dataset.json").write_text(json.dumps({"format": 1, "clip_sets": {"test": {"settings": {
         "about.template": "tvb76 (~/.cache/deepsif-pipeline/tvb76-v3), leadfield_63_16k.mat", "template.regions": 76}}}}))

@@ -11,16 +11,18 @@ needs, so nothing after this module reads the parsed options.
 from dataclasses import dataclass
 import enum
 import os
+import shlex
+import sys
 import time
 
 from deepsif_pipeline.config import options as declared
-from deepsif_pipeline.config.commands import suggest
+from deepsif_pipeline.config.commands import SCRIPT, shown_path, suggest
 from deepsif_pipeline.config.options import region_slice, usable_cores
 from deepsif_pipeline.config.settings import Settings, check_lengths
 from deepsif_pipeline.console import say
 from deepsif_pipeline.head.anatomy import AnatomyError, template_identity
 from deepsif_pipeline.head.builtin import cache_root, resolve_template
-from deepsif_pipeline.head.heads import resolve_head
+from deepsif_pipeline.head.heads import recorded_heads, resolve_head
 from deepsif_pipeline.head.leadfields import (LeadFieldError, recorded_leadfield, resolve_leadfield, source_of,
                                               template_leadfield)
 from deepsif_pipeline.processes import children
@@ -261,7 +263,7 @@ def head_model(args, anatomy, layout, reads_folder):
         A patient's (``--subject``), for step 4 and the pack.
     """
     if args.subject is not None:
-        return patient_head(args, anatomy, layout)
+        return patient_head(args, anatomy, layout, made_only=reads_folder or args.dry_run)
     try:
         template = resolve_template(anatomy, args.leadfield, log=say)
         leadfield = None
@@ -289,9 +291,12 @@ def clips_of_another_template(layout, template):
     return None
 
 
-def patient_head(args, anatomy, layout):
+def patient_head(args, anatomy, layout, made_only=False):
     """``--subject``: the template, the lead field its clips were made with, and the patient's :class:`Head`
     (made once, then found in the cache). Everything is checked before anything is written.
+
+    ``made_only`` (``--status``, ``--verify``, ``--pack``, ``--dry-run``: they write nothing): the head as the
+    folder holds it (``derived/head_{name}/``), never made here.
 
     Returns
     -------
@@ -306,6 +311,17 @@ def patient_head(args, anatomy, layout):
         if other:
             raise UsageError(other)
         clips = recorded_leadfield(layout, template) or template_leadfield(template)
+        if made_only:
+            head = recorded_heads(layout, template).get(source.name)
+            if head is None:
+                given = [x for flag, dest in (("--dataset", "dataset"), ("--filename", "filename"), ("--seed", "seed"))
+                         if getattr(args, dest, None) is not None for x in (flag, str(getattr(args, dest)))]
+                command = shlex.join([shown_path(sys.executable), shown_path(SCRIPT), "--synthesis-only", "--output",
+                                      str(layout.output), "--anatomy", str(template.folder), *given,
+                                      *map(str, source.options(template))])
+                raise UsageError(f"--subject {args.subject}: no head {source.name} in {layout.derived_dir} yet: make "
+                                 f"its set first (its lead field takes a minute or more) with: {command}")
+            return template, clips, head
         say(f"Patient's head: making (or finding in the cache) the lead field and geometry of --subject {source.name}")
         start = time.monotonic()
         head = resolve_head(source, template, layout, cache_root() / "leadfields", redo=args.redo)
