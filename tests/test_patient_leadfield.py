@@ -223,3 +223,18 @@ def test_meg_uses_the_inner_skull_alone(subject, cortex, trans_path):
     assert not np.any(fwd[:, empty]) and np.all(np.any(fwd[:, np.unique(rm[keep])], axis=0))
     if len(empty):
         assert f"{len(empty)} region(s) without a source, zero columns" in about["placement"]
+
+
+def test_a_given_bem_solution_is_used_and_one_layer_is_refused_for_eeg(subject, eeg, eeg_bem, tmp_path):
+    """--bem FILE with --subject: the solution as given (the subject's surfaces are not read); a 1-layer one
+    cannot serve EEG."""
+    path = tmp_path / "fsa-1280-1280-1280-bem-sol.fif"
+    mne.write_bem_solution(path, eeg_bem[0], verbose="error")
+    solution, description = patient.subject_bem(tmp_path / "no-such-subject", eeg, bem=path)
+    assert description.startswith("MNE BEM solution fsa-1280-1280-1280-bem-sol.fif: 3 layer(s)")
+    np.testing.assert_allclose(solution["solution"], eeg_bem[0]["solution"])
+    one = tmp_path / "fsa-1280-bem-sol.fif"
+    mne.write_bem_solution(one, patient.subject_bem(subject, subject_bem.meg_info())[0], verbose="error")
+    with pytest.raises(LeadFieldError) as caught:
+        patient.subject_bem(subject, eeg, bem=one)
+    assert str(caught.value).startswith(f"--bem {one}: 1 layer(s); EEG needs the 3 of a BEM")

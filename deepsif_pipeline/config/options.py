@@ -326,6 +326,7 @@ OPTIONS = (
                 "cortex was made from)"),
     Option(("--conductivity",), group="template", type=conductivities, metavar="BRAIN,SKULL,SCALP",
            needs="subject", dask=False, needs_why="sets the conductivities of the patient's BEM: give --subject too",
+           not_with=("bem",), why="sets the conductivities of the BEM made from the subject's surfaces",
            help="with --subject: the BEM's conductivities in S/m (default: MNE's, 0.3,0.006,0.3; MEG uses the "
                 "first)"),
     # ---- the settings of the data, in the order a suggested command names them
