@@ -122,10 +122,16 @@ def trans_file(path):
     return Path(path)
 
 
-def meg_info(n_sites=20):
-    """A small MEG Info made here (nothing read but MNE's 306m helmet): ``n_sites`` Vectorview-like triplets (a
-    magnetometer, two planar gradiometers) spread over the helmet, its device frame moved so that the helmet's
-    sphere's centre sits 1 cm above fsaverage's inner skull centre (head frame, MNE's fsaverage transform)."""
+def helmet_info(n_sites=20):
+    """An Info of ``n_sites`` Vectorview-like triplets (a magnetometer, two planar gradiometers) spread over
+    MNE's 306m helmet, in its device frame (nothing read but the helmet); also the helmet's vertices.
+
+    Returns
+    -------
+    info : mne.Info
+    rr : array, shape (n_vertices, 3)
+        The helmet's vertices (device frame, metres).
+    """
     helmet = mne.read_bem_surfaces(Path(mne.__file__).parent / "data" / "helmets" / "306m.fif.gz", verbose="error")[0]
     rr, nn = helmet["rr"], helmet["nn"]
     sites = [int(np.argmax(rr[:, 2]))]
@@ -145,6 +151,13 @@ def meg_info(n_sites=20):
     info = mne.create_info(names, 250.0, types)
     for ch, loc in zip(info["chs"], locs):
         ch["loc"][:] = loc
+    return info, rr
+
+
+def meg_info(n_sites=20):
+    """A small MEG Info made here (:func:`helmet_info`), its device frame moved so that the helmet's sphere's
+    centre sits 1 cm above fsaverage's inner skull centre (head frame, MNE's fsaverage transform)."""
+    info, rr = helmet_info(n_sites)
     trans = mne.read_trans(FSAVERAGE_DATA / "fsaverage-trans.fif")
     to_head = trans if trans["from"] == mne.io.constants.FIFF.FIFFV_COORD_MRI else mne.transforms.invert_transform(trans)
     inner = mne.read_bem_surfaces(FSAVERAGE_DATA / "fsaverage-inner_skull-bem.fif", verbose="error")[0]["rr"]

@@ -316,26 +316,9 @@ def _meg_recording(path, n_sites=20, head_shape=True):
     at sites spread over MNE's 306m helmet (device frame), a device-to-head transform that turns it by
     :data:`PITCH_DEG` and puts the helmet's centre near the head's, and (``head_shape``) fiducials and 60
     head-shape points on the sphere of :data:`HEAD_CENTER`, :data:`HEAD_RADIUS`. Returns its Info."""
-    from pathlib import Path
-    helmet = mne.read_bem_surfaces(Path(mne.__file__).parent / "data" / "helmets" / "306m.fif.gz", verbose="error")[0]
-    rr, nn = helmet["rr"], helmet["nn"]
-    sites = [int(np.argmax(rr[:, 2]))]
-    while len(sites) < n_sites:  # farthest-point sampling: spread over the helmet
-        sites.append(int(np.argmax(np.linalg.norm(rr[:, None] - rr[sites][None], axis=2).min(axis=1))))
-    names, types, locs = [], [], []
-    for k, v in enumerate(sites):
-        ez = nn[v] / np.linalg.norm(nn[v])
-        ex = np.cross([0.0, 0.0, 1.0] if abs(ez[2]) < 0.9 else [1.0, 0.0, 0.0], ez)
-        ex /= np.linalg.norm(ex)
-        ey = np.cross(ez, ex)
-        for name, kind, (a, b) in ((f"MEG{k:02d}1", "mag", (ex, ey)), (f"MEG{k:02d}2", "grad", (ex, ey)),
-                                   (f"MEG{k:02d}3", "grad", (ey, -ex))):
-            names.append(name)
-            types.append(kind)
-            locs.append(np.r_[rr[v], a, b, ez])
-    info = mne.create_info(names, 250.0, types)
-    for ch, loc in zip(info["chs"], locs):
-        ch["loc"][:] = loc
+    from subject_bem import helmet_info  # (the tests' MEG helmet, shared)
+    info, rr = helmet_info(n_sites)
+    names = info["ch_names"]
     angle = np.radians(PITCH_DEG)
     trans = np.eye(4)
     trans[1:3, 1:3] = [[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]]

@@ -184,46 +184,45 @@ def pack_clips(layout, dataset, log=print, progress_every=1000, stop=None):
         log(f"{out} is up to date ({len(rows)} clips)")
         return out
     tmp = temporary_name(out, "pack")  # one name: a re-run after an interruption starts it afresh
-    base = shared_pack(layout, dataset, rows, made)
-    if base is not None:  # a head's pack: the template's clips, linked, not copied
-        try:
-            with h5py.File(tmp, "w", track_order=False) as f:
-                f["data"] = h5py.ExternalLink(base.name, "/data")
-                f.attrs["data_file"] = base.name
-                f.attrs["clip_rows_sha256"] = rows_digest(rows)
-                f.attrs["fingerprint"] = canonical(fingerprint(rows, made))
-            publish(tmp, out)
-        finally:
-            if tmp.exists():
-                tmp.unlink()
-        log(f"wrote {out}: the same {len(rows)} clips as {base.name}, whose data it links to (an HDF5 external "
-            f"link, {out.stat().st_size / 1e3:.0f} kB; keep the two files side by side)")
-        return out
-    first = _load_clip(layout, *rows[0])
+    base = shared_pack(layout, dataset, rows, made)  # a head's pack: the template's clips, linked, not copied
+    first = None if base is not None else _load_clip(layout, *rows[0])
     try:
         with h5py.File(tmp, "w", track_order=False) as f:
-            data = f.create_dataset("data", shape=(len(rows),) + first.shape, dtype="f4",
-                                    chunks=(1,) + first.shape, track_times=False)
-            for i, (region, n) in enumerate(rows):
-                clip = first if i == 0 else _load_clip(layout, region, n)
-                if clip.shape != first.shape:
-                    raise PackError(f"clip {layout.clip(region, n)} is {clip.shape}, expected {first.shape}")
-                data[i] = clip
-                if i == 0:
-                    testhook.hold("pack-row", stop=stop)
-                if stop is not None and stop.is_set():
-                    raise PackError(f"interrupted after {i + 1} of {len(rows)} clips; nothing written")
-                if (i + 1) % progress_every == 0:
-                    log(f"  packed {i + 1} / {len(rows)} clips")
+            if base is not None:
+                f["data"] = h5py.ExternalLink(base.name, "/data")
+                f.attrs["data_file"] = base.name
+            else:
+                _write_rows(f, layout, rows, first, log, progress_every, stop)
             f.attrs["clip_rows_sha256"] = rows_digest(rows)
             f.attrs["fingerprint"] = canonical(fingerprint(rows, made))
         publish(tmp, out)
     finally:
         if tmp.exists():
             tmp.unlink()
-    log(f"wrote {out}: {len(rows)} clips x {first.shape[0]} samples x {first.shape[1]} regions "
-        f"({out.stat().st_size / 1e6:.1f} MB)")
+    if base is not None:
+        log(f"wrote {out}: the same {len(rows)} clips as {base.name}, whose data it links to (an HDF5 external "
+            f"link, {out.stat().st_size / 1e3:.0f} kB; keep the two files side by side)")
+    else:
+        log(f"wrote {out}: {len(rows)} clips x {first.shape[0]} samples x {first.shape[1]} regions "
+            f"({out.stat().st_size / 1e6:.1f} MB)")
     return out
+
+
+def _write_rows(f, layout, rows, first, log, progress_every, stop):
+    """Write every clip of ``rows`` to the dataset ``data`` of the open HDF5 file ``f``, one clip a chunk."""
+    data = f.create_dataset("data", shape=(len(rows),) + first.shape, dtype="f4", chunks=(1,) + first.shape,
+                            track_times=False)
+    for i, (region, n) in enumerate(rows):
+        clip = first if i == 0 else _load_clip(layout, region, n)
+        if clip.shape != first.shape:
+            raise PackError(f"clip {layout.clip(region, n)} is {clip.shape}, expected {first.shape}")
+        data[i] = clip
+        if i == 0:
+            testhook.hold("pack-row", stop=stop)
+        if stop is not None and stop.is_set():
+            raise PackError(f"interrupted after {i + 1} of {len(rows)} clips; nothing written")
+        if (i + 1) % progress_every == 0:
+            log(f"  packed {i + 1} / {len(rows)} clips")
 
 
 def _load_clip(layout, region, n):
