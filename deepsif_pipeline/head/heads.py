@@ -12,6 +12,7 @@ Steps 1 and 2 (the clips) keep the template and the lead field the clips were ma
 
 from dataclasses import dataclass, replace
 import json
+from pathlib import Path
 
 import numpy as np
 from scipy.io import loadmat
@@ -105,6 +106,19 @@ def resolve_head(source, template, layout, cache, redo=False):
     return Head(source.name, geometry, leadfield, (line, f"regions on {source.name}'s cortex: {mapping}"))
 
 
+def _step4_leadfield(layout, name, default):
+    """The name of the lead field a head's step-4 file was made with (``leadfield``, when it is in
+    ``derived/``; a head may have had its set made again for other sensors), else ``default``."""
+    for step4 in sorted(layout.with_head(name).output.glob(f"*_sample_{name}_source1.mat")):
+        try:
+            named = Path(str(loadmat(str(step4), variable_names=["leadfield"])["leadfield"].ravel()[0])).name
+        except (OSError, ValueError, KeyError, IndexError):
+            continue
+        if (layout.derived_dir / named).is_file():
+            return named
+    return default
+
+
 def recorded_heads(layout, template):
     """The patients' heads of a folder (``derived/head_*/``) as they were made, for ``--status`` and ``--verify``:
     ``{name: Head}`` (a head whose files are incomplete is left out)."""
@@ -114,7 +128,7 @@ def recorded_heads(layout, template):
         folder = layout.with_head(name).head_dir
         try:
             made = json.loads((folder / HEAD_INFO).read_text())
-            path = layout.derived_dir / made["leadfield"]
+            path = layout.derived_dir / _step4_leadfield(layout, name, made["leadfield"])
             saved = loadmat(str(path), variable_names=["fwd", "sensors", "bem", "subject", "trans", "surface",
                                                        "conductivity"])
         except (OSError, ValueError, KeyError):

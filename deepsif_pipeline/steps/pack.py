@@ -244,10 +244,23 @@ def describe(layout, dataset):
         return None
 
 
+_VERIFIED = {}  # (data file, size, mtime) -> {row: (region, clip)}: rows this process found equal to their clips
+
+
+def _data_file(h5_path):
+    """The identity of the file that holds a pack's rows: the pack's, or the one it links to (``linked_to``)."""
+    name = linked_to(h5_path)
+    path = Path(h5_path) if name is None else Path(h5_path).with_name(name)
+    stat = path.stat()
+    return str(path.resolve()), stat.st_size, stat.st_mtime_ns
+
+
 def check_pack(meta, layout, h5_path, n_regions, command=None):
     """Every nmm_idx row of the pack exists and equals the clip step 4 names.
 
-    ``command`` is the command line that writes the pack, suggested when it is missing.
+    ``command`` is the command line that writes the pack, suggested when it is missing. A row this process
+    has already found equal to the same clip in the same file (a head's pack links to the template's, checked
+    just before by ``--verify``) is not read again.
     """
     import h5py  # h5py: imported only when a pack is read or written (not by step 1's processes)
     if not Path(h5_path).is_file():
@@ -263,9 +276,12 @@ def check_pack(meta, layout, h5_path, n_regions, command=None):
         data = f["data"]
         if data.shape[1:] != (CLIP_LENGTH, n_regions):
             return [f"{h5_path}: data is {data.shape}, expected (clips, {CLIP_LENGTH}, {n_regions})"]
+        verified = _VERIFIED.setdefault(_data_file(h5_path), {})
         for row, (region, n) in sorted(rows.items()):
             if not 0 <= row < data.shape[0]:
                 problems.append(f"nmm_idx row {row} is outside the pack ({data.shape[0]} rows)")
+                continue
+            if verified.get(row) == (region, n):
                 continue
             try:
                 expected = load_clip(layout.clip(region, n), n_regions).astype(np.float32)
@@ -275,6 +291,8 @@ def check_pack(meta, layout, h5_path, n_regions, command=None):
             if not np.array_equal(data[row], expected):
                 problems.append(f"pack row {row} differs from {layout.clip(region, n)} "
                                 f"(nmm_idx of region {region} clip {n})")
+            else:
+                verified[row] = (region, n)
     return problems
 
 
