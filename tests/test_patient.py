@@ -164,6 +164,7 @@ def test_two_patients_beside_the_templates_set(real_step4_inputs, anatomy_dir, d
     # P1 (fsaverage5): the template's own vertices and orientations (its ori turned into pos's axes); only the
     # normals' computation differs (the patient's: MNE's, from the pial mesh)
     pos, ori = frames.template_cortex_in_frame(deepsif_template)
+    ori = ori / np.linalg.norm(ori, axis=1, keepdims=True)
     reference = mne_region_leadfield(pos, ori, deepsif_template, sensors.read_sensors(SPEC), heads["P1"], trans)
     r = correlations(loadmat(made["P1"])["fwd"], reference)
     print(f"\nP1 against MNE on the template's vertices and orientations: per-region correlation median "

@@ -21,7 +21,8 @@ mne = pytest.importorskip("mne", reason="mne is not installed (pip install -r re
 def cortex(template):
     """The template's cortex: positions (m) and unit normals, in its own frame, ``(n_vertices, 3)`` each (the
     normals in the axes of the positions: ``frames.template_cortex_in_frame``)."""
-    return frames.template_cortex_in_frame(template)
+    pos, ori = frames.template_cortex_in_frame(template)
+    return pos, ori / np.linalg.norm(ori, axis=1, keepdims=True)
 
 
 def wide_sphere(info):

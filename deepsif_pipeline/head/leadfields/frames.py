@@ -89,13 +89,13 @@ def template_cortex_in_frame(template):
     positions : array, shape (n_vertices, 3)
         Metres, in the template's frame.
     orientations : array, shape (n_vertices, 3)
-        Unit vectors, in the same axes.
+        As stored (not normalised: the head models normalise them), in the same axes.
     """
     pos, ori = template_cortex(template)
     frame = FRAMES.get(template.frame)
     if frame is not None and frame.ori_axes is not None:
         ori = ori @ frame.ori_axes.T
-    return pos, ori / np.linalg.norm(ori, axis=1, keepdims=True)
+    return pos, ori
 
 
 def cortex_in_head_frame(template, sensor_positions):
