@@ -50,9 +50,8 @@ def options(ctx, dataset=True):
     list of str
     """
     s, template = ctx.settings, ctx.template
-    leadfield = ctx.leadfield if ctx.head is None else ctx.head.leadfield  # (a patient's: --subject, --sensors)
     out = ["--output", str(ctx.layout.output), "--anatomy", template_info(template.folder).get("name")
-           or str(template.folder), *leadfield.options(template)]
+           or str(template.folder), *ctx.synthesis_leadfield.options(template)]  # (a patient's: --subject, ...)
     for o in OPTIONS:  # the settings a suggested command names (config/options.py: suggest)
         value = getattr(s, o.dest, None)
         if (o.suggest == "always" and dataset) or (o.suggest == "changed" and value != o.default):

@@ -7,6 +7,9 @@ from pathlib import Path
 import numpy as np
 
 
+DEFAULT_CONDUCTIVITY = (0.3, 0.006, 0.3)  # S/m, brain, skull, scalp: MNE's defaults (mne.make_bem_model)
+
+
 class LeadFieldError(Exception):
     """The lead field cannot be made or used (sensors, head model, template): one line saying what and how to fix it."""
 

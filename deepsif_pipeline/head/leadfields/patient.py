@@ -22,13 +22,12 @@ from pathlib import Path
 import mne
 import numpy as np
 
-from deepsif_pipeline.head.leadfields.base import LeadFieldError
+from deepsif_pipeline.head.leadfields.base import DEFAULT_CONDUCTIVITY, LeadFieldError
 from deepsif_pipeline.head.leadfields.bem import fixed_vertex_gain, read_bem
 from deepsif_pipeline.head.leadfields.sensors import NO_FIDUCIALS, finished, sensor_positions
 from deepsif_pipeline.head.recipe import sum_regions
 
 FIFF = mne.io.constants.FIFF
-EEG_CONDUCTIVITY = (0.3, 0.006, 0.3)  # S/m: brain, skull, scalp (MNE's default 3-layer BEM)
 SURFACES = ("inner_skull", "outer_skull", "outer_skin")  # SUBJECT/bem/NAME.surf, inside out
 SCALP_TOLERANCE = 0.007  # m: electrodes may lie this far inside the scalp (see check_sensors_outside)
 TRANS_FIX = "make it with mne coreg (it saves SUBJECT-trans.fif)"
@@ -69,7 +68,7 @@ def _is_eeg(info):
     return "eeg" in set(info.get_channel_types())
 
 
-def subject_bem(subject_dir, info, bem=None, conductivity=EEG_CONDUCTIVITY, ico=None):
+def subject_bem(subject_dir, info, bem=None, conductivity=DEFAULT_CONDUCTIVITY, ico=None):
     """The BEM solution of a FreeSurfer subject: a given ``-bem-sol.fif``, else made from its ``bem/*.surf``.
 
     EEG needs the three layers (``bem/inner_skull.surf``, ``outer_skull.surf``,

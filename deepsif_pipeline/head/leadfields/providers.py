@@ -22,7 +22,7 @@ import numpy as np
 from scipy.io import loadmat
 
 from deepsif_pipeline.head.anatomy import DEFAULT_LEADFIELD, leadfield_id, template_info, template_mapping
-from deepsif_pipeline.head.leadfields.base import LeadFieldError, Made, Source, is_forward
+from deepsif_pipeline.head.leadfields.base import DEFAULT_CONDUCTIVITY, LeadFieldError, Made, Source, is_forward
 from deepsif_pipeline.head.leadfields.cache import file_variables, inputs_key, leadfield_name
 
 
@@ -130,7 +130,6 @@ class Forward(_Sensors):
         return forward.forward_leadfield(template, self.spec)
 
 
-DEFAULT_CONDUCTIVITY = (0.3, 0.006, 0.3)  # S/m, brain, skull, scalp: MNE's defaults (mne.make_bem_model)
 DEFAULT_SURFACE = "pial"  # DeepSIF's fsaverage5 cortex is fsaverage's pial surface
 
 
@@ -150,7 +149,7 @@ class Patient(_Sensors):
 
     @property
     def name(self):
-        """The head's name: the subject folder's (letters, digits, ``-`` and ``_``)."""
+        """The head's name: the subject folder's, other characters than letters, digits and ``-`` as ``-``."""
         return re.sub(r"[^A-Za-z0-9-]+", "-", Path(str(self.subject)).expanduser().resolve().name).strip("-") or "subject"
 
     def check(self, template):
@@ -195,10 +194,8 @@ class Patient(_Sensors):
         info = sensors.read_sensors(self.spec)
         trans = patient.read_trans(self.trans)
         bem, head_model = patient.subject_bem(self.subject, info, self.bem, self.conductivity)
-        patient.check_inside(cortex.pos, bem)
-        patient.check_sensors_outside(info, trans, bem)
         fwd, provenance = patient.patient_region_leadfield(cortex.pos, cortex.ori, cortex.rm, template.n_regions,
-                                                           info, trans, bem)
+                                                           info, trans, bem, spec=self.spec)  # (checks the head)
         return sensors.made(fwd, info, {**provenance, "head_model": head_model, "cortex": cortex,
                                         "mapping": mapping})
 
