@@ -109,7 +109,7 @@ def resolve_head(source, template, layout, cache, redo=False):
 def _step4_leadfield(layout, name, default):
     """The name of the lead field a head's step-4 file was made with (``leadfield``, when it is in
     ``derived/``; a head may have had its set made again for other sensors), else ``default``."""
-    for step4 in sorted(layout.with_head(name).output.glob(f"*_sample_{name}_source1.mat")):
+    for step4 in sorted(layout.output.glob(f"*_sample_{name}_source1.mat")):
         try:
             named = Path(str(loadmat(str(step4), variable_names=["leadfield"])["leadfield"].ravel()[0])).name
         except (OSError, ValueError, KeyError, IndexError):
